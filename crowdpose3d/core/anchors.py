@@ -22,24 +22,38 @@ def size_iou(sizes: np.ndarray, centroids: np.ndarray) -> np.ndarray:
 
 
 def kmeans_anchors(
-    sizes: np.ndarray, num_anchors: int = 10, seed: int = 0, max_iterations: int = 300
+    sizes: np.ndarray,
+    num_anchors: int = 10,
+    seed: int = 0,
+    restarts: int = 5,
+    max_iterations: int = 300,
 ) -> np.ndarray:
     """Cluster (N, 2) box (w, h) sizes into ``num_anchors`` anchor sizes -> (num_anchors, 2).
 
     k-means++ initialisation and Lloyd iterations under the distance ``1 - IoU``; centroids
-    are the mean size of their members. Deterministic for a given seed. The result is sorted
-    by area, smallest first.
+    are the mean size of their members. The best of ``restarts`` runs (highest mean IoU of a
+    box with its nearest anchor) is kept, which avoids the local optima a single run can
+    fall into. Deterministic for a given seed. Sorted by area, smallest first.
     """
     sizes = np.asarray(sizes, dtype=np.float64).reshape(-1, 2)
     sizes = sizes[(sizes > 0).all(axis=1)]
-    if len(np.unique(sizes, axis=0)) < num_anchors:
+    distinct = len(np.unique(sizes, axis=0))
+    if distinct < num_anchors:
         raise ValueError(
             f"k-means anchors need at least {num_anchors} distinct positive box sizes, "
-            f"got {len(np.unique(sizes, axis=0))}; use fewer anchors or more training boxes"
+            f"got {distinct}; use fewer anchors or more training boxes"
         )
     rng = np.random.default_rng(seed)
+    runs = [_kmeans_once(sizes, num_anchors, rng, max_iterations) for _ in range(restarts)]
+    best = max(runs, key=lambda centroids: mean_best_iou(sizes, centroids))
+    order = np.argsort(best[:, 0] * best[:, 1], kind="stable")
+    return best[order].astype(np.float32)
 
-    # k-means++: each next centroid drawn with probability proportional to its distance.
+
+def _kmeans_once(
+    sizes: np.ndarray, num_anchors: int, rng: np.random.Generator, max_iterations: int
+) -> np.ndarray:
+    """One k-means++ seeded run of Lloyd's algorithm under 1 - IoU -> (num_anchors, 2)."""
     centroids = [sizes[rng.integers(len(sizes))]]
     for _ in range(1, num_anchors):
         distance = 1.0 - size_iou(sizes, np.array(centroids)).max(axis=1)
@@ -59,8 +73,7 @@ def kmeans_anchors(
                 centroids[cluster] = members.mean(axis=0)
             else:  # an empty cluster restarts at the worst-served box
                 centroids[cluster] = sizes[distance.min(axis=1).argmax()]
-    order = np.argsort(centroids[:, 0] * centroids[:, 1], kind="stable")
-    return centroids[order].astype(np.float32)
+    return centroids
 
 
 def mean_best_iou(sizes: np.ndarray, anchors: np.ndarray) -> float:

@@ -79,7 +79,9 @@ class LossWeights(nn.Module):
 
     def as_dict(self) -> dict[str, Tensor]:
         """Current lambdas (detached) for logging: scalars per task, arrays per anchor/joint."""
-        weights = {f"task/{name}": torch.exp(-s).detach() for name, s in zip(TASKS, self.task, strict=True)}
+        weights = {
+            f"task/{name}": torch.exp(-s).detach() for name, s in zip(TASKS, self.task, strict=True)
+        }
         weights["anchor/cls"] = torch.exp(-self.anchor_cls).detach()
         weights["anchor/loc"] = torch.exp(-self.anchor_loc).detach()
         weights["joint/2d"] = torch.exp(-self.joint_2d).detach()

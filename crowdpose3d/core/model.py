@@ -82,8 +82,12 @@ class ModelPreset:
     def __post_init__(self) -> None:
         if self.width_multiplier <= 0 or self.depth_multiplier <= 0:
             raise ValueError("width_multiplier and depth_multiplier must be positive")
-        for name in ("pyramid_channels", "subpixel_channels", "head_channels",
-                     "score_head_channels"):
+        for name in (
+            "pyramid_channels",
+            "subpixel_channels",
+            "head_channels",
+            "score_head_channels",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.output_kernel_size not in (1, 3):
@@ -97,7 +101,7 @@ class ModelPreset:
 PRESETS: dict[str, ModelPreset] = {
     # The paper's network: full Darknet-53, for GPUs.
     "darknet53": ModelPreset(),
-    # Darknet-53 at half width, one third of the blocks: a mid-size GPU / fast-CPU model.
+    # Darknet-53 at half width and half depth: a mid-size model for small GPUs.
     "medium": ModelPreset(
         width_multiplier=0.5,
         depth_multiplier=0.5,
@@ -107,16 +111,18 @@ PRESETS: dict[str, ModelPreset] = {
         score_head_channels=32,
         output_kernel_size=1,
     ),
-    # Sized for a 2-core CPU: heads at stride 4 are narrow, output convs are 1x1.
+    # Sized for a 2-core CPU (under 100 ms per 512x320 frame): narrow stride-4 heads,
+    # 1x1 output convs, a narrower score head.
     "small": ModelPreset(
         width_multiplier=0.25,
-        depth_multiplier=0.34,
+        depth_multiplier=0.5,
         pyramid_channels=64,
-        subpixel_channels=24,
-        head_channels=24,
+        subpixel_channels=32,
+        head_channels=32,
         score_head_channels=16,
         output_kernel_size=1,
     ),
+    # Half of "small": for weak CPUs, tests and smoke runs.
     "tiny": ModelPreset(
         width_multiplier=0.125,
         depth_multiplier=0.25,
@@ -142,11 +148,18 @@ def _scaled_blocks(blocks: int, depth_multiplier: float) -> int:
 class ConvBNAct(nn.Sequential):
     """Conv2d (no bias) + BatchNorm2d + LeakyReLU(0.1), Darknet's basic layer."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
-                 stride: int = 1) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1
+    ) -> None:
         super().__init__(
-            nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
-                      padding=kernel_size // 2, bias=False),
+            nn.Conv2d(
+                in_channels,
+                out_channels,
+                kernel_size,
+                stride=stride,
+                padding=kernel_size // 2,
+                bias=False,
+            ),
             nn.BatchNorm2d(out_channels),
             nn.LeakyReLU(0.1, inplace=True),
         )
@@ -178,12 +191,13 @@ class Darknet53(nn.Module):
         self.stem = ConvBNAct(3, stem_channels, kernel_size=3)
         stages = []
         in_channels = stem_channels
-        for channels, blocks in zip(DARKNET53_STAGE_CHANNELS, DARKNET53_STAGE_BLOCKS,
-                                    strict=True):
+        for channels, blocks in zip(DARKNET53_STAGE_CHANNELS, DARKNET53_STAGE_BLOCKS, strict=True):
             out_channels = _scaled_channels(channels, width_multiplier)
             layers = [ConvBNAct(in_channels, out_channels, kernel_size=3, stride=2)]
-            layers += [DarknetResidual(out_channels)
-                       for _ in range(_scaled_blocks(blocks, depth_multiplier))]
+            layers += [
+                DarknetResidual(out_channels)
+                for _ in range(_scaled_blocks(blocks, depth_multiplier))
+            ]
             stages.append(nn.Sequential(*layers))
             in_channels = out_channels
         self.stages = nn.ModuleList(stages)
@@ -208,12 +222,16 @@ class PyramidFusion(nn.Module):
     Returns the concatenation of the three levels at stride 8 (3 * pyramid_channels).
     """
 
-    def __init__(self, in_channels: tuple[int, int, int], pyramid_channels: int,
-                 upsample_mode: str = "nearest") -> None:
+    def __init__(
+        self,
+        in_channels: tuple[int, int, int],
+        pyramid_channels: int,
+        upsample_mode: str = "nearest",
+    ) -> None:
         super().__init__()
         self.upsample_mode = upsample_mode
         self.lateral = nn.ModuleList(
-            nn.Conv2d(c, pyramid_channels, kernel_size=1) for c in in_channels
+            nn.Conv2d(c, pyramid_channels, kernel_size=1, bias=False) for c in in_channels
         )
         self.level_convs = nn.ModuleList(
             nn.Sequential(*(ConvBNAct(pyramid_channels, pyramid_channels) for _ in range(4)))
@@ -250,15 +268,17 @@ class SubPixelUpsample(nn.Sequential):
 class Head(nn.Module):
     """Four 3x3 conv+BN+act layers and one output conv (Figure 3)."""
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 output_kernel_size: int = 3) -> None:
+    def __init__(
+        self, in_channels: int, hidden_channels: int, out_channels: int, output_kernel_size: int = 3
+    ) -> None:
         super().__init__()
         layers = []
         for i in range(4):
             layers.append(ConvBNAct(in_channels if i == 0 else hidden_channels, hidden_channels))
         self.tower = nn.Sequential(*layers)
-        self.output = ChannelsLastOutputConv(hidden_channels, out_channels, output_kernel_size,
-                                             padding=output_kernel_size // 2)
+        self.output = ChannelsLastOutputConv(
+            hidden_channels, out_channels, output_kernel_size, padding=output_kernel_size // 2
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.output(self.tower(x))  # (B, C_in, H, W) -> (B, H, W, C_out)
@@ -288,8 +308,15 @@ class PandaNet(nn.Module):
     sub-pixel convolution (output stride 8, as in the paper's MuPoTS experiments).
     """
 
-    def __init__(self, num_anchors: int = 10, num_joints: int = 22, preset: str = "darknet53",
-                 *, subpixel: bool = True, **overrides: Any) -> None:
+    def __init__(
+        self,
+        num_anchors: int = 10,
+        num_joints: int = 22,
+        preset: str = "darknet53",
+        *,
+        subpixel: bool = True,
+        **overrides: Any,
+    ) -> None:
         super().__init__()
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
@@ -319,11 +346,13 @@ class PandaNet(nn.Module):
         )
 
         self.backbone = Darknet53(cfg.width_multiplier, cfg.depth_multiplier)
-        self.pyramid = PyramidFusion(self.backbone.out_channels, cfg.pyramid_channels,
-                                     cfg.upsample_mode)
+        self.pyramid = PyramidFusion(
+            self.backbone.out_channels, cfg.pyramid_channels, cfg.upsample_mode
+        )
         if subpixel:
-            self.upsample: nn.Module = SubPixelUpsample(self.pyramid.out_channels,
-                                                        cfg.subpixel_channels)
+            self.upsample: nn.Module = SubPixelUpsample(
+                self.pyramid.out_channels, cfg.subpixel_channels
+            )
             head_in = cfg.subpixel_channels
         else:
             self.upsample = nn.Identity()
@@ -341,8 +370,9 @@ class PandaNet(nn.Module):
         """He init for hidden convs; low initial scores and near-zero regressions."""
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, a=0.1, mode="fan_out",
-                                        nonlinearity="leaky_relu")
+                nn.init.kaiming_normal_(
+                    module.weight, a=0.1, mode="fan_out", nonlinearity="leaky_relu"
+                )
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
             elif isinstance(module, nn.BatchNorm2d):
@@ -368,9 +398,7 @@ class PandaNet(nn.Module):
     def forward(self, images: Tensor) -> PandaNetOutput:
         """Predict dense scores, boxes and poses for (B, 3, H, W) RGB images in [0, 1]."""
         if images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(
-                f"expected images of shape (B, 3, H, W), got {tuple(images.shape)}"
-            )
+            raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(images.shape)}")
         _check_image_size(images.shape[2], images.shape[3])
         x = (images - self.pixel_mean) / self.pixel_std  # (B, 3, H, W)
         if self.channels_last:
@@ -424,15 +452,15 @@ def estimate_gflops(model: nn.Module, height: int, width: int) -> float:
         per_output = (module.in_channels // module.groups) * kernel_h * kernel_w
         macs += output[0].numel() * per_output  # output[0]: one image's (C, H, W) or (H, W, C)
 
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, nn.Conv2d)]
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
     was_training = model.training
     try:
         model.eval()
         parameter = next(model.parameters(), None)
         device = parameter.device if parameter is not None else torch.device("cpu")
+        dtype = parameter.dtype if parameter is not None else torch.float32
         with torch.inference_mode():
-            model(torch.zeros(1, 3, height, width, device=device))
+            model(torch.zeros(1, 3, height, width, device=device, dtype=dtype))
     finally:
         for handle in handles:
             handle.remove()

@@ -51,7 +51,8 @@ class Skeleton:
     bones:      (parent, child) joint indices forming a tree rooted at `root` that reaches
                 every joint; listed parents-first (a walk in list order meets each bone's
                 parent before its child), so forward kinematics can follow the list.
-    flip_pairs: (left, right) index pairs swapped by a horizontal flip.
+    flip_pairs: index pairs of mirrored joints (one left, one right), swapped by a
+                horizontal flip; the order inside a pair does not matter.
     root:       index of the root joint (the pelvis) that 3D poses are relative to.
     groups:     (group name, joint indices) for per-group evaluation (e.g. paper Table 4).
     landmarks:  per joint, the anatomical point it stands for across datasets (or None for
@@ -72,9 +73,7 @@ class Skeleton:
         groups = self.groups.items() if isinstance(self.groups, Mapping) else self.groups
         object.__setattr__(self, "joints", tuple(str(j) for j in self.joints))
         object.__setattr__(self, "bones", tuple((int(p), int(c)) for p, c in self.bones))
-        object.__setattr__(
-            self, "flip_pairs", tuple((int(a), int(b)) for a, b in self.flip_pairs)
-        )
+        object.__setattr__(self, "flip_pairs", tuple((int(a), int(b)) for a, b in self.flip_pairs))
         object.__setattr__(
             self, "groups", tuple((str(g), tuple(int(i) for i in idx)) for g, idx in groups)
         )
@@ -149,8 +148,10 @@ class Skeleton:
             raise ValueError(f"{where}: duplicate group names in {names}")
         for group, indices in self.groups:
             if not indices or any(not 0 <= i < num_joints for i in indices):
-                raise ValueError(f"{where}: group {group!r} has indices {indices} outside "
-                                 f"0..{num_joints - 1} (or none)")
+                raise ValueError(
+                    f"{where}: group {group!r} has indices {indices} outside "
+                    f"0..{num_joints - 1} (or none)"
+                )
 
         # Landmarks: one per joint (or none at all), unique where given.
         if self.landmarks:
@@ -243,6 +244,17 @@ _JTA_BONES = (
     (15, 16), (16, 17), (17, 18),  # spine4 -> right hip, knee, ankle
     (15, 19), (19, 20), (20, 21),  # spine4 -> left hip, knee, ankle
 )  # fmt: skip
+_JTA_LANDMARKS = (
+    "head_top",  # approximate: JTA extrapolates it from head and neck
+    "head",  # approximate: GTA head bone ~ MPI-INF-3DHP 'head'
+    "neck",  # approximate: GTA neck base vs Panoptic/3DHP neck
+    None, "r_shoulder", "r_elbow", "r_wrist",
+    None, "l_shoulder", "l_elbow", "l_wrist",
+    None, None, None, None,
+    "pelvis",  # approximate: lowest spine joint vs Panoptic body centre / 3DHP pelvis
+    "r_hip", "r_knee", "r_ankle",
+    "l_hip", "l_knee", "l_ankle",
+)  # fmt: skip
 JTA22 = Skeleton(
     name="jta22",
     joints=_JTA_JOINTS,
@@ -262,17 +274,7 @@ JTA22 = Skeleton(
         ("knees", (17, 20)),
         ("ankles", (18, 21)),
     ),
-    landmarks=(
-        "head_top",  # approximate: JTA extrapolates it from head and neck
-        "head",  # approximate: GTA head bone ~ MPI-INF-3DHP 'head'
-        "neck",  # approximate: GTA neck base vs Panoptic/3DHP neck
-        None, "r_shoulder", "r_elbow", "r_wrist",
-        None, "l_shoulder", "l_elbow", "l_wrist",
-        None, None, None, None,
-        "pelvis",  # approximate: lowest spine joint vs Panoptic body centre / 3DHP pelvis
-        "r_hip", "r_knee", "r_ankle",
-        "l_hip", "l_knee", "l_ankle",
-    ),  # fmt: skip
+    landmarks=_JTA_LANDMARKS,
 )
 
 # ---------------------------------------------------------------------- CMU Panoptic 19
@@ -305,20 +307,21 @@ _PANOPTIC_BONES = (
     (2, 6), (6, 7), (7, 8),  # body_center -> left hip, knee, ankle
     (2, 12), (12, 13), (13, 14),  # body_center -> right hip, knee, ankle
 )  # fmt: skip
+_PANOPTIC_LANDMARKS = (
+    "neck",  # approximate: OpenPose-style neck (between the shoulders)
+    "nose",
+    "pelvis",  # approximate: midpoint of the hips vs JTA spine4 / 3DHP pelvis
+    "l_shoulder", "l_elbow", "l_wrist", "l_hip", "l_knee", "l_ankle",
+    "r_shoulder", "r_elbow", "r_wrist", "r_hip", "r_knee", "r_ankle",
+    "l_eye", "l_ear", "r_eye", "r_ear",
+)  # fmt: skip
 PANOPTIC19 = Skeleton(
     name="panoptic19",
     joints=_PANOPTIC_JOINTS,
     bones=_PANOPTIC_BONES,
     flip_pairs=((3, 9), (4, 10), (5, 11), (6, 12), (7, 13), (8, 14), (15, 17), (16, 18)),
     root=2,
-    landmarks=(
-        "neck",  # approximate: OpenPose-style neck (between the shoulders)
-        "nose",
-        "pelvis",  # approximate: midpoint of the hips vs JTA spine4 / 3DHP pelvis
-        "l_shoulder", "l_elbow", "l_wrist", "l_hip", "l_knee", "l_ankle",
-        "r_shoulder", "r_elbow", "r_wrist", "r_hip", "r_knee", "r_ankle",
-        "l_eye", "l_ear", "r_eye", "r_ear",
-    ),  # fmt: skip
+    landmarks=_PANOPTIC_LANDMARKS,
 )
 
 # ---------------------------------------------------------------------- MuPoTS-3D 17
@@ -348,6 +351,14 @@ _MUPOTS_BONES = (
     (14, 8), (8, 9), (9, 10),  # pelvis -> right hip, knee, ankle
     (14, 11), (11, 12), (12, 13),  # pelvis -> left hip, knee, ankle
 )  # fmt: skip
+_MUPOTS_LANDMARKS = (
+    "head_top", "neck",
+    "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist",
+    "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle",
+    "pelvis",
+    None,  # mid-back 'spine': no single JTA spine joint is the same point
+    "head",
+)  # fmt: skip
 MUPOTS17 = Skeleton(
     name="mupots17",
     joints=_MUPOTS_JOINTS,
@@ -365,14 +376,7 @@ MUPOTS17 = Skeleton(
         ("knees", (9, 12)),
         ("ankles", (10, 13)),
     ),
-    landmarks=(
-        "head_top", "neck",
-        "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist",
-        "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle",
-        "pelvis",
-        None,  # mid-back 'spine': no single JTA spine joint is the same point
-        "head",
-    ),  # fmt: skip
+    landmarks=_MUPOTS_LANDMARKS,
 )
 
 SKELETONS: dict[str, Skeleton] = {s.name: s for s in (JTA22, PANOPTIC19, MUPOTS17)}
@@ -551,4 +555,3 @@ def _valid_like(valid: object, points: ArrayT) -> ArrayT:
         raise ValueError(
             f"valid of shape {valid_n.shape} does not fit points {tuple(points.shape)}"
         ) from None
-
