@@ -117,6 +117,27 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
+def _busy_cpus(interval_s: float = 0.5) -> float | None:
+    """CPUs kept busy by other processes over a short interval (Linux /proc/stat only)."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as stat:
+            fields = [int(value) for value in stat.readline().split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        return sum(fields), idle
+
+    try:
+        total_0, idle_0 = sample()
+        time.sleep(interval_s)
+        total_1, idle_1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    if total_1 <= total_0:
+        return None
+    busy_fraction = 1 - (idle_1 - idle_0) / (total_1 - total_0)
+    return busy_fraction * (os.cpu_count() or 1)
+
+
 def _cpu_name() -> str:
     with contextlib.suppress(OSError):
         with open("/proc/cpuinfo") as cpuinfo:
@@ -193,7 +214,7 @@ def format_table(rows: list[dict[str, Any]], mode_names: list[str]) -> str:
     lines = [header]
     for row in rows:
         cells = [row["preset"], row["size"], row["output"]]
-        cells += [f"{row['params_m']:.2f}", f"{row['gflops']:.1f}"]
+        cells += [f"{row['params_m']:.2f}", f"{row['gflops']:.2f}"]
         cells += [f"{row['ms'][name]:.1f}" for name in mode_names]
         cells.append("/".join(str(row["repeats"][name]) for name in mode_names))
         lines.append(cells)
@@ -229,6 +250,12 @@ def main(argv: list[str] | None = None) -> int:
         f"torch {info['torch']} ({info['cpu_capability']}), "
         f"{info['torch_threads']} torch threads, Python {info['python']}"
     )
+    busy = _busy_cpus()
+    if busy is not None and busy > 0.25:
+        print(
+            f"warning: other processes keep {busy:.1f} CPUs busy: they compete with torch's "
+            "threads and inflate the CPU timings"
+        )
     if info["cuda_device"]:
         print(f"cuda: {info['cuda_device']}")
     print(
@@ -236,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         "GFLOPs = 2 x conv multiply-adds; "
         f"{'no sub-pixel conv (stride 8)' if args.subpixel_off else 'output stride 4'}"
     )
-    print()
+    print(flush=True)
 
     rows = []
     for preset in args.presets:
@@ -249,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     print(format_table(rows, mode_names))
+    busy = _busy_cpus()
+    if busy is not None and busy > 0.25:
+        print(f"warning: other processes kept {busy:.1f} CPUs busy at the end of the run")
 
     if args.json:
         with open(args.json, "w") as handle:

@@ -1,0 +1,38 @@
+# Set-up and the two everyday commands. Each target makes the virtual environment it needs
+# (.venv) on first use: torch==2.13.0 first (a newer torch would pull CUDA wheels), then
+# the project.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test lint bench clean
+
+$(VENV)/.runtime: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=25.1"
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime
+	$(PY) -m pip install --quiet -e . --group dev
+	touch $@
+
+## demo: install, then run the main job on the built-in default (for now: the model benchmark)
+demo: $(VENV)/.runtime
+	$(PY) benchmarks/model_speed.py --quick
+
+## test: install with the dev tools, then run the whole test suite
+test: $(VENV)/.dev
+	$(PY) -m pytest
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check crowdpose3d tests benchmarks
+	$(VENV)/bin/ruff format --check crowdpose3d tests benchmarks
+
+## bench: speed of every model preset at 512x320 and 928x576
+bench: $(VENV)/.runtime
+	$(PY) benchmarks/model_speed.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache
