@@ -24,7 +24,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -117,25 +117,36 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
-def _busy_cpus(interval_s: float = 0.5) -> float | None:
-    """CPUs kept busy by other processes over a short interval (Linux /proc/stat only)."""
+class CpuSnapshot(NamedTuple):
+    """Busy CPU seconds of the whole machine and of this process, at one instant."""
 
-    def sample() -> tuple[int, int]:
-        with open("/proc/stat") as stat:
-            fields = [int(value) for value in stat.readline().split()[1:]]
-        idle = fields[3] + fields[4]  # idle + iowait
-        return sum(fields), idle
+    machine_busy_s: float
+    own_s: float
+    wall_s: float
 
-    try:
-        total_0, idle_0 = sample()
-        time.sleep(interval_s)
-        total_1, idle_1 = sample()
-    except (OSError, ValueError, IndexError):
-        return None
-    if total_1 <= total_0:
-        return None
-    busy_fraction = 1 - (idle_1 - idle_0) / (total_1 - total_0)
-    return busy_fraction * (os.cpu_count() or 1)
+    @classmethod
+    def take(cls) -> CpuSnapshot | None:
+        """None where /proc/stat is missing (not Linux)."""
+        try:
+            with open("/proc/stat") as stat:
+                jiffies = [int(value) for value in stat.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        busy = sum(jiffies) - jiffies[3] - jiffies[4]  # all but idle and iowait
+        return cls(busy / os.sysconf("SC_CLK_TCK"), time.process_time(), time.perf_counter())
+
+    def other_cpus_since(self, start: CpuSnapshot) -> float:
+        """Average number of CPUs kept busy by other processes between start and self."""
+        others = (self.machine_busy_s - start.machine_busy_s) - (self.own_s - start.own_s)
+        return max(0.0, others / max(self.wall_s - start.wall_s, 1e-9))
+
+
+def other_cpus_now(interval_s: float = 1.0) -> float | None:
+    """CPUs kept busy by other processes over the next `interval_s` seconds."""
+    start = CpuSnapshot.take()
+    time.sleep(interval_s)
+    end = CpuSnapshot.take()
+    return None if start is None or end is None else end.other_cpus_since(start)
 
 
 def _cpu_name() -> str:
@@ -200,23 +211,28 @@ def measure(
         "repeats": {},
     }
     model = PandaNet(preset=preset, subpixel=subpixel).eval()
+    start = CpuSnapshot.take()
     for name, device, dtype in modes:
         model = model.to(device)
         run, synchronize = make_runner(model, height, width, device, dtype)
         ms, count = time_forward(run, synchronize, args.repeats, args.budget_s)
         row["ms"][name], row["repeats"][name] = ms, count
+    end = CpuSnapshot.take()
+    row["other_cpus"] = None if start is None or end is None else end.other_cpus_since(start)
     return row
 
 
 def format_table(rows: list[dict[str, Any]], mode_names: list[str]) -> str:
     header = ["preset", "input", "output", "params M", "GFLOPs"]
-    header += [f"{name} ms" for name in mode_names] + ["repeats"]
+    header += [f"{name} ms" for name in mode_names] + ["repeats", "other CPUs"]
     lines = [header]
     for row in rows:
         cells = [row["preset"], row["size"], row["output"]]
         cells += [f"{row['params_m']:.2f}", f"{row['gflops']:.2f}"]
         cells += [f"{row['ms'][name]:.1f}" for name in mode_names]
         cells.append("/".join(str(row["repeats"][name]) for name in mode_names))
+        other = row["other_cpus"]
+        cells.append("?" if other is None else f"{other:.1f}" + (" !" if other > 0.25 else ""))
         lines.append(cells)
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     text = [
@@ -250,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         f"torch {info['torch']} ({info['cpu_capability']}), "
         f"{info['torch_threads']} torch threads, Python {info['python']}"
     )
-    busy = _busy_cpus()
+    busy = other_cpus_now()
     if busy is not None and busy > 0.25:
         print(
             f"warning: other processes keep {busy:.1f} CPUs busy: they compete with torch's "
@@ -276,9 +292,11 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     print(format_table(rows, mode_names))
-    busy = _busy_cpus()
-    if busy is not None and busy > 0.25:
-        print(f"warning: other processes kept {busy:.1f} CPUs busy at the end of the run")
+    if any((row["other_cpus"] or 0) > 0.25 for row in rows):
+        print(
+            "!: other processes kept CPUs busy during that row; its CPU timings are inflated, "
+            "rerun it on a quiet machine"
+        )
 
     if args.json:
         with open(args.json, "w") as handle:
