@@ -1,0 +1,1 @@
+"""Cameras, projection and the recovery of metric 3D poses from 2D + normalised 3D."""
