@@ -28,6 +28,42 @@ def _list_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _synth(args: argparse.Namespace) -> int:
+    """Write procedural crowd sequences in JTA's layout (crowdpose3d.data.synth)."""
+    from crowdpose3d.data.synth import SynthConfig, generate_dataset, parse_split
+
+    try:
+        if args.split is not None:
+            splits = parse_split(args.split)
+            if args.sequences is not None and args.sequences != sum(splits.values()):
+                raise ValueError(
+                    f"--sequences {args.sequences} does not match --split {args.split} "
+                    f"({sum(splits.values())} sequences); give one or make them agree"
+                )
+        else:
+            count = 1 if args.sequences is None else args.sequences
+            if count < 1:
+                raise ValueError(f"--sequences must be >= 1, got {count}")
+            splits = {"train": count}
+        config = SynthConfig(
+            num_frames=args.frames,
+            fps=args.fps,
+            width=args.width,
+            height=args.height,
+            min_people=args.min_people,
+            max_people=args.max_people,
+            vehicles=args.vehicles,
+        )
+        written = generate_dataset(
+            args.out_dir, config, splits, seed=args.seed, overwrite=args.overwrite, progress=True
+        )
+    except (ValueError, FileExistsError) as error:
+        print(f"crowdpose3d: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(written)} sequence(s) to {args.out_dir}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="crowdpose3d", description="Multi-person 3D pose tracks from video (PandaNet)."
@@ -36,6 +72,46 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     models = commands.add_parser("models", help="list model presets and built-in checkpoints")
     models.set_defaults(handler=_list_models)
+
+    synth = commands.add_parser(
+        "synth",
+        help="generate synthetic crowd videos with JTA-format annotations",
+        description="Procedural crowd (and traffic) scenes written as JTA lays them out: "
+        "OUT_DIR/{videos,annotations,cameras}/<split>/seq_<N>.{mp4,json}.",
+    )
+    synth.add_argument("out_dir", metavar="OUT_DIR", help="output directory (empty or new)")
+    synth.add_argument(
+        "--sequences",
+        type=int,
+        default=None,
+        help="number of sequences (all train unless --split; default 1)",
+    )
+    synth.add_argument(
+        "--split",
+        default=None,
+        metavar="train=T,val=V,test=S",
+        help="sequences per split, numbered as JTA numbers them",
+    )
+    synth.add_argument("--frames", type=int, default=900, help="frames per sequence (900)")
+    synth.add_argument("--fps", type=float, default=30.0, help="frames per second (30)")
+    synth.add_argument("--width", type=int, default=928, help="image width (928)")
+    synth.add_argument("--height", type=int, default=576, help="image height (576)")
+    synth.add_argument(
+        "--min-people", type=int, default=5, help="fewest people simulated in a sequence (5)"
+    )
+    synth.add_argument(
+        "--max-people", type=int, default=30, help="most people simulated in a sequence (30)"
+    )
+    synth.add_argument(
+        "--vehicles", action="store_true", help="add a road with cars, vans, trucks and buses"
+    )
+    synth.add_argument("--seed", type=int, default=0, help="dataset seed (0)")
+    synth.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into a non-empty OUT_DIR, replacing earlier seq_* files",
+    )
+    synth.set_defaults(handler=_synth)
     return parser
 
 

@@ -1,0 +1,158 @@
+"""`generate_sequence`: one synthetic sequence as frames in memory, no files.
+
+A sequence is fully determined by (config, seed): the seed is split into independent
+random streams for the camera, the scene (light, ground, buildings, road), the crowd, the
+traffic and the sensor noise, so adding people does not change the camera.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from crowdpose3d.data.synth.background import render_background, sample_lighting
+from crowdpose3d.data.synth.body import BodyShape
+from crowdpose3d.data.synth.camera_sampling import GroundView, sample_camera
+from crowdpose3d.data.synth.config import SynthConfig
+from crowdpose3d.data.synth.crowd import Crowd
+from crowdpose3d.data.synth.occlusion import in_image, occlusion_flags
+from crowdpose3d.data.synth.render import Renderer, sample_style
+from crowdpose3d.data.synth.solids import (
+    NUM_PARTS,
+    PersonSolids,
+    body_to_world,
+    box_corners,
+    person_solids,
+    to_world,
+)
+from crowdpose3d.data.synth.traffic import Traffic, sample_road
+from crowdpose3d.geometry.camera import Camera
+
+
+@dataclass(frozen=True)
+class SynthFrame:
+    """One rendered frame and the annotations of the N people who are in it.
+
+    frame: frame number, from 1 as in JTA. image: (H, W, 3) uint8 RGB.
+    person_ids: (N,) int64, persistent over the sequence, never reused.
+    joints2d: (N, 22, 2) pixels; joints3d: (N, 22, 3) metres, camera frame (x right, y
+    down, z forward); occluded / self_occluded: (N, 22) bool (see occlusion.py).
+    A person is listed when at least one joint is in front of the camera and inside the image.
+    population: people simulated around the view (in frame or not).
+    solids / solid_ids: camera-frame body parts of all simulated people and their ids, and
+    vehicle_corners: (V, 8, 3) camera-frame corners of vehicle boxes, for independent checks.
+    """
+
+    frame: int
+    image: np.ndarray
+    person_ids: np.ndarray
+    joints2d: np.ndarray
+    joints3d: np.ndarray
+    occluded: np.ndarray
+    self_occluded: np.ndarray
+    population: int
+    solids: PersonSolids
+    solid_ids: np.ndarray
+    vehicle_corners: np.ndarray
+
+
+class SynthSequence:
+    """An iterable of `SynthFrame`s; iterating again yields the same frames."""
+
+    def __init__(self, config: SynthConfig, seed: int) -> None:
+        self.config = config
+        self.seed = int(seed)
+        streams = np.random.SeedSequence(self.seed).spawn(5)
+        self._streams = streams
+        self.camera: Camera = sample_camera(config, np.random.default_rng(streams[0]))
+
+    def __len__(self) -> int:
+        return self.config.num_frames
+
+    def __iter__(self) -> Iterator[SynthFrame]:
+        config, camera = self.config, self.camera
+        scene_rng, crowd_rng, traffic_rng, noise_rng = (
+            np.random.default_rng(s) for s in self._streams[1:]
+        )
+        view = GroundView.of(camera, config.distance_range_m)
+        population = int(scene_rng.integers(config.min_people, config.max_people + 1))
+        road = sample_road(view, scene_rng) if config.vehicles else None
+        lighting = sample_lighting(scene_rng)
+        background = render_background(view, lighting, scene_rng, road)
+        renderer = Renderer(
+            camera, background, sample_style(camera, lighting, scene_rng), noise_rng
+        )
+        crowd = Crowd(view, population, crowd_rng, config.run_fraction, config.stand_fraction, road)
+        traffic = Traffic(view, road, traffic_rng) if road is not None else None
+        dt = 1.0 / config.fps
+        for index in range(config.num_frames):
+            if index > 0:
+                crowd.step(dt)
+                if traffic is not None:
+                    traffic.step(dt)
+            yield self._frame(index, crowd, traffic, renderer)
+
+    def _frame(self, index: int, crowd: Crowd, traffic: Traffic | None, renderer: Renderer):
+        camera = self.camera
+        k = camera.intrinsics
+        people = crowd.people
+        ids = np.array([p.person_id for p in people], dtype=np.int64)
+        if people:
+            pose, positions, headings = crowd.pose()
+            shape = {
+                f.name: np.array([getattr(p.shape, f.name) for p in people])
+                for f in fields(BodyShape)
+            }
+            rotation = body_to_world(pose, positions, headings)
+            body = person_solids(pose, shape, [p.appearance for p in people])
+            world_centres = to_world(body.centres, rotation, positions)
+            solids = PersonSolids(camera.world_to_camera(world_centres), body.radii, body.colours)
+            joints3d = camera.world_to_camera(to_world(pose.joints, rotation, positions))
+        else:
+            positions = np.zeros((0, 2))
+            solids = PersonSolids(
+                np.zeros((0, NUM_PARTS, 4, 3)),
+                np.zeros((0, NUM_PARTS, 4)),
+                np.zeros((0, NUM_PARTS, 3)),
+            )
+            joints3d = np.zeros((0, 22, 3))
+
+        boxes, corners_cam = [], []
+        if traffic is not None:
+            axes = traffic.box_axes()
+            for centre, half, colour, glass in traffic.boxes():
+                corners = box_corners(centre, half, axes)
+                boxes.append((corners, glass, colour))
+                corners_cam.append(camera.world_to_camera(corners))
+        image, labels, table = renderer.render(solids, positions, boxes, index / self.config.fps)
+
+        depth = joints3d[..., 2]
+        safe = np.where(depth[..., None] > 1e-6, joints3d, np.array([0.0, 0.0, 1e-6]))
+        joints2d = k.project(safe)
+        occluded, self_occluded = occlusion_flags(
+            labels, table, np.arange(len(people)), joints2d, depth
+        )
+        listed = in_image(joints2d, depth, k.width, k.height).any(axis=1)
+        return SynthFrame(
+            frame=index + 1,
+            image=image,
+            person_ids=ids[listed],
+            joints2d=joints2d[listed],
+            joints3d=joints3d[listed],
+            occluded=occluded[listed],
+            self_occluded=self_occluded[listed],
+            population=len(people),
+            solids=solids,
+            solid_ids=ids,
+            vehicle_corners=np.array(corners_cam).reshape(-1, 8, 3),
+        )
+
+
+def generate_sequence(config: SynthConfig, seed: int) -> SynthSequence:
+    """The frames of one synthetic sequence: `for frame in generate_sequence(cfg, 7): ...`.
+
+    The returned object also carries the sequence's `camera` (known before the first frame).
+    """
+    return SynthSequence(config, seed)
