@@ -64,6 +64,32 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    """Train PandaNet from a YAML config (crowdpose3d.train)."""
+    from pydantic import ValidationError
+
+    from crowdpose3d.train import load_config, train
+
+    try:
+        overrides = {"output_dir": args.output} if args.output else None
+        config = load_config(args.config, overrides)
+        last = train(config, resume=args.resume)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "config"
+        return _fail(f"invalid training config {args.config}: {where}: {error['msg']}")
+    except (OSError, ValueError) as exc:
+        return _fail(str(exc).splitlines()[0] if str(exc) else repr(exc))
+    print(f"wrote {last}")
+    return 0
+
+
+def _fail(message: str) -> int:
+    """One line on stderr for a user's mistake; exit code 2."""
+    print(f"crowdpose3d: {message}", file=sys.stderr)
+    return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="crowdpose3d", description="Multi-person 3D pose tracks from video (PandaNet)."
@@ -112,6 +138,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="write into a non-empty OUT_DIR, replacing earlier seq_* files",
     )
     synth.set_defaults(handler=_synth)
+
+    train = commands.add_parser(
+        "train",
+        help="train PandaNet from a YAML config (see configs/)",
+        description="Train PandaNet; several processes with torchrun train with DDP.",
+    )
+    train.add_argument("config", help="training config (YAML), e.g. configs/train_synth_small.yaml")
+    train.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pt")
+    train.add_argument("--output", help="override the config's output_dir")
+    train.set_defaults(handler=_train)
     return parser
 
 

@@ -1,0 +1,492 @@
+"""`crowdpose3d train CONFIG.yaml`: PandaNet training as in the paper (section 4).
+
+SGD with momentum 0.9, an initial learning rate of 0.005 with polynomial decay (power 0.9)
+over all iterations, the paper's random crops and scales (plus flips and colour jitter),
+anchors by k-means on the training boxes (stored in the checkpoint), bf16 autocast on CUDA,
+one checkpoint per epoch (``last.pt``) that ``--resume`` continues from, a progress bar, and a
+JSON-lines log with every loss part and the learned loss weights per epoch.
+
+Several processes (``torchrun --nproc_per_node N -m crowdpose3d.cli train ...``) train with
+DistributedDataParallel: NCCL and SyncBatchNorm on GPUs as in the paper; on CPUs the gloo
+backend with per-process BatchNorm (PyTorch's SyncBatchNorm runs on GPUs only). The
+configured batch size is the global one, split evenly between processes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from crowdpose3d.core.anchors import anchor_grid, kmeans_anchors, mean_best_iou
+from crowdpose3d.core.checkpoint import load_checkpoint, save_checkpoint
+from crowdpose3d.core.losses import WEIGHTING_MODES, LossResult, PandaNetLoss
+from crowdpose3d.core.model import PRESETS, PandaNet
+from crowdpose3d.core.skeleton import SKELETONS, Skeleton, get_skeleton
+from crowdpose3d.core.targets import SELECTION_MODES, AnchorMatcher, GroundTruth
+from crowdpose3d.data.dataset import PoseDataset, collate
+from crowdpose3d.data.sample import Sample
+from crowdpose3d.data.transforms import (
+    ColorJitter,
+    Compose,
+    RandomCrop,
+    RandomHorizontalFlip,
+    RandomScale,
+)
+
+LAST_CHECKPOINT = "last.pt"
+LOG_FILE = "log.jsonl"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataSource(_Strict):
+    """One training dataset. ``jta`` reads JTA's layout, which `crowdpose3d synth` writes."""
+
+    type: Literal["jta", "panoptic", "mupots", "muco", "coco"] = "jta"
+    root: str
+    split: str = "train"
+    frame_step: int = Field(1, ge=1)
+    max_samples: int | None = Field(None, ge=1)
+
+
+class ModelSection(_Strict):
+    preset: str = "small"
+    skeleton: str = "jta22"
+    num_anchors: int = Field(10, ge=1)
+    subpixel: bool = True
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str) -> str:
+        if value not in PRESETS:
+            raise ValueError(f"unknown preset {value!r}; choose from {sorted(PRESETS)}")
+        return value
+
+    @field_validator("skeleton")
+    @classmethod
+    def _known_skeleton(cls, value: str) -> str:
+        if value not in SKELETONS:
+            raise ValueError(f"unknown skeleton {value!r}; choose from {sorted(SKELETONS)}")
+        return value
+
+
+class LossSection(_Strict):
+    weighting: str = "task+anchor+joint"  # Table 2: fixed | task | task+anchor | task+anchor+joint
+    selection: str = "pose"  # Table 1: none | box | pose
+
+    @field_validator("weighting")
+    @classmethod
+    def _known_weighting(cls, value: str) -> str:
+        if value not in WEIGHTING_MODES:
+            raise ValueError(f"unknown weighting {value!r}; choose from {WEIGHTING_MODES}")
+        return value
+
+    @field_validator("selection")
+    @classmethod
+    def _known_selection(cls, value: str) -> str:
+        if value not in SELECTION_MODES:
+            raise ValueError(f"unknown selection {value!r}; choose from {SELECTION_MODES}")
+        return value
+
+
+class AugmentSection(_Strict):
+    min_scale: float = Field(0.7, gt=0)  # relative to fitting the image into the input size
+    max_scale: float = Field(1.5, gt=0)
+    flip: bool = True
+    color_jitter: bool = True
+
+
+class TrainConfig(_Strict):
+    """A training run; every key of the YAML file, validated before anything starts."""
+
+    output_dir: str
+    data: list[DataSource] = Field(min_length=1)
+    model: ModelSection = ModelSection()
+    loss: LossSection = LossSection()
+    augment: AugmentSection = AugmentSection()
+    input_size: tuple[int, int] = (320, 512)  # (height, width), multiples of 32
+    batch_size: int = Field(24, ge=1)  # global, split between processes
+    epochs: int = Field(10, ge=1)
+    max_iterations: int | None = Field(None, ge=1)  # stop early (and decay over these)
+    learning_rate: float = Field(0.005, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(5e-4, ge=0)
+    poly_power: float = Field(0.9, ge=0)
+    warmup_iterations: int = Field(0, ge=0)  # linear warm-up (not in the paper; 0 = off)
+    num_workers: int = Field(2, ge=0)
+    anchor_samples: int = Field(500, ge=1)  # samples whose boxes feed the anchor k-means
+    seed: int = 0
+    amp: bool = True  # bf16 autocast on CUDA
+
+    @field_validator("input_size")
+    @classmethod
+    def _multiple_of_32(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if value[0] % 32 or value[1] % 32 or min(value) <= 0:
+            raise ValueError(f"input_size {list(value)} must be positive multiples of 32")
+        return value
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read and validate a YAML training config; ``overrides`` replace top-level keys."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"training config not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a training config is a YAML mapping of keys")
+    data.update(overrides or {})
+    return TrainConfig.model_validate(data)
+
+
+def open_source(source: DataSource, skeleton: Skeleton) -> Sequence[Sample]:
+    """The dataset loader of one `DataSource`."""
+    root = Path(source.root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"training data folder not found: {root}")
+    if source.type == "jta":
+        from crowdpose3d.data.jta import JTADataset
+
+        dataset: Sequence[Sample] = JTADataset(
+            root, split=source.split, skeleton=skeleton, frame_step=source.frame_step
+        )
+    elif source.type == "panoptic":
+        from crowdpose3d.data.panoptic import PanopticDataset
+
+        dataset = PanopticDataset(
+            root, split=source.split, skeleton=skeleton, frame_step=source.frame_step
+        )
+    elif source.type == "mupots":
+        from crowdpose3d.data.mupots import MuPoTSDataset
+
+        dataset = MuPoTSDataset(root, skeleton=skeleton)
+    elif source.type == "muco":
+        from crowdpose3d.data.mupots import MuCoDataset
+
+        dataset = MuCoDataset(root, skeleton=skeleton)
+    else:
+        from crowdpose3d.data.coco import COCODataset
+
+        dataset = COCODataset(root, split=source.split, skeleton=skeleton)
+    if source.max_samples is not None and len(dataset) > source.max_samples:
+        keep = np.linspace(0, len(dataset) - 1, source.max_samples).round().astype(int)
+        dataset = _Subset(dataset, keep.tolist())
+    return dataset
+
+
+class _Subset(Sequence[Sample]):
+    """Some items of a dataset, in order."""
+
+    def __init__(self, dataset: Sequence[Sample], indices: list[int]) -> None:
+        self.dataset, self.indices = dataset, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> Sample:  # type: ignore[override]
+        return self.dataset[self.indices[index]]
+
+
+class _Concat(Sequence[Sample]):
+    """Datasets end to end."""
+
+    def __init__(self, datasets: list[Sequence[Sample]]) -> None:
+        self.datasets = datasets
+        self.offsets = np.cumsum([0] + [len(d) for d in datasets])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __getitem__(self, index: int) -> Sample:  # type: ignore[override]
+        which = int(np.searchsorted(self.offsets, index, side="right") - 1)
+        return self.datasets[which][index - int(self.offsets[which])]
+
+
+def compute_anchors(samples: Sequence[Sample], config: TrainConfig) -> tuple[np.ndarray, float]:
+    """k-means anchor sizes (A, 2) on the training boxes at the input scale, and their fit.
+
+    Boxes are measured after the scale that fits each image into the input size, the centre
+    of the random-scale augmentation.
+    """
+    height, width = config.input_size
+    picks = np.linspace(0, len(samples) - 1, min(config.anchor_samples, len(samples)))
+    sizes = []
+    for index in np.unique(picks.round().astype(int)):
+        sample = samples[int(index)]
+        fit = min(height / sample.intrinsics.height, width / sample.intrinsics.width)
+        sizes.append((sample.boxes[:, 2:] - sample.boxes[:, :2]) * fit)
+    sizes = np.concatenate(sizes) if sizes else np.zeros((0, 2))
+    anchors = kmeans_anchors(sizes, config.model.num_anchors, seed=config.seed)
+    return anchors, mean_best_iou(sizes, anchors)
+
+
+def training_transform(config: TrainConfig) -> Compose:
+    """The paper's random scales and crops, plus flips and colour jitter."""
+    height, width = config.input_size
+    steps = [
+        RandomScale(config.augment.min_scale, config.augment.max_scale, fit_size=(height, width)),
+        RandomCrop(height, width),
+    ]
+    if config.augment.flip:
+        steps.append(RandomHorizontalFlip())
+    if config.augment.color_jitter:
+        steps.append(ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.03))
+    return Compose(steps)
+
+
+class TrainingModule(nn.Module):
+    """The network and its loss (with the trainable loss weights) as one module, so that
+    DistributedDataParallel averages the gradients of both."""
+
+    def __init__(self, model: PandaNet, criterion: PandaNetLoss, anchors: Tensor) -> None:
+        super().__init__()
+        self.model = model
+        self.criterion = criterion
+        self.matcher = AnchorMatcher()
+        self.register_buffer("anchor_sizes", torch.as_tensor(anchors, dtype=torch.float32))
+
+    def forward(self, images: Tensor, ground_truth: list[GroundTruth]) -> LossResult:
+        outputs = self.model(images)  # maps (B, H', W', A, ...)
+        height, width = outputs.scores.shape[1:3]
+        grid = anchor_grid(self.anchor_sizes, height, width, self.model.output_stride)
+        targets = self.matcher(grid, ground_truth)
+        return self.criterion(outputs, targets)
+
+
+def poly_learning_rate(config: TrainConfig, iteration: int, total: int) -> float:
+    """Polynomial decay (power 0.9 in the paper) after an optional linear warm-up."""
+    rate = config.learning_rate * (1 - min(iteration, total) / total) ** config.poly_power
+    if iteration < config.warmup_iterations:
+        rate *= (iteration + 1) / config.warmup_iterations
+    return rate
+
+
+def _distributed() -> tuple[int, int, int]:
+    """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) without it."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def _choose_device(local_rank: int) -> torch.device:
+    if torch.cuda.is_available():
+        return torch.device("cuda", local_rank % torch.cuda.device_count())
+    return torch.device("cpu")
+
+
+def _scalars(result: LossResult) -> dict[str, float]:
+    """Loss parts and task weights as plain floats for the log."""
+    values = {f"loss/{k}": float(v) for k, v in result.parts.items()}
+    values["loss/total"] = float(result.total.detach())
+    values.update({k: float(v) for k, v in result.weights.items() if v.ndim == 0})
+    return values
+
+
+def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
+    """Run (or continue) a training run -> the path of the last checkpoint."""
+    rank, world, local_rank = _distributed()
+    device = _choose_device(local_rank)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if config.batch_size % world:
+        raise ValueError(f"batch_size {config.batch_size} is not divisible by {world} processes")
+    torch.manual_seed(config.seed + rank)
+    output = Path(config.output_dir)
+    last_path = output / LAST_CHECKPOINT
+    skeleton = get_skeleton(config.model.skeleton)
+    samples = _Concat([open_source(source, skeleton) for source in config.data])
+    if len(samples) == 0:
+        raise ValueError("the training data holds no labelled image; check data[].root/split")
+
+    model = PandaNet(
+        num_anchors=config.model.num_anchors,
+        num_joints=skeleton.num_joints,
+        preset=config.model.preset,
+        subpixel=config.model.subpixel,
+    )
+    criterion = PandaNetLoss(
+        config.model.num_anchors,
+        skeleton.num_joints,
+        weighting=config.loss.weighting,  # type: ignore[arg-type]
+        selection=config.loss.selection,  # type: ignore[arg-type]
+    )
+    start_epoch, iteration, extra = 0, 0, {}
+    if resume:
+        if not last_path.is_file():
+            raise FileNotFoundError(f"nothing to resume: {last_path} does not exist")
+        checkpoint = load_checkpoint(last_path)
+        model.load_state_dict(checkpoint.model.state_dict())
+        anchors = checkpoint.anchors.numpy()
+        extra = checkpoint.extra
+        criterion.load_state_dict(extra["criterion"])
+        start_epoch, iteration = int(extra["epoch"]) + 1, int(extra["iteration"])
+        anchor_fit = float(checkpoint.metadata.get("anchor_mean_iou", float("nan")))
+    else:
+        anchors, anchor_fit = compute_anchors(samples, config)
+    module = TrainingModule(model, criterion, torch.from_numpy(anchors)).to(device)
+    if world > 1 and device.type == "cuda":
+        module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    trainable = [p for p in module.parameters() if p.requires_grad]
+    optimiser = torch.optim.SGD(
+        trainable,
+        lr=config.learning_rate,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+    )
+    if resume:
+        optimiser.load_state_dict(extra["optimizer"])
+    wrapped: nn.Module = module
+    if world > 1:
+        wrapped = nn.parallel.DistributedDataParallel(
+            module,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=True,  # a batch without 3D labels leaves the 3D weights out
+        )
+
+    dataset = PoseDataset(
+        samples,
+        training_transform(config),
+        skeleton,
+        input_size=config.input_size,
+        seed=config.seed,
+        image_dtype=torch.uint8,
+    )
+    sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=config.seed)
+    loader = DataLoader(
+        dataset,
+        batch_size=config.batch_size // world,
+        sampler=sampler,
+        num_workers=config.num_workers,
+        collate_fn=collate,
+        drop_last=len(dataset) >= config.batch_size,
+        pin_memory=device.type == "cuda",
+    )
+    total = len(loader) * config.epochs
+    if config.max_iterations is not None:
+        total = min(total, config.max_iterations)
+    autocast = device.type == "cuda" and config.amp
+    if rank == 0:
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json")))
+
+    for epoch in range(start_epoch, config.epochs):
+        if iteration >= total:
+            break
+        sampler.set_epoch(epoch)
+        dataset.set_epoch(epoch)
+        module.train()
+        sums: dict[str, float] = defaultdict(float)
+        count, started = 0, time.perf_counter()
+        bar = tqdm(
+            loader, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress or rank != 0
+        )
+        for images, ground_truth, _ in bar:
+            if iteration >= total:
+                break
+            for group in optimiser.param_groups:
+                group["lr"] = poly_learning_rate(config, iteration, total)
+            images = images.to(device, non_blocking=True).float() / 255
+            ground_truth = [_to_device(gt, device) for gt in ground_truth]
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                result = wrapped(images, ground_truth)
+            optimiser.zero_grad(set_to_none=True)
+            result.total.backward()
+            optimiser.step()
+            values = _scalars(result)
+            if not math.isfinite(values["loss/total"]):
+                raise FloatingPointError(
+                    f"the loss became {values['loss/total']} at iteration {iteration}; "
+                    "lower learning_rate or add warmup_iterations"
+                )
+            for key, value in values.items():
+                sums[key] += value
+            count += 1
+            iteration += 1
+            bar.set_postfix(loss=f"{values['loss/total']:.3f}", lr=f"{group['lr']:.2g}")
+        if rank == 0 and count:
+            _write_epoch(
+                output,
+                epoch,
+                iteration,
+                count,
+                sums,
+                time.perf_counter() - started,
+                criterion,
+                optimiser,
+            )
+            save_checkpoint(
+                last_path,
+                model,
+                torch.from_numpy(anchors),
+                skeleton,
+                config.input_size,
+                metadata={
+                    "epoch": epoch,
+                    "iteration": iteration,
+                    "anchor_mean_iou": anchor_fit,
+                    "config": config.model_dump(mode="json"),
+                },
+                extra={
+                    "optimizer": optimiser.state_dict(),
+                    "criterion": criterion.state_dict(),
+                    "epoch": epoch,
+                    "iteration": iteration,
+                },
+            )
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return last_path
+
+
+def _to_device(gt: GroundTruth, device: torch.device) -> GroundTruth:
+    return GroundTruth(
+        boxes=gt.boxes.to(device),
+        kp2d=gt.kp2d.to(device),
+        kp3d=gt.kp3d.to(device),
+        kp2d_valid=gt.kp2d_valid.to(device),
+        kp3d_valid=gt.kp3d_valid.to(device),
+    )
+
+
+def _write_epoch(
+    output: Path,
+    epoch: int,
+    iteration: int,
+    count: int,
+    sums: dict[str, float],
+    seconds: float,
+    criterion: PandaNetLoss,
+    optimiser: torch.optim.Optimizer,
+) -> None:
+    """Append one line to log.jsonl: mean loss parts, lr, and every learned weight."""
+    record: dict[str, Any] = {
+        "epoch": epoch,
+        "iteration": iteration,
+        "seconds": round(seconds, 2),
+        "lr": optimiser.param_groups[0]["lr"],
+    }
+    record.update({key: value / count for key, value in sums.items()})
+    for key, value in criterion.weights.as_dict().items():
+        if value.ndim:
+            record[key] = value.cpu().numpy().round(5).tolist()
+    with open(output / LOG_FILE, "a") as stream:
+        stream.write(json.dumps(record) + "\n")
