@@ -90,6 +90,58 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    """Evaluate a model on labelled data: AP, 3DPCK, MPJPE and the paper's tables."""
+    import json
+    from pathlib import Path
+
+    from crowdpose3d.core.checkpoint import CheckpointError
+    from crowdpose3d.data.errors import DatasetError
+    from crowdpose3d.evaluate import evaluate, load_samples
+    from crowdpose3d.predict import Predictor
+
+    def fail(message: str) -> int:
+        print(f"crowdpose3d: {message}", file=sys.stderr)
+        return 2
+
+    try:
+        predictor = Predictor.from_spec(
+            args.model,
+            device=args.device,
+            score_threshold=args.score_threshold,
+            batch_size=args.batch_size,
+        )
+        samples = load_samples(
+            args.data, split=args.split, frame_step=args.frame_step, max_frames=args.max_frames
+        )
+    except (CheckpointError, ValueError, OSError) as error:  # DatasetError is a ValueError
+        return fail(str(error).strip().splitlines()[0] if str(error).strip() else repr(error))
+    try:
+        result = evaluate(predictor, samples, progress=True)
+    except (DatasetError, OSError) as error:  # e.g. a video that cannot be decoded
+        return fail(f"evaluation failed: {str(error).strip().splitlines()[0]}")
+    print(f"model {args.model} on {args.data} ({args.split})")
+    print(result.format_tables())
+    if args.json:
+        report = {
+            "model": str(args.model),
+            "data": str(args.data),
+            "split": args.split,
+            "frame_step": args.frame_step,
+            "max_frames": args.max_frames,
+            "score_threshold": args.score_threshold,
+            **result.to_dict(),
+        }
+        path = Path(args.json)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(report, indent=2) + "\n")
+        except OSError as error:
+            return fail(f"cannot write {path}: {error.strerror or error}")
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="crowdpose3d", description="Multi-person 3D pose tracks from video (PandaNet)."
@@ -148,6 +200,29 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pt")
     train.add_argument("--output", help="override the config's output_dir")
     train.set_defaults(handler=_train)
+    evaluation = commands.add_parser(
+        "eval",
+        help="evaluate a model: AP, 3DPCK, MPJPE (the paper's tables)",
+        description="Evaluate a checkpoint on labelled frames with the paper's metrics "
+        "(docs/evaluation.md). DATA is a JTA-format root (JTA or `crowdpose3d synth` output), "
+        "panoptic:ROOT or mupots:ROOT.",
+    )
+    evaluation.add_argument("--model", required=True, help="builtin:NAME or a checkpoint path")
+    evaluation.add_argument("--data", required=True, metavar="DATA", help="labelled data (above)")
+    evaluation.add_argument("--split", default="test", help="data split (test)")
+    evaluation.add_argument("--frame-step", type=int, default=1, help="keep every N-th frame (1)")
+    evaluation.add_argument(
+        "--max-frames", type=int, default=None, help="at most N frames, spread evenly (all)"
+    )
+    evaluation.add_argument(
+        "--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N"
+    )
+    evaluation.add_argument(
+        "--score-threshold", type=float, default=0.3, help="minimum detection score (0.3)"
+    )
+    evaluation.add_argument("--batch-size", type=int, default=8, help="images per batch (8)")
+    evaluation.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
+    evaluation.set_defaults(handler=_evaluate)
     return parser
 
 

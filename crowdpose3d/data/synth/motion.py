@@ -110,7 +110,7 @@ def pose_bodies(shape: dict[str, np.ndarray], gait: GaitInput) -> BodyPose:
     step = gait.phase % 0.5  # progress in the current step
     current = (gait.phase >= 0.5).astype(int)  # 0: right foot's step, 1: left foot's
     rows = np.arange(n)
-    blend = np.clip((step - stance) / (0.5 - stance), 0, 1)
+    blend = np.clip((step - stance) / np.maximum(0.5 - stance, 1e-6), 0, 1)  # no flight: 0
     flight = 0.05 * np.sin(np.pi * blend)
     running_height = (
         (1 - blend) * ground[rows, current] + blend * ground[rows, 1 - current] + flight

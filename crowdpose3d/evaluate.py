@@ -1,0 +1,133 @@
+"""Evaluate a `Predictor` on a labelled data set: the paper's AP, 3DPCK and MPJPE tables.
+
+``evaluate(predictor, samples)`` runs the model over the samples in batches and feeds every
+image to a `PoseEvaluation` (`crowdpose3d.metrics`). ``load_samples(data)`` builds the
+samples from a ``--data`` argument:
+
+    DIR             a JTA-format root (JTA itself or ``crowdpose3d synth`` output:
+                    ``annotations/``, ``videos/``, ``cameras/``), split ``train|val|test``
+    panoptic:ROOT   CMU Panoptic, the monocular protocol (split ``test``: HD cameras 16, 30)
+    mupots:ROOT     MuPoTS-3D (the ``MultiPersonTestSet`` folder; all 20 sequences)
+
+``frame_step`` keeps every n-th frame, ``max_frames`` at most that many frames spread evenly
+over what is left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from crowdpose3d.data.errors import DatasetError
+from crowdpose3d.data.sample import Sample
+from crowdpose3d.metrics import EvaluationResult, PoseEvaluation
+from crowdpose3d.predict import Predictor
+
+__all__ = ["DATA_PREFIXES", "SampleSubset", "evaluate", "load_samples"]
+
+DATA_PREFIXES = ("panoptic:", "mupots:")
+
+
+class SampleSubset(Sequence[Sample]):
+    """The samples of ``dataset`` at ``indices`` (in that order), read when asked for."""
+
+    def __init__(self, dataset: Sequence[Sample], indices: Sequence[int]) -> None:
+        self.dataset = dataset
+        self.indices = [int(i) for i in indices]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> Sample:
+        return self.dataset[self.indices[index]]
+
+
+def load_samples(
+    data: str | Path,
+    split: str = "test",
+    frame_step: int = 1,
+    max_frames: int | None = None,
+    cache_dir: str | Path | None = None,
+) -> Sequence[Sample]:
+    """The evaluation samples named by ``data`` (see the module docstring).
+
+    Raises `DatasetError` (a ValueError, one line) for a missing folder or a broken layout
+    and ValueError for a bad split, step or count.
+    """
+    if frame_step < 1:
+        raise ValueError(f"--frame-step must be >= 1, got {frame_step}")
+    if max_frames is not None and max_frames < 1:
+        raise ValueError(f"--max-frames must be >= 1, got {max_frames}")
+    text = str(data)
+    kind, root = "jta", text
+    for prefix in DATA_PREFIXES:
+        if text.startswith(prefix):
+            kind, root = prefix[:-1], text[len(prefix) :]
+    root_path = Path(root).expanduser()
+    if not root_path.is_dir():
+        raise DatasetError(f"data directory not found: {root_path}")
+
+    step_left = 1  # the step the loader could not apply itself
+    if kind == "panoptic":
+        from crowdpose3d.data.panoptic import PanopticDataset
+
+        samples: Sequence[Sample] = PanopticDataset(
+            root_path, split=split, frame_step=frame_step, cache_dir=cache_dir
+        )
+    elif kind == "mupots":
+        from crowdpose3d.data.mupots import MuPoTSDataset
+
+        samples = MuPoTSDataset(root_path)  # one test set, no split
+        step_left = frame_step
+    else:
+        from crowdpose3d.data.jta import JTADataset
+
+        samples = JTADataset(root_path, split=split, frame_step=frame_step, cache_dir=cache_dir)
+
+    indices = np.arange(0, len(samples), step_left)
+    if max_frames is not None and len(indices) > max_frames:
+        spread = np.linspace(0, len(indices) - 1, max_frames).round().astype(np.int64)
+        indices = indices[np.unique(spread)]
+    if len(indices) == 0:
+        raise DatasetError(f"no labelled frames in {data} (split {split})")
+    if len(indices) == len(samples):
+        return samples
+    return SampleSubset(samples, indices)
+
+
+def _batches(samples: Sequence[Sample], size: int) -> Iterator[list[Sample]]:
+    for start in range(0, len(samples), size):
+        yield [samples[i] for i in range(start, min(start + size, len(samples)))]
+
+
+def evaluate(
+    predictor: Predictor,
+    samples: Sequence[Sample],
+    progress: bool = False,
+    **evaluation_options,
+) -> EvaluationResult:
+    """Run ``predictor`` on every sample and score it -> `EvaluationResult`.
+
+    Samples on another skeleton than the model's are mapped to it. ``evaluation_options``
+    go to `PoseEvaluation` (pck_threshold_mm, iou_threshold, ...). With ``progress`` a
+    tqdm bar counts frames on stderr.
+    """
+    evaluation = PoseEvaluation(predictor.skeleton, **evaluation_options)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(samples), unit="frame", desc="eval", dynamic_ncols=True)
+    try:
+        for batch in _batches(samples, predictor.batch_size):
+            predictions = predictor([sample.image for sample in batch])
+            for poses, sample in zip(predictions, batch, strict=True):
+                evaluation.add(poses, sample)
+            if bar is not None:
+                bar.update(len(batch))
+    finally:
+        if bar is not None:
+            bar.close()
+    return evaluation.result()
