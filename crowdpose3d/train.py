@@ -90,6 +90,7 @@ class ModelSection(_Strict):
 class LossSection(_Strict):
     weighting: str = "task+anchor+joint"  # Table 2: fixed | task | task+anchor | task+anchor+joint
     selection: str = "pose"  # Table 1: none | box | pose
+    classification_balance: Literal["mean", "balanced"] = "mean"  # mean: eq. 11, the paper
 
     @field_validator("weighting")
     @classmethod
@@ -327,6 +328,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
         skeleton.num_joints,
         weighting=config.loss.weighting,  # type: ignore[arg-type]
         selection=config.loss.selection,  # type: ignore[arg-type]
+        classification_balance=config.loss.classification_balance,
     )
     start_epoch, iteration, extra = 0, 0, {}
     if resume:

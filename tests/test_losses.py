@@ -181,3 +181,18 @@ def test_invalid_joints_are_left_out():
 def test_unknown_weighting_mode():
     with pytest.raises(ValueError, match="unknown loss weighting"):
         LossWeights(1, 2, mode="all")
+
+
+def test_balanced_classification_averages_positives_and_negatives_apart():
+    targets = AnchorMatcher()(ANCHORS, [two_people()])
+    outputs = crafted_outputs()
+    scores = torch.tensor([2.0, 0.0, -1.0, -3.0]).reshape(1, 1, 4, 1)
+    outputs = outputs._replace(scores=scores)
+    result = PandaNetLoss(1, 2, classification_balance="balanced")(outputs, targets)
+    # Pose selection labels a0 and a2 (see test_targets): positives a0, a2; negatives a1, a3.
+    softplus = torch.nn.functional.softplus
+    positive = (softplus(torch.tensor(-2.0)) + softplus(torch.tensor(1.0))) / 2
+    negative = (softplus(torch.tensor(0.0)) + softplus(torch.tensor(-3.0))) / 2
+    assert result.parts["weighted/cls"].item() == pytest.approx((positive + negative).item())
+    with pytest.raises(ValueError, match="unknown classification balance"):
+        PandaNetLoss(1, 2, classification_balance="focal")
