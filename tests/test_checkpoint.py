@@ -7,6 +7,7 @@ import torch
 
 from crowdpose3d.core.checkpoint import (
     CheckpointError,
+    export_checkpoint,
     list_builtin,
     load_checkpoint,
     save_checkpoint,
@@ -123,3 +124,24 @@ def test_newer_format_and_mismatched_weights(tmp_path):
 def test_save_refuses_inconsistent_parts(tmp_path):
     with pytest.raises(ValueError, match="3 anchors and 22 joints"):
         save_checkpoint(tmp_path / "m.pt", tiny_model(), ANCHORS[:2], JTA22, (64, 96))
+
+
+def test_export_drops_training_state_and_halves_the_size(tmp_path):
+    model = tiny_model()
+    full = save_checkpoint(
+        tmp_path / "last.pt",
+        model,
+        ANCHORS,
+        JTA22,
+        (64, 96),
+        extra={"optimizer": {"state": {0: {"momentum_buffer": torch.ones(1000, 1000)}}}},
+    )
+    shipped = export_checkpoint(full, tmp_path / "shipped.pt")
+    assert shipped.stat().st_size < full.stat().st_size / 2
+    loaded = load_checkpoint(shipped)
+    assert loaded.extra == {} and loaded.metadata["float16"] is True
+    assert next(loaded.model.parameters()).dtype == torch.float32
+    images = torch.rand(1, 3, 64, 96)
+    with torch.inference_mode():
+        before, after = model(images), loaded.model(images)
+    torch.testing.assert_close(before.kp3d, after.kp3d, atol=1e-3, rtol=1e-2)

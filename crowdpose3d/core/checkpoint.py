@@ -9,6 +9,7 @@ runs pickled code. Shipped checkpoints live in ``crowdpose3d/weights/NAME.pt`` a
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import warnings
 from dataclasses import dataclass, field
@@ -177,4 +178,24 @@ def load_checkpoint(
         name=str(spec),
         metadata=payload.get("metadata", {}),
         extra=payload.get("extra", {}),
+    )
+
+
+def export_checkpoint(
+    source: str | Path, destination: str | Path, half_precision: bool = True
+) -> Path:
+    """A copy of a training checkpoint fit to ship: no optimiser or loss state, and with
+    ``half_precision`` the weights stored as float16 (half the size; loading turns them back
+    into float32). Training metadata is kept."""
+    checkpoint = load_checkpoint(source)
+    model = checkpoint.model
+    if half_precision:
+        model = copy.deepcopy(model).half()
+    return save_checkpoint(
+        destination,
+        model,
+        checkpoint.anchors,
+        checkpoint.skeleton,
+        checkpoint.input_size,
+        metadata={**checkpoint.metadata, "exported_from": str(source), "float16": half_precision},
     )
