@@ -38,7 +38,7 @@ from crowdpose3d.core.anchors import anchor_grid, kmeans_anchors
 from crowdpose3d.core.losses import PandaNetLoss
 from crowdpose3d.core.model import PandaNet
 from crowdpose3d.core.skeleton import JTA22
-from crowdpose3d.core.targets import AnchorMatcher, GroundTruth
+from crowdpose3d.core.targets import AnchorMatcher
 from crowdpose3d.data.dataset import PoseDataset, collate, random_sample
 from crowdpose3d.data.transforms import (
     ColorJitter,
@@ -141,16 +141,6 @@ def loader_throughput(
     return first, rate
 
 
-def to_device(gt: GroundTruth, device: str) -> GroundTruth:
-    return GroundTruth(
-        boxes=gt.boxes.to(device),
-        kp2d=gt.kp2d.to(device),
-        kp3d=gt.kp3d.to(device),
-        kp2d_valid=gt.kp2d_valid.to(device),
-        kp3d_valid=gt.kp3d_valid.to(device),
-    )
-
-
 def training_step_seconds(
     dataset: PoseDataset, preset: str, batch_size: int, steps: int, device: str
 ) -> tuple[float, float]:
@@ -178,7 +168,7 @@ def training_step_seconds(
         synchronise()
         started = time.perf_counter()
         batch = images.to(device, non_blocking=True)
-        matched = matcher(grid, [to_device(gt, device) for gt in targets])
+        matched = matcher(grid, [gt.to(device) for gt in targets])
         synchronise()
         match_times.append(time.perf_counter() - started)
         loss = criterion(model(batch), matched).total

@@ -62,6 +62,16 @@ class GroundTruth:
     def __len__(self) -> int:
         return self.boxes.shape[0]
 
+    def to(self, device: torch.device | str) -> GroundTruth:
+        """The same labels on another device."""
+        return GroundTruth(
+            boxes=self.boxes.to(device),
+            kp2d=self.kp2d.to(device),
+            kp3d=self.kp3d.to(device),
+            kp2d_valid=self.kp2d_valid.to(device),
+            kp3d_valid=self.kp3d_valid.to(device),
+        )
+
     @classmethod
     def empty(cls, num_joints: int, device: torch.device | str = "cpu") -> GroundTruth:
         """An image with nobody in it."""
