@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from crowdpose3d.data.dataset import SampleSubset
 from crowdpose3d.data.errors import DatasetError
 from crowdpose3d.data.sample import Sample
 from crowdpose3d.metrics import EvaluationResult, PoseEvaluation
@@ -28,20 +29,6 @@ from crowdpose3d.predict import Predictor
 __all__ = ["DATA_PREFIXES", "SampleSubset", "evaluate", "load_samples"]
 
 DATA_PREFIXES = ("panoptic:", "mupots:")
-
-
-class SampleSubset(Sequence[Sample]):
-    """The samples of ``dataset`` at ``indices`` (in that order), read when asked for."""
-
-    def __init__(self, dataset: Sequence[Sample], indices: Sequence[int]) -> None:
-        self.dataset = dataset
-        self.indices = [int(i) for i in indices]
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, index: int) -> Sample:
-        return self.dataset[self.indices[index]]
 
 
 def load_samples(

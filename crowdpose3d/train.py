@@ -38,7 +38,7 @@ from crowdpose3d.core.losses import LossResult, PandaNetLoss
 from crowdpose3d.core.model import PRESETS, PandaNet
 from crowdpose3d.core.skeleton import SKELETONS, Skeleton, get_skeleton
 from crowdpose3d.core.targets import AnchorMatcher, GroundTruth
-from crowdpose3d.data.dataset import PoseDataset, collate
+from crowdpose3d.data.dataset import PoseDataset, SampleSubset, collate
 from crowdpose3d.data.sample import Sample
 from crowdpose3d.data.transforms import (
     ColorJitter,
@@ -176,21 +176,8 @@ def open_source(source: DataSource, skeleton: Skeleton) -> Sequence[Sample]:
         dataset = COCODataset(root, split=source.split, skeleton=skeleton)
     if source.max_samples is not None and len(dataset) > source.max_samples:
         keep = np.linspace(0, len(dataset) - 1, source.max_samples).round().astype(int)
-        dataset = _Subset(dataset, keep.tolist())
+        dataset = SampleSubset(dataset, keep.tolist())
     return dataset
-
-
-class _Subset(Sequence[Sample]):
-    """Some items of a dataset, in order."""
-
-    def __init__(self, dataset: Sequence[Sample], indices: list[int]) -> None:
-        self.dataset, self.indices = dataset, indices
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, index: int) -> Sample:  # type: ignore[override]
-        return self.dataset[self.indices[index]]
 
 
 class _Concat(Sequence[Sample]):

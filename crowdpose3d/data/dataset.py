@@ -36,6 +36,7 @@ __all__ = [
     "MixedBatchSampler",
     "MixedDataset",
     "PoseDataset",
+    "SampleSubset",
     "collate",
     "projected_sample",
     "random_sample",
@@ -160,6 +161,20 @@ class PoseDataset(Dataset):
             letterbox=sample.extra.get("letterbox"),
         )
         return image, sample.to_ground_truth(), meta
+
+
+class SampleSubset(Sequence[Sample]):
+    """The samples of ``dataset`` at ``indices`` (in that order), read when asked for."""
+
+    def __init__(self, dataset: Sequence[Sample], indices: Sequence[int]) -> None:
+        self.dataset = dataset
+        self.indices = [int(i) for i in indices]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> Sample:
+        return self.dataset[self.indices[index]]
 
 
 def collate(items: Sequence[Item]) -> tuple[torch.Tensor, list[GroundTruth], list[ItemMeta]]:
