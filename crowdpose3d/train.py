@@ -121,6 +121,9 @@ class TrainConfig(_Strict):
     anchor_samples: int = Field(500, ge=1)  # samples whose boxes feed the anchor k-means
     seed: int = 0
     amp: bool = True  # bf16 autocast on CUDA
+    cpu_amp: bool = False  # bf16 autocast on CPUs too (faster where they have AVX512-BF16/AMX)
+    init_from: str | None = None  # warm start: weights and anchors of a checkpoint or builtin:NAME
+    checkpoint_every: int | None = Field(None, ge=1)  # also save last.pt every N iterations
 
     @field_validator("input_size")
     @classmethod
@@ -246,6 +249,25 @@ class TrainingModule(nn.Module):
         return self.criterion(outputs, targets)
 
 
+def _warm_start(model: PandaNet, config: TrainConfig) -> tuple[np.ndarray, float]:
+    """Copy the weights of ``config.init_from`` into ``model`` -> its anchors and their fit.
+
+    The heads regress offsets against the anchors they were trained with, so the anchors come
+    from the checkpoint too; preset, skeleton and anchor count must match the config.
+    """
+    checkpoint = load_checkpoint(config.init_from)
+    theirs = (checkpoint.model.preset, checkpoint.skeleton.name, len(checkpoint.anchors))
+    ours = (config.model.preset, config.model.skeleton, config.model.num_anchors)
+    if theirs != ours:
+        raise ValueError(
+            f"init_from {config.init_from} is (preset, skeleton, anchors) = {theirs} but the "
+            f"config asks for {ours}; make model: match it"
+        )
+    model.load_state_dict(checkpoint.model.state_dict())  # float32 even if shipped as float16
+    fit = float(checkpoint.metadata.get("anchor_mean_iou", float("nan")))
+    return checkpoint.anchors.numpy(), fit
+
+
 def poly_learning_rate(config: TrainConfig, iteration: int, total: int) -> float:
     """Polynomial decay (power 0.9 in the paper) after an optional linear warm-up."""
     rate = config.learning_rate * (1 - min(iteration, total) / total) ** config.poly_power
@@ -314,6 +336,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
         criterion.load_state_dict(extra["criterion"])
         start_epoch, iteration = int(extra["epoch"]) + 1, int(extra["iteration"])
         anchor_fit = float(checkpoint.metadata.get("anchor_mean_iou", float("nan")))
+    elif config.init_from is not None:
+        anchors, anchor_fit = _warm_start(model, config)
     else:
         anchors, anchor_fit = compute_anchors(samples, config)
     module = TrainingModule(model, criterion, torch.from_numpy(anchors)).to(device)
@@ -357,10 +381,32 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
     total = len(loader) * config.epochs
     if config.max_iterations is not None:
         total = min(total, config.max_iterations)
-    autocast = device.type == "cuda" and config.amp
+    autocast = config.amp if device.type == "cuda" else config.cpu_amp
     if rank == 0:
         output.mkdir(parents=True, exist_ok=True)
         (output / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json")))
+
+    def save(completed_epoch: int) -> None:
+        """last.pt after ``completed_epoch`` (-1: none yet); --resume restarts the next one."""
+        save_checkpoint(
+            last_path,
+            model,
+            torch.from_numpy(anchors),
+            skeleton,
+            config.input_size,
+            metadata={
+                "epoch": completed_epoch,
+                "iteration": iteration,
+                "anchor_mean_iou": anchor_fit,
+                "config": config.model_dump(mode="json"),
+            },
+            extra={
+                "optimizer": optimiser.state_dict(),
+                "criterion": criterion.state_dict(),
+                "epoch": completed_epoch,
+                "iteration": iteration,
+            },
+        )
 
     for epoch in range(start_epoch, config.epochs):
         if iteration >= total:
@@ -396,6 +442,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
             count += 1
             iteration += 1
             bar.set_postfix(loss=f"{values['loss/total']:.3f}", lr=f"{group['lr']:.2g}")
+            if rank == 0 and config.checkpoint_every and iteration % config.checkpoint_every == 0:
+                save(epoch - 1)  # mid-epoch: a resume repeats this epoch's data order
         if rank == 0 and count:
             _write_epoch(
                 output,
@@ -407,25 +455,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
                 criterion,
                 optimiser,
             )
-            save_checkpoint(
-                last_path,
-                model,
-                torch.from_numpy(anchors),
-                skeleton,
-                config.input_size,
-                metadata={
-                    "epoch": epoch,
-                    "iteration": iteration,
-                    "anchor_mean_iou": anchor_fit,
-                    "config": config.model_dump(mode="json"),
-                },
-                extra={
-                    "optimizer": optimiser.state_dict(),
-                    "criterion": criterion.state_dict(),
-                    "epoch": epoch,
-                    "iteration": iteration,
-                },
-            )
+            save(epoch)
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()

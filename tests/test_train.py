@@ -118,3 +118,59 @@ def test_config_errors_are_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert "epochs" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_init_from_starts_with_the_weights_and_anchors_of_a_checkpoint(synth_root, tmp_path):
+    first = tmp_path / "first"
+    train(
+        load_config(write_config(tmp_path / "a.yaml", synth_root, first, epochs=1)), progress=False
+    )
+    source = load_checkpoint(first / "last.pt")
+    second = tmp_path / "second"
+    path = write_config(
+        tmp_path / "b.yaml",
+        synth_root,
+        second,
+        epochs=1,
+        max_iterations=1,
+        learning_rate=1e-9,
+        init_from=str(first / "last.pt"),
+        seed=5,
+    )
+    train(load_config(path), progress=False)
+    started = load_checkpoint(second / "last.pt")
+    torch.testing.assert_close(started.anchors, source.anchors)  # not recomputed with seed 5
+    name = "score_head.output.weight"
+    torch.testing.assert_close(
+        started.model.state_dict()[name], source.model.state_dict()[name], atol=1e-6, rtol=0
+    )
+
+
+def test_init_from_a_different_model_is_refused(synth_root, tmp_path):
+    path = write_config(
+        tmp_path / "c.yaml", synth_root, tmp_path / "run", init_from="builtin:crowd-small"
+    )
+    with pytest.raises(ValueError, match="init_from"):
+        train(load_config(path), progress=False)  # tiny/4 anchors vs small/10 anchors
+
+
+@pytest.mark.slow
+def test_checkpoint_every_saves_mid_epoch(synth_root, tmp_path, monkeypatch):
+    import crowdpose3d.train as training
+
+    saves = []
+
+    def recording_save(path, *args, metadata=None, **kwargs):
+        saves.append((metadata["epoch"], metadata["iteration"]))
+        return real_save(path, *args, metadata=metadata, **kwargs)
+
+    real_save = training.save_checkpoint
+    monkeypatch.setattr(training, "save_checkpoint", recording_save)
+    # 24 samples, batch 4 -> 6 iterations per epoch; saved after 2 and 4 (epoch 0 not yet
+    # complete, so a resume runs it again), then at the end of epoch 0 (iteration 6).
+    path = write_config(
+        tmp_path / "c.yaml", synth_root, tmp_path / "run", epochs=1, checkpoint_every=2
+    )
+    train(load_config(path), progress=False)
+    assert saves == [(-1, 2), (-1, 4), (-1, 6), (0, 6)]
