@@ -84,10 +84,10 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fail(message: str) -> int:
-    """One line on stderr for a user's mistake; exit code 2."""
+def _fail(message: str, code: int = 2) -> int:
+    """One line on stderr for a user's mistake (exit code 2) or a failed run (1)."""
     print(f"crowdpose3d: {message}", file=sys.stderr)
-    return 2
+    return code
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -140,6 +140,113 @@ def _evaluate(args: argparse.Namespace) -> int:
             return fail(f"cannot write {path}: {error.strerror or error}")
         print(f"wrote {path}")
     return 0
+
+
+def _execute_pipeline(config, overwrite: bool, resume: bool, quiet: bool = False) -> int:
+    """Open and run a validated pipeline; users' mistakes and stage failures are one line."""
+    import logging
+
+    from tqdm import tqdm
+
+    from crowdpose3d.pipeline.runner import PipelineError, PipelineRunner
+    from crowdpose3d.pipeline.stage import StageContext, StageError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    if overwrite and resume:
+        return _fail("--overwrite and --resume exclude each other; pick one")
+    runner = PipelineRunner(config, StageContext(overwrite=overwrite, resume=resume))
+    try:
+        runner.open()
+    except (StageError, ValueError, OSError) as error:
+        return _fail(_first_line(error))
+    info = runner.context.run_info
+    bar = tqdm(
+        total=info.get("total_frames"),
+        unit="frame",
+        desc=str(info.get("source_id", "frames")),
+        disable=quiet or bool(info.get("live")),
+    )
+    try:
+        report = runner.run(on_frame=lambda frame: bar.update())
+    except PipelineError as error:
+        bar.close()
+        return _fail(str(error), code=1)
+    bar.close()
+    if not quiet:
+        print(report.format(), file=sys.stderr)
+    if report.interrupted:
+        print("crowdpose3d: interrupted; the results so far are written", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run a declarative pipeline file."""
+    from crowdpose3d.pipeline.config import ConfigError, load_pipeline, parse_assignments
+
+    try:
+        config = load_pipeline(args.pipeline, parse_assignments(args.set or []))
+    except ConfigError as error:
+        return _fail(str(error))
+    return _execute_pipeline(config, args.overwrite, args.resume, args.quiet)
+
+
+def _track(args: argparse.Namespace) -> int:
+    """The default pipeline on one video or stream."""
+    from crowdpose3d.pipeline.config import ConfigError, validate_pipeline
+    from crowdpose3d.pipeline.defaults import default_pipeline
+
+    try:
+        camera = _camera_options(args)
+        pipeline = default_pipeline(
+            args.source,
+            args.output,
+            model=args.model,
+            device=args.device,
+            camera=camera,
+            overlay=args.overlay,
+            mot=args.mot,
+        )
+        config = validate_pipeline(pipeline, "crowdpose3d track")
+    except (ConfigError, ValueError) as error:
+        return _fail(str(error))
+    return _execute_pipeline(config, args.overwrite, args.resume, args.quiet)
+
+
+def _camera_options(args: argparse.Namespace) -> dict:
+    """--camera FILE.json (a `Camera`/intrinsics file or lift options) or --fov / --height."""
+    import json
+    from pathlib import Path
+
+    options: dict = {}
+    if args.camera:
+        path = Path(args.camera)
+        try:
+            options = dict(json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError) as error:
+            raise ValueError(f"cannot read the camera file {path}: {error}") from None
+    if args.fov is not None:
+        options["fov_deg"] = args.fov
+    if args.camera_height is not None:
+        options["height_m"] = args.camera_height
+    if args.camera_pitch is not None:
+        options["pitch_deg"] = args.camera_pitch
+    return options
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace results already in the output"
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue a file run after its last complete part"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or stage report")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -223,6 +330,37 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--batch-size", type=int, default=8, help="images per batch (8)")
     evaluation.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
     evaluation.set_defaults(handler=_evaluate)
+
+    run = commands.add_parser(
+        "run",
+        help="run a pipeline file (see pipelines/)",
+        description="Run a declarative pipeline: source -> stages -> sinks (YAML).",
+    )
+    run.add_argument("pipeline", help="pipeline file, e.g. pipelines/video_to_parquet.yaml")
+    run.add_argument(
+        "--set", action="append", metavar="NAME=VALUE", help="fill ${NAME} in the file"
+    )
+    _add_run_options(run)
+    run.set_defaults(handler=_run)
+
+    track = commands.add_parser(
+        "track",
+        help="video or stream -> Parquet 3D pose tracks (the default pipeline)",
+        description="Detect, lift and track every person of SOURCE (a video file or an "
+        "RTSP/HTTP URL) and write the tracks dataset to OUT_DIR.",
+    )
+    track.add_argument("source", metavar="SOURCE", help="video file or stream URL")
+    track.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="tracks dataset")
+    track.add_argument("--model", default="builtin:crowd-small", help="builtin:NAME or a path")
+    track.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    track.add_argument("--camera", metavar="CAMERA.json", help="camera intrinsics / lift options")
+    track.add_argument("--fov", type=float, help="horizontal field of view in degrees (60)")
+    track.add_argument("--camera-height", type=float, help="camera height above ground (m)")
+    track.add_argument("--camera-pitch", type=float, help="camera pitch below horizon (deg)")
+    track.add_argument("--overlay", metavar="OUT.mp4", help="also draw the tracks on a video")
+    track.add_argument("--mot", metavar="OUT.txt", help="also write MOTChallenge text")
+    _add_run_options(track)
+    track.set_defaults(handler=_track)
     return parser
 
 

@@ -1,0 +1,130 @@
+"""The declarative pipeline file: YAML with ``${variables}``, validated before anything runs.
+
+    source: {type: video, uri: "${input}"}
+    stages:
+      - {type: pandanet, model: "builtin:crowd-small"}
+      - {type: lift, fov_deg: 60}
+      - {type: track}
+    sinks:
+      - {type: parquet, path: "${output}"}
+
+``${name}`` is filled from ``--set name=value``; ``${name:-default}`` has a default. Every
+entry is checked against its stage's parameter model, so a typo, a wrong type or an unknown
+stage is one line naming the entry and the key.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from crowdpose3d.pipeline.stage import StageError, StageParams, resolve_stage_class
+
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(ValueError):
+    """An invalid pipeline file; the message is one line naming the key."""
+
+
+class RunnerSettings(BaseModel):
+    """How stages are joined."""
+
+    model_config = ConfigDict(extra="forbid")
+    queue_size: int = Field(8, ge=1)  # frames waiting between two stages
+    report_every_s: float = Field(60.0, gt=0)  # periodic stage report for live sources
+
+
+class StageEntry(BaseModel):
+    """One stage as written in the file: its type and its own options."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class PipelineConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source: StageEntry
+    stages: list[StageEntry] = []
+    sinks: list[StageEntry] = Field(min_length=1)
+    runner: RunnerSettings = RunnerSettings()
+
+    def entries(self) -> list[tuple[str, StageEntry]]:
+        """(where, entry) for every stage in run order; ``where`` names it in errors."""
+        named = [("source", self.source)]
+        named += [(f"stages[{i}]", entry) for i, entry in enumerate(self.stages)]
+        named += [(f"sinks[{i}]", entry) for i, entry in enumerate(self.sinks)]
+        return named
+
+
+def fill_variables(text: str, variables: dict[str, str]) -> str:
+    """Replace ``${name}`` / ``${name:-default}``; an unset variable without default fails."""
+
+    def replace(match: re.Match) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in variables:
+            return variables[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"the pipeline needs ${{{name}}}: pass --set {name}=VALUE")
+
+    return _VARIABLE.sub(replace, text)
+
+
+def parse_assignments(pairs: list[str]) -> dict[str, str]:
+    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}`` (`ConfigError` for a malformed one)."""
+    values = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"--set expects NAME=VALUE, got {pair!r}")
+        values[name.strip()] = value
+    return values
+
+
+def load_pipeline(path: str | Path, variables: dict[str, str] | None = None) -> PipelineConfig:
+    """Read, fill and validate a pipeline file (every stage's options included)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"pipeline file not found: {path}")
+    text = fill_variables(path.read_text(), variables or {})
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a pipeline is a YAML mapping with source, stages, sinks")
+    return validate_pipeline(data, str(path))
+
+
+def validate_pipeline(data: dict[str, Any], name: str = "pipeline") -> PipelineConfig:
+    """Validate a pipeline given as a mapping (what a YAML file holds)."""
+    try:
+        config = PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{name}: {_first_error(exc)}") from None
+    for where, entry in config.entries():
+        try:
+            params_model = getattr(resolve_stage_class(entry.type), "Params", None)
+        except StageError as exc:
+            raise ConfigError(f"{name}: {where}: {exc}") from None
+        if isinstance(params_model, type) and issubclass(params_model, StageParams):
+            try:
+                params_model.model_validate(entry.options)
+            except ValidationError as exc:
+                raise ConfigError(f"{name}: {where} ({entry.type}): {_first_error(exc)}") from None
+    return config
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}" if where else error["msg"]

@@ -1,0 +1,41 @@
+"""`Frame`: the one record that travels through a pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from crowdpose3d.poses import Poses
+
+
+@dataclass
+class Frame:
+    """One decoded image and what the stages found in it.
+
+    Attributes:
+        source_id: names the video or camera the frame came from.
+        index: 0-based frame number within the source (counts decoded frames; a live source
+            keeps counting across reconnections).
+        pts_s: presentation time in seconds from the stream's start (its own clock).
+        image: (H, W, 3) uint8 RGB; sinks that do not draw may receive it already dropped.
+        wall_time: UNIX time when a live source received the frame; None for files.
+        poses: the people found, filled by the model stage; None before it.
+        data: free per-frame extras (e.g. ``gap_before_s`` after a reconnection).
+    """
+
+    source_id: str
+    index: int
+    pts_s: float
+    image: np.ndarray | None
+    wall_time: float | None = None
+    poses: Poses | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of the image in pixels."""
+        if self.image is None:
+            raise ValueError("this frame no longer holds its image")
+        return self.image.shape[0], self.image.shape[1]

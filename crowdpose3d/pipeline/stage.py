@@ -1,0 +1,126 @@
+"""The stage protocol, the context every stage opens with, and the name -> class registry.
+
+A stage is a small class: ``open(context)`` once, ``__call__(frames)`` maps an iterator of
+frames to an iterator of frames (batching stays inside the stage that needs it), and
+``close()`` flushes. Sinks are stages that write and pass the frames on. A config names a
+stage by its registered name or by ``package.module:Class`` for a user's own stage.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+
+from crowdpose3d.pipeline.frame import Frame
+
+# Built-in stages by name, imported only when used (so a sink's dependencies load lazily).
+BUILTIN_STAGES: dict[str, str] = {
+    "video": "crowdpose3d.stages.source:VideoSource",
+    "images": "crowdpose3d.stages.source:ImageFolderSource",
+    "pandanet": "crowdpose3d.stages.pandanet:PandaNetStage",
+    "lift": "crowdpose3d.stages.lift:LiftStage",
+    "track": "crowdpose3d.stages.track:TrackStage",
+    "parquet": "crowdpose3d.stages.parquet:ParquetSink",
+    "overlay": "crowdpose3d.stages.overlay:OverlaySink",
+    "mot": "crowdpose3d.stages.mot:MOTSink",
+}
+
+
+class StageError(ValueError):
+    """A stage that cannot be built or run; the message is one line for the user."""
+
+
+class StageParams(BaseModel):
+    """Base of every stage's parameters: unknown keys are refused (a typo is an error)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class StageContext:
+    """What stages share for one run.
+
+    Attributes:
+        run_info: facts stages publish for later ones (``fps``, ``intrinsics``, ``skeleton``,
+            ``model``, ``live``); sinks copy them into their outputs' metadata.
+        stop: set when the run must end (Ctrl-C, an error elsewhere); live sources and
+            long waits check it.
+        overwrite / resume: what to do with outputs that already exist.
+    """
+
+    run_info: dict[str, Any] = field(default_factory=dict)
+    stop: threading.Event = field(default_factory=threading.Event)
+    overwrite: bool = False
+    resume: bool = False
+
+
+@runtime_checkable
+class Stage(Protocol):
+    """What the runner needs of a stage."""
+
+    def open(self, context: StageContext) -> None: ...
+
+    def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]: ...
+
+    def close(self) -> None: ...
+
+
+class SourceStage(Protocol):
+    """A source: ``open`` then ``frames()`` yields until the stream ends or ``stop`` is set."""
+
+    live: bool
+
+    def open(self, context: StageContext) -> None: ...
+
+    def frames(self) -> Iterator[Frame]: ...
+
+    def close(self) -> None: ...
+
+
+class BaseStage:
+    """Convenience base: holds validated params; ``open``/``close`` do nothing by default."""
+
+    Params: ClassVar[type[StageParams]] = StageParams
+
+    def __init__(self, params: StageParams) -> None:
+        self.params = params
+        self.context = StageContext()
+
+    def open(self, context: StageContext) -> None:
+        self.context = context
+
+    def close(self) -> None:
+        pass
+
+
+def resolve_stage_class(type_name: str) -> type:
+    """A registered name or ``package.module:Class`` -> the class (`StageError` if unknown)."""
+    target = BUILTIN_STAGES.get(type_name, type_name)
+    if ":" not in target:
+        known = ", ".join(sorted(BUILTIN_STAGES))
+        raise StageError(
+            f"unknown stage type {type_name!r}; use one of {known} or package.module:Class"
+        )
+    module_name, _, class_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise StageError(f"stage {type_name!r}: cannot import {module_name} ({exc})") from None
+    cls = getattr(module, class_name, None)
+    if not isinstance(cls, type):
+        raise StageError(f"stage {type_name!r}: {module_name} has no class {class_name}")
+    return cls
+
+
+def build_stage(type_name: str, options: dict[str, Any]) -> Any:
+    """Instantiate a stage from its config entry; its ``Params`` validate ``options``."""
+    cls = resolve_stage_class(type_name)
+    params_model = getattr(cls, "Params", None)
+    if params_model is None:
+        return cls(**options)
+    return cls(params_model.model_validate(options))

@@ -1,0 +1,1 @@
+"""Pipeline stages, one module each, registered by name in `crowdpose3d.pipeline.stage`."""

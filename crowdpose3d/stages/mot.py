@@ -1,0 +1,66 @@
+"""The MOTChallenge sink: ``frame,id,bb_left,bb_top,bb_width,bb_height,conf,x,y,z`` per
+tracked person, frames counted from 1, as TrackEval and motmetrics read it (x, y, z: the
+root in metres, camera coordinates; -1 when not lifted). Written under a temporary name and
+renamed on close."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from crowdpose3d.pipeline.frame import Frame
+from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
+
+
+class MOTParams(StageParams):
+    path: str  # output .txt
+
+
+class MOTSink(BaseStage):
+    Params = MOTParams
+
+    def __init__(self, params: MOTParams) -> None:
+        super().__init__(params)
+        self.path = Path(params.path)
+        self._temporary = self.path.with_name(f".{self.path.name}.partial")
+        self._stream = None
+
+    def open(self, context: StageContext) -> None:
+        super().open(context)
+        if self.path.exists() and not (context.overwrite or context.resume):
+            raise StageError(f"{self.path} already exists; pass --overwrite to replace it")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._stream = open(self._temporary, "w")
+        except OSError as error:
+            raise StageError(f"cannot write {self.path}: {error.strerror}") from None
+
+    def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        for frame in frames:
+            self._stream.write(mot_lines(frame))
+            yield frame
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+            os.replace(self._temporary, self.path)
+
+
+def mot_lines(frame: Frame) -> str:
+    """The MOTChallenge lines of one frame's tracked people."""
+    poses = frame.poses
+    if poses is None:
+        return ""
+    lines = []
+    for i in np.flatnonzero(poses.track_id >= 0):
+        x1, y1, x2, y2 = poses.boxes[i]
+        root = np.where(np.isfinite(poses.root[i]), poses.root[i], -1)
+        lines.append(
+            f"{frame.index + 1},{poses.track_id[i]},{x1:.2f},{y1:.2f},{x2 - x1:.2f},"
+            f"{y2 - y1:.2f},{poses.scores[i]:.4f},{root[0]:.3f},{root[1]:.3f},{root[2]:.3f}\n"
+        )
+    return "".join(lines)

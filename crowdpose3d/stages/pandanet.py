@@ -1,0 +1,89 @@
+"""The model stage: batched PandaNet inference on the CPU or the GPU.
+
+Each image is letterboxed to the model's input size (`crowdpose3d.predict.Predictor`) and
+the mapping is undone on the way out, so boxes and 2D joints are in the original image's
+pixels and the camera intrinsics of the original image stay valid for the lift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal
+
+from pydantic import Field
+
+from crowdpose3d.pipeline.frame import Frame
+from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
+from crowdpose3d.predict import Predictor
+
+
+class PandaNetParams(StageParams):
+    model: str = "builtin:crowd-small"  # builtin:NAME or a checkpoint path
+    device: str = "auto"  # auto (CUDA when available), cpu, cuda, cuda:N
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # auto: fp16 on CUDA
+    batch_size: int = Field(4, ge=1)  # frames per forward pass (live sources use 1)
+    score_threshold: float = Field(0.3, ge=0, le=1)
+    nms_iou_threshold: float = Field(0.5, gt=0, le=1)
+    max_detections: int = Field(200, ge=1)
+
+
+class PandaNetStage(BaseStage):
+    """Adds ``frame.poses`` (2D, bone-normalised 3D, scores) to every frame."""
+
+    Params = PandaNetParams
+
+    def __init__(self, params: PandaNetParams) -> None:
+        super().__init__(params)
+        self.params: PandaNetParams = params
+        self.predictor: Predictor | None = None
+
+    def open(self, context: StageContext) -> None:
+        """Load the model now, so a wrong or corrupt model file fails before the run."""
+        from crowdpose3d.core.checkpoint import CheckpointError, load_checkpoint
+        from crowdpose3d.predict import resolve_device
+
+        super().open(context)
+        try:
+            device = resolve_device(self.params.device)
+            checkpoint = load_checkpoint(self.params.model, device=device)
+        except (CheckpointError, ValueError) as error:
+            raise StageError(str(error)) from None
+        precision = self.params.precision
+        if precision == "auto":
+            precision = "fp16" if device.type == "cuda" else "fp32"
+        try:
+            self.predictor = Predictor(
+                checkpoint,
+                device=device,
+                score_threshold=self.params.score_threshold,
+                nms_iou_threshold=self.params.nms_iou_threshold,
+                max_detections=self.params.max_detections,
+                batch_size=self.params.batch_size,
+                precision=precision,
+            )
+        except ValueError as error:
+            raise StageError(str(error)) from None
+        context.run_info.update(
+            model=self.params.model,
+            skeleton=checkpoint.skeleton.name,
+            joint_names=list(checkpoint.skeleton.joints),
+            model_input_size=list(checkpoint.input_size),
+            device=str(device),
+        )
+
+    def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        batch_size = 1 if self.context.run_info.get("live") else self.params.batch_size
+        batch: list[Frame] = []
+        for frame in frames:
+            batch.append(frame)
+            if len(batch) == batch_size:
+                yield from self._predict(batch)
+                batch = []
+        if batch:
+            yield from self._predict(batch)
+
+    def _predict(self, batch: list[Frame]) -> list[Frame]:
+        assert self.predictor is not None, "open() first"
+        for frame, poses in zip(batch, self.predictor([f.image for f in batch]), strict=True):
+            frame.poses = poses
+        return batch

@@ -1,0 +1,211 @@
+"""The Parquet sink: the tracks dataset (DESIGN.md, "Output: the tracks dataset").
+
+One row per (frame, tracked person) in part files ``part-NNNNNN.parquet`` under the output
+directory. Each part is written under a temporary name and renamed when complete, so a
+killed process leaves only complete, readable parts. Scalar columns come first (source,
+frame, time, track id, score, box, root, ground-plane position, body scale), then per-joint
+columns (``<joint>_u``/``_v`` pixels, ``<joint>_x``/``_y``/``_z`` metres in camera
+coordinates). Joint names, skeleton, intrinsics, fps, model and the frames each part covers
+are in the Parquet key-value metadata.
+
+An output directory that already holds parts is refused unless ``overwrite`` (the old parts
+are removed first) or ``resume`` (the run continues after the last complete part).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import Field
+
+from crowdpose3d.pipeline.frame import Frame
+from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
+
+PART_GLOB = "part-*.parquet"
+METADATA_KEY = b"crowdpose3d"
+
+
+class ParquetParams(StageParams):
+    path: str  # output directory
+    rows_per_part: int = Field(50_000, ge=1)  # a part is written when this many rows wait
+    seconds_per_part: float = Field(60.0, gt=0)  # ... or this long has passed (live runs)
+    compression: str = "zstd"
+    keep_untracked: bool = False  # also write people without a track id (track_id -1)
+    retain_parts: int | None = Field(None, ge=1)  # keep only the newest N parts (live runs)
+
+
+class ParquetSink(BaseStage):
+    """Writes the tracks dataset and passes the frames on."""
+
+    Params = ParquetParams
+
+    def __init__(self, params: ParquetParams) -> None:
+        super().__init__(params)
+        self.params: ParquetParams = params
+        self.directory = Path(params.path)
+        self._chunks: list[dict[str, np.ndarray]] = []  # one per frame with people
+        self._row_count = 0
+        self._first_frame: int | None = None
+        self._last_frame: int | None = None
+        self._part_started = time.monotonic()
+        self._next_part = 0
+        self.parts_written: list[Path] = []
+
+    def open(self, context: StageContext) -> None:
+        super().open(context)
+        existing = sorted(self.directory.glob(PART_GLOB)) if self.directory.is_dir() else []
+        if existing and context.resume:
+            last_frame, last_track = resume_point(self.directory)
+            context.run_info["resume_after_frame"] = last_frame
+            context.run_info["resume_after_track_id"] = last_track
+            self._next_part = _part_number(existing[-1]) + 1
+        elif existing and context.overwrite:
+            for path in existing:
+                path.unlink()
+        elif existing:
+            raise StageError(
+                f"{self.directory} already holds {len(existing)} part file(s); pass --overwrite "
+                "to replace them or --resume to continue the run"
+            )
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StageError(f"cannot create {self.directory}: {error.strerror}") from None
+        for stale in self.directory.glob(".part-*.tmp"):
+            stale.unlink()  # left by a killed run; never a complete part
+
+    def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        for frame in frames:
+            self._add(frame)
+            due = time.monotonic() - self._part_started > self.params.seconds_per_part
+            if self._row_count >= self.params.rows_per_part or (due and self._row_count):
+                self.flush()
+            yield frame
+
+    def close(self) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the waiting rows as one complete part (temporary name, then rename)."""
+        self._part_started = time.monotonic()
+        if self._first_frame is None:
+            return
+        table = self._table()
+        path = self.directory / f"part-{self._next_part:06d}.parquet"
+        temporary = self.directory / f".part-{self._next_part:06d}.tmp"
+        pq.write_table(table, temporary, compression=self.params.compression)
+        with open(temporary, "rb") as stream:
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+        self.parts_written.append(path)
+        self._next_part += 1
+        if self.params.retain_parts is not None:
+            for old in sorted(self.directory.glob(PART_GLOB))[: -self.params.retain_parts]:
+                old.unlink()
+        self._chunks, self._row_count = [], 0
+        self._first_frame, self._last_frame = None, None
+
+    def _add(self, frame: Frame) -> None:
+        self._first_frame = frame.index if self._first_frame is None else self._first_frame
+        self._last_frame = frame.index
+        poses = frame.poses
+        if poses is None or len(poses) == 0:
+            return
+        keep = np.ones(len(poses), bool) if self.params.keep_untracked else poses.track_id >= 0
+        people = poses[keep]
+        joints = self.context.run_info.get("joint_names") or [
+            f"j{k}" for k in range(people.num_joints)
+        ]
+        n = len(people)
+        ground = people.data.get("ground_xy", np.full((n, 2), np.nan))
+        scale = people.data.get("scale_smoothed", people.data.get("scale", np.full(n, np.nan)))
+        columns: dict[str, np.ndarray] = {
+            "source": np.full(n, frame.source_id, dtype=object),
+            "frame": np.full(n, frame.index, dtype=np.int64),
+            "time_s": np.full(n, frame.pts_s, dtype=np.float64),
+            "wall_time": np.full(n, np.nan if frame.wall_time is None else frame.wall_time),
+            "track_id": people.track_id,
+            "score": people.scores,
+        }
+        for c, name in enumerate(("x1", "y1", "x2", "y2")):
+            columns[f"box_{name}"] = people.boxes[:, c]
+        for c, name in enumerate("xyz"):
+            columns[f"root_{name}_m"] = people.root[:, c]
+        columns["ground_x_m"], columns["ground_y_m"] = ground[:, 0], ground[:, 1]
+        columns["scale_m"] = scale
+        for k, name in enumerate(joints):
+            columns[f"{name}_u"], columns[f"{name}_v"] = people.kp2d[:, k, 0], people.kp2d[:, k, 1]
+            for c, axis in enumerate("xyz"):
+                columns[f"{name}_{axis}"] = people.kp3d[:, k, c]
+        self._chunks.append(columns)
+        self._row_count += n
+
+    def _table(self) -> pa.Table:
+        joints = self.context.run_info.get("joint_names") or []
+        schema = tracks_schema(joints)
+        columns = {
+            field.name: np.concatenate([chunk[field.name] for chunk in self._chunks])
+            if self._chunks
+            else []
+            for field in schema
+        }
+        table = pa.Table.from_pydict(columns, schema=schema)
+        info = {
+            key: value
+            for key, value in self.context.run_info.items()
+            if isinstance(value, (str, int, float, bool, list, type(None)))
+        }
+        info.update(first_frame=self._first_frame, last_frame=self._last_frame)
+        metadata = {METADATA_KEY: json.dumps(info).encode()}
+        return table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
+
+
+def tracks_schema(joint_names: list[str]) -> pa.Schema:
+    """The columns of a tracks part file for a skeleton's joint names."""
+    fields = [
+        pa.field("source", pa.string()),
+        pa.field("frame", pa.int64()),
+        pa.field("time_s", pa.float64()),
+        pa.field("wall_time", pa.float64()),
+        pa.field("track_id", pa.int64()),
+        pa.field("score", pa.float32()),
+    ]
+    fields += [pa.field(f"box_{c}", pa.float32()) for c in ("x1", "y1", "x2", "y2")]
+    fields += [pa.field(f"root_{c}_m", pa.float32()) for c in "xyz"]
+    fields += [pa.field(f"ground_{c}_m", pa.float32()) for c in "xy"]
+    fields.append(pa.field("scale_m", pa.float32()))
+    for name in joint_names:
+        fields += [pa.field(f"{name}_{c}", pa.float32()) for c in ("u", "v", "x", "y", "z")]
+    return pa.schema(fields)
+
+
+def read_part_metadata(path: str | Path) -> dict[str, Any]:
+    """The crowdpose3d key-value metadata of one part file."""
+    metadata = pq.read_schema(path).metadata or {}
+    return json.loads(metadata.get(METADATA_KEY, b"{}"))
+
+
+def resume_point(directory: str | Path) -> tuple[int, int]:
+    """(last frame covered, largest track id) over the complete parts of ``directory``."""
+    last_frame, last_track = -1, -1
+    for path in sorted(Path(directory).glob(PART_GLOB)):
+        try:
+            info = read_part_metadata(path)
+            ids = pq.read_table(path, columns=["track_id"]).column("track_id").to_numpy()
+        except (OSError, ValueError, pa.ArrowException) as error:
+            raise StageError(f"cannot resume: {path} is unreadable ({error})") from None
+        last_frame = max(last_frame, int(info.get("last_frame", -1)))
+        last_track = max(last_track, int(ids.max()) if len(ids) else -1)
+    return last_frame, last_track
+
+
+def _part_number(path: Path) -> int:
+    return int(path.stem.split("-")[1])

@@ -1,0 +1,304 @@
+"""Sources: video files and any FFmpeg URL through PyAV (files, RTSP over TCP/UDP, HTTP),
+and folders of images.
+
+Files are decoded front to back and never drop a frame; timestamps come from the stream's
+pts. Live sources (``rtsp://``, ``http(s)://``, ``udp://``, ``tcp://``, ``srt://``) also stamp
+each frame with the wall-clock time, and when the stream drops they reconnect with
+exponential back-off; the first frame after a reconnection carries ``gap_before_s`` so that
+downstream users see the hole instead of a silent jump. Credentials in URLs never reach the
+logs (`redact_url`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+import av
+import cv2
+import numpy as np
+from pydantic import Field
+
+from crowdpose3d.pipeline.frame import Frame
+from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
+
+log = logging.getLogger("crowdpose3d.source")
+LIVE_SCHEMES = (
+    "rtsp://",
+    "rtsps://",
+    "rtmp://",
+    "http://",
+    "https://",
+    "udp://",
+    "tcp://",
+    "srt://",
+)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def redact_url(uri: str) -> str:
+    """``rtsp://user:secret@host/x`` -> ``rtsp://***@host/x`` (anything else unchanged)."""
+    return re.sub(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s'\"]*@", r"\1***@", uri)
+
+
+def is_live(uri: str) -> bool:
+    return uri.lower().startswith(LIVE_SCHEMES)
+
+
+class SourceError(StageError):
+    """A source that cannot be opened or read; one line for the user."""
+
+
+class VideoSourceParams(StageParams):
+    uri: str  # a file path or an FFmpeg URL
+    source_id: str | None = None  # default: the file's stem, or the URL's host and path
+    live: bool | None = None  # default: True for network URLs
+    rtsp_transport: Literal["tcp", "udp"] = "tcp"
+    open_timeout_s: float = Field(10.0, gt=0)  # connecting / reading a live stream
+    reconnect: bool = True  # live only: reconnect when the stream drops
+    reconnect_initial_delay_s: float = Field(0.5, gt=0)
+    reconnect_max_delay_s: float = Field(30.0, gt=0)
+    max_reconnect_attempts: int | None = Field(None, ge=0)  # None: keep trying forever
+    frame_step: int = Field(1, ge=1)  # keep every N-th decoded frame
+    max_frames: int | None = Field(None, ge=1)  # stop after N kept frames
+
+
+class VideoSource(BaseStage):
+    """Frames of one video file or stream, decoded with PyAV."""
+
+    Params = VideoSourceParams
+
+    def __init__(self, params: VideoSourceParams) -> None:
+        super().__init__(params)
+        self.params: VideoSourceParams = params
+        self.live = params.live if params.live is not None else is_live(params.uri)
+        self.name = redact_url(params.uri)
+        self.source_id = params.source_id or _default_source_id(params.uri)
+        self._container: av.container.InputContainer | None = None
+        self.reconnects = 0
+
+    def open(self, context: StageContext) -> None:
+        """Open the stream now, so a missing file or unreachable URL fails before the run."""
+        super().open(context)
+        if not self.live and not Path(self.params.uri).is_file():
+            raise SourceError(f"video file not found: {self.params.uri}; check the path")
+        self._container = self._connect()
+        stream = self._container.streams.video[0]
+        fps = float(stream.average_rate or stream.guessed_rate or 0) or None
+        context.run_info.update(
+            source_id=self.source_id,
+            source=self.name,
+            live=self.live,
+            fps=fps,
+            width=stream.codec_context.width,
+            height=stream.codec_context.height,
+        )
+        if not self.live and stream.frames:
+            total = stream.frames // self.params.frame_step
+            if self.params.max_frames:
+                total = min(total, self.params.max_frames)
+            context.run_info["total_frames"] = total
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+    def frames(self) -> Iterator[Frame]:
+        """Decoded frames until the end of the file, ``max_frames`` or the stop flag."""
+        index, kept = 0, 0
+        pts_offset = 0.0  # live: keeps time monotonic across reconnections
+        last_pts = 0.0
+        gap_s: float | None = None
+        delay = self.params.reconnect_initial_delay_s
+        skip_through = int(self.context.run_info.get("resume_after_frame", -1))  # --resume
+        while True:
+            container = self._container or self._connect()
+            self._container = container
+            try:
+                for image, pts in self._decode(container):
+                    if self.context.stop.is_set():
+                        return
+                    if index % self.params.frame_step == 0 and index > skip_through:
+                        frame = Frame(
+                            source_id=self.source_id,
+                            index=index,
+                            pts_s=pts_offset + pts,
+                            image=image,
+                            wall_time=time.time() if self.live else None,
+                        )
+                        if gap_s is not None:
+                            frame.data["gap_before_s"] = gap_s
+                            gap_s = None
+                        yield frame
+                        kept += 1
+                        delay = self.params.reconnect_initial_delay_s
+                        if self.params.max_frames and kept >= self.params.max_frames:
+                            return
+                    last_pts = pts_offset + pts
+                    index += 1
+                if not self.live:
+                    self._check_complete(container, index)
+                    return
+                reason = "the stream ended"
+            except (av.error.FFmpegError, OSError) as error:
+                if not self.live:
+                    raise SourceError(
+                        f"{self.name} is corrupt after frame {index} ({_reason(error)}); "
+                        "the frames before it were processed"
+                    ) from None
+                reason = _reason(error)
+            # A live stream dropped: close, wait, reconnect; record the gap.
+            container.close()
+            self._container = None
+            if not self.params.reconnect:
+                raise SourceError(f"{self.name}: {reason}; reconnect is off")
+            lost_at = time.time()
+            try:
+                self._reconnect_after(reason, delay)
+            except _Stopped:
+                return
+            delay = min(delay * 2, self.params.reconnect_max_delay_s)
+            gap_s = time.time() - lost_at
+            pts_offset = last_pts + gap_s
+
+    def _reconnect_after(self, reason: str, delay: float) -> None:
+        """Retry connecting with back-off until it works, ``stop`` or the attempts run out."""
+        attempts = 0
+        while not self.context.stop.wait(delay):
+            attempts += 1
+            self.reconnects += 1
+            log.warning("%s: %s; reconnecting (attempt %d)", self.name, reason, attempts)
+            try:
+                self._container = self._connect()
+                log.warning("%s: reconnected", self.name)
+                return
+            except SourceError as error:
+                reason = str(error)
+                limit = self.params.max_reconnect_attempts
+                if limit is not None and attempts >= limit:
+                    raise SourceError(
+                        f"{self.name}: gave up after {attempts} reconnection attempts ({reason})"
+                    ) from None
+                delay = min(delay * 2, self.params.reconnect_max_delay_s)
+        raise _Stopped()
+
+    def _connect(self) -> av.container.InputContainer:
+        options = {}
+        if self.params.uri.lower().startswith(("rtsp://", "rtsps://")):
+            options["rtsp_transport"] = self.params.rtsp_transport
+        timeout = (self.params.open_timeout_s, self.params.open_timeout_s) if self.live else None
+        try:
+            container = av.open(self.params.uri, options=options, timeout=timeout)
+        except (av.error.FFmpegError, OSError) as error:
+            if self.live:
+                raise SourceError(
+                    f"cannot open {self.name} ({_reason(error)}); check the URL, the "
+                    "credentials and that the camera is reachable"
+                ) from None
+            raise SourceError(
+                f"cannot read {self.name} as a video ({_reason(error)}); give a video file "
+                "(MP4, AVI, MKV ...)"
+            ) from None
+        if not container.streams.video:
+            container.close()
+            raise SourceError(f"{self.name} has no video stream; give a video file")
+        return container
+
+    def _decode(self, container: av.container.InputContainer) -> Iterator[tuple[np.ndarray, float]]:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        base = float(stream.time_base) if stream.time_base else 0.0
+        fps = float(stream.average_rate or 0) or 25.0
+        first_pts = None
+        count = 0
+        for frame in container.decode(stream):
+            if frame.pts is not None and base:
+                first_pts = frame.pts if first_pts is None else first_pts
+                pts = (frame.pts - first_pts) * base
+            else:
+                pts = count / fps
+            count += 1
+            yield frame.to_ndarray(format="rgb24"), pts
+
+    def _check_complete(self, container: av.container.InputContainer, decoded: int) -> None:
+        announced = container.streams.video[0].frames
+        if decoded == 0:
+            raise SourceError(f"{self.name} contains no decodable frame; give another video")
+        if announced and decoded < announced * 0.98:
+            raise SourceError(
+                f"{self.name} is truncated: its header announces {announced} frames but only "
+                f"{decoded} decode; the frames that decoded were processed"
+            )
+
+
+class _Stopped(Exception):
+    """The run was stopped while waiting to reconnect."""
+
+
+class ImageFolderSourceParams(StageParams):
+    path: str
+    fps: float = Field(10.0, gt=0)  # to give the images timestamps
+    source_id: str | None = None
+
+
+class ImageFolderSource(BaseStage):
+    """The images of a folder in name order, as frames at ``fps``."""
+
+    Params = ImageFolderSourceParams
+    live = False
+
+    def __init__(self, params: ImageFolderSourceParams) -> None:
+        super().__init__(params)
+        self.params: ImageFolderSourceParams = params
+        folder = Path(params.path)
+        self.source_id = params.source_id or folder.name
+        self.files: list[Path] = []
+
+    def open(self, context: StageContext) -> None:
+        super().open(context)
+        folder = Path(self.params.path)
+        if not folder.is_dir():
+            raise SourceError(f"image folder not found: {folder}")
+        self.files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.files:
+            raise SourceError(f"{folder} holds no image ({', '.join(IMAGE_SUFFIXES)})")
+        first = self._read(self.files[0])
+        context.run_info.update(
+            source_id=self.source_id,
+            source=str(folder),
+            live=False,
+            fps=self.params.fps,
+            width=first.shape[1],
+            height=first.shape[0],
+            total_frames=len(self.files),
+        )
+
+    def frames(self) -> Iterator[Frame]:
+        for index, path in enumerate(self.files):
+            if self.context.stop.is_set():
+                return
+            yield Frame(self.source_id, index, index / self.params.fps, self._read(path))
+
+    @staticmethod
+    def _read(path: Path) -> np.ndarray:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise SourceError(f"cannot read the image {path}")
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _default_source_id(uri: str) -> str:
+    if is_live(uri):
+        rest = redact_url(uri).split("://", 1)[1].replace("***@", "")
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", rest).strip("_") or "stream"
+    return Path(uri).stem
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return redact_url(text)

@@ -1,0 +1,74 @@
+"""Stages for the pipeline tests, loaded by the runner as ``pipeline_helpers:Class``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import numpy as np
+
+from crowdpose3d.pipeline.frame import Frame
+from crowdpose3d.pipeline.stage import BaseStage, StageParams
+from crowdpose3d.poses import Poses
+
+
+class FakePeopleParams(StageParams):
+    people: int = 2
+    joints: int = 22
+
+
+class FakePeople(BaseStage):
+    """Gives each frame ``people`` tracked people at known places (no model needed)."""
+
+    Params = FakePeopleParams
+
+    def open(self, context):
+        super().open(context)
+        context.run_info["joint_names"] = [f"j{k}" for k in range(self.params.joints)]
+
+    def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        n, k = self.params.people, self.params.joints
+        for frame in frames:
+            ids = np.arange(n)
+            boxes = np.stack([10 + 20 * ids, 10 + 0 * ids, 20 + 20 * ids, 40 + 0 * ids], 1)
+            frame.poses = Poses(
+                boxes=boxes,
+                scores=np.full(n, 0.9),
+                kp2d=np.full((n, k, 2), float(frame.index)),
+                kp3d_rel=np.zeros((n, k, 3)),
+                kp3d=np.full((n, k, 3), 1.5),
+                root=np.stack([ids, 0 * ids, 5 + 0 * ids], 1).astype(float),
+                track_id=ids + 100,
+            )
+            yield frame
+
+
+class FailAtParams(StageParams):
+    index: int = 5
+
+
+class FailAt(BaseStage):
+    """Raises on the frame with the given index."""
+
+    Params = FailAtParams
+
+    def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        for frame in frames:
+            if frame.index == self.params.index:
+                raise RuntimeError(f"boom at frame {frame.index}")
+            yield frame
+
+
+class SlowParams(StageParams):
+    seconds: float = 0.05
+
+
+class Slow(BaseStage):
+    """Takes ``seconds`` per frame (a model that cannot keep up with a live source)."""
+
+    Params = SlowParams
+
+    def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        for frame in frames:
+            time.sleep(self.params.seconds)
+            yield frame

@@ -1,0 +1,192 @@
+"""The pipeline framework: config validation, the threaded runner, sources and sinks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pandas as pd
+import pytest
+
+from crowdpose3d.pipeline.config import (
+    ConfigError,
+    fill_variables,
+    load_pipeline,
+    validate_pipeline,
+)
+from crowdpose3d.pipeline.runner import PipelineError, PipelineRunner
+from crowdpose3d.pipeline.stage import StageContext, StageError
+from crowdpose3d.stages.parquet import read_part_metadata
+from crowdpose3d.stages.source import redact_url
+
+
+def write_clip(path: Path, frames: int = 20, width: int = 64, height: int = 48, fps: int = 10):
+    """A small H.264 clip (MP4 or MPEG-TS by suffix); frame i is grey level 10 * i."""
+    container_format = "mpegts" if path.suffix == ".ts" else None
+    with av.open(str(path), mode="w", format=container_format) as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(frames):
+            image = np.full((height, width, 3), (10 * i) % 250, np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture
+def clip(tmp_path):
+    return write_clip(tmp_path / "clip.mp4")
+
+
+def pipeline(uri, output, *stages, **sink_options):
+    return {
+        "source": {"type": "video", "uri": str(uri)},
+        "stages": [{"type": "pipeline_helpers:FakePeople"}, *stages],
+        "sinks": [{"type": "parquet", "path": str(output), **sink_options}],
+    }
+
+
+def run(config, **context):
+    runner = PipelineRunner(validate_pipeline(config), StageContext(**context))
+    runner.open()
+    return runner.run()
+
+
+def test_variables_are_filled_and_a_missing_one_is_named():
+    assert fill_variables("a: ${x}\nb: ${y:-builtin:m}", {"x": "1"}) == "a: 1\nb: builtin:m"
+    with pytest.raises(ConfigError, match=r"--set x=VALUE"):
+        fill_variables("a: ${x}", {})
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"source": {"type": "nope", "uri": "x"}}, "unknown stage type 'nope'"),
+        ({"stages": [{"type": "track", "max_agee": 3}]}, r"stages\[0\] \(track\): max_agee"),
+        ({"sinks": []}, "sinks"),
+        ({"extra": 1}, "extra"),
+        ({"stages": [{"type": "pandanet", "batch_size": 0}]}, "batch_size"),
+        ({"source": {"type": "no_such_module:Stage"}}, "cannot import no_such_module"),
+    ],
+)
+def test_invalid_configs_are_one_line_naming_the_key(change, message, tmp_path):
+    config = pipeline("x.mp4", tmp_path / "out")
+    config.update(change)
+    with pytest.raises(ConfigError, match=message) as error:
+        validate_pipeline(config)
+    assert "\n" not in str(error.value)
+
+
+def test_shipped_pipeline_files_validate(tmp_path):
+    root = Path(__file__).resolve().parent.parent / "pipelines"
+    load_pipeline(root / "video_to_parquet.yaml", {"input": "a.mp4", "output": str(tmp_path)})
+    live = load_pipeline(root / "rtsp_live.yaml", {"url": "rtsp://h/s", "output": str(tmp_path)})
+    assert live.sinks[0].options["retain_parts"] == 10080
+
+
+def test_file_run_writes_every_frame_and_rows_read_back_with_pandas(clip, tmp_path):
+    output = tmp_path / "tracks"
+    report = run(pipeline(clip, output, rows_per_part=7))
+    assert report.frames == 20
+    table = pd.read_parquet(output)
+    assert len(table) == 40 and sorted(table["track_id"].unique()) == [100, 101]
+    assert table["frame"].min() == 0 and table["frame"].max() == 19
+    np.testing.assert_allclose(sorted(table["time_s"].unique()), np.arange(20) / 10, atol=1e-6)
+    assert table["j3_u"].dtype == np.float32 and table["root_z_m"].iloc[0] == 5.0
+    parts = sorted(output.glob("part-*.parquet"))
+    assert len(parts) == 5  # a part is written once 7 rows wait: every 4 frames (8 rows)
+    info = read_part_metadata(parts[0])
+    assert info["fps"] == 10 and info["first_frame"] == 0 and info["joint_names"][0] == "j0"
+    stages = {s["stage"]: s for s in report.stages}
+    assert stages["source:video"]["frames"] == 20
+    assert stages["sinks[0]:parquet"]["latency_p95_ms"] >= 0
+
+
+def test_a_failing_stage_is_named_and_earlier_frames_are_kept(clip, tmp_path):
+    output = tmp_path / "tracks"
+    config = pipeline(clip, output, {"type": "pipeline_helpers:FailAt", "index": 5})
+    with pytest.raises(PipelineError, match=r"stages\[1\]:pipeline_helpers:FailAt.*boom"):
+        run(config)
+    table = pd.read_parquet(output)
+    assert sorted(table["frame"].unique()) == [0, 1, 2, 3, 4]
+
+
+def test_existing_results_are_refused_then_overwritten_or_resumed(clip, tmp_path):
+    output = tmp_path / "tracks"
+    config = pipeline(clip, output, rows_per_part=8)
+    config["source"]["max_frames"] = 8
+    run(config)
+    with pytest.raises(StageError, match="--overwrite"):
+        run(config)
+    config["source"]["max_frames"] = None
+    run(config, resume=True)  # continues after frame 7
+    table = pd.read_parquet(output)
+    assert sorted(table["frame"]) == sorted(list(range(20)) * 2)
+    run(config, overwrite=True)
+    assert len(pd.read_parquet(output)) == 40
+
+
+def test_source_errors_are_one_line(tmp_path, clip):
+    not_video = tmp_path / "notes.mp4"
+    not_video.write_text("hello")
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    cases = [
+        (tmp_path / "missing.mp4", "video file not found"),
+        (not_video, "cannot read .* as a video"),
+        (empty, "cannot read .* as a video"),
+        ("rtsp://user:secret@127.0.0.1:9/none", r"cannot open rtsp://\*\*\*@127.0.0.1:9/none"),
+    ]
+    for uri, message in cases:
+        config = pipeline(uri, tmp_path / "out")
+        config["source"]["open_timeout_s"] = 2
+        with pytest.raises(StageError, match=message) as error:
+            run(config)
+        assert "secret" not in str(error.value)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupt"])
+def test_damaged_video_keeps_the_frames_that_decode(tmp_path, damage):
+    clip = write_clip(tmp_path / "long.ts", frames=60)  # MPEG-TS: readable up to the damage
+    data = clip.read_bytes()
+    half = len(data) // 2
+    damaged = tmp_path / f"{damage}.ts"
+    if damage == "truncated":
+        damaged.write_bytes(data[:half])
+    else:
+        damaged.write_bytes(data[:half] + bytes(range(256)) * 40 + data[half:])
+    output = tmp_path / "tracks"
+    try:
+        run(pipeline(damaged, output))
+    except (PipelineError, StageError) as error:
+        assert "\n" not in str(error)
+    frames = sorted(pd.read_parquet(output)["frame"].unique())
+    assert len(frames) >= 10 and frames[:10] == list(range(10))
+
+
+def test_redact_url():
+    assert redact_url("rtsp://admin:pw@cam:554/s?x=1") == "rtsp://***@cam:554/s?x=1"
+    assert redact_url("/videos/a@b.mp4") == "/videos/a@b.mp4"
+    assert redact_url("error 'rtsp://u:p@h/s'") == "error 'rtsp://***@h/s'"
+
+
+def test_cli_run_reports_errors_as_one_line(tmp_path, clip):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("source: {type: video, uri: x}\nsinks: [{type: parquet, path: o}]\nfoo: 1\n")
+    for args in (
+        ["run", str(bad)],
+        ["run", str(tmp_path / "missing.yaml")],
+        ["track", str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "o")],
+        ["track", str(clip), "-o", str(tmp_path / "o"), "--model", str(clip)],
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "crowdpose3d.cli", *args], capture_output=True, text=True
+        )
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.strip().count("\n") == 0, result.stderr
+        assert "Traceback" not in result.stderr
