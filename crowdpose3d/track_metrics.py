@@ -1,0 +1,135 @@
+"""Multi-object tracking scores on boxes: CLEAR MOT (MOTA, MOTP) and identity scores (IDF1).
+
+Both take tables with columns ``frame, id, x1, y1, x2, y2`` (ground truth and tracker
+output) and match a prediction to a ground-truth person when their boxes overlap with
+IoU >= ``iou_threshold`` (0.5, as MOTChallenge does).
+
+- CLEAR MOT (Bernardin & Stiefelhagen 2008): frame by frame, a match of the previous frame
+  is kept while it still overlaps enough; the rest are matched by the Hungarian algorithm on
+  1 - IoU. MOTA = 1 - (misses + false positives + identity switches) / ground-truth boxes.
+- IDF1 (Ristani et al. 2016): one global one-to-one assignment of tracker ids to true ids
+  maximising the frames in which they match; IDF1 = 2 IDTP / (true boxes + predicted boxes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import lap
+import numpy as np
+import pandas as pd
+
+COLUMNS = ["frame", "id", "x1", "y1", "x2", "y2"]
+
+
+@dataclass(frozen=True)
+class TrackingScores:
+    mota: float
+    motp_iou: float  # mean IoU of the matched boxes
+    idf1: float
+    num_gt: int
+    num_predictions: int
+    misses: int
+    false_positives: int
+    id_switches: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, 4), (M, 4) xyxy -> (N, M) intersection over union."""
+    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(bottom_right - top_left, 0, None).prod(-1)
+    area_a = np.clip(a[:, 2:] - a[:, :2], 0, None).prod(-1)
+    area_b = np.clip(b[:, 2:] - b[:, :2], 0, None).prod(-1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def _assign(cost: np.ndarray, limit: float) -> list[tuple[int, int]]:
+    """Minimum-cost pairs with cost < ``limit`` (Hungarian, lap.lapjv)."""
+    if cost.size == 0:
+        return []
+    _, rows, _ = lap.lapjv(cost, extend_cost=True, cost_limit=limit)
+    return [(i, int(j)) for i, j in enumerate(rows) if j >= 0]
+
+
+def tracking_scores(
+    truth: pd.DataFrame, predicted: pd.DataFrame, iou_threshold: float = 0.5
+) -> TrackingScores:
+    """CLEAR MOT and IDF1 of ``predicted`` against ``truth`` (tables of `COLUMNS`)."""
+    truth_by_frame = {f: g for f, g in truth[COLUMNS].groupby("frame")}
+    predicted_by_frame = {f: g for f, g in predicted[COLUMNS].groupby("frame")}
+    frames = sorted(set(truth_by_frame) | set(predicted_by_frame))
+    empty = pd.DataFrame(columns=COLUMNS)
+    last_match: dict[int, int] = {}  # true id -> tracker id it was last matched to
+    misses = false_positives = switches = matches = 0
+    iou_sum = 0.0
+    pair_counts: dict[tuple[int, int], int] = {}
+    for frame in frames:
+        t = truth_by_frame.get(frame, empty)
+        p = predicted_by_frame.get(frame, empty)
+        t_ids, p_ids = t["id"].to_numpy(int), p["id"].to_numpy(int)
+        iou = box_iou(t[COLUMNS[2:]].to_numpy(float), p[COLUMNS[2:]].to_numpy(float))
+        for i in range(len(t_ids)):  # identity scores count every overlapping pair
+            for j in np.flatnonzero(iou[i] >= iou_threshold):
+                key = (int(t_ids[i]), int(p_ids[j]))
+                pair_counts[key] = pair_counts.get(key, 0) + 1
+        pairs = _clear_mot_pairs(t_ids, p_ids, iou, last_match, iou_threshold)
+        for i, j in pairs:
+            previous = last_match.get(int(t_ids[i]))
+            if previous is not None and previous != p_ids[j]:
+                switches += 1
+            last_match[int(t_ids[i])] = int(p_ids[j])
+            iou_sum += iou[i, j]
+        matches += len(pairs)
+        misses += len(t_ids) - len(pairs)
+        false_positives += len(p_ids) - len(pairs)
+    num_gt, num_predictions = len(truth), len(predicted)
+    idtp = _identity_true_positives(pair_counts)
+    return TrackingScores(
+        mota=1 - (misses + false_positives + switches) / num_gt if num_gt else float("nan"),
+        motp_iou=iou_sum / matches if matches else float("nan"),
+        idf1=2 * idtp / (num_gt + num_predictions) if num_gt + num_predictions else float("nan"),
+        num_gt=num_gt,
+        num_predictions=num_predictions,
+        misses=misses,
+        false_positives=false_positives,
+        id_switches=switches,
+    )
+
+
+def _clear_mot_pairs(t_ids, p_ids, iou, last_match, threshold) -> list[tuple[int, int]]:
+    """Keep last frame's correspondences that still overlap, Hungarian for the rest."""
+    pairs, used_t, used_p = [], set(), set()
+    p_index = {int(pid): j for j, pid in enumerate(p_ids)}
+    for i, tid in enumerate(t_ids):
+        j = p_index.get(last_match.get(int(tid), -(10**9)))
+        if j is not None and j not in used_p and iou[i, j] >= threshold:
+            pairs.append((i, j))
+            used_t.add(i)
+            used_p.add(j)
+    rest_t = [i for i in range(len(t_ids)) if i not in used_t]
+    rest_p = [j for j in range(len(p_ids)) if j not in used_p]
+    if rest_t and rest_p:
+        cost = 1 - iou[np.ix_(rest_t, rest_p)]
+        for a, b in _assign(cost, 1 - threshold + 1e-9):
+            pairs.append((rest_t[a], rest_p[b]))
+    return pairs
+
+
+def _identity_true_positives(pair_counts: dict[tuple[int, int], int]) -> int:
+    """The largest number of matched boxes under a one-to-one true id <-> tracker id map."""
+    if not pair_counts:
+        return 0
+    t_ids = sorted({t for t, _ in pair_counts})
+    p_ids = sorted({p for _, p in pair_counts})
+    t_index = {t: i for i, t in enumerate(t_ids)}
+    p_index = {p: j for j, p in enumerate(p_ids)}
+    counts = np.zeros((len(t_ids), len(p_ids)))
+    for (t, p), n in pair_counts.items():
+        counts[t_index[t], p_index[p]] = n
+    pairs = _assign(counts.max() - counts + 1, counts.max() + 1)  # lowest cost = most frames
+    return int(sum(counts[i, j] for i, j in pairs))

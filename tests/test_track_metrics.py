@@ -1,0 +1,66 @@
+"""MOTA and IDF1: hand-computed cases, and agreement with motmetrics on random tracks."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crowdpose3d.track_metrics import COLUMNS, box_iou, tracking_scores
+
+
+def table(rows):
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def box(x):
+    return [x, 0, x + 10, 20]
+
+
+def test_a_miss_a_false_positive_and_an_identity_switch():
+    truth = table([[f, 1, *box(0)] for f in range(4)] + [[f, 2, *box(100)] for f in range(4)])
+    predicted = table(
+        [[f, 7, *box(1)] for f in range(4)]  # follows person 1 throughout
+        + [[0, 8, *box(100)], [1, 8, *box(100)], [3, 9, *box(100)]]  # person 2: miss, switch
+        + [[2, 5, *box(300)]]  # a false positive
+    )
+    scores = tracking_scores(truth, predicted)
+    assert (scores.misses, scores.false_positives, scores.id_switches) == (1, 1, 1)
+    assert scores.mota == pytest.approx(1 - 3 / 8)
+    # Best identity map: 7->1 (4 frames), 8->2 (2 frames): IDTP 6 of 8 true and 8 predicted.
+    assert scores.idf1 == pytest.approx(2 * 6 / 16)
+
+
+def test_agrees_with_motmetrics_on_random_noisy_tracks():
+    mm = pytest.importorskip("motmetrics")
+    rng = np.random.default_rng(0)
+    truth_rows, predicted_rows = [], []
+    for person in range(8):
+        start = rng.integers(0, 20)
+        x, y = rng.uniform(0, 400, 2)
+        for frame in range(start, start + 30):
+            x += 3
+            truth_rows.append([frame, person, x, y, x + 30, y + 60])
+            if rng.random() < 0.1:
+                continue  # a miss
+            pid = person + 100 * int(frame > start + 15 and person % 3 == 0)  # some switches
+            dx, dy = rng.normal(0, 3, 2)
+            predicted_rows.append([frame, pid, x + dx, y + dy, x + dx + 30, y + dy + 60])
+    for _ in range(15):  # false positives
+        f, x, y = rng.integers(0, 50), *rng.uniform(0, 400, 2)
+        predicted_rows.append([f, 999 + _, x, y, x + 30, y + 60])
+    truth, predicted = table(truth_rows), table(predicted_rows)
+    ours = tracking_scores(truth, predicted)
+
+    accumulator = mm.MOTAccumulator(auto_id=False)
+    for frame in sorted(set(truth["frame"]) | set(predicted["frame"])):
+        t = truth[truth["frame"] == frame]
+        p = predicted[predicted["frame"] == frame]
+        iou = box_iou(t[COLUMNS[2:]].to_numpy(float), p[COLUMNS[2:]].to_numpy(float))
+        distance = np.where(iou >= 0.5, 1 - iou, np.nan)
+        accumulator.update(t["id"].tolist(), p["id"].tolist(), distance, frameid=frame)
+    summary = mm.metrics.create().compute(
+        accumulator, metrics=["mota", "idf1", "num_switches", "num_misses", "num_false_positives"]
+    )
+    assert ours.mota == pytest.approx(summary["mota"].iloc[0], abs=1e-9)
+    assert ours.idf1 == pytest.approx(summary["idf1"].iloc[0], abs=1e-9)
+    assert ours.id_switches == summary["num_switches"].iloc[0]
+    assert ours.misses == summary["num_misses"].iloc[0]
