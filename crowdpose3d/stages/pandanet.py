@@ -22,7 +22,7 @@ class PandaNetParams(StageParams):
     device: str = "auto"  # auto (CUDA when available), cpu, cuda, cuda:N
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # auto: fp16 on CUDA
     batch_size: int = Field(4, ge=1)  # frames per forward pass (live sources use 1)
-    score_threshold: float = Field(0.3, ge=0, le=1)
+    score_threshold: float = Field(0.1, ge=0, le=1)  # low: the tracker's second pass uses them
     nms_iou_threshold: float = Field(0.5, gt=0, le=1)
     max_detections: int = Field(200, ge=1)
 

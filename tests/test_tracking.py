@@ -1,0 +1,419 @@
+"""PoseTracker on synthetic walkers: people walking straight lines in front of a camera.
+
+Ground truth is generated here: roots move at set velocities in camera coordinates, boxes
+are their projections, and detections get box, root and scale noise (depth noise grows with
+depth, as the Kalman model assumes). Each detection carries its ground-truth id in
+``data["gt_id"]``; the tracker passes ``data`` through, so identity switches are counted by
+mapping ground-truth ids to output track ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from crowdpose3d.poses import Poses
+from crowdpose3d.tracking import (
+    TRACKERS,
+    KalmanFilterXYZ,
+    PoseTracker,
+    association_cost,
+    box_iou_matrix,
+    build_tracker,
+    linear_assignment,
+)
+from crowdpose3d.tracking.association import GATED_COST
+
+FOCAL_PX = 1000.0
+CENTRE_PX = np.array([640.0, 360.0])
+FPS = 30.0
+TRUE_SCALE = 0.55
+
+
+@dataclass(frozen=True)
+class Walker:
+    """A person walking a straight line: root (m, camera frame) at time t = start + velocity t."""
+
+    gt_id: int
+    start: tuple[float, float, float]
+    velocity: tuple[float, float, float]
+
+    def root(self, t: float) -> np.ndarray:
+        return np.asarray(self.start) + t * np.asarray(self.velocity)
+
+
+def project_box(roots: np.ndarray) -> np.ndarray:
+    """(N, 3) pelvis roots -> (N, 4) boxes of a person 1.75 m tall (pelvis at 0.9 m), 0.5 m wide."""
+    top_left = roots + np.array([-0.25, -0.85, 0.0])
+    bottom_right = roots + np.array([0.25, 0.9, 0.0])
+    corners = [FOCAL_PX * p[:, :2] / p[:, 2:] + CENTRE_PX for p in (top_left, bottom_right)]
+    return np.concatenate(corners, axis=1)
+
+
+def detect(
+    roots: np.ndarray,
+    gt_ids: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    scores: np.ndarray | None = None,
+    with_roots: bool = True,
+    with_scale: bool = True,
+) -> Poses:
+    """Noisy detections of the people at (N, 3) ``roots``."""
+    n = len(roots)
+    boxes = project_box(roots) + rng.normal(0.0, 2.0, (n, 4))
+    noise_std = np.stack([0.03 + 0.005 * roots[:, 2]] * 2 + [0.03 * roots[:, 2]], axis=1)
+    measured = roots + rng.normal(0.0, 1.0, (n, 3)) * noise_std
+    data = {"gt_id": np.asarray(gt_ids, dtype=np.int64)}
+    if with_scale:
+        data["scale"] = TRUE_SCALE + rng.normal(0.0, 0.03, n)
+    return Poses(
+        boxes=boxes,
+        scores=np.full(n, 0.9) if scores is None else scores,
+        kp2d=np.zeros((n, 0, 2)),
+        kp3d_rel=np.zeros((n, 0, 3)),
+        root=measured if with_roots else None,
+        data=data,
+    )
+
+
+def run(
+    tracker: PoseTracker,
+    walkers: list[Walker],
+    num_frames: int,
+    *,
+    seed: int = 0,
+    visible=lambda frame, walker: True,
+    score=lambda frame, walker: 0.9,
+    with_roots: bool = True,
+    fps: float = FPS,
+) -> list[Poses]:
+    """Feed ``num_frames`` frames of ``walkers`` to ``tracker``; returns its outputs."""
+    rng = np.random.default_rng(seed)
+    outputs = []
+    for frame in range(num_frames):
+        t = frame / fps
+        present = [w for w in walkers if visible(frame, w)]
+        roots = np.array([w.root(t) for w in present]).reshape(-1, 3)
+        scores = np.array([score(frame, w) for w in present], dtype=np.float64)
+        gt_ids = np.array([w.gt_id for w in present], dtype=np.int64)
+        poses = detect(roots, gt_ids, rng, scores=scores, with_roots=with_roots)
+        outputs.append(tracker.update(poses, t))
+    return outputs
+
+
+def ids_per_person(outputs: list[Poses]) -> dict[int, list[int]]:
+    """Ground-truth id -> the track ids it was output with, frame by frame."""
+    sequences: dict[int, list[int]] = {}
+    for out in outputs:
+        for gt_id, track_id in zip(out.data["gt_id"], out.track_id, strict=True):
+            sequences.setdefault(int(gt_id), []).append(int(track_id))
+    return sequences
+
+
+def count_id_switches(outputs: list[Poses]) -> int:
+    """Changes of output track id along each ground-truth person's frames."""
+    return sum(
+        int(np.count_nonzero(np.diff(ids))) for ids in ids_per_person(outputs).values() if ids
+    )
+
+
+# Six walkers 5-18 m away, at least 1.8 m apart at every instant of 5 s.
+SEPARATED = [
+    Walker(1, (-3.0, 0.6, 5.0), (1.2, 0.0, 0.0)),
+    Walker(2, (3.0, 0.6, 8.0), (-1.0, 0.0, 0.2)),
+    Walker(3, (-5.0, 0.6, 11.0), (0.9, 0.0, 0.0)),
+    Walker(4, (4.0, 0.6, 14.0), (-1.3, 0.0, 0.3)),
+    Walker(5, (-2.0, 0.6, 18.0), (0.5, 0.0, -0.3)),
+    Walker(6, (-4.0, 0.6, 6.5), (0.0, 0.0, 0.8)),
+]
+
+
+# --- the Kalman model -----------------------------------------------------------------------
+
+
+def test_batched_kalman_matches_filterpy_with_varying_time_steps():
+    model = KalmanFilterXYZ()
+    rng = np.random.default_rng(1)
+    start = np.array([0.5, 0.6, 8.0])
+    kf = model.make_filter(start)
+    state, covariance = model.initiate(start[None])
+    for step, dt in enumerate([1 / 30, 1 / 30, 0.2, 1 / 60, 0.5]):
+        kf.predict(F=model.transition(dt), Q=model.process_noise(dt))
+        state, covariance = model.predict(state, covariance, dt)
+        z = start + np.array([1.0, 0.0, -0.5]) * 0.1 * step + rng.normal(0, 0.1, 3)
+        kf.update(z, R=model.measurement_noise(z[None])[0])
+        state, covariance = model.update(state, covariance, z[None])
+        np.testing.assert_allclose(state[0], kf.x[:, 0], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(covariance[0], kf.P, rtol=1e-9, atol=1e-12)
+
+
+def test_measurement_noise_grows_with_depth_and_faster_along_depth():
+    model = KalmanFilterXYZ(position_noise_m=0.05, lateral_noise_per_m=0.01, depth_noise_per_m=0.05)
+    std = model.measurement_std(np.array([[0.0, 0.0, 2.0], [0.0, 0.0, 20.0]]))
+    np.testing.assert_allclose(std, [[0.07, 0.07, 0.15], [0.25, 0.25, 1.05]])
+    np.testing.assert_allclose(
+        model.measurement_noise(np.array([[1.0, 1.0, 20.0]]))[0], np.diag([0.0625, 0.0625, 1.1025])
+    )
+
+
+def test_process_noise_is_acceleration_in_metres_per_second_squared():
+    dt = 0.1
+    q = KalmanFilterXYZ(acceleration_std_mps2=3.0).process_noise(dt)
+    # velocity variance after one step of constant unknown acceleration: (a * dt)^2
+    np.testing.assert_allclose(np.diag(q)[3:], (3.0 * dt) ** 2)
+    np.testing.assert_allclose(np.diag(q)[:3], (3.0 * dt**2 / 2) ** 2)
+
+
+# --- association ---------------------------------------------------------------------------
+
+
+def test_box_iou_matrix_values():
+    a = np.array([[0, 0, 10, 10], [0, 0, 10, 20]], dtype=float)
+    b = np.array([[5, 0, 15, 10], [20, 20, 30, 30], [0, 0, 10, 10]], dtype=float)
+    np.testing.assert_allclose(
+        box_iou_matrix(a, b), [[50 / 150, 0.0, 1.0], [50 / 250, 0.0, 0.5]], atol=1e-12
+    )
+    assert box_iou_matrix(a, np.zeros((0, 4))).shape == (2, 0)
+
+
+def test_association_cost_mixes_gates_and_falls_back_to_2d():
+    box = np.array([[100, 100, 200, 300]], dtype=float)
+    track_roots = np.array([[0.0, 0.0, 5.0], [0.0, 0.0, 5.0], [np.nan] * 3])
+    track_boxes = np.concatenate([box, box + 1000, box])
+    det_roots = np.array([[0.3, 0.0, 5.4], [0.0, 0.0, 8.0]])  # 0.5 m away; 3 m away
+    det_boxes = np.concatenate([box, box])
+    cost = association_cost(
+        track_roots,
+        track_boxes,
+        det_roots,
+        det_boxes,
+        max_distance_m=1.0,
+        iou_weight=0.3,
+        min_iou_without_3d=0.2,
+    )
+    assert cost[0, 0] == pytest.approx(0.7 * 0.5 + 0.3 * 0.0)
+    assert cost[0, 1] == GATED_COST  # identical boxes, but 3 m apart in depth
+    assert cost[1, 0] == pytest.approx(0.7 * 0.5 + 0.3 * 1.0)  # no overlap, still near in 3D
+    assert cost[2, 0] == pytest.approx(0.0)  # unknown track root: 1 - IoU alone
+    discounted = association_cost(
+        track_roots[:1],
+        box,
+        det_roots[1:],
+        box,
+        max_distance_m=1.0,
+        iou_weight=0.0,
+        min_iou_without_3d=0.2,
+        depth_weight=np.array([0.25]),
+    )
+    assert discounted[0, 0] == pytest.approx(0.75)
+
+
+def test_linear_assignment_leaves_costly_pairs_unmatched():
+    cost = np.array([[0.1, 0.6, GATED_COST], [0.2, GATED_COST, GATED_COST], [5.0, 5.0, 0.3]])
+    result = linear_assignment(cost, cost_limit=1.0)
+    assert result.matches.tolist() == [[0, 1], [1, 0], [2, 2]]
+    assert result.unmatched_rows.size == 0 and result.unmatched_cols.size == 0
+    result = linear_assignment(cost, cost_limit=0.5)  # (0, 1) now costs too much
+    assert result.matches.tolist() == [[0, 0], [2, 2]]
+    assert result.unmatched_rows.tolist() == [1] and result.unmatched_cols.tolist() == [1]
+    empty = linear_assignment(np.zeros((0, 3)))
+    assert empty.matches.shape == (0, 2) and empty.unmatched_cols.tolist() == [0, 1, 2]
+
+
+# --- tracking ------------------------------------------------------------------------------
+
+
+def test_separated_walkers_keep_their_ids():
+    times = np.arange(150) / FPS
+    paths = np.array([[w.root(t) for t in times] for w in SEPARATED])  # (6, 150, 3)
+    gaps = np.linalg.norm(paths[:, None] - paths[None], axis=-1)  # (6, 6, 150)
+    assert gaps[~np.eye(6, dtype=bool)].min() > 1.5  # the set really is separated
+    tracker = PoseTracker(min_hits_to_confirm=3)
+    outputs = run(tracker, SEPARATED, 150)
+    assert count_id_switches(outputs) == 0
+    ids = ids_per_person(outputs)
+    assert sorted(ids) == [w.gt_id for w in SEPARATED]
+    assert len({seq[0] for seq in ids.values()}) == len(SEPARATED)  # one track per person
+    assert all(len(out) == len(SEPARATED) for out in outputs[2:])  # nobody dropped
+
+
+def test_crossing_walkers_keep_their_ids_through_an_occlusion():
+    # Two people cross at t = 2 s, 0.8 m apart in depth; the far one is hidden for 0.5 s as
+    # the near one passes in front. Only the 3D prediction can tell who is who afterwards.
+    walkers = [
+        Walker(1, (-3.0, 0.6, 6.0), (1.5, 0.0, 0.0)),
+        Walker(2, (3.0, 0.6, 6.8), (-1.5, 0.0, 0.0)),
+    ]
+    boxes = project_box(np.array([w.root(2.0) for w in walkers]))
+    assert box_iou_matrix(boxes[:1], boxes[1:])[0, 0] > 0.7  # the 2D boxes really overlap
+
+    def visible(frame, walker):
+        return walker.gt_id == 1 or abs(frame / 15 - 2.0) >= 0.25
+
+    for seed in range(3):
+        outputs = run(PoseTracker(), walkers, 60, seed=seed, visible=visible, fps=15)
+        assert count_id_switches(outputs) == 0
+        ids = ids_per_person(outputs)
+        assert ids[1][0] != ids[2][0] and len(ids[2]) == 60 - 2 - 7  # 7 frames hidden
+        blind = run(
+            PoseTracker(), walkers, 60, seed=seed, visible=visible, fps=15, with_roots=False
+        )
+        assert count_id_switches(blind) > 0  # control: boxes alone swap them
+
+
+def test_far_walkers_with_noisy_depth_keep_their_ids():
+    # At 20-25 m the depth noise (3 % of depth, ~0.7 m) nears the 1 m gate; the tracker
+    # discounts depth differences by the model's depth-to-lateral noise ratio.
+    walkers = [
+        Walker(1, (-3.0, 0.6, 25.0), (1.2, 0.0, 0.0)),
+        Walker(2, (3.0, 0.6, 20.0), (-1.0, 0.0, -0.3)),
+    ]
+    for seed in range(3):
+        outputs = run(PoseTracker(max_distance_m=1.0), walkers, 150, seed=seed)
+        assert count_id_switches(outputs) == 0
+        assert all(len(out) == 2 for out in outputs[2:])
+
+
+@pytest.mark.parametrize(("gap_frames", "same_id"), [(10, True), (20, True), (45, False)])
+def test_missed_person_keeps_id_within_lost_buffer(gap_frames, same_id):
+    walker = Walker(1, (-2.0, 0.6, 6.0), (1.2, 0.0, 0.3))
+    tracker = PoseTracker(lost_track_buffer_s=1.0)  # 30 frames at 30 fps
+    outputs = run(
+        tracker, [walker], 40 + gap_frames + 20, visible=lambda f, w: not 40 <= f < 40 + gap_frames
+    )
+    ids = ids_per_person(outputs)[1]
+    assert (len(set(ids)) == 1) is same_id
+    if not same_id:
+        assert ids[-1] > ids[0]  # a fresh id, never a reused one
+
+
+def test_low_score_detection_continues_a_track_but_never_starts_one():
+    continuing = Walker(1, (-2.0, 0.6, 6.0), (1.0, 0.0, 0.0))
+    faint = Walker(2, (2.0, 0.6, 8.0), (-0.5, 0.0, 0.0))
+    tracker = PoseTracker(high_score_threshold=0.5, low_score_threshold=0.1)
+
+    def score(frame, walker):
+        return 0.3 if walker is faint or frame >= 20 else 0.9
+
+    outputs = run(tracker, [continuing, faint], 60, score=score)
+    ids = ids_per_person(outputs)
+    assert 2 not in ids  # the always-faint person is never output
+    assert len(ids[1]) == 58 and len(set(ids[1])) == 1  # output through its faint frames
+    assert len(tracker.tracks) == 1
+    below_low = PoseTracker(high_score_threshold=0.5, low_score_threshold=0.4)
+    outputs = run(below_low, [continuing], 60, score=lambda f, w: 0.3 if f >= 20 else 0.9)
+    assert sum(len(out) for out in outputs[20:]) == 0  # ignored below low_score_threshold
+
+
+def test_tentative_tracks_are_not_output_before_min_hits():
+    walker = Walker(1, (0.0, 0.6, 5.0), (1.0, 0.0, 0.0))
+    outputs = run(PoseTracker(min_hits_to_confirm=4), [walker], 6)
+    assert [len(out) for out in outputs] == [0, 0, 0, 1, 1, 1]
+    outputs = run(PoseTracker(min_hits_to_confirm=1), [walker], 2)
+    assert [len(out) for out in outputs] == [1, 1]
+    # a tentative track missing one frame is dropped, so the count starts again
+    outputs = run(PoseTracker(min_hits_to_confirm=3), [walker], 6, visible=lambda f, w: f != 2)
+    assert [len(out) for out in outputs] == [0, 0, 0, 0, 0, 1]
+    assert outputs[-1].track_id.tolist() == [1]  # ids go to confirmed tracks only
+
+
+def test_velocity_estimate_matches_walking_speed_with_dropped_frames():
+    velocity = np.array([1.4, 0.0, -0.6])
+    walker = Walker(1, (-3.0, 0.6, 9.0), tuple(velocity))
+    rng = np.random.default_rng(3)
+    times = np.cumsum(rng.choice([1 / FPS, 2 / FPS, 4 / FPS], size=90, p=[0.7, 0.2, 0.1]))
+    tracker = PoseTracker()
+    estimates = []
+    for t in times:
+        out = tracker.update(detect(walker.root(t)[None], np.array([1]), rng), float(t))
+        if len(out):
+            estimates.append(out.data["velocity"][0])
+    assert len(estimates) == len(times) - 2 and tracker.tracks.ids.tolist() == [1]
+    late = np.array(estimates[-30:])
+    np.testing.assert_allclose(late.mean(axis=0), velocity, atol=0.15)
+    assert np.abs(late - velocity).max() < 0.6
+    assert np.linalg.norm(out.data["root_filtered"][0] - walker.root(times[-1])) < 0.3
+
+
+def test_smoothed_scale_is_less_noisy_than_measured():
+    outputs = run(PoseTracker(scale_smoothing=0.8), SEPARATED[:3], 120)
+    measured = np.concatenate([out.data["scale"] for out in outputs[20:]])
+    smoothed = np.concatenate([out.data["scale_smoothed"] for out in outputs[20:]])
+    measured_error = np.std(measured - TRUE_SCALE)
+    assert np.std(smoothed - TRUE_SCALE) < 0.5 * measured_error
+    assert abs(smoothed.mean() - TRUE_SCALE) < 0.01
+
+
+def test_reset_restarts_ids_and_forgets_tracks():
+    tracker = PoseTracker()
+    first = ids_per_person(run(tracker, SEPARATED[:2], 10))
+    assert sorted(ids[0] for ids in first.values()) == [1, 2]
+    other = ids_per_person(run(PoseTracker(), SEPARATED[2:5], 10))
+    assert sorted(ids[0] for ids in other.values()) == [1, 2, 3]  # each tracker counts alone
+    tracker.reset()
+    assert len(tracker.tracks) == 0 and tracker.ids_issued == 0
+    second = ids_per_person(run(tracker, SEPARATED[:2], 10))
+    assert second == first
+
+
+def test_empty_frames_and_no_people():
+    tracker = PoseTracker()
+    out = tracker.update(Poses.empty(num_joints=17), 0.0)
+    assert len(out) == 0 and out.data["root_filtered"].shape == (0, 3)
+    walker = Walker(1, (0.0, 0.6, 5.0), (1.0, 0.0, 0.0))
+    outputs = run(tracker, [walker], 40, visible=lambda f, w: not 20 <= f < 25)
+    assert [len(out) for out in outputs[20:25]] == [0] * 5
+    assert len(set(ids_per_person(outputs)[1])) == 1
+
+
+def test_nan_roots_fall_back_to_2d_association():
+    outputs = run(PoseTracker(), SEPARATED, 90, with_roots=False)
+    assert count_id_switches(outputs) == 0
+    assert len(ids_per_person(outputs)) == len(SEPARATED)
+    assert all(len(out) == len(SEPARATED) for out in outputs[2:])
+    assert np.isnan(outputs[-1].data["root_filtered"]).all()
+    assert np.isnan(outputs[-1].data["velocity"]).all()
+
+
+def test_track_started_without_root_starts_its_filter_when_one_arrives():
+    walker = Walker(1, (0.0, 0.6, 5.0), (1.0, 0.0, 0.0))
+    tracker = PoseTracker()
+    rng = np.random.default_rng(0)
+    for frame in range(10):
+        t = frame / FPS
+        out = tracker.update(detect(walker.root(t)[None], [1], rng, with_roots=frame >= 5), t)
+    assert len(set(out.track_id)) == 1 and out.track_id[0] == 1
+    assert np.linalg.norm(out.data["root_filtered"][0] - walker.root(t)) < 0.5
+
+
+def test_output_is_selected_from_input_rows_without_touching_the_input():
+    rng = np.random.default_rng(0)
+    tracker = PoseTracker(min_hits_to_confirm=1, high_score_threshold=0.5, low_score_threshold=0.4)
+    roots = np.array([w.root(0.0) for w in SEPARATED[:3]])
+    poses = detect(roots, np.array([1, 2, 3]), rng, scores=np.array([0.9, 0.2, 0.8]))
+    out = tracker.update(poses, 0.0)
+    np.testing.assert_array_equal(out.boxes, poses.boxes[[0, 2]])
+    np.testing.assert_array_equal(out.data["gt_id"], [1, 3])
+    assert out.track_id.tolist() == [1, 2]
+    assert poses.track_id.tolist() == [-1, -1, -1] and "velocity" not in poses.data
+
+
+def test_timestamps_must_not_go_back():
+    tracker = PoseTracker()
+    tracker.update(Poses.empty(0), 1.0)
+    with pytest.raises(ValueError, match="reset"):
+        tracker.update(Poses.empty(0), 0.5)
+
+
+def test_registry_and_parameter_checks():
+    assert TRACKERS["pose3d"] is PoseTracker
+    assert build_tracker("pose3d", min_hits_to_confirm=2).min_hits_to_confirm == 2
+    with pytest.raises(ValueError, match="pose3d"):
+        build_tracker("bytetrack")
+    with pytest.raises(ValueError, match="low_score_threshold"):
+        PoseTracker(high_score_threshold=0.3, low_score_threshold=0.5)
+    with pytest.raises(TypeError):
+        PoseTracker(0.5)  # keyword parameters only
