@@ -91,7 +91,7 @@ def tracking_scores(
     idtp = _identity_true_positives(pair_counts)
     return TrackingScores(
         mota=1 - (misses + false_positives + switches) / num_gt if num_gt else float("nan"),
-        motp_iou=iou_sum / matches if matches else float("nan"),
+        motp_iou=float(iou_sum / matches) if matches else float("nan"),
         idf1=2 * idtp / (num_gt + num_predictions) if num_gt + num_predictions else float("nan"),
         num_gt=num_gt,
         num_predictions=num_predictions,

@@ -72,3 +72,50 @@ class Slow(BaseStage):
         for frame in frames:
             time.sleep(self.params.seconds)
             yield frame
+
+
+class TruthDetectorParams(StageParams):
+    root: str  # a JTA-layout folder with the clip's labels (crowdpose3d synth)
+    noise_px: float = 1.0
+    miss_rate: float = 0.05
+    seed: int = 0
+
+
+class TruthDetector(BaseStage):
+    """An oracle in place of the model: the labelled people of each frame, with 2D noise
+    and random misses, so the stages after the model can be scored exactly."""
+
+    Params = TruthDetectorParams
+
+    def open(self, context):
+        from crowdpose3d.core.skeleton import JTA22
+        from crowdpose3d.data.jta import JTADataset
+
+        super().open(context)
+        context.run_info.update(skeleton="jta22", joint_names=list(JTA22.joints))
+        self.samples = {s.frame - 1: s for s in JTADataset(self.params.root, split="test")}
+        self.rng = np.random.default_rng(self.params.seed)
+
+    def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        from crowdpose3d.core.skeleton import JTA22, normalize_pose
+
+        for frame in frames:
+            sample = self.samples.get(frame.index)
+            if sample is None:
+                frame.poses = Poses.empty(22)
+                yield frame
+                continue
+            seen = (sample.visible.mean(1) >= 0.25) & (
+                self.rng.random(len(sample)) > self.params.miss_rate
+            )
+            kp3d_rel, _ = normalize_pose(sample.kp3d[seen], JTA22)
+            kp2d = sample.kp2d[seen] + self.rng.normal(
+                0, self.params.noise_px, sample.kp2d[seen].shape
+            )
+            frame.poses = Poses(
+                boxes=sample.boxes[seen],
+                scores=np.full(int(seen.sum()), 0.9),
+                kp2d=kp2d,
+                kp3d_rel=kp3d_rel,
+            )
+            yield frame
