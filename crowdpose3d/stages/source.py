@@ -214,15 +214,18 @@ class VideoSource(BaseStage):
         stream.thread_type = "AUTO"
         base = float(stream.time_base) if stream.time_base else 0.0
         fps = float(stream.average_rate or 0) or 25.0
-        first_pts = None
-        count = 0
+        anchor: tuple[int, float] | None = None  # (a frame's pts, the time given to it)
+        previous = -1.0 / fps
         for frame in container.decode(stream):
             if frame.pts is not None and base:
-                first_pts = frame.pts if first_pts is None else first_pts
-                pts = (frame.pts - first_pts) * base
+                if anchor is None:
+                    anchor = (frame.pts, previous + 1.0 / fps)
+                pts = anchor[1] + (frame.pts - anchor[0]) * base
             else:
-                pts = count / fps
-            count += 1
+                pts = previous + 1.0 / fps
+            if pts <= previous + 1e-6:  # a repeated or reordered pts: keep time moving
+                pts = previous + 1.0 / fps
+            previous = pts
             yield frame.to_ndarray(format="rgb24"), pts
 
     def _check_complete(self, container: av.container.InputContainer, decoded: int) -> None:
