@@ -100,22 +100,21 @@ class _Channel:
         self.stop = stop
         self.drop_oldest = drop_oldest
 
-    def put(self, item: Any, stats: StageStats, reader: threading.Thread | None = None) -> None:
-        started = time.perf_counter()
-        try:
-            while True:
+    def put(self, item: Any, stats: StageStats) -> None:
+        if self.drop_oldest and item is not _END:
+            while True:  # never wait: make room by dropping the oldest waiting frame
                 try:
-                    self.queue.put(item, timeout=_POLL_S)
+                    self.queue.put_nowait(item)
                     return
                 except queue.Full:
-                    if self.drop_oldest and item is not _END:
-                        try:
-                            self.queue.get_nowait()
-                            stats.dropped += 1
-                        except queue.Empty:
-                            pass
-                    elif reader is not None and not reader.is_alive():
-                        return  # nobody will read it
+                    try:
+                        self.queue.get_nowait()
+                        stats.dropped += 1
+                    except queue.Empty:
+                        pass
+        started = time.perf_counter()
+        try:
+            self.queue.put(item)  # the reader drains until the end marker, even on errors
         finally:
             stats.wait_s += time.perf_counter() - started
 

@@ -144,6 +144,8 @@ class VideoSource(BaseStage):
                 if not self.live:
                     self._check_complete(container, index)
                     return
+                if not self.params.reconnect:
+                    return  # a live stream that ended, with reconnection off: the run ends
                 reason = "the stream ended"
             except (av.error.FFmpegError, OSError) as error:
                 if not self.live:
