@@ -6,7 +6,7 @@ import torch
 
 from crowdpose3d.core.anchors import anchor_grid
 from crowdpose3d.core.boxes import pairwise_box_iou
-from crowdpose3d.core.decode import PoseDecoder, batched_nms, nms
+from crowdpose3d.core.decode import PoseDecoder, _iterative_keep, batched_nms, nms
 from crowdpose3d.core.model import PandaNetOutput
 
 
@@ -51,6 +51,11 @@ def test_nms_matches_the_textbook_loop(seed):
     boxes = torch.cat((centres - sizes / 2, centres + sizes / 2), dim=1)
     scores = torch.rand(300, generator=generator)
     assert nms(boxes, scores, 0.45).tolist() == reference_greedy_nms(boxes, scores, 0.45)
+    # The device (GPU) variant of the rule, run here on the CPU, agrees with the loop.
+    order = scores.argsort(descending=True, stable=True)
+    suppresses = (pairwise_box_iou(boxes[order], boxes[order]) > 0.45).triu(diagonal=1)
+    kept = order[_iterative_keep(suppresses)].tolist()
+    assert kept == reference_greedy_nms(boxes, scores, 0.45)
 
 
 def test_nms_empty():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -30,22 +31,39 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
         iou_threshold: a box is dropped when it overlaps a kept, higher-scoring box by more.
 
     The greedy rule "keep j unless a kept box ranked before j overlaps it" is a triangular
-    recursion with one solution; it is found by iterating the rule on all boxes at once until
-    nothing changes (each pass settles at least one more rank), so the work stays on the
-    tensor's device.
+    recursion with one solution. On a GPU it is found by iterating the rule on all boxes at
+    once until nothing changes (each pass settles at least one more rank), so the work stays
+    on the device; on the CPU the textbook loop over the ranks is faster (thousands of
+    crowded candidates can need hundreds of passes).
     """
     if boxes.numel() == 0:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
     order = scores.argsort(descending=True, stable=True)
     iou = pairwise_box_iou(boxes[order], boxes[order])  # (N, N)
     suppresses = (iou > iou_threshold).triu(diagonal=1)  # [i, j]: i ranked before j overlaps j
-    keep = torch.ones(len(order), dtype=torch.bool, device=boxes.device)
-    for _ in range(len(order)):
+    if boxes.device.type == "cpu":
+        return order[torch.from_numpy(_greedy_keep(suppresses.numpy()))]
+    return order[_iterative_keep(suppresses)]
+
+
+def _iterative_keep(suppresses: Tensor) -> Tensor:
+    """(N, N) bool, [i, j] = rank i suppresses rank j -> (N,) bool kept ranks (on device)."""
+    keep = torch.ones(len(suppresses), dtype=torch.bool, device=suppresses.device)
+    for _ in range(len(suppresses)):
         new_keep = ~(suppresses & keep[:, None]).any(dim=0)
         if torch.equal(new_keep, keep):
             break
         keep = new_keep
-    return order[keep]
+    return keep
+
+
+def _greedy_keep(suppresses: np.ndarray) -> np.ndarray:
+    """(N, N) bool, [i, j] = rank i suppresses rank j -> (N,) bool kept ranks, in one pass."""
+    removed = np.zeros(len(suppresses), dtype=bool)
+    for rank in range(len(suppresses)):
+        if not removed[rank]:
+            removed |= suppresses[rank]
+    return ~removed
 
 
 def batched_nms(boxes: Tensor, scores: Tensor, groups: Tensor, iou_threshold: float) -> Tensor:
