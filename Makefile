@@ -18,9 +18,10 @@ $(VENV)/.dev: $(VENV)/.runtime
 	$(PY) -m pip install --quiet -e . --group dev
 	touch $@
 
-## demo: install, then run the main job on the built-in default (for now: the model benchmark)
+## demo: install, then run the main job on the built-in default: the default pipeline with the
+## shipped model on a generated sample clip, compared with its ground truth (out/demo/)
 demo: $(VENV)/.runtime
-	$(PY) benchmarks/model_speed.py --quick
+	$(VENV)/bin/crowdpose3d demo
 
 ## test: install with the dev tools, then run the whole test suite
 test: $(VENV)/.dev

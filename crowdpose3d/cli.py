@@ -219,7 +219,8 @@ def _track(args: argparse.Namespace) -> int:
 
 
 def _camera_options(args: argparse.Namespace) -> dict:
-    """--camera FILE.json (a `Camera`/intrinsics file or lift options) or --fov / --height."""
+    """--camera FILE.json (a camera with intrinsics and pose, or the lift's options such as
+    fx, fy, cx, cy, height_m, pitch_deg) and --fov / --camera-height / --camera-pitch."""
     import json
     from pathlib import Path
 
@@ -227,9 +228,11 @@ def _camera_options(args: argparse.Namespace) -> dict:
     if args.camera:
         path = Path(args.camera)
         try:
-            options = dict(json.loads(path.read_text()))
+            data = dict(json.loads(path.read_text()))
         except (OSError, ValueError, TypeError) as error:
             raise ValueError(f"cannot read the camera file {path}: {error}") from None
+        # A full camera (intrinsics + pose, as `crowdpose3d synth` writes) or lift options.
+        options = {"camera_file": str(path)} if "intrinsics" in data else data
     if args.fov is not None:
         options["fov_deg"] = args.fov
     if args.camera_height is not None:

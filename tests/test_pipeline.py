@@ -190,3 +190,71 @@ def test_cli_run_reports_errors_as_one_line(tmp_path, clip):
         assert result.returncode == 2, (args, result.stderr)
         assert result.stderr.strip().count("\n") == 0, result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_a_video_without_frames_is_one_line(tmp_path):
+    empty = tmp_path / "no_frames.mp4"
+    with av.open(str(empty), mode="w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        container.start_encoding()  # a header and nothing else: no frame, no video track
+    with pytest.raises((StageError, PipelineError), match="no video stream|no decodable") as error:
+        run(pipeline(empty, tmp_path / "out"))
+    assert "\n" not in str(error.value)
+
+
+def test_image_folder_source(tmp_path):
+    import cv2
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(5):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), np.full((40, 60, 3), 20 * i, np.uint8))
+    (folder / "notes.txt").write_text("not an image")
+    output = tmp_path / "tracks"
+    config = pipeline(folder, output)
+    config["source"] = {"type": "images", "path": str(folder), "fps": 5}
+    assert run(config).frames == 5
+    table = pd.read_parquet(output)
+    np.testing.assert_allclose(sorted(table["time_s"].unique()), np.arange(5) / 5)
+    with pytest.raises(StageError, match="holds no image"):
+        config["source"]["path"] = str(tmp_path)
+        run(config, overwrite=True)
+
+
+@pytest.mark.slow
+def test_cli_track_and_demo_succeed(tmp_path):
+    from crowdpose3d.demo import make_sample_clip
+
+    clip = make_sample_clip(tmp_path / "clip", frames=12)
+    output = tmp_path / "tracks"
+    command = [sys.executable, "-m", "crowdpose3d.cli"]
+    result = subprocess.run(
+        [
+            *command,
+            "track",
+            str(clip.video),
+            "-o",
+            str(output),
+            "--camera",
+            str(clip.camera),
+            "--overlay",
+            str(tmp_path / "overlay.mp4"),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert read_part_metadata(sorted(output.glob("part-*.parquet"))[0])["ground_plane"] is True
+    assert (tmp_path / "overlay.mp4").stat().st_size > 0
+    again = subprocess.run(
+        [*command, "track", str(clip.video), "-o", str(output)], capture_output=True, text=True
+    )
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+    demo = subprocess.run(
+        [*command, "demo", "--out", str(tmp_path / "demo")], capture_output=True, text=True
+    )
+    assert demo.returncode == 0, demo.stderr
+    assert "MOTA" in demo.stdout and "root position error" in demo.stdout
+    assert pd.read_parquet(tmp_path / "demo" / "tracks")["track_id"].min() >= 1
