@@ -169,3 +169,23 @@ def test_unreachable_url_is_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0, result.stderr
     assert "cannot open rtsp://***@127.0.0.1" in result.stderr and "pw" not in result.stderr
+
+
+def test_rtsp_over_udp(server, tmp_path):
+    config = validate_pipeline(
+        {
+            "source": {
+                "type": "video",
+                "uri": f"rtsp://127.0.0.1:{server.port}/clip",
+                "rtsp_transport": "udp",
+                "max_frames": 15,
+            },
+            "sinks": [{"type": "parquet", "path": str(tmp_path / "out")}],
+        }
+    )
+    runner = PipelineRunner(config, StageContext())
+    runner.open()
+    frames = []
+    report = runner.run(frames.append)
+    assert report.frames == 15 and all(f.wall_time is not None for f in frames)
+    assert frames[0].image.shape == (96, 160, 3)

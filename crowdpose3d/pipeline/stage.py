@@ -12,6 +12,7 @@ import importlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
@@ -96,6 +97,17 @@ class BaseStage:
 
     def close(self) -> None:
         pass
+
+
+def claim_output_file(path: Path, context: StageContext) -> None:
+    """Make ``path``'s folder; refuse an existing ``path`` unless the run may overwrite or
+    resume (`StageError`, one line)."""
+    if path.exists() and not (context.overwrite or context.resume):
+        raise StageError(f"{path} already exists; pass --overwrite to replace it")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StageError(f"cannot create {path.parent}: {error.strerror}") from None
 
 
 def resolve_stage_class(type_name: str) -> type:

@@ -1,18 +1,25 @@
 """The MOTChallenge sink: ``frame,id,bb_left,bb_top,bb_width,bb_height,conf,x,y,z`` per
 tracked person, frames counted from 1, as TrackEval and motmetrics read it (x, y, z: the
 root in metres, camera coordinates; -1 when not lifted). Written under a temporary name and
-renamed on close."""
+renamed on close; ``--resume`` appends to the lines already written."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from crowdpose3d.pipeline.frame import Frame
-from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
+from crowdpose3d.pipeline.stage import (
+    BaseStage,
+    StageContext,
+    StageError,
+    StageParams,
+    claim_output_file,
+)
 
 
 class MOTParams(StageParams):
@@ -30,11 +37,11 @@ class MOTSink(BaseStage):
 
     def open(self, context: StageContext) -> None:
         super().open(context)
-        if self.path.exists() and not (context.overwrite or context.resume):
-            raise StageError(f"{self.path} already exists; pass --overwrite to replace it")
+        claim_output_file(self.path, context)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._stream = open(self._temporary, "w")
+            if context.resume and self.path.is_file():  # keep the lines already written
+                shutil.copyfile(self.path, self._temporary)
+            self._stream = open(self._temporary, "a" if context.resume else "w")
         except OSError as error:
             raise StageError(f"cannot write {self.path}: {error.strerror}") from None
 

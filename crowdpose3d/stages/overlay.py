@@ -1,7 +1,7 @@
 """The overlay sink: an H.264 MP4 of the input with boxes, skeletons and track ids drawn.
 
 Written under a temporary name and renamed on close, so the file at ``path`` is always a
-whole video.
+whole video. ``--resume`` writes ``<stem>-from-<frame>.mp4`` beside an existing overlay.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pydantic import Field
 
 from crowdpose3d.core.skeleton import get_skeleton
 from crowdpose3d.pipeline.frame import Frame
-from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
+from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageParams, claim_output_file
 
 
 class OverlayParams(StageParams):
@@ -44,12 +44,11 @@ class OverlaySink(BaseStage):
 
     def open(self, context: StageContext) -> None:
         super().open(context)
-        if self.path.exists() and not (context.overwrite or context.resume):
-            raise StageError(f"{self.path} already exists; pass --overwrite to replace it")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise StageError(f"cannot create {self.path.parent}: {error.strerror}") from None
+        claim_output_file(self.path, context)
+        if context.resume and self.path.exists():  # never overwrite what a run drew before
+            first = int(context.run_info.get("resume_after_frame", -1)) + 1
+            self.path = self.path.with_name(f"{self.path.stem}-from-{first}{self.path.suffix}")
+            self._temporary = self.path.with_name(f".{self.path.name}.partial.mp4")
 
     def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         for frame in frames:
