@@ -1,0 +1,834 @@
+"""Pandas helpers for crowd motion: read the tracks dataset back and measure it.
+
+The tracks dataset (docs/pipeline.md) has one row per (frame, tracked person). These helpers
+read it into a DataFrame (`read_tracks`, `read_frame_index`), reshape it (`to_long`,
+`to_wide`) and measure crowd motion: trajectories with speed and heading, dwell times,
+density in a region, line crossings and a flow field, plus a few matplotlib plots.
+
+Positions are planar, seen from above, in metres: on the ground plane (``ground_x_m`` right,
+``ground_y_m`` forward, origin below the camera) when a track has them, otherwise the
+camera's x (right) and z (depth) of the root joint. Every output row says which in
+``frame_of_reference`` ("ground" or "camera"); the two are not comparable. Headings are
+degrees counter-clockwise from +x, in (-180, 180]. Rates come from ``time_s`` (stream
+time), never from frame counts, so dropped frames and other frame rates give the same speeds.
+
+A region is a rectangle ``(x0, x1, y0, y1)`` or a polygon ``[(x, y), ...]`` in the same
+planar metres; a rectangle holds [x0, x1) x [y0, y1).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from crowdpose3d.stages.parquet import read_part_metadata
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+PathLike = str | os.PathLike[str]
+Paths = PathLike | Sequence[PathLike]
+Point = Sequence[float] | np.ndarray
+Region = Sequence[float] | Sequence[Sequence[float]] | np.ndarray
+
+SOURCE_DTYPE = "string"  # pandas' string dtype, for `source` and hive partition keys
+KEY_COLUMNS = ("source", "frame", "time_s", "track_id")
+LONG_VALUES = (("u", "u"), ("v", "v"), ("x", "x_m"), ("y", "y_m"), ("z", "z_m"))
+REFERENCES = ("ground", "camera")
+DIRECTIONS = ("left_to_right", "right_to_left")
+_GLOB_CHARACTERS = "*?["
+
+
+# ------------------------------------------------------------------------------ reading
+
+
+def read_tracks(paths: Paths, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read tracks part files into one DataFrame sorted by source, frame, track_id.
+
+    ``paths`` is a folder, a part file, a glob (``"runs/*/tracks"``; ``**`` recurses) or a
+    list of these. Folders are searched recursively for ``*.parquet``; hidden names (the
+    ``.part-*.tmp`` of a run in progress) are skipped. Hive folders (``source=cam1/``) add
+    their keys as string columns; where the files hold the column too, the folder's value
+    is used and the column appears once. Column types are the files' (frame and track_id
+    int64, measurements float32); ``source`` has pandas' string dtype. ``columns`` reads
+    only those (plus the sort keys).
+    """
+    parts = _find_parts(paths)
+    if columns is not None:
+        columns = list(dict.fromkeys([*columns, "source", "frame", "track_id"]))
+    by_base: dict[Path, list[Path]] = {}
+    for file, base in parts:
+        by_base.setdefault(base, []).append(file)
+    tables = [_read_base(base, files, columns) for base, files in by_base.items()]
+    table = pa.concat_tables(tables, promote_options="default")
+    tracks = table.to_pandas(types_mapper=_string_types)
+    order = [name for name in ("source", "frame", "track_id") if name in tracks.columns]
+    return tracks.sort_values(order, kind="stable", ignore_index=True)
+
+
+def read_frame_index(paths: Paths) -> pd.DataFrame:
+    """Every frame the part files cover: columns source, frame, time_s (s).
+
+    Frames where nobody was seen write no rows, but each part's metadata names the first and
+    last frame it covers; pass this index to `density` so those frames count as 0 people.
+    ``time_s`` is nominal (frame / fps; NaN without fps); `density` replaces it with the
+    tracks' own stream times where it can.
+    """
+    pieces = []
+    for path, base in _find_parts(paths):
+        info = read_part_metadata(path)
+        first, last = info.get("first_frame"), info.get("last_frame")
+        if first is None or last is None:
+            raise ValueError(
+                f"{path} has no first_frame/last_frame metadata (not written by the crowdpose3d "
+                "parquet sink); analyse it without a frame index"
+            )
+        frames = np.arange(int(first), int(last) + 1, dtype=np.int64)
+        fps = info.get("fps")
+        times = frames / float(fps) if fps else np.full(len(frames), np.nan)
+        source = _part_source(path, base, info)
+        pieces.append(pd.DataFrame({"source": source, "frame": frames, "time_s": times}))
+    index = pd.concat(pieces, ignore_index=True).astype({"source": SOURCE_DTYPE})
+    index = index.drop_duplicates(["source", "frame"])
+    return index.sort_values(["source", "frame"], ignore_index=True)
+
+
+def _find_parts(paths: Paths) -> list[tuple[Path, Path]]:
+    """(part file, partition base folder) for each Parquet file ``paths`` names, once."""
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    found: dict[Path, tuple[Path, Path]] = {}
+    for item in items:
+        text = os.fspath(item)
+        if any(character in text for character in _GLOB_CHARACTERS):
+            matches = [Path(match) for match in sorted(glob.glob(text, recursive=True))]
+            base: Path | None = _partition_base(_glob_root(text))
+        else:
+            matches, base = [Path(text)], None
+        for match in matches:
+            if match.is_dir():
+                root = base or _partition_base(match)
+                files = [p for p in sorted(match.rglob("*.parquet")) if not _hidden(p, match)]
+            elif match.is_file() and match.suffix == ".parquet" and not _hidden(match):
+                root, files = base or _partition_base(match.parent), [match]
+            else:
+                continue
+            for file in files:
+                found.setdefault(file.resolve(), (file, root))
+    if not found:
+        named = [os.fspath(item) for item in items]
+        raise ValueError(
+            f"no tracks part files (*.parquet) match {', '.join(named) or 'nothing'}; pass the "
+            "output folder of `crowdpose3d track`, a list of folders or a glob"
+        )
+    return list(found.values())
+
+
+def _glob_root(pattern: str) -> Path:
+    """The folders of a glob pattern before its first wildcard component."""
+    parts = Path(pattern).parts
+    fixed = next(i for i, part in enumerate(parts) if any(c in part for c in _GLOB_CHARACTERS))
+    return Path(*parts[:fixed]) if fixed else Path(".")
+
+
+def _partition_base(folder: Path) -> Path:
+    """The folder above any trailing hive ``key=value`` folders (``out/source=a`` -> ``out``)."""
+    while "=" in folder.name:
+        folder = folder.parent
+    return folder
+
+
+def _hidden(path: Path, root: Path | None = None) -> bool:
+    parts = path.relative_to(root).parts if root is not None else (path.name,)
+    return any(part.startswith((".", "_")) for part in parts)
+
+
+def _partitions(file: Path, base: Path) -> dict[str, str]:
+    """Hive ``key=value`` folders between ``base`` and ``file``."""
+    folders = file.parent.relative_to(base).parts if file.is_relative_to(base) else ()
+    return dict(part.split("=", 1) for part in folders if "=" in part)
+
+
+def _read_base(base: Path, files: list[Path], columns: list[str] | None) -> pa.Table:
+    """The part files under one partition base as one table (hive keys as columns)."""
+    schemas = [pq.read_schema(file).remove_metadata() for file in files]
+    try:
+        file_schema = pa.unify_schemas(schemas)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        first_line = str(error).splitlines()[0]
+        raise ValueError(f"part files under {base} disagree on a column: {first_line}") from None
+    keys = list(dict.fromkeys(key for file in files for key in _partitions(file, base)))
+    key_fields = [
+        file_schema.field(key) if key in file_schema.names else pa.field(key, pa.string())
+        for key in keys
+    ]
+    schema = pa.schema(
+        [f for f in key_fields if f.name not in file_schema.names] + list(file_schema)
+    )
+    dataset = ds.dataset(
+        [str(file) for file in files],
+        schema=schema,
+        format="parquet",
+        partitioning=ds.HivePartitioning(pa.schema(key_fields)) if keys else None,
+        partition_base_dir=str(base) if keys else None,
+    )
+    if columns is not None:
+        columns = [name for name in schema.names if name in columns]  # in the files' order
+    return dataset.to_table(columns=columns)
+
+
+def _part_source(file: Path, base: Path, info: dict) -> str:
+    """The source id of one part: its hive folder, its metadata, else its first row."""
+    source = _partitions(file, base).get("source") or info.get("source_id")
+    if source is None and "source" in pq.read_schema(file).names:
+        values = pq.read_table(file, columns=["source"]).column("source").to_pylist()
+        source = values[0] if values else None
+    if source is None:
+        raise ValueError(f"{file} names no source (no source_id metadata, no source column)")
+    return str(source)
+
+
+def _string_types(arrow_type: pa.DataType) -> pd.api.extensions.ExtensionDtype | None:
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return pd.StringDtype()
+    return None
+
+
+# ----------------------------------------------------------------------- long and wide
+
+
+def joint_names(tracks: pd.DataFrame) -> list[str]:
+    """The joints of a wide tracks table, in column order (from ``<joint>_u`` columns)."""
+    names = [column[:-2] for column in tracks.columns if column.endswith("_u")]
+    wanted = {f"{name}_{suffix}" for name in names for suffix, _ in LONG_VALUES}
+    missing = sorted(wanted - set(tracks.columns))
+    if missing:
+        raise ValueError(f"joint columns {', '.join(missing)} are missing from the table")
+    return names
+
+
+def to_long(tracks: pd.DataFrame, keep: Sequence[str] = KEY_COLUMNS) -> pd.DataFrame:
+    """One row per (person, joint): the ``keep`` columns, joint, u, v (px), x_m, y_m, z_m.
+
+    ``joint`` is categorical in skeleton order; u/v are pixels, x/y/z metres in camera
+    coordinates. Rows keep the table's order, joints in skeleton order within a person.
+    """
+    names = joint_names(tracks)
+    _require(tracks, keep, "to_long")
+    n, k = len(tracks), len(names)
+    long = tracks[list(keep)].iloc[np.repeat(np.arange(n), k)].reset_index(drop=True)
+    codes = np.tile(np.arange(k, dtype=np.int32), n)
+    long["joint"] = pd.Categorical.from_codes(codes, categories=names)
+    for suffix, column in LONG_VALUES:
+        values = tracks[[f"{name}_{suffix}" for name in names]].to_numpy()  # (n, k)
+        long[column] = values.reshape(-1)
+    return long
+
+
+def to_wide(long: pd.DataFrame) -> pd.DataFrame:
+    """Back from `to_long`: one row per person with ``<joint>_u/_v/_x/_y/_z`` columns.
+
+    Rows are identified by all columns other than joint and the values, in order of first
+    appearance; a (person, joint) given twice is an error. Joints missing for a person are
+    NaN. Values keep their dtype (float32 from `read_tracks`).
+    """
+    values = [column for _, column in LONG_VALUES]
+    _require(long, ["joint", *values], "to_wide")
+    keys = [column for column in long.columns if column not in ("joint", *values)]
+    joints = long["joint"]
+    if not isinstance(joints.dtype, pd.CategoricalDtype):
+        joints = joints.astype(pd.CategoricalDtype(pd.unique(joints)))
+    names = list(joints.cat.categories)
+    joint_code = joints.cat.codes.to_numpy()
+    row = long.groupby(keys, sort=False, dropna=False, observed=True).ngroup().to_numpy()
+    if pd.Series(row * len(names) + joint_code).duplicated().any():
+        raise ValueError(
+            "to_wide: some (person, joint) appears twice; keep a column that tells people "
+            "apart (e.g. track_id) in the long table"
+        )
+    first = ~pd.Series(row).duplicated().to_numpy()
+    wide = long.loc[first, keys].reset_index(drop=True)
+    wide = wide.iloc[np.argsort(row[first], kind="stable")].reset_index(drop=True)
+    blocks = {}
+    for suffix, column in LONG_VALUES:
+        given = long[column].to_numpy()
+        grid = np.full((len(wide), len(names)), np.nan, dtype=given.dtype)  # (rows, K)
+        grid[row, joint_code] = given
+        blocks[suffix] = grid
+    joint_columns = {
+        f"{name}_{suffix}": blocks[suffix][:, j]
+        for j, name in enumerate(names)
+        for suffix, _ in LONG_VALUES
+    }
+    return pd.concat([wide, pd.DataFrame(joint_columns)], axis=1)
+
+
+# -------------------------------------------------------------------------- positions
+
+
+def planar_positions(tracks: pd.DataFrame) -> pd.DataFrame:
+    """Each row's position seen from above (m), sorted by source, track_id, time_s.
+
+    A track with any finite ground-plane position uses ``ground_x_m``/``ground_y_m``
+    (``frame_of_reference`` "ground"); otherwise the camera's ``root_x_m`` (right) and
+    ``root_z_m`` (depth) ("camera"). Rows without a finite position in their track's frame
+    of reference are left out.
+    """
+    _require(tracks, ["source", "track_id", "frame", "time_s"], "planar_positions")
+    ground_x, ground_y = _column(tracks, "ground_x_m"), _column(tracks, "ground_y_m")
+    on_ground = pd.Series(np.isfinite(ground_x) & np.isfinite(ground_y), index=tracks.index)
+    track_on_ground = (
+        on_ground.groupby([tracks["source"], tracks["track_id"]], observed=True, sort=False)
+        .transform("any")
+        .to_numpy(bool)
+    )
+    x = np.where(track_on_ground, ground_x, _column(tracks, "root_x_m"))
+    y = np.where(track_on_ground, ground_y, _column(tracks, "root_z_m"))
+    positions = pd.DataFrame(
+        {
+            "source": tracks["source"].to_numpy(),
+            "track_id": tracks["track_id"].to_numpy(),
+            "frame": tracks["frame"].to_numpy(),
+            "time_s": tracks["time_s"].to_numpy(np.float64),
+            "frame_of_reference": pd.Categorical.from_codes(
+                np.where(track_on_ground, 0, 1), categories=list(REFERENCES)
+            ),
+            "x_m": x,
+            "y_m": y,
+        }
+    )
+    positions["source"] = positions["source"].astype(tracks["source"].dtype)
+    positions = positions[np.isfinite(x) & np.isfinite(y)]
+    return positions.sort_values(
+        ["source", "track_id", "time_s", "frame"], kind="stable", ignore_index=True
+    )
+
+
+def trajectories(
+    tracks: pd.DataFrame, smoothing_window_s: float = 0.5, max_gap_s: float = 1.0
+) -> pd.DataFrame:
+    """Per track: planar positions, smoothed positions, velocity, speed and heading.
+
+    Columns: source, track_id, frame, time_s, frame_of_reference, segment, x_m, y_m,
+    x_smooth_m, y_smooth_m, vx_mps, vy_mps, speed_mps, heading_deg. A track is cut into
+    segments where it is unseen for more than ``max_gap_s`` seconds; smoothing (a centred
+    mean over ``smoothing_window_s`` seconds, narrowed near a segment's ends so a straight
+    walk stays unbiased; 0 = none) and finite differences never cross a cut. Velocity is
+    the central difference of the smoothed positions over ``time_s`` (one-sided at a
+    segment's ends; NaN for a lone sample); heading is NaN while standing still.
+    """
+    if smoothing_window_s < 0 or max_gap_s <= 0:
+        raise ValueError("smoothing_window_s must be >= 0 and max_gap_s > 0 (seconds)")
+    traj = planar_positions(tracks)
+    t = traj["time_s"].to_numpy()
+    track_code = traj.groupby(["source", "track_id"], sort=False, observed=True).ngroup()
+    segment, new_track = _segments(track_code.to_numpy(), t, max_gap_s)
+    first_of_track = np.maximum.accumulate(np.where(new_track, segment, 0))
+    traj["segment"] = (segment - first_of_track).astype(np.int64)
+    xy = traj[["x_m", "y_m"]].to_numpy(np.float64)  # (n, 2)
+    smooth = _centred_mean(xy, t, segment, smoothing_window_s)
+    velocity = _derivative(smooth, t, segment)
+    speed = np.hypot(velocity[:, 0], velocity[:, 1])
+    heading = np.degrees(np.arctan2(velocity[:, 1], velocity[:, 0]))
+    traj["x_smooth_m"], traj["y_smooth_m"] = smooth[:, 0], smooth[:, 1]
+    traj["vx_mps"], traj["vy_mps"] = velocity[:, 0], velocity[:, 1]
+    traj["speed_mps"] = speed
+    traj["heading_deg"] = np.where(speed > 0, heading, np.nan)
+    return traj
+
+
+def _segments(track_code: np.ndarray, t: np.ndarray, max_gap_s: float):
+    """Segment id per row (rows sorted by track then time) and where tracks start."""
+    new_track = np.ones(len(t), bool)
+    new_track[1:] = track_code[1:] != track_code[:-1]
+    new_segment = new_track.copy()
+    gaps = np.diff(t)
+    new_segment[1:] |= (gaps > max_gap_s) | (gaps <= 0)
+    return np.cumsum(new_segment) - 1, new_track
+
+
+def _centred_mean(values: np.ndarray, t: np.ndarray, segment: np.ndarray, window_s: float):
+    """Mean of ``values`` (n, d) over [t - h, t + h] within each segment, h = window_s / 2
+    narrowed to the distance to the segment's ends (a symmetric window keeps lines
+    straight)."""
+    n = len(t)
+    if n == 0 or window_s == 0:
+        return values.copy()
+    micros = np.round((t - t.min()) * 1e6).astype(np.int64)  # integer time: exact searches
+    starts = np.flatnonzero(np.r_[True, segment[1:] != segment[:-1]])
+    ends = np.r_[starts[1:], n] - 1
+    first, last = micros[starts][segment], micros[ends][segment]
+    half = np.minimum(round(window_s / 2 * 1e6), np.minimum(micros - first, last - micros))
+    span = int(micros.max()) + 2 * round(window_s * 1e6) + 2
+    ordered = segment.astype(np.int64) * span + micros  # increasing across segments
+    left = np.searchsorted(ordered, ordered - half, "left")
+    right = np.searchsorted(ordered, ordered + half, "right")
+    sums = np.vstack([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0)])
+    return (sums[right] - sums[left]) / (right - left)[:, None]
+
+
+def _derivative(values: np.ndarray, t: np.ndarray, segment: np.ndarray) -> np.ndarray:
+    """d values / dt (n, d): central differences inside a segment, one-sided at its ends."""
+    index = np.arange(len(t))
+    same_before = np.r_[False, segment[1:] == segment[:-1]]
+    same_after = np.r_[segment[:-1] == segment[1:], False]
+    before = np.where(same_before, index - 1, index)
+    after = np.where(same_after, index + 1, index)
+    dt = t[after] - t[before]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = (values[after] - values[before]) / dt[:, None]
+    rate[dt <= 0] = np.nan
+    return rate
+
+
+# ---------------------------------------------------------------------------- regions
+
+
+def region_polygon(region: Region) -> np.ndarray:
+    """A region as polygon vertices (M, 2) in metres: ``(x0, x1, y0, y1)`` or ``[(x, y),...]``."""
+    array = np.asarray(region, dtype=np.float64)
+    if array.shape == (4,):
+        x0, x1 = sorted(array[:2])
+        y0, y1 = sorted(array[2:])
+        array = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+    elif array.ndim != 2 or array.shape[1] != 2 or len(array) < 3:
+        raise ValueError(
+            "region must be a rectangle (x0, x1, y0, y1) or a polygon of 3 or more (x, y) "
+            f"vertices, in metres; got an array of shape {array.shape}"
+        )
+    if not np.isfinite(array).all() or region_area_m2(array) == 0:
+        raise ValueError("region must have finite vertices and a non-zero area")
+    return array
+
+
+def region_area_m2(region: Region) -> float:
+    """Area of a region in square metres (shoelace formula)."""
+    polygon = np.asarray(region, dtype=np.float64)
+    if polygon.shape == (4,):
+        polygon = region_polygon(polygon)
+    x, y = polygon[:, 0], polygon[:, 1]
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
+
+
+def inside_region(region: Region, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Which points (x, y in metres) lie inside the region (even-odd ray casting)."""
+    polygon = region_polygon(region)
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    inside = np.zeros(np.broadcast(x, y).shape, bool)
+    x_prev, y_prev = polygon[-1]
+    for x_vertex, y_vertex in polygon:  # loop over edges, vectorised over points
+        straddles = (y_vertex > y) != (y_prev > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x_cross = x_vertex + (y - y_vertex) * (x_prev - x_vertex) / (y_prev - y_vertex)
+        inside ^= straddles & (x < x_cross)
+        x_prev, y_prev = x_vertex, y_vertex
+    return inside
+
+
+# --------------------------------------------------------------------------- measures
+
+
+def dwell_times(tracks: pd.DataFrame, region: Region | None = None) -> pd.DataFrame:
+    """Per track: first_time_s, last_time_s, duration_s (last - first), first_frame,
+    last_frame and frames (rows seen).
+
+    With a region (planar metres), also frames_inside and time_inside_s: each interval
+    between consecutive samples counts in proportion to how many of its two ends are inside
+    (trapezoid rule), so a track always inside has time_inside_s == duration_s.
+    """
+    _require(tracks, ["source", "track_id", "frame", "time_s"], "dwell_times")
+    groups = tracks.groupby(["source", "track_id"], observed=True, sort=True)
+    dwell = groups.agg(
+        first_time_s=("time_s", "min"),
+        last_time_s=("time_s", "max"),
+        first_frame=("frame", "min"),
+        last_frame=("frame", "max"),
+        frames=("frame", "size"),
+    )
+    dwell.insert(2, "duration_s", dwell["last_time_s"] - dwell["first_time_s"])
+    if region is not None:
+        positions = planar_positions(tracks)
+        inside = inside_region(region, positions["x_m"], positions["y_m"]).astype(np.float64)
+        t = positions["time_s"].to_numpy()
+        track_code = positions.groupby(["source", "track_id"], sort=False, observed=True).ngroup()
+        same = np.r_[track_code.to_numpy()[1:] == track_code.to_numpy()[:-1], False]
+        after = np.minimum(np.arange(len(t)) + 1, max(len(t) - 1, 0))
+        share = np.where(same, (t[after] - t) * (inside + inside[after]) / 2, 0.0)
+        positions = positions.assign(frames_inside=inside.astype(np.int64), time_inside_s=share)
+        per_track = positions.groupby(["source", "track_id"], observed=True).agg(
+            frame_of_reference=("frame_of_reference", "first"),
+            frames_inside=("frames_inside", "sum"),
+            time_inside_s=("time_inside_s", "sum"),
+        )
+        dwell = dwell.join(per_track)
+        dwell[["frames_inside", "time_inside_s"]] = dwell[
+            ["frames_inside", "time_inside_s"]
+        ].fillna(0)
+        dwell["frames_inside"] = dwell["frames_inside"].astype(np.int64)
+    return dwell.reset_index()
+
+
+def density(
+    tracks: pd.DataFrame,
+    region: Region | None = None,
+    frame_index: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Per (source, frame): time_s, people (rows seen); with a region also people_in_region
+    and people_per_m2 (people inside / region area in m^2).
+
+    Without ``frame_index`` only frames where someone was seen appear; with it (see
+    `read_frame_index`) every covered frame does, with 0 people where nobody was seen, and
+    its nominal times are shifted to agree with the tracks' stream times.
+    """
+    _require(tracks, ["source", "frame", "time_s"], "density")
+    keys = ["source", "frame"]
+    counts = tracks.groupby(keys, observed=True).agg(
+        time_s=("time_s", "first"), people=("frame", "size")
+    )
+    if region is not None:
+        positions = planar_positions(tracks)
+        inside = inside_region(region, positions["x_m"], positions["y_m"])
+        in_region = positions[inside].groupby(keys, observed=True).size()
+        counts["people_in_region"] = in_region.reindex(counts.index, fill_value=0)
+    counts = counts.reset_index()
+    if frame_index is not None:
+        _require(frame_index, ["source", "frame"], "density frame_index")
+        index = frame_index[["source", "frame"]].astype({"source": counts["source"].dtype})
+        counts = index.merge(counts, on=keys, how="outer", sort=True)
+        nominal = frame_index.set_index(keys).get("time_s")
+        counts["time_s"] = _frame_times(counts, nominal)
+        count_columns = [c for c in ("people", "people_in_region") if c in counts.columns]
+        counts[count_columns] = counts[count_columns].fillna(0).astype(np.int64)
+    if region is not None:
+        counts["people_per_m2"] = counts["people_in_region"] / region_area_m2(region)
+    return counts.sort_values(keys, ignore_index=True)
+
+
+def _frame_times(counts: pd.DataFrame, nominal: pd.Series | None) -> np.ndarray:
+    """Times for every frame of ``counts``: the tracks' where known; elsewhere the nominal
+    time plus the offset between nominal and stream time interpolated over frames."""
+    frames = counts["frame"].to_numpy()
+    known_times = counts["time_s"].to_numpy(np.float64)
+    if nominal is None:
+        nominal_times = np.full(len(counts), np.nan)
+    else:
+        nominal_times = nominal.reindex(pd.MultiIndex.from_frame(counts[["source", "frame"]]))
+        nominal_times = nominal_times.to_numpy(np.float64)
+    times = known_times.copy()
+    for _, rows in counts.groupby("source", observed=True).indices.items():  # few sources
+        known = rows[np.isfinite(known_times[rows])]
+        missing = rows[~np.isfinite(known_times[rows])]
+        if len(known) == 0 or len(missing) == 0:
+            times[missing] = nominal_times[missing]
+            continue
+        offset = known_times[known] - nominal_times[known]
+        usable = np.isfinite(offset)
+        if usable.any():
+            shift = np.interp(frames[missing], frames[known][usable], offset[usable])
+            times[missing] = nominal_times[missing] + shift
+        else:
+            times[missing] = np.interp(frames[missing], frames[known], known_times[known])
+    return times
+
+
+def line_crossings(
+    tracks: pd.DataFrame,
+    a: Point,
+    b: Point,
+    smoothing_window_s: float = 0.0,
+) -> pd.DataFrame:
+    """One row per crossing of the segment a-b (planar metres) by a track.
+
+    Columns: source, track_id, frame (first sample past the line), time_s (interpolated
+    between the two samples), direction, x_m, y_m (where it crossed), frame_of_reference.
+    ``direction`` is "left_to_right" or "right_to_left" of the line directed from a to b,
+    seen from above with x right and y forward (left of a line pointing +y is -x). Touching
+    the line and turning back is no crossing. Consecutive samples of a track are joined
+    even across gaps. ``smoothing_window_s`` smooths positions first (see `trajectories`) so
+    jitter near the line does not count as crossings.
+    """
+    a_xy, b_xy = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a_xy.shape != (2,) or b_xy.shape != (2,) or np.array_equal(a_xy, b_xy):
+        raise ValueError("a and b must be two different (x, y) points in metres")
+    traj = trajectories(tracks, smoothing_window_s=smoothing_window_s, max_gap_s=np.inf)
+    p = traj[["x_smooth_m", "y_smooth_m"]].to_numpy()  # (n, 2)
+    direction = b_xy - a_xy
+    side = direction[0] * (p[:, 1] - a_xy[1]) - direction[1] * (p[:, 0] - a_xy[0])
+    codes = traj.groupby(["source", "track_id"], sort=False, observed=True).ngroup().to_numpy()
+    # A sample exactly on the line keeps the side the track was on (else the one it goes to),
+    # so touching the line is no crossing and passing through it is one.
+    sign = pd.Series(np.sign(side)).replace(0.0, np.nan).groupby(codes)
+    left = (sign.ffill().fillna(sign.bfill()) > 0).to_numpy()
+    i = np.flatnonzero((codes[1:] == codes[:-1]) & (left[1:] != left[:-1]))  # pair (i, i+1)
+    fraction = side[i] / (side[i] - side[i + 1])  # where along the step the line is crossed
+    point = p[i] + fraction[:, None] * (p[i + 1] - p[i])
+    along = (point - a_xy) @ direction / (direction @ direction)  # 0 at a, 1 at b
+    hit = (along >= 0) & (along <= 1)
+    i, fraction, point = i[hit], fraction[hit], point[hit]
+    t = traj["time_s"].to_numpy()
+    events = pd.DataFrame(
+        {
+            "source": traj["source"].to_numpy()[i + 1],
+            "track_id": traj["track_id"].to_numpy()[i + 1],
+            "frame": traj["frame"].to_numpy()[i + 1],
+            "time_s": t[i] + fraction * (t[i + 1] - t[i]),
+            "direction": pd.Categorical.from_codes(
+                np.where(left[i], 0, 1), categories=list(DIRECTIONS)
+            ),
+            "x_m": point[:, 0],
+            "y_m": point[:, 1],
+            "frame_of_reference": traj["frame_of_reference"].to_numpy()[i + 1],
+        }
+    )
+    events["source"] = events["source"].astype(traj["source"].dtype)
+    return events.sort_values(["source", "time_s", "track_id"], ignore_index=True)
+
+
+def crossing_counts(events: pd.DataFrame, per_track: bool = False) -> pd.DataFrame:
+    """Crossings of `line_crossings` counted per source (or per track): left_to_right,
+    right_to_left and total."""
+    keys = ["source", "track_id"] if per_track else ["source"]
+    counts = (
+        events.groupby([*keys, "direction"], observed=False)
+        .size()
+        .unstack("direction")
+        .reindex(columns=list(DIRECTIONS), fill_value=0)
+    )
+    counts.columns = list(DIRECTIONS)
+    counts = counts[counts.sum(axis=1) > 0] if per_track else counts
+    counts["total"] = counts.sum(axis=1)
+    return counts.astype(np.int64).reset_index()
+
+
+def crossings_over_time(
+    events: pd.DataFrame, bin_s: float, time_range_s: tuple[float, float] | None = None
+) -> pd.DataFrame:
+    """Crossings of `line_crossings` per source and time bin of ``bin_s`` seconds.
+
+    Columns: source, bin_start_s, bin_end_s, left_to_right, right_to_left, total. Bins are
+    aligned on multiples of ``bin_s`` and run without holes (empty bins are 0) over each
+    source's crossings, or over [start, end) of ``time_range_s`` in seconds when given.
+    """
+    if bin_s <= 0:
+        raise ValueError("bin_s must be > 0 seconds")
+    columns = ["source", "bin_start_s", "bin_end_s", *DIRECTIONS, "total"]
+    bins = np.floor(events["time_s"].to_numpy() / bin_s).astype(np.int64)
+    counts = (
+        events.assign(bin=bins)
+        .groupby(["source", "bin", "direction"], observed=False)
+        .size()
+        .unstack("direction")
+        .reindex(columns=list(DIRECTIONS), fill_value=0)
+    )
+    pieces = []
+    for source, table in counts.groupby(level="source", observed=True):  # few sources
+        table = table.droplevel("source")
+        if time_range_s is not None:
+            first = int(np.floor(time_range_s[0] / bin_s))
+            last = int(np.ceil(time_range_s[1] / bin_s)) - 1
+        elif table.sum(axis=1).any():
+            occupied = table.index[table.sum(axis=1) > 0]
+            first, last = occupied.min(), occupied.max()
+        else:
+            continue
+        table = table.reindex(np.arange(first, last + 1), fill_value=0)
+        pieces.append(
+            pd.DataFrame(
+                {
+                    "source": source,
+                    "bin_start_s": table.index.to_numpy() * bin_s,
+                    "bin_end_s": (table.index.to_numpy() + 1) * bin_s,
+                    **{d: table[d].to_numpy(np.int64) for d in DIRECTIONS},
+                }
+            )
+        )
+    if not pieces:
+        return pd.DataFrame(columns=columns)
+    over_time = pd.concat(pieces, ignore_index=True)
+    over_time["source"] = over_time["source"].astype(events["source"].dtype)
+    over_time["total"] = over_time[list(DIRECTIONS)].sum(axis=1)
+    return over_time[columns]
+
+
+def flow_field(
+    tracks: pd.DataFrame, cell_m: float = 1.0, smoothing_window_s: float = 0.5
+) -> pd.DataFrame:
+    """Mean motion per square grid cell of ``cell_m`` metres, per source and frame of
+    reference.
+
+    Columns: source, frame_of_reference, cell_x, cell_y (cell numbers: floor(x / cell_m)),
+    x_center_m, y_center_m, vx_mps, vy_mps (mean velocity), speed_mps (mean speed, which
+    exceeds the mean velocity's length where people cross) and count (samples).
+    """
+    if cell_m <= 0:
+        raise ValueError("cell_m must be > 0 metres")
+    traj = trajectories(tracks, smoothing_window_s=smoothing_window_s)
+    traj = traj[np.isfinite(traj["speed_mps"].to_numpy())]
+    traj = traj.assign(
+        cell_x=np.floor(traj["x_smooth_m"].to_numpy() / cell_m).astype(np.int64),
+        cell_y=np.floor(traj["y_smooth_m"].to_numpy() / cell_m).astype(np.int64),
+    )
+    field = (
+        traj.groupby(["source", "frame_of_reference", "cell_x", "cell_y"], observed=True)
+        .agg(
+            vx_mps=("vx_mps", "mean"),
+            vy_mps=("vy_mps", "mean"),
+            speed_mps=("speed_mps", "mean"),
+            count=("speed_mps", "size"),
+        )
+        .reset_index()
+    )
+    field.insert(4, "x_center_m", (field["cell_x"] + 0.5) * cell_m)
+    field.insert(5, "y_center_m", (field["cell_y"] + 0.5) * cell_m)
+    return field
+
+
+def _column(table: pd.DataFrame, name: str) -> np.ndarray:
+    """A column as float64, or NaN when the table lacks it."""
+    if name in table.columns:
+        return table[name].to_numpy(np.float64, na_value=np.nan)
+    return np.full(len(table), np.nan)
+
+
+def _require(table: pd.DataFrame, columns: Sequence[str], caller: str) -> None:
+    missing = [column for column in columns if column not in table.columns]
+    if missing:
+        raise ValueError(f"{caller}: the table lacks column(s) {', '.join(missing)}")
+
+
+# ------------------------------------------------------------------------------ plots
+
+
+def _axes(ax: Axes | None) -> Axes:
+    """``ax``, or the axes of a new figure on the Agg canvas (no display, no pyplot)."""
+    if ax is not None:
+        return ax
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6.4, 4.8), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure.add_subplot()
+
+
+def _planar_labels(references: Sequence[str]) -> tuple[str, str]:
+    kinds = set(references)
+    if kinds == {"ground"}:
+        return "ground x, right (m)", "ground y, forward (m)"
+    if kinds == {"camera"}:
+        return "camera x, right (m)", "camera z, depth (m)"
+    return "x (m), ground or camera", "y (m), ground or camera depth"
+
+
+def plot_trajectories(
+    trajectories: pd.DataFrame, ax: Axes | None = None, smoothed: bool = True
+) -> Axes:
+    """Bird's-eye view of the tracks of `trajectories`, one colour per track; metres."""
+    from matplotlib import colormaps
+    from matplotlib.collections import LineCollection
+
+    ax = _axes(ax)
+    x_column, y_column = ("x_smooth_m", "y_smooth_m") if smoothed else ("x_m", "y_m")
+    xy = trajectories[[x_column, y_column]].to_numpy(np.float64)  # (n, 2)
+    codes = trajectories.groupby(["source", "track_id"], sort=False, observed=True).ngroup()
+    codes = codes.to_numpy()
+    firsts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else []
+    lines = np.split(xy, firsts[1:]) if len(codes) else []
+    track_ids = trajectories["track_id"].to_numpy()[firsts]
+    colours = [colormaps["tab20"](int(track) % 20) for track in track_ids]
+    collection = LineCollection(lines, colors=colours, linewidths=1.2)
+    ax.add_collection(collection)
+    ax.autoscale_view()
+    ax.set_aspect("equal", adjustable="datalim")
+    x_label, y_label = _planar_labels(trajectories["frame_of_reference"].astype(str).unique())
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.set_title(f"{len(lines)} tracks")
+    return ax
+
+
+def plot_density_heatmap(
+    tracks: pd.DataFrame,
+    cell_m: float = 0.5,
+    frame_index: pd.DataFrame | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Mean people per m^2 over frames on a grid of ``cell_m`` metres, seen from above.
+
+    The mean runs over the frames of ``frame_index`` when given (so empty frames lower it),
+    else over the frames where someone was seen.
+    """
+    if cell_m <= 0:
+        raise ValueError("cell_m must be > 0 metres")
+    ax = _axes(ax)
+    positions = planar_positions(tracks)
+    if frame_index is not None:
+        frames = len(frame_index.drop_duplicates(["source", "frame"]))
+    else:
+        frames = len(tracks.drop_duplicates(["source", "frame"]))
+    x, y = positions["x_m"].to_numpy(), positions["y_m"].to_numpy()
+    if len(x):
+        x_edges = np.arange(np.floor(x.min() / cell_m), np.floor(x.max() / cell_m) + 2) * cell_m
+        y_edges = np.arange(np.floor(y.min() / cell_m), np.floor(y.max() / cell_m) + 2) * cell_m
+    else:
+        x_edges = y_edges = np.array([0.0, cell_m])
+    counts, _, _ = np.histogram2d(x, y, bins=(x_edges, y_edges))  # (nx, ny)
+    per_m2 = counts / max(frames, 1) / cell_m**2
+    mesh = ax.pcolormesh(x_edges, y_edges, per_m2.T, cmap="viridis", shading="flat")
+    ax.figure.colorbar(mesh, ax=ax, label="people per m² (mean over frames)")
+    ax.set_aspect("equal", adjustable="box")
+    x_label, y_label = _planar_labels(positions["frame_of_reference"].astype(str).unique())
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    return ax
+
+
+def plot_speed_histogram(
+    trajectories: pd.DataFrame, bins: int = 50, ax: Axes | None = None
+) -> Axes:
+    """Histogram of ``speed_mps`` of `trajectories` (m/s), NaN speeds left out."""
+    ax = _axes(ax)
+    speed = trajectories["speed_mps"].to_numpy(np.float64)
+    ax.hist(speed[np.isfinite(speed)], bins=bins, color="tab:blue")
+    ax.set_xlabel("speed (m/s)")
+    ax.set_ylabel("samples (person-frames)")
+    return ax
+
+
+def plot_counts_over_time(
+    counts: pd.DataFrame,
+    columns: Sequence[str] | None = None,
+    ax: Axes | None = None,
+    ylabel: str | None = None,
+) -> Axes:
+    """Counts against time (s): the output of `density` (people, people_in_region) or of
+    `crossings_over_time` (left_to_right, right_to_left, drawn as bins); one line per source
+    and column."""
+    ax = _axes(ax)
+    binned = "bin_start_s" in counts.columns and "time_s" not in counts.columns
+    _require(counts, ["source", "bin_start_s" if binned else "time_s"], "plot_counts_over_time")
+    if columns is None:
+        known = ("people", "people_in_region", "left_to_right", "right_to_left")
+        columns = [column for column in known if column in counts.columns]
+    many_sources = counts["source"].nunique() > 1
+    for source, table in counts.groupby("source", observed=True):  # few sources
+        for column in columns:
+            label = f"{source}: {column}" if many_sources else column
+            if binned:  # contiguous bins: edges are the starts and the last end
+                edges = np.r_[table["bin_start_s"].to_numpy(), table["bin_end_s"].iloc[-1]]
+                ax.stairs(table[column].to_numpy(), edges, label=label, baseline=None)
+            else:
+                ax.plot(table["time_s"], table[column], label=label)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(ylabel or ("crossings per bin" if binned else "people"))
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
+    return ax
