@@ -21,7 +21,7 @@ from crowdpose3d.pipeline.config import validate_pipeline
 from crowdpose3d.pipeline.runner import PipelineRunner
 from crowdpose3d.pipeline.stage import StageContext
 
-SERVER = Path(__file__).with_name("rtsp_server.py")
+SERVER = Path(__file__).resolve().parent.parent / "examples" / "rtsp_server.py"
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 

@@ -1,7 +1,8 @@
-"""A real RTSP server for the tests (GStreamer's gst-rtsp-server), serving one H.264 MP4
-at rtsp://127.0.0.1:PORT/clip in real time. Run by the system Python, which has PyGObject:
+"""A real RTSP server (GStreamer's gst-rtsp-server) for the tests and live_camera.py,
+serving one H.264 MP4 at rtsp://127.0.0.1:PORT/clip in real time. Run by the system
+Python, which has PyGObject:
 
-    /usr/bin/python3 tests/rtsp_server.py CLIP.mp4 PORT
+    /usr/bin/python3 examples/rtsp_server.py CLIP.mp4 PORT
 """
 
 import sys
