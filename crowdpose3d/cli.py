@@ -218,6 +218,41 @@ def _track(args: argparse.Namespace) -> int:
     return _execute_pipeline(config, args.overwrite, args.resume, args.quiet)
 
 
+def _batch(args: argparse.Namespace) -> int:
+    """The default pipeline on many videos at once, one Ray task each (crowdpose3d.batch)."""
+    from crowdpose3d import batch
+    from crowdpose3d.pipeline.config import ConfigError
+
+    try:
+        options = batch.BatchOptions(
+            model=args.model,
+            device=args.device,
+            camera=_camera_options(args),
+            retries=args.retries,
+            cpus_per_video=args.cpus_per_video,
+            gpus_per_video=args.gpus_per_video,
+        )
+        jobs = batch.plan_jobs(args.inputs, args.output)
+        batch.pipeline_for(jobs[0], args.output, options)  # a wrong option fails before Ray
+        finished = []
+
+        def progress(result: batch.VideoResult, final: bool) -> None:
+            if final:
+                finished.append(result)
+            print(batch.progress_line(result, final, len(finished), len(jobs)), file=sys.stderr)
+
+        results = batch.run_batch(
+            jobs, args.output, options, progress, address=args.ray_address, num_cpus=args.num_cpus
+        )
+    except (batch.BatchError, ConfigError, ValueError, OSError) as error:
+        return _fail(_first_line(error))
+    print(batch.format_summary(results))
+    failed = [result for result in results if result.status == "failed"]
+    for result in failed:
+        _fail(batch.failure_line(result), code=1)
+    return 1 if failed else 0
+
+
 def _camera_options(args: argparse.Namespace) -> dict:
     """--camera FILE.json (a camera with intrinsics and pose, or the lift's options such as
     fx, fy, cx, cy, height_m, pitch_deg) and --fov / --camera-height / --camera-pitch."""
@@ -418,6 +453,40 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--mot", metavar="OUT.txt", help="also write MOTChallenge text")
     _add_run_options(track)
     track.set_defaults(handler=_track)
+
+    batch_run = commands.add_parser(
+        "batch",
+        help="many videos -> one tracks dataset, one Ray task per video",
+        description="Run the default pipeline on every INPUT as Ray tasks (a local cluster, "
+        "or --ray-address) and write OUT_DIR/source=<id>/part-*.parquet; a rerun skips the "
+        "videos already complete. pip install 'crowdpose3d[ray]'.",
+    )
+    batch_run.add_argument("inputs", nargs="+", metavar="INPUT", help="video files or URLs")
+    batch_run.add_argument(
+        "-o", "--output", required=True, metavar="OUT_DIR", help="tracks dataset"
+    )
+    batch_run.add_argument(
+        "--ray-address", metavar="ADDR", help="connect to this Ray cluster (default: start one)"
+    )
+    batch_run.add_argument("--num-cpus", type=int, help="CPUs of the local cluster (default: all)")
+    batch_run.add_argument(
+        "--cpus-per-video", type=float, default=1.0, help="CPU slots and torch threads (1)"
+    )
+    batch_run.add_argument(
+        "--gpus-per-video", type=float, default=0.0, help="GPU slots per video (0: CPU only)"
+    )
+    batch_run.add_argument(
+        "--retries", type=int, default=1, help="further attempts for a failed video (1)"
+    )
+    batch_run.add_argument("--model", default="builtin:crowd-small", help="builtin:NAME or a path")
+    batch_run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    batch_run.add_argument(
+        "--camera", metavar="CAMERA.json", help="camera intrinsics / lift options"
+    )
+    batch_run.add_argument("--fov", type=float, help="horizontal field of view in degrees (60)")
+    batch_run.add_argument("--camera-height", type=float, help="camera height above ground (m)")
+    batch_run.add_argument("--camera-pitch", type=float, help="camera pitch below horizon (deg)")
+    batch_run.set_defaults(handler=_batch)
 
     demo = commands.add_parser(
         "demo",

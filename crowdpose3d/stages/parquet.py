@@ -40,6 +40,9 @@ class ParquetParams(StageParams):
     compression: str = "zstd"
     keep_untracked: bool = False  # also write people without a track id (track_id -1)
     retain_parts: int | None = Field(None, ge=1)  # keep only the newest N parts (live runs)
+    # False: no `source` column; the directory is a hive partition `source=<id>` that gives
+    # it (crowdpose3d batch), and the two would clash when the dataset is read back.
+    source_column: bool = True
 
 
 class ParquetSink(BaseStage):
@@ -151,6 +154,8 @@ class ParquetSink(BaseStage):
     def _table(self) -> pa.Table:
         joints = self.context.run_info.get("joint_names") or []
         schema = tracks_schema(joints)
+        if not self.params.source_column:
+            schema = schema.remove(schema.get_field_index("source"))
         columns = {
             field.name: np.concatenate([chunk[field.name] for chunk in self._chunks])
             if self._chunks
