@@ -258,3 +258,24 @@ def test_cli_track_and_demo_succeed(tmp_path):
     assert demo.returncode == 0, demo.stderr
     assert "MOTA" in demo.stdout and "root position error" in demo.stdout
     assert pd.read_parquet(tmp_path / "demo" / "tracks")["track_id"].min() >= 1
+
+
+def test_overlay_draws_tracked_people_only():
+    from crowdpose3d.core.skeleton import JTA22
+    from crowdpose3d.pipeline.frame import Frame
+    from crowdpose3d.poses import Poses
+    from crowdpose3d.stages.overlay import draw_frame, track_colour
+
+    image = np.zeros((100, 120, 3), np.uint8)
+    poses = Poses(
+        boxes=[[10, 10, 40, 90], [70, 10, 100, 90]],
+        scores=[0.9, 0.9],
+        kp2d=np.full((2, 22, 2), 50.0),
+        kp3d_rel=np.zeros((2, 22, 3)),
+        track_id=[7, -1],
+    )
+    drawn = draw_frame(Frame("s", 0, 0.0, image, poses=poses), JTA22.bones)
+    assert tuple(drawn[50, 10]) == track_colour(7)  # the tracked person's box edge
+    assert not drawn[50, 70].any()  # the untracked one is not drawn
+    assert not image.any()  # the frame's own image is left alone
+    assert track_colour(7) != track_colour(8)
