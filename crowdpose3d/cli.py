@@ -289,7 +289,10 @@ def _demo(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     print(f"sample clip: {out / 'sample'} (synthetic street scene with labels)", file=sys.stderr)
-    clip = make_sample_clip(out / "sample")
+    try:
+        clip = make_sample_clip(out / "sample")
+    except (OSError, ValueError) as error:
+        return _fail(f"cannot write the sample clip under {out}: {_first_line(error)}")
     tracks_dir, overlay = out / "tracks", out / "overlay.mp4"
     try:
         config = validate_pipeline(

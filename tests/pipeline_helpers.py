@@ -119,3 +119,11 @@ class TruthDetector(BaseStage):
                 kp3d_rel=kp3d_rel,
             )
             yield frame
+
+
+class FirstFrames(BaseStage):
+    """Passes the first three frames on, then stops reading its input."""
+
+    def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        for _, frame in zip(range(3), frames, strict=False):
+            yield frame

@@ -173,6 +173,15 @@ def test_redact_url():
     assert redact_url("rtsp://admin:pw@cam:554/s?x=1") == "rtsp://***@cam:554/s?x=1"
     assert redact_url("/videos/a@b.mp4") == "/videos/a@b.mp4"
     assert redact_url("error 'rtsp://u:p@h/s'") == "error 'rtsp://***@h/s'"
+    assert redact_url("rtsp://admin:p@ss@10.0.0.1/x") == "rtsp://***@10.0.0.1/x"
+    assert redact_url("http://h/s?user=a&pwd=secret&x=1") == "http://h/s?user=a&pwd=***&x=1"
+
+
+def test_http_video_files_are_read_like_files():
+    from crowdpose3d.stages.source import is_live
+
+    assert not is_live("https://host/videos/clip.mp4?sig=1")
+    assert is_live("http://camera/mjpeg") and is_live("rtsp://cam/stream")
 
 
 def test_cli_run_reports_errors_as_one_line(tmp_path, clip):
@@ -279,3 +288,21 @@ def test_overlay_draws_tracked_people_only():
     assert not drawn[50, 70].any()  # the untracked one is not drawn
     assert not image.any()  # the frame's own image is left alone
     assert track_colour(7) != track_colour(8)
+
+
+def test_set_values_are_not_parsed_as_yaml(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        'source: {type: video, uri: "${url}"}\n'
+        'sinks: [{type: parquet, path: out, rows_per_part: "${rows:-5}"}]\n'
+    )
+    url = 'rtsp://u:a\\nb"c@h/x'
+    config = load_pipeline(path, {"url": url})
+    assert config.source.options["uri"] == url and config.sinks[0].options["rows_per_part"] == 5
+
+
+def test_a_stage_that_stops_reading_early_ends_the_run(clip, tmp_path):
+    config = pipeline(clip, tmp_path / "out", {"type": "pipeline_helpers:FirstFrames"})
+    config["runner"] = {"queue_size": 1}
+    report = run(config)  # would hang if the source stayed blocked on a full queue
+    assert report.frames == 3

@@ -95,14 +95,32 @@ def load_pipeline(path: str | Path, variables: dict[str, str] | None = None) -> 
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"pipeline file not found: {path}")
-    text = fill_variables(path.read_text(), variables or {})
     try:
-        data = yaml.safe_load(text)
+        data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a pipeline is a YAML mapping with source, stages, sinks")
-    return validate_pipeline(data, str(path))
+    return validate_pipeline(_fill(data, variables or {}), str(path))
+
+
+def _fill(value: Any, variables: dict[str, str]) -> Any:
+    """Fill variables in the string values of parsed YAML (never re-parsed as YAML, so a
+    value's quotes, backslashes or colons stay as they are)."""
+    if isinstance(value, dict):
+        return {key: _fill(item, variables) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_fill(item, variables) for item in value]
+    if isinstance(value, str):
+        filled = fill_variables(value, variables)
+        if filled != value and _VARIABLE.fullmatch(value):  # a number stays a number
+            for number in (int, float):
+                try:
+                    return number(filled)
+                except ValueError:
+                    pass
+        return filled
+    return value
 
 
 def validate_pipeline(data: dict[str, Any], name: str = "pipeline") -> PipelineConfig:

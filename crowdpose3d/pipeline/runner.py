@@ -189,12 +189,12 @@ class PipelineRunner:
         every = self.config.runner.report_every_s
         try:
             while True:
+                if live and time.perf_counter() - last_report > every:
+                    last_report = time.perf_counter()
+                    log.info("pipeline: %s", _one_line(stats))
                 try:
                     item = channels[-1].queue.get(timeout=_POLL_S)
                 except queue.Empty:
-                    if live and time.perf_counter() - last_report > every:
-                        last_report = time.perf_counter()
-                        log.info("pipeline: %s", _one_line(stats))
                     continue
                 if item is _END:
                     break
@@ -205,6 +205,10 @@ class PipelineRunner:
             interrupted = True
             stop.set()
             self._drain(channels[-1], threads)
+        except BaseException:  # e.g. on_frame raised: stop, flush the sinks, then re-raise
+            stop.set()
+            self._drain(channels[-1], threads)
+            raise
         for thread in threads:
             thread.join()
         report = RunReport(
@@ -235,11 +239,14 @@ class PipelineRunner:
     def _run_stage(self, stage: Any, source: _Channel, output: _Channel, stats: StageStats):
         stats.started = time.perf_counter()
         entered: dict[tuple[str, int], float] = {}
+        ended = False  # the end marker was read
 
         def incoming() -> Iterator[Frame]:
-            while True:
+            nonlocal ended
+            while not ended:
                 item = source.get(stats)
                 if item is _END:
+                    ended = True
                     return
                 stats.frames_in += 1
                 entered[(item.source_id, item.index)] = time.perf_counter()
@@ -254,10 +261,13 @@ class PipelineRunner:
                 output.put(frame, stats)
         except Exception as exc:  # noqa: BLE001 - reported to the caller with the stage name
             self._fail(stats.name, exc)
-            self.context.stop.set()
-            for _ in incoming():  # let the upstream threads finish
-                pass
         finally:
+            # A stage that stopped reading (an error, or it ended early): stop the source and
+            # drain its input, so the threads upstream never block on a full queue.
+            if not ended:
+                self.context.stop.set()
+                for _ in incoming():
+                    pass
             self._close(stage, stats.name)
             output.put(_END, stats)
             stats.finished = time.perf_counter()
@@ -285,12 +295,14 @@ class PipelineRunner:
 
     @staticmethod
     def _drain(channel: _Channel, threads: list[threading.Thread]) -> None:
-        """After Ctrl-C: keep emptying the last queue until every thread has finished."""
+        """After Ctrl-C or an error: empty the last queue until every thread has finished."""
         while any(thread.is_alive() for thread in threads):
             try:
                 channel.queue.get(timeout=_POLL_S)
             except queue.Empty:
                 pass
+            except KeyboardInterrupt:  # a second Ctrl-C: keep flushing, it ends soon
+                log.warning("pipeline: flushing what was processed; please wait")
 
 
 def _one_line(stats: list[StageStats]) -> str:

@@ -1,12 +1,11 @@
 """The MOTChallenge sink: ``frame,id,bb_left,bb_top,bb_width,bb_height,conf,x,y,z`` per
 tracked person, frames counted from 1, as TrackEval and motmetrics read it (x, y, z: the
 root in metres, camera coordinates; -1 when not lifted). Written under a temporary name and
-renamed on close; ``--resume`` appends to the lines already written."""
+renamed on close; ``--resume`` keeps the lines already written up to the resume point."""
 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,11 +38,26 @@ class MOTSink(BaseStage):
         super().open(context)
         claim_output_file(self.path, context)
         try:
-            if context.resume and self.path.is_file():  # keep the lines already written
-                shutil.copyfile(self.path, self._temporary)
-            self._stream = open(self._temporary, "a" if context.resume else "w")
+            kept = self._lines_before_resume(context) if context.resume else ""
+            self._stream = open(self._temporary, "w")
+            self._stream.write(kept)
         except OSError as error:
             raise StageError(f"cannot write {self.path}: {error.strerror}") from None
+
+    def _lines_before_resume(self, context: StageContext) -> str:
+        """The whole lines already written (the output, or a killed run's longer partial
+        file) up to the frame the resumed run starts after."""
+        last = int(context.run_info.get("resume_after_frame", -1)) + 1  # MOT counts from 1
+        texts = [p.read_text() for p in (self.path, self._temporary) if p.is_file()]
+        text = max(texts, key=len, default="")
+        lines = text.splitlines(keepends=True)
+        return "".join(
+            line
+            for line in lines
+            if line.endswith("\n")
+            and line.split(",", 1)[0].isdigit()
+            and int(line.split(",", 1)[0]) <= last
+        )
 
     def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         for frame in frames:

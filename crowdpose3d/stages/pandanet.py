@@ -48,6 +48,9 @@ class PandaNetStage(BaseStage):
             checkpoint = load_checkpoint(self.params.model, device=device)
         except (CheckpointError, ValueError) as error:
             raise StageError(str(error)) from None
+        except RuntimeError as error:  # e.g. cuda:3 on a one-GPU machine
+            first = str(error).strip().splitlines()[0]
+            raise StageError(f"cannot use device {self.params.device!r}: {first}") from None
         precision = self.params.precision
         if precision == "auto":
             precision = "fp16" if device.type == "cuda" else "fp32"

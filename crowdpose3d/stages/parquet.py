@@ -19,7 +19,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -37,7 +37,7 @@ class ParquetParams(StageParams):
     path: str  # output directory
     rows_per_part: int = Field(50_000, ge=1)  # a part is written when this many rows wait
     seconds_per_part: float = Field(60.0, gt=0)  # ... or this long has passed (live runs)
-    compression: str = "zstd"
+    compression: Literal["zstd", "snappy", "gzip", "brotli", "lz4", "none"] = "zstd"
     keep_untracked: bool = False  # also write people without a track id (track_id -1)
     retain_parts: int | None = Field(None, ge=1)  # keep only the newest N parts (live runs)
     # False: no `source` column; the directory is a hive partition `source=<id>` that gives
@@ -108,6 +108,7 @@ class ParquetSink(BaseStage):
         with open(temporary, "rb") as stream:
             os.fsync(stream.fileno())
         os.replace(temporary, path)
+        _fsync_directory(self.directory)  # the rename itself survives a power loss
         self.parts_written.append(path)
         self._next_part += 1
         if self.params.retain_parts is not None:
@@ -210,6 +211,14 @@ def resume_point(directory: str | Path) -> tuple[int, int]:
         last_frame = max(last_frame, int(info.get("last_frame", -1)))
         last_track = max(last_track, int(ids.max()) if len(ids) else -1)
     return last_frame, last_track
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _part_number(path: Path) -> int:

@@ -41,12 +41,25 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 def redact_url(uri: str) -> str:
-    """``rtsp://user:secret@host/x`` -> ``rtsp://***@host/x`` (anything else unchanged)."""
-    return re.sub(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s'\"]*@", r"\1***@", uri)
+    """``rtsp://user:secret@host/x`` -> ``rtsp://***@host/x``; secrets in a query string
+    (``password=``, ``pwd=``, ``token=`` ...) become ``***`` too. Anything else unchanged."""
+    text = re.sub(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s'\"]*@", r"\1***@", uri)
+    return re.sub(
+        r"(?i)\b(pass|passwd|password|pwd|token|key|signature|secret)=[^&\s'\"]*", r"\1=***", text
+    )
+
+
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".ts", ".m4v", ".mpg", ".mpeg")
 
 
 def is_live(uri: str) -> bool:
-    return uri.lower().startswith(LIVE_SCHEMES)
+    """A network stream (reconnected, frames dropped when late); an http(s) URL of a video
+    file (``.../clip.mp4``) is read like a file."""
+    lower = uri.lower()
+    if lower.startswith(("http://", "https://")):
+        path = lower.split("?", 1)[0]
+        return not path.endswith(VIDEO_SUFFIXES)
+    return lower.startswith(LIVE_SCHEMES)
 
 
 class SourceError(StageError):
@@ -84,11 +97,14 @@ class VideoSource(BaseStage):
     def open(self, context: StageContext) -> None:
         """Open the stream now, so a missing file or unreachable URL fails before the run."""
         super().open(context)
-        if not self.live and not Path(self.params.uri).is_file():
-            raise SourceError(f"video file not found: {self.params.uri}; check the path")
+        is_path = "://" not in self.params.uri
+        if is_path and not Path(self.params.uri).is_file():
+            raise SourceError(f"video file not found: {self.name}; check the path")
         self._container = self._connect()
         stream = self._container.streams.video[0]
         fps = float(stream.average_rate or stream.guessed_rate or 0) or None
+        if fps is not None:
+            fps /= self.params.frame_step  # the rate of the frames this source yields
         context.run_info.update(
             source_id=self.source_id,
             source=self.name,
@@ -116,6 +132,9 @@ class VideoSource(BaseStage):
         gap_s: float | None = None
         delay = self.params.reconnect_initial_delay_s
         skip_through = int(self.context.run_info.get("resume_after_frame", -1))  # --resume
+        if self.live:  # a live stream cannot be replayed: go on numbering after the last part
+            index, skip_through = skip_through + 1, -1
+        last_frame_wall = time.time()
         while True:
             container = self._container or self._connect()
             self._container = container
@@ -135,6 +154,7 @@ class VideoSource(BaseStage):
                             frame.data["gap_before_s"] = gap_s
                             gap_s = None
                         yield frame
+                        last_frame_wall = time.time()
                         kept += 1
                         delay = self.params.reconnect_initial_delay_s
                         if self.params.max_frames and kept >= self.params.max_frames:
@@ -159,7 +179,7 @@ class VideoSource(BaseStage):
             self._container = None
             if not self.params.reconnect:
                 raise SourceError(f"{self.name}: {reason}; reconnect is off")
-            lost_at = time.time()
+            lost_at = last_frame_wall  # the outage began after the last good frame
             try:
                 self._reconnect_after(reason, delay)
             except _Stopped:
