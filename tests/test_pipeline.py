@@ -306,3 +306,16 @@ def test_a_stage_that_stops_reading_early_ends_the_run(clip, tmp_path):
     config["runner"] = {"queue_size": 1}
     report = run(config)  # would hang if the source stayed blocked on a full queue
     assert report.frames == 3
+
+
+def test_mot_resume_keeps_whole_lines_up_to_the_resume_point(tmp_path):
+    from crowdpose3d.stages.mot import MOTParams, MOTSink
+
+    path = tmp_path / "run.txt"
+    path.write_text("1,1,0,0,1,1,0.9,0,0,0\n")  # an older, shorter complete output
+    partial = tmp_path / ".run.txt.partial"  # a killed run's longer file, cut mid-line
+    partial.write_text("1,1,0,0,1,1,0.9,0,0,0\n2,1,0,0,1,1,0.9,0,0,0\n3,1,0,0,1,1,0.9,0,0,0\n4,1,0")
+    sink = MOTSink(MOTParams(path=str(path)))
+    sink.open(StageContext(resume=True, run_info={"resume_after_frame": 1}))  # frames 0-1 kept
+    sink.close()
+    assert path.read_text().splitlines() == ["1,1,0,0,1,1,0.9,0,0,0", "2,1,0,0,1,1,0.9,0,0,0"]
