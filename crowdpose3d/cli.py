@@ -334,6 +334,15 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_model_and_camera_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="builtin:crowd-small", help="builtin:NAME or a path")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--camera", metavar="CAMERA.json", help="camera intrinsics / lift options")
+    parser.add_argument("--fov", type=float, help="horizontal field of view in degrees (60)")
+    parser.add_argument("--camera-height", type=float, help="camera height above ground (m)")
+    parser.add_argument("--camera-pitch", type=float, help="camera pitch below horizon (deg)")
+
+
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--overwrite", action="store_true", help="replace results already in the output"
@@ -446,12 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     track.add_argument("source", metavar="SOURCE", help="video file or stream URL")
     track.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="tracks dataset")
-    track.add_argument("--model", default="builtin:crowd-small", help="builtin:NAME or a path")
-    track.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    track.add_argument("--camera", metavar="CAMERA.json", help="camera intrinsics / lift options")
-    track.add_argument("--fov", type=float, help="horizontal field of view in degrees (60)")
-    track.add_argument("--camera-height", type=float, help="camera height above ground (m)")
-    track.add_argument("--camera-pitch", type=float, help="camera pitch below horizon (deg)")
+    _add_model_and_camera_options(track)
     track.add_argument("--overlay", metavar="OUT.mp4", help="also draw the tracks on a video")
     track.add_argument("--mot", metavar="OUT.txt", help="also write MOTChallenge text")
     _add_run_options(track)
@@ -481,14 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch_run.add_argument(
         "--retries", type=int, default=1, help="further attempts for a failed video (1)"
     )
-    batch_run.add_argument("--model", default="builtin:crowd-small", help="builtin:NAME or a path")
-    batch_run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    batch_run.add_argument(
-        "--camera", metavar="CAMERA.json", help="camera intrinsics / lift options"
-    )
-    batch_run.add_argument("--fov", type=float, help="horizontal field of view in degrees (60)")
-    batch_run.add_argument("--camera-height", type=float, help="camera height above ground (m)")
-    batch_run.add_argument("--camera-pitch", type=float, help="camera pitch below horizon (deg)")
+    _add_model_and_camera_options(batch_run)
     batch_run.set_defaults(handler=_batch)
 
     demo = commands.add_parser(
