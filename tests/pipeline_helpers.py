@@ -114,7 +114,7 @@ class TruthDetector(BaseStage):
             )
             frame.poses = Poses(
                 boxes=sample.boxes[seen],
-                scores=np.full(int(seen.sum()), 0.9),
+                scores=np.full(int(seen.sum()), 0.95),
                 kp2d=kp2d,
                 kp3d_rel=kp3d_rel,
             )
