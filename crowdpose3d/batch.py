@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from crowdpose3d.messages import first_line
 from crowdpose3d.pipeline.config import PipelineConfig, validate_pipeline
 from crowdpose3d.pipeline.defaults import DEFAULT_MODEL, default_pipeline
 from crowdpose3d.stages.source import is_live, redact_url
@@ -395,5 +396,4 @@ def _safe_stem(uri: str) -> str:
 
 
 def _line(error: BaseException) -> str:
-    text = str(error).strip()
-    return redact_url(text.splitlines()[0] if text else type(error).__name__)
+    return redact_url(first_line(error))

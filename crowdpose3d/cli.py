@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from crowdpose3d import __version__
+from crowdpose3d.messages import first_line
 
 
 def _list_models(args: argparse.Namespace) -> int:
@@ -158,7 +159,7 @@ def _execute_pipeline(config, overwrite: bool, resume: bool, quiet: bool = False
     try:
         runner.open()
     except (StageError, ValueError, OSError) as error:
-        return _fail(_first_line(error))
+        return _fail(first_line(error))
     info = runner.context.run_info
     bar = tqdm(
         total=info.get("total_frames"),
@@ -178,11 +179,6 @@ def _execute_pipeline(config, overwrite: bool, resume: bool, quiet: bool = False
         print("crowdpose3d: interrupted; the results so far are written", file=sys.stderr)
         return 130
     return 0
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -245,7 +241,7 @@ def _batch(args: argparse.Namespace) -> int:
             jobs, args.output, options, progress, address=args.ray_address, num_cpus=args.num_cpus
         )
     except (batch.BatchError, ConfigError, ValueError, OSError) as error:
-        return _fail(_first_line(error))
+        return _fail(first_line(error))
     print(batch.format_summary(results))
     failed = [result for result in results if result.status == "failed"]
     for result in failed:
@@ -292,7 +288,7 @@ def _demo(args: argparse.Namespace) -> int:
     try:
         clip = make_sample_clip(out / "sample")
     except (OSError, ValueError) as error:
-        return _fail(f"cannot write the sample clip under {out}: {_first_line(error)}")
+        return _fail(f"cannot write the sample clip under {out}: {first_line(error)}")
     tracks_dir, overlay = out / "tracks", out / "overlay.mp4"
     try:
         config = validate_pipeline(

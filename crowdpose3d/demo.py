@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import lap
 import numpy as np
 import pandas as pd
 
-from crowdpose3d.track_metrics import box_iou, tracking_scores
+from crowdpose3d.track_metrics import tracking_scores
+from crowdpose3d.tracking.association import box_iou_matrix, linear_assignment
 
 SAMPLE_SPLIT = "test"
 MIN_VISIBLE_FRACTION = 0.25  # a true person counts as visible with this share of joints seen
@@ -88,7 +88,10 @@ def compare_with_truth(tracks: pd.DataFrame, truth: pd.DataFrame) -> dict[str, f
     """Tracking scores and root-position errors of a tracks dataset against the truth."""
     predicted = tracks_as_boxes(tracks)
     scores = tracking_scores(truth, predicted)
-    errors = root_errors(predicted, truth)
+    found, true = matched_roots(predicted, truth)  # (M, 3) each
+    finite = np.isfinite(found).all(axis=1)
+    errors = np.linalg.norm(found[finite] - true[finite], axis=1)
+    depth_pct = np.abs(found[finite, 2] - true[finite, 2]) / true[finite, 2] * 100
     frames = sorted(set(truth["frame"]) | set(predicted["frame"]))
     return {
         **scores.to_dict(),
@@ -97,40 +100,23 @@ def compare_with_truth(tracks: pd.DataFrame, truth: pd.DataFrame) -> dict[str, f
         "found_people_per_frame": len(predicted) / max(len(frames), 1),
         "root_error_median_m": float(np.median(errors)) if len(errors) else float("nan"),
         "root_error_p90_m": float(np.percentile(errors, 90)) if len(errors) else float("nan"),
-        "root_depth_error_median_pct": _depth_error_pct(predicted, truth),
+        "root_depth_error_median_pct": float(np.median(depth_pct)) if len(errors) else float("nan"),
         "matched_for_root_error": int(len(errors)),
     }
 
 
-def _matches(predicted: pd.DataFrame, truth: pd.DataFrame):
-    """Per frame, (prediction row, truth row) pairs overlapping with IoU >= 0.5."""
+def matched_roots(predicted: pd.DataFrame, truth: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Roots (metres) of the predictions and true people matched per frame (IoU >= 0.5,
+    Hungarian) -> ((M, 3) predicted, (M, 3) true)."""
+    corners, roots = ["x1", "y1", "x2", "y2"], ["root_x_m", "root_y_m", "root_z_m"]
     by_frame = dict(tuple(truth.groupby("frame")))
+    found, true = [np.zeros((0, 3))], [np.zeros((0, 3))]
     for frame, p in predicted.groupby("frame"):
         t = by_frame.get(frame)
-        if t is None or not len(p):
+        if t is None:
             continue
-        corners = ["x1", "y1", "x2", "y2"]
-        iou = box_iou(p[corners].to_numpy(float), t[corners].to_numpy(float))
-        _, rows, _ = lap.lapjv(1 - iou, extend_cost=True, cost_limit=0.5)
-        for i, j in enumerate(rows):
-            if j >= 0:
-                yield p.iloc[i], t.iloc[int(j)]
-
-
-def root_errors(predicted: pd.DataFrame, truth: pd.DataFrame) -> np.ndarray:
-    """Euclidean root errors (metres) of the matched predictions."""
-    columns = ["root_x_m", "root_y_m", "root_z_m"]
-    errors = [
-        float(np.linalg.norm(p[columns].to_numpy(float) - t[columns].to_numpy(float)))
-        for p, t in _matches(predicted, truth)
-    ]
-    return np.asarray([e for e in errors if np.isfinite(e)])
-
-
-def _depth_error_pct(predicted: pd.DataFrame, truth: pd.DataFrame) -> float:
-    ratios = [
-        abs(p["root_z_m"] - t["root_z_m"]) / t["root_z_m"] * 100
-        for p, t in _matches(predicted, truth)
-        if np.isfinite(p["root_z_m"])
-    ]
-    return float(np.median(ratios)) if ratios else float("nan")
+        iou = box_iou_matrix(p[corners].to_numpy(float), t[corners].to_numpy(float))
+        pairs = linear_assignment(1 - iou, cost_limit=0.5).matches  # (K, 2)
+        found.append(p[roots].to_numpy(float)[pairs[:, 0]])
+        true.append(t[roots].to_numpy(float)[pairs[:, 1]])
+    return np.concatenate(found), np.concatenate(true)

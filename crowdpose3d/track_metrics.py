@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import lap
 import numpy as np
 import pandas as pd
+
+from crowdpose3d.tracking.association import box_iou_matrix, linear_assignment
 
 COLUMNS = ["frame", "id", "x1", "y1", "x2", "y2"]
 
@@ -37,25 +38,6 @@ class TrackingScores:
         return asdict(self)
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, 4), (M, 4) xyxy -> (N, M) intersection over union."""
-    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(bottom_right - top_left, 0, None).prod(-1)
-    area_a = np.clip(a[:, 2:] - a[:, :2], 0, None).prod(-1)
-    area_b = np.clip(b[:, 2:] - b[:, :2], 0, None).prod(-1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-
-
-def _assign(cost: np.ndarray, limit: float) -> list[tuple[int, int]]:
-    """Minimum-cost pairs with cost < ``limit`` (Hungarian, lap.lapjv)."""
-    if cost.size == 0:
-        return []
-    _, rows, _ = lap.lapjv(cost, extend_cost=True, cost_limit=limit)
-    return [(i, int(j)) for i, j in enumerate(rows) if j >= 0]
-
-
 def tracking_scores(
     truth: pd.DataFrame, predicted: pd.DataFrame, iou_threshold: float = 0.5
 ) -> TrackingScores:
@@ -72,7 +54,7 @@ def tracking_scores(
         t = truth_by_frame.get(frame, empty)
         p = predicted_by_frame.get(frame, empty)
         t_ids, p_ids = t["id"].to_numpy(int), p["id"].to_numpy(int)
-        iou = box_iou(t[COLUMNS[2:]].to_numpy(float), p[COLUMNS[2:]].to_numpy(float))
+        iou = box_iou_matrix(t[COLUMNS[2:]].to_numpy(float), p[COLUMNS[2:]].to_numpy(float))
         for i in range(len(t_ids)):  # identity scores count every overlapping pair
             for j in np.flatnonzero(iou[i] >= iou_threshold):
                 key = (int(t_ids[i]), int(p_ids[j]))
@@ -115,7 +97,7 @@ def _clear_mot_pairs(t_ids, p_ids, iou, last_match, threshold) -> list[tuple[int
     rest_p = [j for j in range(len(p_ids)) if j not in used_p]
     if rest_t and rest_p:
         cost = 1 - iou[np.ix_(rest_t, rest_p)]
-        for a, b in _assign(cost, 1 - threshold + 1e-9):
+        for a, b in linear_assignment(cost, 1 - threshold + 1e-9).matches:
             pairs.append((rest_t[a], rest_p[b]))
     return pairs
 
@@ -131,5 +113,6 @@ def _identity_true_positives(pair_counts: dict[tuple[int, int], int]) -> int:
     counts = np.zeros((len(t_ids), len(p_ids)))
     for (t, p), n in pair_counts.items():
         counts[t_index[t], p_index[p]] = n
-    pairs = _assign(counts.max() - counts + 1, counts.max() + 1)  # lowest cost = most frames
-    return int(sum(counts[i, j] for i, j in pairs))
+    cost = counts.max() - counts + 1  # lowest cost = most frames; pairs never seen: excluded
+    pairs = linear_assignment(cost, counts.max() + 1).matches
+    return int(counts[pairs[:, 0], pairs[:, 1]].sum())

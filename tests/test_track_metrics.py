@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crowdpose3d.track_metrics import COLUMNS, box_iou, tracking_scores
+from crowdpose3d.track_metrics import COLUMNS, tracking_scores
+from crowdpose3d.tracking.association import box_iou_matrix
 
 
 def table(rows):
@@ -54,7 +55,7 @@ def test_agrees_with_motmetrics_on_random_noisy_tracks():
     for frame in sorted(set(truth["frame"]) | set(predicted["frame"])):
         t = truth[truth["frame"] == frame]
         p = predicted[predicted["frame"] == frame]
-        iou = box_iou(t[COLUMNS[2:]].to_numpy(float), p[COLUMNS[2:]].to_numpy(float))
+        iou = box_iou_matrix(t[COLUMNS[2:]].to_numpy(float), p[COLUMNS[2:]].to_numpy(float))
         distance = np.where(iou >= 0.5, 1 - iou, np.nan)
         accumulator.update(t["id"].tolist(), p["id"].tolist(), distance, frameid=frame)
     summary = mm.metrics.create().compute(

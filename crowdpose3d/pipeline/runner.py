@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from crowdpose3d.messages import first_line
 from crowdpose3d.pipeline.config import PipelineConfig
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import StageContext, build_stage
@@ -34,8 +35,7 @@ class PipelineError(RuntimeError):
     """A stage failed; ``stage`` names it and ``__cause__`` is the original exception."""
 
     def __init__(self, stage: str, error: BaseException) -> None:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        super().__init__(f"stage {stage} failed: {first}")
+        super().__init__(f"stage {stage} failed: {first_line(error)}")
         self.stage = stage
         self.error = error
 
@@ -93,11 +93,10 @@ class RunReport:
 
 
 class _Channel:
-    """A bounded queue between two threads that never blocks past the stop flag."""
+    """A bounded queue between two threads; a live one drops its oldest item when full."""
 
-    def __init__(self, size: int, stop: threading.Event, drop_oldest: bool = False) -> None:
+    def __init__(self, size: int, drop_oldest: bool = False) -> None:
         self.queue: queue.Queue = queue.Queue(maxsize=size)
-        self.stop = stop
         self.drop_oldest = drop_oldest
 
     def put(self, item: Any, stats: StageStats) -> None:
@@ -165,7 +164,7 @@ class PipelineRunner:
         live = bool(getattr(source, "live", False))
         stats = [StageStats(name) for name in self.names]
         channels = [
-            _Channel(self.config.runner.queue_size, stop, drop_oldest=live and i == 0)
+            _Channel(self.config.runner.queue_size, drop_oldest=live and i == 0)
             for i in range(len(self.stages))
         ]
         threads = [

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from crowdpose3d.messages import first_line
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
 from crowdpose3d.predict import Predictor
@@ -49,8 +50,9 @@ class PandaNetStage(BaseStage):
         except (CheckpointError, ValueError) as error:
             raise StageError(str(error)) from None
         except RuntimeError as error:  # e.g. cuda:3 on a one-GPU machine
-            first = str(error).strip().splitlines()[0]
-            raise StageError(f"cannot use device {self.params.device!r}: {first}") from None
+            raise StageError(
+                f"cannot use device {self.params.device!r}: {first_line(error)}"
+            ) from None
         precision = self.params.precision
         if precision == "auto":
             precision = "fp16" if device.type == "cuda" else "fp32"

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
+from crowdpose3d.messages import first_line
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
 
@@ -325,5 +326,4 @@ def _default_source_id(uri: str) -> str:
 
 
 def _reason(error: BaseException) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return redact_url(text)
+    return redact_url(first_line(error))
