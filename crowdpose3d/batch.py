@@ -37,7 +37,7 @@ from typing import Any
 from crowdpose3d.messages import first_line
 from crowdpose3d.pipeline.config import PipelineConfig, validate_pipeline
 from crowdpose3d.pipeline.defaults import DEFAULT_MODEL, default_pipeline
-from crowdpose3d.stages.source import is_live, redact_url
+from crowdpose3d.stages.source import default_source_id, is_live, redact_url
 
 STAGING = ".staging"  # unfinished partitions; hidden from readers
 RECORD = "_batch.json"  # written last into a partition: what made it
@@ -388,11 +388,7 @@ def _attempts(result: VideoResult) -> str:
 def _safe_stem(uri: str) -> str:
     """A partition-safe name: file stem (or a URL's host and path), no ``=`` or ``/``, not
     starting with ``.`` or ``_`` (readers would skip it)."""
-    if is_live(uri):
-        name = redact_url(uri).split("://", 1)[1].replace("***@", "")
-    else:
-        name = Path(uri).stem
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).lstrip("._-") or "video"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", default_source_id(uri)).lstrip("._-") or "video"
 
 
 def _line(error: BaseException) -> str:

@@ -91,7 +91,7 @@ class VideoSource(BaseStage):
         self.params: VideoSourceParams = params
         self.live = params.live if params.live is not None else is_live(params.uri)
         self.name = redact_url(params.uri)
-        self.source_id = params.source_id or _default_source_id(params.uri)
+        self.source_id = params.source_id or default_source_id(params.uri)
         self._container: av.container.InputContainer | None = None
         self.reconnects = 0
 
@@ -318,7 +318,9 @@ class ImageFolderSource(BaseStage):
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def _default_source_id(uri: str) -> str:
+def default_source_id(uri: str) -> str:
+    """A source's name from its address: a file's stem, or a stream's host and path made
+    safe for file names (credentials removed)."""
     if is_live(uri):
         rest = redact_url(uri).split("://", 1)[1].replace("***@", "")
         return re.sub(r"[^A-Za-z0-9._-]+", "_", rest).strip("_") or "stream"
