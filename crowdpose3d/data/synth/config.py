@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+RENDERERS = ("solids", "mesh")
 MAX_PEOPLE = 200  # a hard cap to keep a typo (--max-people 6000) from hanging the renderer
 
 
@@ -35,6 +36,7 @@ class SynthConfig:
     stand_fraction: float = 0.2  # chance to stop for a while at each waypoint
     crf: int = 23  # H.264 constant rate factor (lower: larger, cleaner files)
     preset: str = "veryfast"  # x264 speed preset
+    renderer: str = "solids"  # "solids" (fast, painter's algorithm) or "mesh" (anny bodies, OpenGL)
 
     def __post_init__(self) -> None:
         def check(condition: bool, message: str) -> None:
@@ -68,6 +70,10 @@ class SynthConfig:
             )
         check(0 <= self.run_fraction <= 1, "run_fraction must be in [0, 1]")
         check(0 <= self.stand_fraction <= 1, "stand_fraction must be in [0, 1]")
+        check(
+            self.renderer in RENDERERS,
+            f"renderer must be one of {', '.join(RENDERERS)}, got {self.renderer!r}",
+        )
         check(0 <= self.crf <= 51, f"crf must be in 0..51, got {self.crf}")
 
     def to_dict(self) -> dict[str, Any]:

@@ -46,16 +46,59 @@ def occlusion_flags(
     camera z. Returns (occluded, self_occluded), both (N, K) bool.
     """
     height, width = labels.shape
-    visible = in_image(joints2d, depth, width, height)
+    u, v = _pixels(joints2d, width, height)
+    label = labels[v, u]  # (N, K)
+    return _flags(
+        table.owner[label],
+        table.part[label],
+        table.depth[label],
+        in_image(joints2d, depth, width, height),
+        owner_index,
+        depth,
+        self_margin,
+    )
+
+
+def buffer_occlusion_flags(
+    owner: np.ndarray,
+    part: np.ndarray,
+    surface_depth: np.ndarray,
+    owner_index: np.ndarray,
+    joints2d: np.ndarray,
+    depth: np.ndarray,
+    self_margin: float = 0.05,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flags of N people's joints from per-pixel buffers (the mesh renderer's).
+
+    owner, part: (H, W) person index (-1 background, -2 vehicle) and body part seen at each
+    pixel; surface_depth: (H, W) camera z of that surface. The rule is the one above, with
+    the visible surface's own depth instead of a part centre's.
+    """
+    height, width = owner.shape
+    u, v = _pixels(joints2d, width, height)
+    return _flags(
+        owner[v, u],
+        part[v, u],
+        surface_depth[v, u],
+        in_image(joints2d, depth, width, height),
+        owner_index,
+        depth,
+        self_margin,
+    )
+
+
+def _pixels(joints2d: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     u = np.clip(np.round(joints2d[..., 0]), 0, width - 1).astype(np.int64)
     v = np.clip(np.round(joints2d[..., 1]), 0, height - 1).astype(np.int64)
-    label = labels[v, u]  # (N, K)
-    owner = table.owner[label]
-    part = table.part[label]
+    return u, v
+
+
+def _flags(owner, part, surface_depth, visible, owner_index, depth, self_margin):
+    """(occluded, self_occluded) from what each joint's pixel shows, all (N, K)."""
     mine = owner == owner_index[:, None]
     occluded = visible & ~mine & (owner != -1)
-    joint = np.broadcast_to(np.arange(joints2d.shape[1]), label.shape)
+    joint = np.broadcast_to(np.arange(owner.shape[1]), owner.shape)
     lies_in = JOINT_IN_PART[joint, np.maximum(part, 0)]
-    nearer = table.depth[label] < depth - self_margin
+    nearer = surface_depth < depth - self_margin
     self_occluded = visible & mine & ~lies_in & nearer
     return occluded, self_occluded

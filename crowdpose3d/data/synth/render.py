@@ -86,15 +86,7 @@ class Renderer:
         rng: np.random.Generator,
     ) -> None:
         self.camera, self.background, self.style = camera, background, style
-        height, width = background.shape[:2]
-        pad = 16
-        noise = rng.normal(0, style.noise_sigma, (height + pad, width + pad, 3))
-        self._noise_up = np.clip(noise, 0, 255).astype(np.uint8)
-        self._noise_down = np.clip(-noise, 0, 255).astype(np.uint8)
-        self._pad = pad
-        self._rng = rng
-        self._exposure_phase = rng.uniform(0, 2 * math.pi)
-        self._exposure_period = rng.uniform(4.0, 12.0)  # seconds
+        self.effects = SensorEffects(style, background.shape[:2], rng)
 
     def render(
         self,
@@ -145,7 +137,7 @@ class Renderer:
                 parts.append(-1)
                 depths.append(depth)
         table = LabelTable(np.array(owners), np.array(parts), np.array(depths))
-        return self._finish(image, time_s), labels, table
+        return self.effects.apply(image, time_s), labels, table
 
     # ------------------------------------------------------------------ people
     def _prepare_people(self, people: PersonSolids) -> dict | None:
@@ -283,8 +275,31 @@ class Renderer:
             # Mixing the whole box is fine: outside the blob `dark` equals `roi`.
             roi[:] = cv2.addWeighted(roi, 1 - strength, dark, strength, 0)
 
-    def _finish(self, image: np.ndarray, time_s: float) -> np.ndarray:
-        style = self.style
+
+class SensorEffects:
+    """What the camera adds to a rendered frame: blur, a slow exposure drift, sensor noise.
+
+    The noise is one fixed field drawn per sequence and shifted randomly each frame (cheap
+    and still different from frame to frame).
+    """
+
+    def __init__(
+        self, style: RenderStyle, shape: tuple[int, int], rng: np.random.Generator
+    ) -> None:
+        height, width = shape
+        pad = 16
+        noise = rng.normal(0, style.noise_sigma, (height + pad, width + pad, 3))
+        self._noise_up = np.clip(noise, 0, 255).astype(np.uint8)
+        self._noise_down = np.clip(-noise, 0, 255).astype(np.uint8)
+        self._pad = pad
+        self._rng = rng
+        self._style = style
+        self._exposure_phase = rng.uniform(0, 2 * math.pi)
+        self._exposure_period = rng.uniform(4.0, 12.0)  # seconds
+
+    def apply(self, image: np.ndarray, time_s: float) -> np.ndarray:
+        """(H, W, 3) uint8 -> the same image as the sensor delivers it at `time_s`."""
+        style = self._style
         if style.blur_sigma > 0:
             image = cv2.GaussianBlur(image, (0, 0), style.blur_sigma)
         gain = 1 + style.exposure_drift * math.sin(

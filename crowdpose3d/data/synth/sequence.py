@@ -17,7 +17,9 @@ from crowdpose3d.data.synth.body import BodyShape
 from crowdpose3d.data.synth.camera_sampling import GroundView, sample_camera
 from crowdpose3d.data.synth.config import SynthConfig
 from crowdpose3d.data.synth.crowd import Crowd
-from crowdpose3d.data.synth.occlusion import in_image, occlusion_flags
+from crowdpose3d.data.synth.mesh_people import MeshPeople
+from crowdpose3d.data.synth.mesh_render import MeshRenderer
+from crowdpose3d.data.synth.occlusion import buffer_occlusion_flags, in_image, occlusion_flags
 from crowdpose3d.data.synth.render import Renderer, sample_style
 from crowdpose3d.data.synth.solids import (
     NUM_PARTS,
@@ -81,20 +83,34 @@ class SynthSequence:
         road = sample_road(view, scene_rng) if config.vehicles else None
         lighting = sample_lighting(scene_rng)
         background = render_background(view, lighting, scene_rng, road)
-        renderer = Renderer(
-            camera, background, sample_style(camera, lighting, scene_rng), noise_rng
-        )
+        style = sample_style(camera, lighting, scene_rng)
         crowd = Crowd(view, population, crowd_rng, config.run_fraction, config.stand_fraction, road)
         traffic = Traffic(view, road, traffic_rng) if road is not None else None
         dt = 1.0 / config.fps
-        for index in range(config.num_frames):
-            if index > 0:
-                crowd.step(dt)
-                if traffic is not None:
-                    traffic.step(dt)
-            yield self._frame(index, crowd, traffic, renderer)
+        if config.renderer == "mesh":
+            renderer = MeshRenderer(camera, background, style, noise_rng)
+            meshes = MeshPeople(self.seed)
+        else:
+            renderer, meshes = Renderer(camera, background, style, noise_rng), None
+        try:
+            for index in range(config.num_frames):
+                if index > 0:
+                    crowd.step(dt)
+                    if traffic is not None:
+                        traffic.step(dt)
+                yield self._frame(index, crowd, traffic, renderer, meshes)
+        finally:
+            if meshes is not None:
+                renderer.close()
 
-    def _frame(self, index: int, crowd: Crowd, traffic: Traffic | None, renderer: Renderer):
+    def _frame(
+        self,
+        index: int,
+        crowd: Crowd,
+        traffic: Traffic | None,
+        renderer: Renderer | MeshRenderer,
+        meshes: MeshPeople | None,
+    ) -> SynthFrame:
         camera = self.camera
         k = camera.intrinsics
         people = crowd.people
@@ -126,15 +142,39 @@ class SynthSequence:
                 corners = box_corners(centre, half, axes)
                 boxes.append((corners, glass, colour))
                 corners_cam.append(camera.world_to_camera(corners))
-        image, labels, table = renderer.render(solids, positions, boxes, index / self.config.fps)
-
-        depth = joints3d[..., 2]
-        safe = np.where(depth[..., None] > 1e-6, joints3d, np.array([0.0, 0.0, 1e-6]))
-        joints2d = k.project(safe)
-        occluded, self_occluded = occlusion_flags(
-            labels, table, np.arange(len(people)), joints2d, depth
-        )
-        listed = in_image(joints2d, depth, k.width, k.height).any(axis=1)
+        time_s = index / self.config.fps
+        if meshes is None:
+            image, labels, table = renderer.render(solids, positions, boxes, time_s)
+            joints2d, depth = _project(joints3d, k)
+            occluded, self_occluded = occlusion_flags(
+                labels, table, np.arange(len(people)), joints2d, depth
+            )
+            listed = in_image(joints2d, depth, k.width, k.height).any(axis=1)
+        else:
+            # Only people near the view are meshed and drawn; the labels are the rig's.
+            mesh = meshes.frame(people, pose, rotation, positions, camera) if people else None
+            drawn = mesh.drawn if mesh is not None else np.zeros(0, np.int64)
+            if mesh is not None and len(drawn):
+                image, owner, part, surface = renderer.render(
+                    mesh.vertices, mesh.colours, mesh.parts, meshes.model.faces,
+                    mesh.vertices_world, boxes, time_s,
+                )  # fmt: skip
+                joints3d = np.zeros((len(people), 22, 3))
+                joints3d[drawn] = mesh.joints3d
+            else:
+                empty = np.zeros((0, 1, 3), np.float32)
+                image, owner, part, surface = renderer.render(
+                    empty, empty, np.zeros((0, 1), int), np.zeros((0, 3), np.int32),
+                    empty, boxes, time_s,
+                )  # fmt: skip
+            joints2d, depth = _project(joints3d, k)
+            owner_index = np.full(len(people), -3)
+            owner_index[drawn] = np.arange(len(drawn))
+            occluded, self_occluded = buffer_occlusion_flags(
+                owner, part, surface, owner_index, joints2d, depth
+            )
+            listed = np.zeros(len(people), bool)
+            listed[drawn] = in_image(joints2d[drawn], depth[drawn], k.width, k.height).any(axis=1)
         return SynthFrame(
             frame=index + 1,
             image=image,
@@ -148,6 +188,13 @@ class SynthSequence:
             solid_ids=ids,
             vehicle_corners=np.array(corners_cam).reshape(-1, 8, 3),
         )
+
+
+def _project(joints3d: np.ndarray, k) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 22, 2) pixels and (N, 22) depths; points behind the camera land far away."""
+    depth = joints3d[..., 2]
+    safe = np.where(depth[..., None] > 1e-6, joints3d, np.array([0.0, 0.0, 1e-6]))
+    return k.project(safe), depth
 
 
 def generate_sequence(config: SynthConfig, seed: int) -> SynthSequence:
