@@ -33,6 +33,9 @@ def _synth(args: argparse.Namespace) -> int:
     """Write procedural crowd sequences in JTA's layout (crowdpose3d.data.synth)."""
     from crowdpose3d.data.synth import SynthConfig, generate_dataset, parse_split
 
+    if args.overwrite and args.resume:
+        print("crowdpose3d: --overwrite and --resume exclude each other; pick one", file=sys.stderr)
+        return 2
     try:
         if args.split is not None:
             splits = parse_split(args.split)
@@ -54,11 +57,19 @@ def _synth(args: argparse.Namespace) -> int:
             min_people=args.min_people,
             max_people=args.max_people,
             vehicles=args.vehicles,
+            renderer=args.renderer,
         )
         written = generate_dataset(
-            args.out_dir, config, splits, seed=args.seed, overwrite=args.overwrite, progress=True
+            args.out_dir,
+            config,
+            splits,
+            seed=args.seed,
+            overwrite=args.overwrite,
+            progress=True,
+            resume=args.resume,
+            workers=args.workers,
         )
-    except (ValueError, FileExistsError) as error:
+    except (ValueError, FileExistsError, RuntimeError) as error:
         print(f"crowdpose3d: {error}", file=sys.stderr)
         return 2
     print(f"wrote {len(written)} sequence(s) to {args.out_dir}")
@@ -390,7 +401,22 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument(
         "--vehicles", action="store_true", help="add a road with cars, vans, trucks and buses"
     )
+    synth.add_argument(
+        "--renderer",
+        choices=["solids", "mesh"],
+        default="solids",
+        help="solids: shaded capsules, fast (default); mesh: articulated anny body meshes "
+        "rendered with OpenGL (needs the 'mesh' extra)",
+    )
     synth.add_argument("--seed", type=int, default=0, help="dataset seed (0)")
+    synth.add_argument(
+        "--workers", type=int, default=1, help="processes making sequences in parallel (1)"
+    )
+    synth.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the finished sequences of an interrupted run with the same options",
+    )
     synth.add_argument(
         "--overwrite",
         action="store_true",

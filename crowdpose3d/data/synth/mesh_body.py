@@ -123,7 +123,7 @@ class BodyModel:
         self.num_vertices = len(weights)
         self.num_bones = len(labels)
 
-        segment_of, part_of = zip(*(_bone_segment_and_part(n) for n in labels))
+        segment_of, part_of = zip(*(_bone_segment_and_part(n) for n in labels), strict=True)
         self.bone_segment = np.array([SEGMENTS.index(s) for s in segment_of])  # (B,)
         bone_part = np.array(part_of)
         dominant = indices[np.arange(len(weights)), weights.argmax(axis=1)]
@@ -152,7 +152,6 @@ class BodyModel:
         rotations = self._segment_rotations(rest, pose)  # (N, S, 3, 3)
         bone_rot = rotations[:, self.bone_segment]  # (N, B, 3, 3)
         heads = rest.bone_heads  # (N, B, 3)
-        n = len(heads)
         placed = np.empty_like(heads)  # posed bone heads
         root = self.order[0]
         placed[:, root] = pose.joints[:, 15]

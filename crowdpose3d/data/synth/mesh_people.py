@@ -73,12 +73,11 @@ class MeshPeople:
         if not len(drawn):
             v = self.model.num_vertices
             empty = np.zeros((0, v, 3), np.float32)
-            return MeshFrame(drawn, empty, empty, empty, np.zeros((0, v), int), np.zeros((0, 22, 3)))
+            no_parts, no_joints = np.zeros((0, v), int), np.zeros((0, 22, 3))
+            return MeshFrame(drawn, empty, empty, empty, no_parts, no_joints)
 
         entries = [self._cache[ids[i]] for i in drawn]
-        rest = RestBodies(
-            np.stack([e[0] for e in entries]), np.stack([e[1] for e in entries])
-        )
+        rest = RestBodies(np.stack([e[0] for e in entries]), np.stack([e[1] for e in entries]))
         sub = _select(pose, drawn)
         foot_radius = np.array([people[i].shape.foot_radius for i in drawn])
         lift = np.minimum(sub.heels[..., 2], sub.toes[..., 2]).min(axis=1) - foot_radius
@@ -101,7 +100,7 @@ class MeshPeople:
         rngs = [np.random.default_rng([self.seed, p.person_id]) for p in people]
         phenotypes = np.stack([sample_phenotype(rng) for rng in rngs])
         rest = self.model.rest(phenotypes)
-        for k, (person, rng) in enumerate(zip(people, rngs)):
+        for k, (person, rng) in enumerate(zip(people, rngs, strict=True)):
             colours, parts = vertex_colours(self.model, rest.vertices[k], person.appearance, rng)
             self._cache[person.person_id] = (rest.vertices[k], rest.bone_heads[k], colours, parts)
 
@@ -121,7 +120,8 @@ def _near_view(joints_world: np.ndarray, camera: Camera) -> np.ndarray:
         pix = k.project(front)
         low, high = pix.min(axis=0), pix.max(axis=0)
         grow = 0.5 * (high - low) + 20
-        if (high + grow >= 0).all() and low[0] - grow[0] <= k.width and low[1] - grow[1] <= k.height:
+        reaches = (high + grow >= 0).all()
+        if reaches and low[0] - grow[0] <= k.width and low[1] - grow[1] <= k.height:
             keep.append(i)
     return np.array(keep, dtype=np.int64)
 

@@ -116,8 +116,9 @@ class MeshRenderer:
         try:
             self.ctx = moderngl.create_standalone_context(backend="egl")
         except Exception as error:  # no EGL / Mesa: say what to install
-            raise RuntimeError(f"cannot open an off-screen OpenGL context ({error}); "
-                               + MISSING_EXTRA) from error
+            raise RuntimeError(
+                f"cannot open an off-screen OpenGL context ({error}); " + MISSING_EXTRA
+            ) from error
         ctx = self.ctx
         k = camera.intrinsics
         self._scene = ctx.program(vertex_shader=_VERTEX_SHADER, fragment_shader=_SCENE_FRAGMENT)

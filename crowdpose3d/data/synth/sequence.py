@@ -17,7 +17,7 @@ from crowdpose3d.data.synth.body import BodyShape
 from crowdpose3d.data.synth.camera_sampling import GroundView, sample_camera
 from crowdpose3d.data.synth.config import SynthConfig
 from crowdpose3d.data.synth.crowd import Crowd
-from crowdpose3d.data.synth.mesh_people import MeshPeople
+from crowdpose3d.data.synth.mesh_people import MeshFrame, MeshPeople
 from crowdpose3d.data.synth.mesh_render import MeshRenderer
 from crowdpose3d.data.synth.occlusion import buffer_occlusion_flags, in_image, occlusion_flags
 from crowdpose3d.data.synth.render import Renderer, sample_style
@@ -45,6 +45,8 @@ class SynthFrame:
     population: people simulated around the view (in frame or not).
     solids / solid_ids: camera-frame body parts of all simulated people and their ids, and
     vehicle_corners: (V, 8, 3) camera-frame corners of vehicle boxes, for independent checks.
+    mesh: with the mesh renderer, the drawn people's meshes (`MeshFrame`; `mesh.drawn`
+    indexes the simulated people, whose ids are `solid_ids`), else None.
     """
 
     frame: int
@@ -58,6 +60,7 @@ class SynthFrame:
     solids: PersonSolids
     solid_ids: np.ndarray
     vehicle_corners: np.ndarray
+    mesh: MeshFrame | None = None
 
 
 class SynthSequence:
@@ -143,6 +146,7 @@ class SynthSequence:
                 boxes.append((corners, glass, colour))
                 corners_cam.append(camera.world_to_camera(corners))
         time_s = index / self.config.fps
+        mesh = None
         if meshes is None:
             image, labels, table = renderer.render(solids, positions, boxes, time_s)
             joints2d, depth = _project(joints3d, k)
@@ -187,6 +191,7 @@ class SynthSequence:
             solids=solids,
             solid_ids=ids,
             vehicle_corners=np.array(corners_cam).reshape(-1, 8, 3),
+            mesh=mesh,
         )
 
 

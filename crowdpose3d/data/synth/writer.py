@@ -135,11 +135,7 @@ def write_sequence(
     """Generate one sequence and write its video, annotations and camera files."""
     out_dir = Path(out_dir)
     name = f"seq_{number}"
-    paths = {
-        "video": out_dir / "videos" / split / f"{name}.mp4",
-        "annotations": out_dir / "annotations" / split / f"{name}.json",
-        "camera": out_dir / "cameras" / split / f"{name}.json",
-    }
+    paths = _sequence_paths(out_dir, split, number)
     for path in paths.values():
         path.parent.mkdir(parents=True, exist_ok=True)
     sequence = generate_sequence(config, seed)
@@ -175,12 +171,16 @@ def generate_dataset(
     seed: int = 0,
     overwrite: bool = False,
     progress: bool = False,
+    resume: bool = False,
+    workers: int = 1,
 ) -> list[dict[str, Path]]:
     """Write a JTA-style dataset of synthetic sequences; returns each sequence's paths.
 
     splits: sequences per split, e.g. {"train": 6, "val": 1, "test": 1} (default one
     train sequence). A non-empty out_dir is refused unless overwrite, which first removes
-    the seq_* files of a previous run (nothing else).
+    the seq_* files of a previous run (nothing else), or resume, which keeps the finished
+    sequences of an interrupted run with the same settings and seed and makes the rest.
+    workers > 1 makes sequences in that many processes (one thread each).
     """
     config = config or SynthConfig()
     splits = dict(splits or {"train": 1})
@@ -188,26 +188,90 @@ def generate_dataset(
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise FileExistsError(f"{out_dir} is a file, not a directory")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    done: set[tuple[str, int]] = set()
     if out_dir.is_dir() and any(out_dir.iterdir()):
-        if not overwrite:
+        if overwrite:
+            _remove_previous(out_dir)
+        elif resume:
+            done = _finished(out_dir, numbers, config, seed)
+        else:
             raise FileExistsError(
-                f"output directory {out_dir} is not empty; choose another or pass --overwrite"
+                f"output directory {out_dir} is not empty; choose another, pass --resume to "
+                "finish an interrupted run, or --overwrite"
             )
-        _remove_previous(out_dir)
-    bar = _progress(len(numbers) * config.num_frames) if progress else None
-    written = []
+    todo = [(split, number) for split, number in numbers if (split, number) not in done]
+    bar = _progress(len(todo) * config.num_frames) if progress else None
     try:
-        for split, number in numbers:
-            on_frame = bar.update if bar is not None else None
-            written.append(
+        if workers == 1 or len(todo) <= 1:
+            for split, number in todo:
+                on_frame = bar.update if bar is not None else None
                 write_sequence(
                     out_dir, split, number, config, sequence_seed(seed, number), on_frame
                 )
-            )
+        else:
+            _write_in_processes(out_dir, todo, config, seed, workers, bar)
     finally:
         if bar is not None:
             bar.close()
-    return written
+    return [_sequence_paths(out_dir, split, number) for split, number in numbers]
+
+
+def _write_in_processes(out_dir, todo, config, seed, workers, bar) -> None:
+    """Sequences in `workers` spawned processes, each single-threaded."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread) as pool:
+        futures = [
+            pool.submit(write_sequence, out_dir, split, number, config, sequence_seed(seed, number))
+            for split, number in todo
+        ]
+        for future in as_completed(futures):
+            future.result()
+            if bar is not None:
+                bar.update(config.num_frames)
+
+
+def _one_thread() -> None:
+    os.environ["LP_NUM_THREADS"] = "1"  # Mesa llvmpipe's rasteriser threads
+    import cv2
+    import torch
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
+def _sequence_paths(out_dir: Path, split: str, number: int) -> dict[str, Path]:
+    name = f"seq_{number}"
+    return {
+        "video": out_dir / "videos" / split / f"{name}.mp4",
+        "annotations": out_dir / "annotations" / split / f"{name}.json",
+        "camera": out_dir / "cameras" / split / f"{name}.json",
+    }
+
+
+def _finished(
+    out_dir: Path, numbers: list[tuple[str, int]], config: SynthConfig, seed: int
+) -> set[tuple[str, int]]:
+    """The sequences already written with these settings; refuses other settings."""
+    done = set()
+    for split, number in numbers:
+        paths = _sequence_paths(out_dir, split, number)
+        if not all(p.is_file() for p in paths.values()):
+            continue
+        camera = json.loads(paths["camera"].read_text())
+        if camera.get("settings") != config.to_dict() or camera.get("seed") != sequence_seed(
+            seed, number
+        ):
+            raise FileExistsError(
+                f"{paths['camera']} was made with other settings or another seed; "
+                "resume with the same options, or pass --overwrite"
+            )
+        done.add((split, number))
+    return done
 
 
 def _remove_previous(out_dir: Path) -> None:
