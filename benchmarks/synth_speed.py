@@ -6,8 +6,12 @@ plus H.264 encoding through PyAV and building the JTA annotation rows, with the 
 written at the end). Each figure is the median of `--repeats` runs of `--frames` frames,
 after the background of the sequence (rendered once per sequence) is ready.
 
+With `--renderer mesh` it measures the articulated-body renderer (anny meshes, OpenGL on
+Mesa's llvmpipe; needs the 'mesh' extra) at 10 and 30 people by default.
+
     python benchmarks/synth_speed.py
     python benchmarks/synth_speed.py --frames 60 --people 30
+    python benchmarks/synth_speed.py --renderer mesh --frames 30
 """
 
 from __future__ import annotations
@@ -33,9 +37,13 @@ def _load() -> str:
         return "load average unknown"
 
 
-def measure(people: int, frames: int, write: bool, seed: int = 1) -> float:
+def measure(
+    people: int, frames: int, write: bool, renderer: str = "solids", seed: int = 1
+) -> float:
     """Frames per second for one sequence, timed from its first frame to its last."""
-    config = SynthConfig(num_frames=frames + 1, min_people=people, max_people=people)
+    config = SynthConfig(
+        num_frames=frames + 1, min_people=people, max_people=people, renderer=renderer
+    )
     sequence = iter(generate_sequence(config, seed))
     next(sequence)  # the first frame pays for the background: not timed
     with tempfile.TemporaryDirectory() as folder:
@@ -68,19 +76,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=90, help="timed frames per run (90)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure, median (3)")
-    parser.add_argument("--people", type=int, nargs="+", default=[1, 10, 30, 60])
+    parser.add_argument(
+        "--people",
+        type=int,
+        nargs="+",
+        default=None,
+        help="people per scene (solids: 1 10 30 60; mesh: 10 30)",
+    )
+    parser.add_argument("--renderer", choices=["solids", "mesh"], default="solids")
     args = parser.parse_args()
+    people_counts = args.people or ([10, 30] if args.renderer == "mesh" else [1, 10, 30, 60])
 
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
     )
     print(f"before: {_load()} (other processes busy when well above 0)")
-    print("928x576, H.264 crf 23 preset veryfast, 2 encoder threads")
+    print(f"renderer {args.renderer}, 928x576, H.264 crf 23 preset veryfast, 2 encoder threads")
     print(f"{'people':>6} {'render fps':>11} {'render+encode+annotate fps':>27}")
-    for people in args.people:
-        render = statistics.median(measure(people, args.frames, False) for _ in range(args.repeats))
-        full = statistics.median(measure(people, args.frames, True) for _ in range(args.repeats))
+    for people in people_counts:
+        render = statistics.median(
+            measure(people, args.frames, False, args.renderer) for _ in range(args.repeats)
+        )
+        full = statistics.median(
+            measure(people, args.frames, True, args.renderer) for _ in range(args.repeats)
+        )
         print(f"{people:>6} {render:>11.1f} {full:>27.1f}")
     print(f"after: {_load()}")
 

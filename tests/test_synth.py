@@ -325,3 +325,26 @@ def test_cli_writes_and_refuses_a_non_empty_directory(tmp_path):
     bad = _cli(str(tmp_path / "x"), "--min-people", "9", "--max-people", "2")
     assert bad.returncode == 2 and bad.stderr.startswith("crowdpose3d: ")
     assert "Traceback" not in bad.stderr
+
+
+def test_resume_keeps_finished_sequences_and_workers_give_the_same_files(tmp_path):
+    config = SynthConfig(num_frames=3, width=96, height=64, min_people=1, max_people=3)
+    splits = {"train": 3}
+    generate_dataset(tmp_path / "one", config, splits, seed=2)
+    generate_dataset(tmp_path / "two", config, splits, seed=2, workers=2)
+    for path in _files(tmp_path / "one"):
+        assert (tmp_path / "one" / path).read_bytes() == (tmp_path / "two" / path).read_bytes()
+
+    # An interrupted run: one sequence missing, one half-written. --resume completes it
+    # and leaves the finished sequence untouched.
+    root = tmp_path / "two"
+    (root / "videos/train/seq_2.mp4").unlink()
+    (root / "annotations/train/seq_1.json").rename(root / "annotations/train/seq_1.json.partial")
+    kept = root / "videos/train/seq_0.mp4"
+    before = kept.stat().st_mtime_ns
+    generate_dataset(root, config, splits, seed=2, resume=True)
+    assert kept.stat().st_mtime_ns == before
+    for path in _files(tmp_path / "one"):
+        assert (tmp_path / "one" / path).read_bytes() == (root / path).read_bytes(), path
+    with pytest.raises(FileExistsError, match="other settings or another seed"):
+        generate_dataset(root, config, splits, seed=3, resume=True)
