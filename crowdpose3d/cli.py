@@ -58,6 +58,7 @@ def _synth(args: argparse.Namespace) -> int:
             max_people=args.max_people,
             vehicles=args.vehicles,
             renderer=args.renderer,
+            street_furniture=args.street_furniture,
         )
         written = generate_dataset(
             args.out_dir,
@@ -407,6 +408,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="solids",
         help="solids: shaded capsules, fast (default); mesh: articulated anny body meshes "
         "rendered with OpenGL (needs the 'mesh' extra)",
+    )
+    synth.add_argument(
+        "--street-furniture",
+        action="store_true",
+        help="mesh renderer: add lamp posts, signs, tripods, bollards, bins, benches, trunks",
     )
     synth.add_argument("--seed", type=int, default=0, help="dataset seed (0)")
     synth.add_argument(

@@ -25,8 +25,8 @@ MESH = SynthConfig(
 
 @pytest.fixture(scope="module")
 def frames():
-    """Frames of two sequences (one with traffic), each generated twice."""
-    vehicles = SynthConfig(**{**MESH.__dict__, "vehicles": True})
+    """Frames of two sequences (one with traffic and street furniture), one generated twice."""
+    vehicles = SynthConfig(**{**MESH.__dict__, "vehicles": True, "street_furniture": True})
     runs = {}
     for name, config, seed in (("a", MESH, 3), ("a2", MESH, 3), ("b", vehicles, 8)):
         runs[name] = (list(generate_sequence(config, seed)), generate_sequence(config, seed))

@@ -36,6 +36,7 @@ class SynthConfig:
     stand_fraction: float = 0.2  # chance to stop for a while at each waypoint
     crf: int = 23  # H.264 constant rate factor (lower: larger, cleaner files)
     preset: str = "veryfast"  # x264 speed preset
+    street_furniture: bool = False  # mesh renderer: lamp posts, signs, tripods, bins ...
     renderer: str = "solids"  # "solids" (fast, painter's algorithm) or "mesh" (anny bodies, OpenGL)
 
     def __post_init__(self) -> None:
@@ -73,6 +74,10 @@ class SynthConfig:
         check(
             self.renderer in RENDERERS,
             f"renderer must be one of {', '.join(RENDERERS)}, got {self.renderer!r}",
+        )
+        check(
+            not self.street_furniture or self.renderer == "mesh",
+            "street furniture needs the mesh renderer (--renderer mesh)",
         )
         check(0 <= self.crf <= 51, f"crf must be in 0..51, got {self.crf}")
 

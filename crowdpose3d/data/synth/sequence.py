@@ -17,6 +17,7 @@ from crowdpose3d.data.synth.body import BodyShape
 from crowdpose3d.data.synth.camera_sampling import GroundView, sample_camera
 from crowdpose3d.data.synth.config import SynthConfig
 from crowdpose3d.data.synth.crowd import Crowd
+from crowdpose3d.data.synth.furniture import sample_furniture
 from crowdpose3d.data.synth.mesh_people import MeshFrame, MeshPeople
 from crowdpose3d.data.synth.mesh_render import MeshRenderer
 from crowdpose3d.data.synth.occlusion import buffer_occlusion_flags, in_image, occlusion_flags
@@ -44,7 +45,8 @@ class SynthFrame:
     A person is listed when at least one joint is in front of the camera and inside the image.
     population: people simulated around the view (in frame or not).
     solids / solid_ids: camera-frame body parts of all simulated people and their ids, and
-    vehicle_corners: (V, 8, 3) camera-frame corners of vehicle boxes, for independent checks.
+    vehicle_corners: (V, 8, 3) camera-frame corners of vehicle and street-furniture boxes,
+    for independent checks.
     mesh: with the mesh renderer, the drawn people's meshes (`MeshFrame`; `mesh.drawn`
     indexes the simulated people, whose ids are `solid_ids`), else None.
     """
@@ -69,7 +71,9 @@ class SynthSequence:
     def __init__(self, config: SynthConfig, seed: int) -> None:
         self.config = config
         self.seed = int(seed)
-        streams = np.random.SeedSequence(self.seed).spawn(5)
+        # Five streams, a sixth added later for street furniture (spawning more keeps the
+        # first five, so older settings give the same frames).
+        streams = np.random.SeedSequence(self.seed).spawn(6)
         self._streams = streams
         self.camera: Camera = sample_camera(config, np.random.default_rng(streams[0]))
 
@@ -78,7 +82,7 @@ class SynthSequence:
 
     def __iter__(self) -> Iterator[SynthFrame]:
         config, camera = self.config, self.camera
-        scene_rng, crowd_rng, traffic_rng, noise_rng = (
+        scene_rng, crowd_rng, traffic_rng, noise_rng, furniture_rng = (
             np.random.default_rng(s) for s in self._streams[1:]
         )
         view = GroundView.of(camera, config.distance_range_m)
@@ -89,6 +93,7 @@ class SynthSequence:
         style = sample_style(camera, lighting, scene_rng)
         crowd = Crowd(view, population, crowd_rng, config.run_fraction, config.stand_fraction, road)
         traffic = Traffic(view, road, traffic_rng) if road is not None else None
+        furniture = sample_furniture(view, furniture_rng) if config.street_furniture else []
         dt = 1.0 / config.fps
         if config.renderer == "mesh":
             renderer = MeshRenderer(camera, background, style, noise_rng)
@@ -101,7 +106,7 @@ class SynthSequence:
                     crowd.step(dt)
                     if traffic is not None:
                         traffic.step(dt)
-                yield self._frame(index, crowd, traffic, renderer, meshes)
+                yield self._frame(index, crowd, traffic, renderer, meshes, furniture)
         finally:
             if meshes is not None:
                 renderer.close()
@@ -113,6 +118,7 @@ class SynthSequence:
         traffic: Traffic | None,
         renderer: Renderer | MeshRenderer,
         meshes: MeshPeople | None,
+        furniture: list,
     ) -> SynthFrame:
         camera = self.camera
         k = camera.intrinsics
@@ -147,6 +153,8 @@ class SynthSequence:
                 corners_cam.append(camera.world_to_camera(corners))
         time_s = index / self.config.fps
         mesh = None
+        boxes = boxes + furniture
+        corners_cam += [camera.world_to_camera(corners) for corners, _, _ in furniture]
         if meshes is None:
             image, labels, table = renderer.render(solids, positions, boxes, time_s)
             joints2d, depth = _project(joints3d, k)
