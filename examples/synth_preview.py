@@ -2,6 +2,7 @@
 
     python examples/synth_preview.py                      # -> out/synth_preview/
     python examples/synth_preview.py --joints --vehicles --seed 3 --out /tmp/preview
+    python examples/synth_preview.py --renderer mesh --street-furniture --frames 20
 
 The contact sheet shows a few frames of the sequence; with --joints the annotated 2D
 joints are drawn on it (green visible, red occluded by someone else or a vehicle, orange
@@ -54,6 +55,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--vehicles", action="store_true")
     parser.add_argument("--joints", action="store_true", help="overlay the annotated joints")
+    parser.add_argument("--renderer", choices=["solids", "mesh"], default="solids")
+    parser.add_argument("--street-furniture", action="store_true", help="mesh renderer only")
     parser.add_argument(
         "--camera-height",
         type=float,
@@ -70,6 +73,8 @@ def main() -> None:
         max_people=args.people,
         vehicles=args.vehicles,
         camera_height_m=tuple(args.camera_height),
+        renderer=args.renderer,
+        street_furniture=args.street_furniture,
     )
     args.out.mkdir(parents=True, exist_ok=True)
     picks = set(np.linspace(0, args.frames - 1, 4).round().astype(int).tolist())
