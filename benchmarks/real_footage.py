@@ -1,19 +1,26 @@
-"""People found on sampled frames of real footage, for counting by eye (no ground truth).
+"""People visible versus people found on sampled frames of real footage.
 
 Runs one or more models on evenly spaced frames of a video (OpenCV's `vtest.avi`, see
-docs/models.md) and, for each model and frame, prints how many people it finds (detections
-with score >= --score) and, when --tracks is given, how many confirmed tracks the default
-pipeline wrote for that frame. It also writes one PNG per frame and model with the
-detections drawn (boxes and skeletons) and the frame number, so that the people visible can
-be counted by eye next to the people found: the model card's table comes from these.
+docs/models.md) and, for each model and frame, counts the people it finds (detections with
+score >= --score) and, with --tracks, the tracks the default pipeline wrote for that frame.
+With --people (boxes of the people visible, drawn by eye: `benchmarks/data/
+vtest_people.json`) each detection or track box is matched one-to-one to a visible person
+(IoU >= 0.3, highest score first; the hand-drawn boxes are rough) and the table gives, per
+frame, found / visible and the false alarms (boxes on no one). It also writes one PNG per
+frame and model with the detections drawn (boxes, scores, skeletons).
 
     python benchmarks/real_footage.py out/vtest/vtest.avi --models builtin:crowd-small \
-        --frames 8 --out out/vtest/frames
+        --frames 8 --out out/vtest/frames --tracks out/vtest/tracks \
+        --overlays out/vtest/overlay.mp4 --people benchmarks/data/vtest_people.json
+
+--overlays also saves the same frames of the pipeline's overlay videos (`crowdpose3d track
+... --overlay`) as PNGs.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import av
@@ -27,6 +34,23 @@ def sample_frames(video: str, count: int, skip: int) -> list[tuple[int, np.ndarr
         images = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     wanted = np.linspace(skip, len(images) - 1, count).round().astype(int)
     return [(int(i), images[i]) for i in wanted]
+
+
+def match(boxes: np.ndarray, scores: np.ndarray, people: np.ndarray) -> tuple[int, int]:
+    """(people found, false alarms): boxes (N, 4) matched greedily by score to people (M, 4)."""
+    from crowdpose3d.tracking.association import box_iou_matrix
+
+    if len(boxes) == 0 or len(people) == 0:
+        return 0, len(boxes)
+    iou = box_iou_matrix(boxes.astype(float), people.astype(float))  # (N, M)
+    taken = np.zeros(len(people), bool)
+    found = 0
+    for i in np.argsort(-scores):
+        candidates = np.where(~taken & (iou[i] >= 0.3))[0]
+        if len(candidates):
+            taken[candidates[np.argmax(iou[i, candidates])]] = True
+            found += 1
+    return found, len(boxes) - found
 
 
 def draw(image: np.ndarray, poses, bones, label: str) -> np.ndarray:
@@ -53,7 +77,11 @@ def main() -> None:
     parser.add_argument("--skip", type=int, default=40, help="frames skipped at the start (40)")
     parser.add_argument("--score", type=float, default=0.5, help="detection threshold (0.5)")
     parser.add_argument("--tracks", nargs="*", default=[], help="tracks dataset per model")
+    parser.add_argument(
+        "--overlays", nargs="*", default=[], help="overlay videos of the pipeline: same frames"
+    )
     parser.add_argument("--out", default="out/vtest/frames", help="folder for the PNGs")
+    parser.add_argument("--people", default=None, help="JSON of the visible people's boxes")
     args = parser.parse_args()
 
     import pandas as pd
@@ -63,30 +91,58 @@ def main() -> None:
 
     torch.set_num_threads(2)
     frames = sample_frames(args.video, args.frames, args.skip)
+    indices = [index for index, _ in frames]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tracks = [pd.read_parquet(t) for t in args.tracks]
-    header = f"{'frame':>6} " + " ".join(f"{'found:' + m[-18:]:>26}" for m in args.models)
-    if tracks:
-        header += " " + " ".join(f"{'tracks:' + Path(t).name[-14:]:>22}" for t in args.tracks)
-    print(f"score >= {args.score}; PNGs in {out}")
-    print(header)
+    people = {}
+    if args.people:
+        marked = json.loads(Path(args.people).read_text())["frames"]
+        people = {int(k): np.array(v, float).reshape(-1, 4) for k, v in marked.items()}
+    names = [Path(m.replace("builtin:", "")).stem for m in args.models]
+    columns = [f"det {n}" for n in names] + [f"tracks {Path(t).name}" for t in args.tracks]
+    print(f"detections: score >= {args.score}; cells: found/visible false-alarms "
+          f"(or boxes, without --people); PNGs in {out}")  # fmt: skip
+    print(f"{'frame':>6} {'visible':>8} " + " ".join(f"{c[:24]:>24}" for c in columns))
     predictors = [Predictor.from_spec(m, device="cpu", score_threshold=args.score)
                   for m in args.models]  # fmt: skip
+    totals = np.zeros((len(columns), 2), int)
+    visible_total = 0
     for index, image in frames:
-        found = []
-        for spec, predictor in zip(args.models, predictors, strict=True):
+        results = []  # (boxes, scores) per column
+        for name, predictor in zip(names, predictors, strict=True):
             poses = predictor([image])[0]
-            found.append(len(poses))
-            name = spec.replace("builtin:", "").replace("/", "_").replace(".pt", "")
-            label = f"frame {index}  {spec}  found {len(poses)}"
-            bones = predictor.skeleton.bones
-            cv2.imwrite(str(out / f"frame{index:04d}_{Path(name).name}.png"),
-                        draw(image, poses, bones, label))  # fmt: skip
-        row = f"{index:>6} " + " ".join(f"{n:>26}" for n in found)
-        if tracks:
-            row += " " + " ".join(f"{int((t['frame'] == index).sum()):>22}" for t in tracks)
-        print(row)
+            results.append((poses.boxes, poses.scores))
+            label = f"frame {index}  {name}  found {len(poses)}"
+            cv2.imwrite(str(out / f"frame{index:04d}_{name}.png"),
+                        draw(image, poses, predictor.skeleton.bones, label))  # fmt: skip
+        for table in tracks:
+            rows = table[table["frame"] == index]
+            boxes = rows[["box_x1", "box_y1", "box_x2", "box_y2"]].to_numpy(float)
+            results.append((boxes, rows["score"].to_numpy(float)))
+        truth = people.get(index)
+        cells = []
+        for c, (boxes, scores) in enumerate(results):
+            if truth is None:
+                cells.append(f"{len(boxes)}")
+                continue
+            found, false = match(np.asarray(boxes), np.asarray(scores), truth)
+            totals[c] += (found, false)
+            cells.append(f"{found}/{len(truth)} {false}")
+        visible = "-" if truth is None else str(len(truth))
+        visible_total += 0 if truth is None else len(truth)
+        print(f"{index:>6} {visible:>8} " + " ".join(f"{c:>24}" for c in cells))
+    if people:
+        cells = [f"{f}/{visible_total} {a}" for f, a in totals]
+        print(f"{'all':>6} {visible_total:>8} " + " ".join(f"{c:>24}" for c in cells))
+        for column, (found, false) in zip(columns, totals, strict=True):
+            print(f"{column}: found {100 * found / visible_total:.0f} % of the people visible, "
+                  f"{false / len(frames):.1f} false alarms per frame")  # fmt: skip
+    for overlay in args.overlays:
+        for index, image in sample_frames(overlay, args.frames, args.skip):
+            if index in indices:
+                name = f"frame{index:04d}_{Path(overlay).stem}.png"
+                cv2.imwrite(str(out / name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
 
 
 if __name__ == "__main__":
