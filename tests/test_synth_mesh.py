@@ -22,6 +22,8 @@ try:
 except Exception as error:  # no Mesa EGL on this machine (.ci/run installs it)
     pytest.skip(f"no EGL context: {error}", allow_module_level=True)
 
+pytestmark = pytest.mark.slow
+
 MESH = SynthConfig(
     num_frames=4, fps=5, width=320, height=192, min_people=6, max_people=10, renderer="mesh"
 )
