@@ -90,7 +90,7 @@ class ModelSection(_Strict):
 class LossSection(_Strict):
     weighting: Literal["fixed", "task", "task+anchor", "task+anchor+joint"] = "task+anchor+joint"
     selection: Literal["none", "box", "pose"] = "pose"  # Table 1's rows
-    classification_balance: Literal["mean", "balanced"] = "mean"  # mean: eq. 11, the paper
+    classification_balance: Literal["mean", "balanced", "balanced+hard"] = "mean"  # mean: eq. 11
 
 
 class AugmentSection(_Strict):

@@ -196,3 +196,19 @@ def test_balanced_classification_averages_positives_and_negatives_apart():
     assert result.parts["weighted/cls"].item() == pytest.approx((positive + negative).item())
     with pytest.raises(ValueError, match="unknown classification balance"):
         PandaNetLoss(1, 2, classification_balance="focal")
+
+
+def test_hard_negative_term_adds_the_mean_of_the_hardest_negatives(monkeypatch):
+    import crowdpose3d.core.losses as losses
+
+    monkeypatch.setattr(losses, "MIN_HARD_NEGATIVES", 1)
+    monkeypatch.setattr(losses, "HARD_NEGATIVES_PER_POSITIVE", 0)
+    targets = AnchorMatcher()(ANCHORS, [two_people()])
+    scores = torch.tensor([2.0, 0.0, -1.0, -3.0]).reshape(1, 1, 4, 1)
+    outputs = crafted_outputs()._replace(scores=scores)
+    plain = PandaNetLoss(1, 2, classification_balance="balanced")(outputs, targets)
+    hard = PandaNetLoss(1, 2, classification_balance="balanced+hard")(outputs, targets)
+    # Negatives a1 (logit 0) and a3 (logit -3): the hardest is a1, BCE softplus(0).
+    extra = torch.nn.functional.softplus(torch.tensor(0.0)).item()
+    difference = hard.parts["weighted/cls"].item() - plain.parts["weighted/cls"].item()
+    assert difference == pytest.approx(extra)
