@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean system-packages
 
 $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ demo: $(VENV)/.runtime
 ## test: install with the dev tools, then run the whole test suite
 test: $(VENV)/.dev
 	$(PY) -m pytest
+
+## system-packages: the Debian packages for the live-camera tests and the mesh renderer (as root)
+system-packages:
+	bash scripts/system-packages.sh
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check crowdpose3d tests benchmarks
