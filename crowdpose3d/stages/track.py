@@ -14,11 +14,11 @@ from crowdpose3d.tracking import PoseTracker
 
 
 class TrackParams(StageParams):
-    # Defaults tuned for builtin:crowd-small with benchmarks/tracking_accuracy.py (its scores
-    # are high on false alarms too: 0.9 / 5 gave MOTA 0.57 against 0.29 for 0.5 / 3).
-    high_score_threshold: float = Field(0.9, ge=0, le=1)  # may start and confirm tracks
+    # Defaults tuned for builtin:crowd-small (stage 3) with benchmarks/tracking_accuracy.py:
+    # 0.7 / 3 gave MOTA 0.705 against 0.505 for 0.9 / 5, the defaults of the model before.
+    high_score_threshold: float = Field(0.7, ge=0, le=1)  # may start and confirm tracks
     low_score_threshold: float = Field(0.1, ge=0, le=1)  # may only continue confirmed tracks
-    min_hits_to_confirm: int = Field(5, ge=1)  # frames in a row before a track is output
+    min_hits_to_confirm: int = Field(3, ge=1)  # frames in a row before a track is output
     lost_track_buffer_s: float = Field(1.0, ge=0)  # how long a lost track can come back
     max_distance_m: float = Field(1.0, gt=0)  # 3D gate between a prediction and a detection
     iou_weight: float = Field(0.3, ge=0, le=1)  # share of 1 - IoU in the association cost
