@@ -210,3 +210,12 @@ def test_cli_mesh_renderer_writes_a_sequence_the_jta_loader_reads(tmp_path):
     assert run.returncode == 0, run.stderr
     samples = list(JTADataset(out, split="train"))
     assert 1 <= len(samples) <= 2 and samples[0].image.shape == (96, 128, 3)
+
+
+def test_a_scene_without_people_still_renders_furniture_and_vehicles():
+    config = SynthConfig(**{**MESH.__dict__, "min_people": 0, "max_people": 0,
+                            "vehicles": True, "street_furniture": True})  # fmt: skip
+    frames = list(generate_sequence(config, 1))
+    assert len(frames) == MESH.num_frames
+    assert all(len(f.person_ids) == 0 and f.mesh is None for f in frames)
+    assert len(frames[0].vehicle_corners) > 0  # furniture boxes at least
