@@ -60,6 +60,10 @@ def _synth(args: argparse.Namespace) -> int:
             renderer=args.renderer,
             street_furniture=args.street_furniture,
         )
+        if config.renderer == "mesh":
+            from crowdpose3d.data.synth.mesh_body import check_mesh_extra
+
+            check_mesh_extra()  # before any file or progress bar
         written = generate_dataset(
             args.out_dir,
             config,

@@ -348,3 +348,24 @@ def test_resume_keeps_finished_sequences_and_workers_give_the_same_files(tmp_pat
         assert (tmp_path / "one" / path).read_bytes() == (root / path).read_bytes(), path
     with pytest.raises(FileExistsError, match="other settings or another seed"):
         generate_dataset(root, config, splits, seed=3, resume=True)
+
+
+def test_mesh_renderer_without_its_extra_says_what_to_install(tmp_path, monkeypatch, capsys):
+    from crowdpose3d import cli
+    from crowdpose3d.data.synth import mesh_body
+
+    mesh_body.load_body_model.cache_clear()
+    monkeypatch.setitem(sys.modules, "anny", None)  # as if anny were not installed
+    try:
+        code = cli.main(["synth", str(tmp_path / "x"), "--renderer", "mesh", "--frames", "1",
+                         "--width", "64", "--height", "48", "--min-people", "1",
+                         "--max-people", "2"])  # fmt: skip
+    finally:
+        mesh_body.load_body_model.cache_clear()
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "pip install 'crowdpose3d[mesh]'" in err
+    assert not (tmp_path / "x").exists()  # refused before writing anything
+    furniture = cli.main(["synth", str(tmp_path / "y"), "--street-furniture", "--frames", "1"])
+    assert furniture == 2 and "needs the mesh renderer" in capsys.readouterr().err

@@ -76,6 +76,19 @@ def _bone_segment_and_part(name: str) -> tuple[str, int]:
     raise ValueError(f"anny bone {name!r} has no body segment")
 
 
+def check_mesh_extra() -> None:
+    """Raise RuntimeError (one line: what to install) unless anny and moderngl import."""
+    import importlib.util
+
+    for name in ("anny", "moderngl"):
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # a module set to None in sys.modules
+            found = False
+        if not found:
+            raise RuntimeError(MISSING_EXTRA)
+
+
 @functools.lru_cache(maxsize=1)
 def load_body_model() -> BodyModel:
     """The anny model and everything derived from its topology (loaded once per process)."""
