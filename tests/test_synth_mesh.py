@@ -50,6 +50,19 @@ def _silhouettes(vertices_cam, faces, intrinsics):
     return out.astype(bool)
 
 
+def _frames_with_silhouettes(frames):
+    """(frame, intrinsics, CPU silhouettes of the drawn people, their ids) of runs a and b."""
+    from crowdpose3d.data.synth.mesh_body import load_body_model
+
+    faces = load_body_model().faces
+    for name in ("a", "b"):
+        listed, sequence = frames[name]
+        k = sequence.camera.intrinsics
+        for frame in listed:
+            masks = _silhouettes(frame.mesh.vertices, faces, k)
+            yield frame, k, masks, list(frame.solid_ids[frame.mesh.drawn])
+
+
 def test_2d_labels_are_the_projection_of_3d(frames):
     for name in ("a", "b"):
         listed, sequence = frames[name]
@@ -62,27 +75,18 @@ def test_2d_labels_are_the_projection_of_3d(frames):
 
 
 def test_visible_joints_lie_inside_their_own_silhouette(frames):
-    from crowdpose3d.data.synth.mesh_body import load_body_model
-
-    faces = load_body_model().faces
     checked = 0
-    for name in ("a", "b"):
-        listed, sequence = frames[name]
-        k = sequence.camera.intrinsics
-        for frame in listed:
-            mesh = frame.mesh
-            masks = _silhouettes(mesh.vertices, faces, k)
-            drawn_ids = frame.solid_ids[mesh.drawn]
-            for pid, j2, occ, self_occ in zip(
-                frame.person_ids, frame.joints2d, frame.occluded, frame.self_occluded, strict=True
-            ):
-                mask = masks[list(drawn_ids).index(pid)]
-                mask = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-                u, v = np.round(j2).astype(int).T
-                inside = (u >= 0) & (u < k.width) & (v >= 0) & (v < k.height)
-                seen = inside & ~occ & ~self_occ
-                assert mask[v[seen], u[seen]].all()
-                checked += int(seen.sum())
+    for frame, k, masks, drawn_ids in _frames_with_silhouettes(frames):
+        for pid, j2, occ, self_occ in zip(
+            frame.person_ids, frame.joints2d, frame.occluded, frame.self_occluded, strict=True
+        ):
+            mask = masks[drawn_ids.index(pid)]
+            mask = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+            u, v = np.round(j2).astype(int).T
+            inside = (u >= 0) & (u < k.width) & (v >= 0) & (v < k.height)
+            seen = inside & ~occ & ~self_occ
+            assert mask[v[seen], u[seen]].all()
+            checked += int(seen.sum())
     assert checked > 200
 
 
@@ -106,7 +110,8 @@ def test_opengl_silhouette_matches_a_cpu_rasterisation():
     person.position = np.array([0.0, 0.0])
     pose, positions, headings = crowd.pose()
     rotation = body_to_world(pose, positions, headings)
-    mesh = MeshPeople(seed=1).frame(crowd.people, pose, rotation, positions, camera)
+    people = MeshPeople(seed=1)
+    mesh = people.frame(crowd.people, pose, rotation, positions, camera)
     lighting = Lighting(np.array([0.0, 0.0, 1.0]), 0.5, np.ones(3), np.full(3, 200.0))
     style = RenderStyle(lighting, np.array([0.0, -1.0]), np.array([1.0, 0.0]), 0.0, 0.0, 0.0, 0.0)
     background = np.zeros((192, 256, 3), np.uint8)
@@ -114,10 +119,10 @@ def test_opengl_silhouette_matches_a_cpu_rasterisation():
     with MeshRenderer(camera, background, style, np.random.default_rng(0)) as renderer:
         image, owner, part, depth = renderer.render(
             mesh.vertices, np.full_like(mesh.vertices, 0.9), mesh.parts,
-            MeshPeople(seed=1).model.faces, mesh.vertices_world, [], 0.0,
+            people.model.faces, mesh.vertices_world, [], 0.0,
         )  # fmt: skip
     drawn = (image != background).any(axis=2)
-    cpu = _silhouettes(mesh.vertices, MeshPeople(seed=1).model.faces, k)[0]
+    cpu = _silhouettes(mesh.vertices, people.model.faces, k)[0]
     assert drawn.sum() > 500  # a person about 6 m away
     # Same outline up to the edge pixels (cv2 fills a triangle's edge pixels, OpenGL only
     # those whose centre is inside): OpenGL's pixels are in the CPU fill, and the CPU fill
@@ -139,44 +144,35 @@ def test_occlusion_flags_agree_with_what_covers_the_joint(frames):
     """Checked against CPU silhouettes: an occluded joint's pixel is covered by another
     person or a vehicle box; a visible joint's pixel is not inside (eroded) the silhouette
     of another person who is wholly nearer than the joint."""
-    from crowdpose3d.data.synth.mesh_body import load_body_model
-
-    faces = load_body_model().faces
     kernel = np.ones((3, 3), np.uint8)
     occluded_checked = visible_checked = 0
-    for name in ("a", "b"):
-        listed, sequence = frames[name]
-        k = sequence.camera.intrinsics
-        for frame in listed:
-            mesh = frame.mesh
-            masks = _silhouettes(mesh.vertices, faces, k)
-            near = mesh.vertices[..., 2].min(axis=1)
-            far = mesh.vertices[..., 2].max(axis=1)
-            vehicles = np.zeros((k.height, k.width), np.uint8)
-            for corners in frame.vehicle_corners:
-                if (corners[:, 2] > 0.3).all():
-                    hull = cv2.convexHull(np.round(k.project(corners)).astype(np.int32))
-                    cv2.fillConvexPoly(vehicles, hull, 1)
-            drawn_ids = list(frame.solid_ids[mesh.drawn])
-            for i, pid in enumerate(frame.person_ids):
-                me = drawn_ids.index(pid)
-                others = [o for o in range(len(drawn_ids)) if o != me]
-                u, v = np.round(frame.joints2d[i]).astype(int).T
-                depth = frame.joints3d[i, :, 2]
-                for j in np.flatnonzero(frame.occluded[i]):
-                    covered = vehicles[v[j], u[j]] or any(
-                        masks[o][v[j], u[j]] and near[o] < depth[j] for o in others
-                    )
-                    assert covered
-                    occluded_checked += 1
-                seen = ~frame.occluded[i] & ~frame.self_occluded[i]
-                seen &= (u >= 0) & (u < k.width) & (v >= 0) & (v < k.height)
-                for j in np.flatnonzero(seen):
-                    for o in others:
-                        if far[o] < depth[j]:
-                            core = cv2.erode(masks[o].astype(np.uint8), kernel)
-                            assert not core[v[j], u[j]]
-                    visible_checked += 1
+    for frame, k, masks, drawn_ids in _frames_with_silhouettes(frames):
+        near = frame.mesh.vertices[..., 2].min(axis=1)
+        far = frame.mesh.vertices[..., 2].max(axis=1)
+        vehicles = np.zeros((k.height, k.width), np.uint8)
+        for corners in frame.vehicle_corners:
+            if (corners[:, 2] > 0.3).all():
+                hull = cv2.convexHull(np.round(k.project(corners)).astype(np.int32))
+                cv2.fillConvexPoly(vehicles, hull, 1)
+        for i, pid in enumerate(frame.person_ids):
+            me = drawn_ids.index(pid)
+            others = [o for o in range(len(drawn_ids)) if o != me]
+            u, v = np.round(frame.joints2d[i]).astype(int).T
+            depth = frame.joints3d[i, :, 2]
+            for j in np.flatnonzero(frame.occluded[i]):
+                covered = vehicles[v[j], u[j]] or any(
+                    masks[o][v[j], u[j]] and near[o] < depth[j] for o in others
+                )
+                assert covered
+                occluded_checked += 1
+            seen = ~frame.occluded[i] & ~frame.self_occluded[i]
+            seen &= (u >= 0) & (u < k.width) & (v >= 0) & (v < k.height)
+            for j in np.flatnonzero(seen):
+                for o in others:
+                    if far[o] < depth[j]:
+                        core = cv2.erode(masks[o].astype(np.uint8), kernel)
+                        assert not core[v[j], u[j]]
+                visible_checked += 1
     assert occluded_checked > 10 and visible_checked > 200
 
 

@@ -99,12 +99,25 @@ def load_body_model() -> BodyModel:
     return BodyModel(anny.Anny(skinning_method="lbs"))
 
 
+# JTA joints 2..21 as the heads of these bones (0 and 1 are points of the head bone).
+JOINT_BONES = (
+    "neck01",
+    "clavicle.R", "upperarm01.R", "lowerarm01.R", "wrist.R",
+    "clavicle.L", "upperarm01.L", "lowerarm01.L", "wrist.L",
+    "spine01", "spine02", "spine03", "spine04", "spine05",
+    "upperleg01.R", "lowerleg01.R", "foot.R",
+    "upperleg01.L", "lowerleg01.L", "foot.L",
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class RestBodies:
-    """Rest meshes of N people in the body frame: vertices (N, V, 3), bone heads (N, B, 3)."""
+    """Rest meshes of N people in the body frame: vertices (N, V, 3), bone heads (N, B, 3),
+    and head_points (N, 2, 3): the head top (2 cm under the crown) and the head centre."""
 
     vertices: np.ndarray
     bone_heads: np.ndarray
+    head_points: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -124,7 +137,6 @@ class BodyModel:
     def __init__(self, model) -> None:
         self._model = model
         labels = list(model.bone_labels)
-        self.bone_labels = labels
         self.parents = np.array([int(p) for p in model.bone_parents])
         self.faces = model.get_triangular_faces().cpu().numpy().astype(np.int32)  # (F, 3)
         weights = model.vertex_bone_weights.cpu().numpy()  # (V, 9)
@@ -134,15 +146,15 @@ class BodyModel:
         self.skin_indices = np.take_along_axis(indices, top, axis=1)  # (V, 4)
         self.skin_weights = (kept / kept.sum(axis=1, keepdims=True)).astype(np.float32)
         self.num_vertices = len(weights)
-        self.num_bones = len(labels)
 
         segment_of, part_of = zip(*(_bone_segment_and_part(n) for n in labels), strict=True)
         self.bone_segment = np.array([SEGMENTS.index(s) for s in segment_of])  # (B,)
         bone_part = np.array(part_of)
         dominant = indices[np.arange(len(weights)), weights.argmax(axis=1)]
-        self.vertex_part = bone_part[dominant]  # (V,) before hair, set per rest mesh
+        self.vertex_part = bone_part[dominant]  # (V,) no hair yet: set per person's colours
         self.order = _topological_order(self.parents)
         self.index = {name: labels.index(name) for name in labels}
+        self.joint_bones = np.array([self.index[name] for name in JOINT_BONES])
 
     def bone(self, name: str) -> int:
         return self.index[name]
@@ -153,7 +165,11 @@ class BodyModel:
             out = self._model(phenotype_kwargs=torch.as_tensor(phenotypes, dtype=torch.float64))
         vertices = out["rest_vertices"].cpu().numpy() @ ANNY_TO_BODY.T
         heads = out["rest_bone_heads"].cpu().numpy() @ ANNY_TO_BODY.T
-        return RestBodies(vertices.astype(np.float32), heads)
+        head_vertices = vertices[:, self.vertex_part == HEAD]  # (N, H, 3)
+        centre = 0.5 * (head_vertices.min(axis=1) + head_vertices.max(axis=1))
+        top = centre.copy()
+        top[:, 2] = head_vertices[..., 2].max(axis=1) - 0.02
+        return RestBodies(vertices.astype(np.float32), heads, np.stack((top, centre), axis=1))
 
     def pose(self, rest: RestBodies, pose: BodyPose, foot_lift: np.ndarray) -> PosedBodies:
         """Pose N rest bodies like `pose` (motion.py's joints, body frame).
@@ -242,34 +258,13 @@ class BodyModel:
 
     def _joints(self, rest: RestBodies, placed: np.ndarray, bone_rot: np.ndarray) -> np.ndarray:
         """(N, 22, 3) JTA joints from posed bone heads and two points of the head bone."""
-        b = self.bone
+        head = self.bone("head")
         joints = np.empty((len(placed), 22, 3))
-        head = b("head")
-        top, centre = self._head_points(rest)  # (N, 3) rest positions
-        for k, point in ((0, top), (1, centre)):
-            joints[:, k] = placed[:, head] + np.einsum(
-                "nij,nj->ni", bone_rot[:, head], point - rest.bone_heads[:, head]
-            )
-        names = {
-            2: "neck01",
-            3: "clavicle.R", 4: "upperarm01.R", 5: "lowerarm01.R", 6: "wrist.R",
-            7: "clavicle.L", 8: "upperarm01.L", 9: "lowerarm01.L", 10: "wrist.L",
-            11: "spine01", 12: "spine02", 13: "spine03", 14: "spine04", 15: "spine05",
-            16: "upperleg01.R", 17: "lowerleg01.R", 18: "foot.R",
-            19: "upperleg01.L", 20: "lowerleg01.L", 21: "foot.L",
-        }  # fmt: skip
-        for k, name in names.items():
-            joints[:, k] = placed[:, b(name)]
+        joints[:, :2] = placed[:, head, None] + np.einsum(
+            "nij,nkj->nki", bone_rot[:, head], rest.head_points - rest.bone_heads[:, head, None]
+        )
+        joints[:, 2:] = placed[:, self.joint_bones]
         return joints
-
-    def _head_points(self, rest: RestBodies) -> tuple[np.ndarray, np.ndarray]:
-        """Rest head top (2 cm under the crown) and head centre, (N, 3) each."""
-        in_head = (self.vertex_part == HEAD) | (self.vertex_part == HAIR)
-        head_vertices = rest.vertices[:, in_head]  # (N, H, 3)
-        centre = 0.5 * (head_vertices.min(axis=1) + head_vertices.max(axis=1))
-        top = centre.copy()
-        top[:, 2] = head_vertices[..., 2].max(axis=1) - 0.02
-        return top.astype(np.float64), centre.astype(np.float64)
 
 
 def _topological_order(parents: np.ndarray) -> list[int]:

@@ -8,7 +8,7 @@ are computed once, when the person first appears.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -44,13 +44,33 @@ class MeshFrame:
     joints3d: np.ndarray
 
 
+@dataclass(frozen=True)
+class _Person:
+    """One person's rest body (`RestBodies` fields without the leading N) and colours."""
+
+    vertices: np.ndarray
+    bone_heads: np.ndarray
+    head_points: np.ndarray
+    colours: np.ndarray
+    parts: np.ndarray
+
+
 class MeshPeople:
     """Keeps each person's rest mesh and colours while they are in the scene."""
 
     def __init__(self, seed: int, model: BodyModel | None = None) -> None:
         self.model = model or load_body_model()
         self.seed = int(seed)
-        self._cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._cache: dict[int, _Person] = {}
+
+    def empty(self) -> MeshFrame:
+        """A frame with nobody drawn."""
+        v = self.model.num_vertices
+        vertices = np.zeros((0, v, 3), np.float32)
+        return MeshFrame(
+            np.zeros(0, np.int64), vertices, vertices, vertices, np.zeros((0, v), int),
+            np.zeros((0, 22, 3)),
+        )  # fmt: skip
 
     def frame(
         self,
@@ -68,17 +88,17 @@ class MeshPeople:
         ids = [p.person_id for p in people]
         self._cache = {i: self._cache[i] for i in ids if i in self._cache}
         drawn = _near_view(to_world(pose.joints, rotation, positions), camera)
-        new = [people[i] for i in drawn if people[i].person_id not in self._cache]
-        self._add(new)
         if not len(drawn):
-            v = self.model.num_vertices
-            empty = np.zeros((0, v, 3), np.float32)
-            no_parts, no_joints = np.zeros((0, v), int), np.zeros((0, 22, 3))
-            return MeshFrame(drawn, empty, empty, empty, no_parts, no_joints)
+            return self.empty()
+        self._add([people[i] for i in drawn if people[i].person_id not in self._cache])
 
         entries = [self._cache[ids[i]] for i in drawn]
-        rest = RestBodies(np.stack([e[0] for e in entries]), np.stack([e[1] for e in entries]))
-        sub = _select(pose, drawn)
+        rest = RestBodies(
+            np.stack([e.vertices for e in entries]),
+            np.stack([e.bone_heads for e in entries]),
+            np.stack([e.head_points for e in entries]),
+        )
+        sub = BodyPose(**{f.name: getattr(pose, f.name)[drawn] for f in fields(BodyPose)})
         foot_radius = np.array([people[i].shape.foot_radius for i in drawn])
         lift = np.minimum(sub.heels[..., 2], sub.toes[..., 2]).min(axis=1) - foot_radius
         posed = self.model.pose(rest, sub, np.maximum(lift, 0.0))
@@ -87,8 +107,8 @@ class MeshPeople:
             drawn=drawn,
             vertices=camera.world_to_camera(world).astype(np.float32),
             vertices_world=world,
-            colours=np.stack([e[2] for e in entries]),
-            parts=np.stack([e[3] for e in entries]),
+            colours=np.stack([e.colours for e in entries]),
+            parts=np.stack([e.parts for e in entries]),
             joints3d=camera.world_to_camera(
                 to_world(posed.joints, rotation[drawn], positions[drawn])
             ),
@@ -98,11 +118,12 @@ class MeshPeople:
         if not people:
             return
         rngs = [np.random.default_rng([self.seed, p.person_id]) for p in people]
-        phenotypes = np.stack([sample_phenotype(rng) for rng in rngs])
-        rest = self.model.rest(phenotypes)
+        rest = self.model.rest(np.stack([sample_phenotype(rng) for rng in rngs]))
         for k, (person, rng) in enumerate(zip(people, rngs, strict=True)):
             colours, parts = vertex_colours(self.model, rest.vertices[k], person.appearance, rng)
-            self._cache[person.person_id] = (rest.vertices[k], rest.bone_heads[k], colours, parts)
+            self._cache[person.person_id] = _Person(
+                rest.vertices[k], rest.bone_heads[k], rest.head_points[k], colours, parts
+            )
 
 
 def _near_view(joints_world: np.ndarray, camera: Camera) -> np.ndarray:
@@ -124,14 +145,3 @@ def _near_view(joints_world: np.ndarray, camera: Camera) -> np.ndarray:
         if reaches and low[0] - grow[0] <= k.width and low[1] - grow[1] <= k.height:
             keep.append(i)
     return np.array(keep, dtype=np.int64)
-
-
-def _select(pose: BodyPose, index: np.ndarray) -> BodyPose:
-    return BodyPose(
-        joints=pose.joints[index],
-        heels=pose.heels[index],
-        toes=pose.toes[index],
-        hand_tips=pose.hand_tips[index],
-        thorax=pose.thorax[index],
-        head=pose.head[index],
-    )

@@ -18,6 +18,7 @@ so a camera-frame point lands exactly where `Intrinsics.project` puts it.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from crowdpose3d.data.synth.mesh_body import MISSING_EXTRA
 from crowdpose3d.data.synth.render import (
@@ -26,7 +27,7 @@ from crowdpose3d.data.synth.render import (
     RenderStyle,
     SensorEffects,
 )
-from crowdpose3d.data.synth.solids import BOX_FACES
+from crowdpose3d.data.synth.solids import box_faces
 from crowdpose3d.geometry.camera import Camera
 
 NEAR_M, FAR_M = 0.1, 1000.0
@@ -258,8 +259,6 @@ class MeshRenderer:
 
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """(N, V, 3) unit vertex normals: the area-weighted sum of the adjacent faces' normals."""
-    import torch
-
     v = torch.from_numpy(np.ascontiguousarray(vertices, dtype=np.float32))
     f = torch.from_numpy(faces.astype(np.int64))
     a, b, c = v[:, f[:, 0]], v[:, f[:, 1]], v[:, f[:, 2]]
@@ -287,24 +286,21 @@ def _interleave(
 
 
 def _box_triangles(boxes, camera: Camera) -> tuple[np.ndarray, np.ndarray]:
-    """Vehicle boxes as flat-shaded triangles: (T * 3, 10) rows and their (T * 3, 3) world
-    positions (for shadows)."""
-    rows, world = [], []
+    """Vehicle and furniture boxes as flat-shaded triangles: (T * 3, 10) rows and their
+    (T * 3, 3) world positions (for shadows)."""
+    triangles, normals, colours = [], [], []
     for corners, glass, colour in boxes:
-        centre = corners.mean(axis=0)
-        for face, _ in BOX_FACES:
-            quad = corners[list(face)]
-            normal = np.cross(quad[1] - quad[0], quad[3] - quad[0])
-            if normal @ (quad.mean(axis=0) - centre) < 0:
-                normal = -normal
-            normal = normal / np.linalg.norm(normal)
+        for quad, normal in box_faces(corners):
             rgb = GLASS_RGB if glass and normal[2] < 0.5 else np.asarray(colour) / 255
-            for tri in (quad[[0, 1, 2]], quad[[0, 2, 3]]):
-                world.append(tri)
-                cam = camera.world_to_camera(tri)
-                n_cam = camera.rotation @ normal
-                for point in cam:
-                    rows.append([*point, *n_cam, *rgb, VEHICLE_LABEL])
-    if not rows:
+            triangles += [quad[[0, 1, 2]], quad[[0, 2, 3]]]
+            normals += [normal, normal]
+            colours += [rgb, rgb]
+    if not triangles:
         return np.zeros((0, 10), np.float32), np.zeros((0, 3))
-    return np.array(rows, np.float32), np.concatenate(world)
+    world = np.concatenate(triangles)  # (T * 3, 3)
+    rows = np.empty((len(world), 10), np.float32)
+    rows[:, :3] = camera.world_to_camera(world)
+    rows[:, 3:6] = np.repeat(np.array(normals) @ camera.rotation.T, 3, axis=0)
+    rows[:, 6:9] = np.repeat(np.array(colours), 3, axis=0)
+    rows[:, 9] = VEHICLE_LABEL
+    return rows, world

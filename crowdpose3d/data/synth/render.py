@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from crowdpose3d.data.synth.background import Lighting
-from crowdpose3d.data.synth.solids import BOX_FACES, HULL_PARTS, NUM_PARTS, PersonSolids
+from crowdpose3d.data.synth.solids import HULL_PARTS, NUM_PARTS, PersonSolids, box_faces
 from crowdpose3d.geometry.camera import Camera
 
 NEAR_M = 0.3  # solids closer than this to the camera plane are not drawn
@@ -216,13 +216,7 @@ class Renderer:
             cam = camera.world_to_camera(corners)
             if (cam[:, 2] < NEAR_M).any():
                 continue
-            centre = corners.mean(axis=0)
-            for face, _ in BOX_FACES:
-                quad = corners[list(face)]
-                normal = np.cross(quad[1] - quad[0], quad[3] - quad[0])
-                if normal @ (quad.mean(axis=0) - centre) < 0:
-                    normal = -normal
-                normal /= np.linalg.norm(normal)
+            for quad, normal in box_faces(corners):
                 if normal @ (camera.centre - quad.mean(axis=0)) <= 0:
                     continue
                 sun = max(float(normal @ light.sun), 0.0)

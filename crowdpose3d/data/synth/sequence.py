@@ -164,21 +164,19 @@ class SynthSequence:
             listed = in_image(joints2d, depth, k.width, k.height).any(axis=1)
         else:
             # Only people near the view are meshed and drawn; the labels are the rig's.
-            mesh = meshes.frame(people, pose, rotation, positions, camera) if people else None
-            drawn = mesh.drawn if mesh is not None else np.zeros(0, np.int64)
-            if mesh is not None and len(drawn):
-                image, owner, part, surface = renderer.render(
-                    mesh.vertices, mesh.colours, mesh.parts, meshes.model.faces,
-                    mesh.vertices_world, boxes, time_s,
-                )  # fmt: skip
-                joints3d = np.zeros((len(people), 22, 3))
-                joints3d[drawn] = mesh.joints3d
-            else:
-                empty = np.zeros((0, 1, 3), np.float32)
-                image, owner, part, surface = renderer.render(
-                    empty, empty, np.zeros((0, 1), int), np.zeros((0, 3), np.int32),
-                    empty, boxes, time_s,
-                )  # fmt: skip
+            drawn_mesh = (
+                meshes.frame(people, pose, rotation, positions, camera)
+                if people
+                else meshes.empty()
+            )
+            drawn = drawn_mesh.drawn
+            image, owner, part, surface = renderer.render(
+                drawn_mesh.vertices, drawn_mesh.colours, drawn_mesh.parts, meshes.model.faces,
+                drawn_mesh.vertices_world, boxes, time_s,
+            )  # fmt: skip
+            joints3d = np.zeros((len(people), 22, 3))
+            joints3d[drawn] = drawn_mesh.joints3d
+            mesh = drawn_mesh if people else None
             joints2d, depth = _project(joints3d, k)
             owner_index = np.full(len(people), -3)
             owner_index[drawn] = np.arange(len(drawn))

@@ -222,3 +222,16 @@ BOX_FACES = (
     ((2, 3, 7, 6), (0, 1, 0)),
     ((1, 5, 7, 3), (0, 0, 1)),
 )  # fmt: skip  (the bottom face is never seen from above the ground)
+
+
+def box_faces(corners: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The faces of a box but its bottom: (quad (4, 3) corners, outward unit normal (3,))."""
+    centre = corners.mean(axis=0)
+    faces = []
+    for face, _ in BOX_FACES:
+        quad = corners[list(face)]
+        normal = np.cross(quad[1] - quad[0], quad[3] - quad[0])
+        if normal @ (quad.mean(axis=0) - centre) < 0:
+            normal = -normal
+        faces.append((quad, normal / np.linalg.norm(normal)))
+    return faces
