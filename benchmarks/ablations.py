@@ -19,9 +19,9 @@ from pathlib import Path
 import torch
 
 from crowdpose3d.core.checkpoint import load_checkpoint
-from crowdpose3d.evaluate import evaluate, load_samples
-from crowdpose3d.predict import Predictor
-from crowdpose3d.train import LAST_CHECKPOINT, load_config, train
+from crowdpose3d.engine.evaluator import evaluate, load_samples
+from crowdpose3d.engine.predictor import Predictor
+from crowdpose3d.engine.trainer import LAST_CHECKPOINT, load_config, train
 
 TABLE1 = [
     ("No", "table1_selection_none"),

@@ -87,7 +87,7 @@ def main() -> None:
     import pandas as pd
     import torch
 
-    from crowdpose3d.predict import Predictor
+    from crowdpose3d.engine.predictor import Predictor
 
     torch.set_num_threads(2)
     frames = sample_frames(args.video, args.frames, args.skip)

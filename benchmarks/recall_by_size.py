@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--frame-step", type=int, default=4)
     args = parser.parse_args()
 
-    from crowdpose3d.predict import Predictor
+    from crowdpose3d.engine.predictor import Predictor
 
     predictor = Predictor.from_spec(args.model, device="cpu", score_threshold=0.3)
     for root in args.roots:

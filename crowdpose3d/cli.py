@@ -82,10 +82,10 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    """Train PandaNet from a YAML config (crowdpose3d.train)."""
+    """Train PandaNet from a YAML config (crowdpose3d.engine.trainer)."""
     from pydantic import ValidationError
 
-    from crowdpose3d.train import load_config, train
+    from crowdpose3d.engine.trainer import load_config, train
 
     try:
         overrides = {"output_dir": args.output} if args.output else None
@@ -114,8 +114,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     from crowdpose3d.core.checkpoint import CheckpointError
     from crowdpose3d.data.errors import DatasetError
-    from crowdpose3d.evaluate import evaluate, load_samples
-    from crowdpose3d.predict import Predictor
+    from crowdpose3d.engine.evaluator import evaluate, load_samples
+    from crowdpose3d.engine.predictor import Predictor
 
     def fail(message: str) -> int:
         print(f"crowdpose3d: {message}", file=sys.stderr)

@@ -3,7 +3,7 @@
 It generates (once) a short synthetic street clip with its camera and labels, runs the
 default pipeline with the shipped model (tracks as Parquet, an overlay video), reads the
 tracks back with pandas and prints what it found against the ground truth: people per
-frame, MOTA / IDF1 / identity switches (`crowdpose3d.track_metrics`) and the error of the
+frame, MOTA / IDF1 / identity switches (`crowdpose3d.tracking.metrics`) and the error of the
 lifted root positions in metres.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crowdpose3d.track_metrics import tracking_scores
+from crowdpose3d.tracking.metrics import tracking_scores
 from crowdpose3d.tracking.association import box_iou_matrix, linear_assignment
 
 SAMPLE_SPLIT = "test"

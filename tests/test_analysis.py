@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from crowdpose3d import analysis
+from crowdpose3d.tracks import analysis
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import StageContext
 from crowdpose3d.poses import Poses

@@ -9,7 +9,7 @@ import pytest
 from crowdpose3d.core.skeleton import JTA22, normalize_pose
 from crowdpose3d.data.sample import Sample
 from crowdpose3d.geometry.camera import Intrinsics
-from crowdpose3d.metrics import (
+from crowdpose3d.engine.metrics import (
     PoseEvaluation,
     average_precision,
     box_iou_matrix,

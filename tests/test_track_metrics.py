@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crowdpose3d.track_metrics import COLUMNS, tracking_scores
+from crowdpose3d.tracking.metrics import COLUMNS, tracking_scores
 from crowdpose3d.tracking.association import box_iou_matrix
 
 

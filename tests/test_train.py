@@ -11,7 +11,7 @@ import yaml
 
 from crowdpose3d.core.checkpoint import load_checkpoint
 from crowdpose3d.data.synth import SynthConfig, generate_dataset
-from crowdpose3d.train import load_config, train
+from crowdpose3d.engine.trainer import load_config, train
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +157,7 @@ def test_init_from_a_different_model_is_refused(synth_root, tmp_path):
 
 @pytest.mark.slow
 def test_checkpoint_every_saves_mid_epoch(synth_root, tmp_path, monkeypatch):
-    import crowdpose3d.train as training
+    import crowdpose3d.engine.trainer as training
 
     saves = []
 

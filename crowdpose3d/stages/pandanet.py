@@ -1,6 +1,6 @@
 """The model stage: batched PandaNet inference on the CPU or the GPU.
 
-Each image is letterboxed to the model's input size (`crowdpose3d.predict.Predictor`) and
+Each image is letterboxed to the model's input size (`crowdpose3d.engine.predictor`) and
 the mapping is undone on the way out, so boxes and 2D joints are in the original image's
 pixels and the camera intrinsics of the original image stay valid for the lift.
 """
@@ -15,7 +15,7 @@ from pydantic import Field
 from crowdpose3d.messages import first_line
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
-from crowdpose3d.predict import Predictor
+from crowdpose3d.engine.predictor import Predictor
 
 
 class PandaNetParams(StageParams):
@@ -41,7 +41,7 @@ class PandaNetStage(BaseStage):
     def open(self, context: StageContext) -> None:
         """Load the model now, so a wrong or corrupt model file fails before the run."""
         from crowdpose3d.core.checkpoint import CheckpointError, load_checkpoint
-        from crowdpose3d.predict import resolve_device
+        from crowdpose3d.engine.predictor import resolve_device
 
         super().open(context)
         try:

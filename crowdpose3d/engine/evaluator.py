@@ -1,7 +1,7 @@
 """Evaluate a `Predictor` on a labelled data set: the paper's AP, 3DPCK and MPJPE tables.
 
 ``evaluate(predictor, samples)`` runs the model over the samples in batches and feeds every
-image to a `PoseEvaluation` (`crowdpose3d.metrics`). ``load_samples(data)`` builds the
+image to a `PoseEvaluation` (`crowdpose3d.engine.metrics`). ``load_samples(data)`` builds the
 samples from a ``--data`` argument:
 
     DIR             a JTA-format root (JTA itself or ``crowdpose3d synth`` output:
@@ -23,8 +23,8 @@ import numpy as np
 from crowdpose3d.data.dataset import SampleSubset
 from crowdpose3d.data.errors import DatasetError
 from crowdpose3d.data.sample import Sample
-from crowdpose3d.metrics import EvaluationResult, PoseEvaluation
-from crowdpose3d.predict import Predictor
+from crowdpose3d.engine.metrics import EvaluationResult, PoseEvaluation
+from crowdpose3d.engine.predictor import Predictor
 
 __all__ = ["DATA_PREFIXES", "SampleSubset", "evaluate", "load_samples"]
 

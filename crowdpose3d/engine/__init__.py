@@ -1,0 +1,1 @@
+"""The model's life cycle: predictor, trainer, evaluator and pose metrics."""
