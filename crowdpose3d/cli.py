@@ -298,6 +298,7 @@ def _demo(args: argparse.Namespace) -> int:
     from crowdpose3d.demo import compare_with_truth, make_sample_clip, truth_table
     from crowdpose3d.pipeline.config import ConfigError, validate_pipeline
     from crowdpose3d.pipeline.defaults import default_pipeline
+    from crowdpose3d.tracks.schema import TRACK_ID
 
     out = Path(args.out)
     print(f"sample clip: {out / 'sample'} (synthetic street scene with labels)", file=sys.stderr)
@@ -325,7 +326,7 @@ def _demo(args: argparse.Namespace) -> int:
         return code
     tracks = pd.read_parquet(tracks_dir)
     found = compare_with_truth(tracks, truth_table(clip.root))
-    print(f"\ntracks: {tracks_dir} ({len(tracks)} rows, {tracks['track_id'].nunique()} tracks)")
+    print(f"\ntracks: {tracks_dir} ({len(tracks)} rows, {tracks[TRACK_ID].nunique()} tracks)")
     print(f"overlay: {overlay}")
     print(f"against the ground truth ({found['frames']} frames):")
     print(

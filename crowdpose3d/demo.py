@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crowdpose3d.tracking.metrics import tracking_scores
 from crowdpose3d.tracking.association import box_iou_matrix, linear_assignment
+from crowdpose3d.tracking.metrics import COLUMNS, tracking_scores
+from crowdpose3d.tracks.schema import BOX_COLUMNS, FRAME, ROOT_COLUMNS, TRACK_ID
 
 SAMPLE_SPLIT = "test"
 MIN_VISIBLE_FRACTION = 0.25  # a true person counts as visible with this share of joints seen
@@ -73,15 +74,13 @@ def truth_table(root: str | Path, split: str = SAMPLE_SPLIT) -> pd.DataFrame:
             rows.append(
                 [sample.frame - 1, int(sample.person_ids[i]), *sample.boxes[i], *root_joint[i]]
             )
-    columns = ["frame", "id", "x1", "y1", "x2", "y2", "root_x_m", "root_y_m", "root_z_m"]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=[*COLUMNS, *ROOT_COLUMNS])
 
 
 def tracks_as_boxes(tracks: pd.DataFrame) -> pd.DataFrame:
     """A tracks dataset -> the ``frame, id, x1, y1, x2, y2`` table the scores read."""
-    return tracks.rename(
-        columns={"track_id": "id", "box_x1": "x1", "box_y1": "y1", "box_x2": "x2", "box_y2": "y2"}
-    )
+    _, track, *corners = COLUMNS  # the frame column has the same name in both
+    return tracks.rename(columns={TRACK_ID: track, **dict(zip(BOX_COLUMNS, corners, strict=True))})
 
 
 def compare_with_truth(tracks: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float]:
@@ -92,7 +91,7 @@ def compare_with_truth(tracks: pd.DataFrame, truth: pd.DataFrame) -> dict[str, f
     finite = np.isfinite(found).all(axis=1)
     errors = np.linalg.norm(found[finite] - true[finite], axis=1)
     depth_pct = np.abs(found[finite, 2] - true[finite, 2]) / true[finite, 2] * 100
-    frames = sorted(set(truth["frame"]) | set(predicted["frame"]))
+    frames = sorted(set(truth[FRAME]) | set(predicted[FRAME]))
     return {
         **scores.to_dict(),
         "frames": len(frames),
@@ -108,10 +107,10 @@ def compare_with_truth(tracks: pd.DataFrame, truth: pd.DataFrame) -> dict[str, f
 def matched_roots(predicted: pd.DataFrame, truth: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Roots (metres) of the predictions and true people matched per frame (IoU >= 0.5,
     Hungarian) -> ((M, 3) predicted, (M, 3) true)."""
-    corners, roots = ["x1", "y1", "x2", "y2"], ["root_x_m", "root_y_m", "root_z_m"]
-    by_frame = dict(tuple(truth.groupby("frame")))
+    corners, roots = COLUMNS[2:], list(ROOT_COLUMNS)
+    by_frame = dict(tuple(truth.groupby(FRAME)))
     found, true = [np.zeros((0, 3))], [np.zeros((0, 3))]
-    for frame, p in predicted.groupby("frame"):
+    for frame, p in predicted.groupby(FRAME):
         t = by_frame.get(frame)
         if t is None:
             continue

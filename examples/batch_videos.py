@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from crowdpose3d.tracks import analysis
+from crowdpose3d import analysis
 from crowdpose3d.demo import make_sample_clip
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from crowdpose3d.tracks import analysis
+from crowdpose3d import analysis
 
 
 def main() -> None:

@@ -14,11 +14,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from crowdpose3d.tracks import analysis
+from crowdpose3d import analysis
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import StageContext
 from crowdpose3d.poses import Poses
-from crowdpose3d.stages.parquet import ParquetParams, ParquetSink, tracks_schema
+from crowdpose3d.stages.parquet import ParquetParams, ParquetSink
+from crowdpose3d.tracks.schema import tracks_schema
 
 JOINTS = ["pelvis", "neck", "head"]
 

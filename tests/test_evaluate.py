@@ -14,8 +14,8 @@ from crowdpose3d.data.errors import DatasetError
 from crowdpose3d.data.synth import SynthConfig, generate_dataset
 from crowdpose3d.data.transforms import ResizeToFit
 from crowdpose3d.engine.evaluator import evaluate, load_samples
-from crowdpose3d.poses import Poses
 from crowdpose3d.engine.predictor import Predictor, letterbox_image
+from crowdpose3d.poses import Poses
 
 INPUT_SIZE = (128, 224)  # (H, W): smaller than the 320x192 frames, another aspect ratio
 

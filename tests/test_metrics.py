@@ -8,7 +8,6 @@ import pytest
 
 from crowdpose3d.core.skeleton import JTA22, normalize_pose
 from crowdpose3d.data.sample import Sample
-from crowdpose3d.geometry.camera import Intrinsics
 from crowdpose3d.engine.metrics import (
     PoseEvaluation,
     average_precision,
@@ -18,6 +17,7 @@ from crowdpose3d.engine.metrics import (
     scale_to_ground_truth,
     sequence_group,
 )
+from crowdpose3d.geometry.camera import Intrinsics
 from crowdpose3d.poses import Poses
 
 K = JTA22.num_joints

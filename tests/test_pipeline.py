@@ -19,8 +19,8 @@ from crowdpose3d.pipeline.config import (
 )
 from crowdpose3d.pipeline.runner import PipelineError, PipelineRunner
 from crowdpose3d.pipeline.stage import StageContext, StageError
-from crowdpose3d.stages.parquet import read_part_metadata
 from crowdpose3d.stages.source import redact_url
+from crowdpose3d.tracks.schema import read_part_metadata
 
 
 def write_clip(path: Path, frames: int = 20, width: int = 64, height: int = 48, fps: int = 10):

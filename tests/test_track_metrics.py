@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crowdpose3d.tracking.metrics import COLUMNS, tracking_scores
 from crowdpose3d.tracking.association import box_iou_matrix
+from crowdpose3d.tracking.metrics import COLUMNS, tracking_scores
 
 
 def table(rows):

@@ -12,10 +12,10 @@ from typing import Literal
 
 from pydantic import Field
 
+from crowdpose3d.engine.predictor import Predictor
 from crowdpose3d.messages import first_line
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
-from crowdpose3d.engine.predictor import Predictor
 
 
 class PandaNetParams(StageParams):

@@ -1,12 +1,9 @@
-"""The Parquet sink: the tracks dataset (DESIGN.md, "Output: the tracks dataset").
+"""The Parquet sink: writes the tracks dataset (its schema: `crowdpose3d.tracks.schema`).
 
 One row per (frame, tracked person) in part files ``part-NNNNNN.parquet`` under the output
 directory. Each part is written under a temporary name and renamed when complete, so a
-killed process leaves only complete, readable parts. Scalar columns come first (source,
-frame, time, track id, score, box, root, ground-plane position, body scale), then per-joint
-columns (``<joint>_u``/``_v`` pixels, ``<joint>_x``/``_y``/``_z`` metres in camera
-coordinates). Joint names, skeleton, intrinsics, fps, model and the frames each part covers
-are in the Parquet key-value metadata.
+killed process leaves only complete, readable parts. Joint names, skeleton, fps, model and
+the frames each part covers are in the Parquet key-value metadata.
 
 An output directory that already holds parts is refused unless ``overwrite`` (the old parts
 are removed first) or ``resume`` (the run continues after the last complete part).
@@ -14,12 +11,11 @@ are removed first) or ``resume`` (the run continues after the last complete part
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
@@ -28,9 +24,8 @@ from pydantic import Field
 
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
-
-PART_GLOB = "part-*.parquet"
-METADATA_KEY = b"crowdpose3d"
+from crowdpose3d.tracks import io, schema
+from crowdpose3d.tracks.schema import METADATA_KEY, PART_GLOB, part_number, tracks_schema
 
 
 class ParquetParams(StageParams):
@@ -69,7 +64,7 @@ class ParquetSink(BaseStage):
             last_frame, last_track = resume_point(self.directory)
             context.run_info["resume_after_frame"] = last_frame
             context.run_info["resume_after_track_id"] = last_track
-            self._next_part = _part_number(existing[-1]) + 1
+            self._next_part = part_number(existing[-1]) + 1
         elif existing and context.overwrite:
             for path in existing:
                 path.unlink()
@@ -132,85 +127,45 @@ class ParquetSink(BaseStage):
         ground = people.data.get("ground_xy", np.full((n, 2), np.nan))
         scale = people.data.get("scale_smoothed", people.data.get("scale", np.full(n, np.nan)))
         columns: dict[str, np.ndarray] = {
-            "source": np.full(n, frame.source_id, dtype=object),
-            "frame": np.full(n, frame.index, dtype=np.int64),
-            "time_s": np.full(n, frame.pts_s, dtype=np.float64),
-            "wall_time": np.full(n, np.nan if frame.wall_time is None else frame.wall_time),
-            "track_id": people.track_id,
-            "score": people.scores,
+            schema.SOURCE: np.full(n, frame.source_id, dtype=object),
+            schema.FRAME: np.full(n, frame.index, dtype=np.int64),
+            schema.TIME: np.full(n, frame.pts_s, dtype=np.float64),
+            schema.WALL_TIME: np.full(n, np.nan if frame.wall_time is None else frame.wall_time),
+            schema.TRACK_ID: people.track_id,
+            schema.SCORE: people.scores,
         }
-        for c, name in enumerate(("x1", "y1", "x2", "y2")):
-            columns[f"box_{name}"] = people.boxes[:, c]
-        for c, name in enumerate("xyz"):
-            columns[f"root_{name}_m"] = people.root[:, c]
-        columns["ground_x_m"], columns["ground_y_m"] = ground[:, 0], ground[:, 1]
-        columns["scale_m"] = scale
+        columns.update(zip(schema.BOX_COLUMNS, people.boxes.T, strict=True))  # (4, n)
+        columns.update(zip(schema.ROOT_COLUMNS, people.root.T, strict=True))  # (3, n)
+        columns.update(zip(schema.GROUND_COLUMNS, ground.T, strict=True))  # (2, n)
+        columns[schema.SCALE] = scale
         for k, name in enumerate(joints):
-            columns[f"{name}_u"], columns[f"{name}_v"] = people.kp2d[:, k, 0], people.kp2d[:, k, 1]
-            for c, axis in enumerate("xyz"):
-                columns[f"{name}_{axis}"] = people.kp3d[:, k, c]
+            values = np.concatenate([people.kp2d[:, k], people.kp3d[:, k]], axis=1)  # (n, 5)
+            columns.update(zip(schema.joint_columns(name), values.T, strict=True))
         self._chunks.append(columns)
         self._row_count += n
 
     def _table(self) -> pa.Table:
         joints = self.context.run_info.get("joint_names") or []
-        schema = tracks_schema(joints)
-        if not self.params.source_column:
-            schema = schema.remove(schema.get_field_index("source"))
+        part_schema = tracks_schema(joints, source_column=self.params.source_column)
         columns = {
             field.name: np.concatenate([chunk[field.name] for chunk in self._chunks])
             if self._chunks
             else []
-            for field in schema
+            for field in part_schema
         }
-        table = pa.Table.from_pydict(columns, schema=schema)
-        info = {
-            key: value
-            for key, value in self.context.run_info.items()
-            if isinstance(value, (str, int, float, bool, list, type(None)))
-        }
-        info.update(first_frame=self._first_frame, last_frame=self._last_frame)
-        metadata = {METADATA_KEY: json.dumps(info).encode()}
-        return table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
-
-
-def tracks_schema(joint_names: list[str]) -> pa.Schema:
-    """The columns of a tracks part file for a skeleton's joint names."""
-    fields = [
-        pa.field("source", pa.string()),
-        pa.field("frame", pa.int64()),
-        pa.field("time_s", pa.float64()),
-        pa.field("wall_time", pa.float64()),
-        pa.field("track_id", pa.int64()),
-        pa.field("score", pa.float32()),
-    ]
-    fields += [pa.field(f"box_{c}", pa.float32()) for c in ("x1", "y1", "x2", "y2")]
-    fields += [pa.field(f"root_{c}_m", pa.float32()) for c in "xyz"]
-    fields += [pa.field(f"ground_{c}_m", pa.float32()) for c in "xy"]
-    fields.append(pa.field("scale_m", pa.float32()))
-    for name in joint_names:
-        fields += [pa.field(f"{name}_{c}", pa.float32()) for c in ("u", "v", "x", "y", "z")]
-    return pa.schema(fields)
-
-
-def read_part_metadata(path: str | Path) -> dict[str, Any]:
-    """The crowdpose3d key-value metadata of one part file."""
-    metadata = pq.read_schema(path).metadata or {}
-    return json.loads(metadata.get(METADATA_KEY, b"{}"))
+        table = pa.Table.from_pydict(columns, schema=part_schema)
+        metadata = schema.part_metadata(self.context.run_info, self._first_frame, self._last_frame)
+        return table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), METADATA_KEY: metadata}
+        )
 
 
 def resume_point(directory: str | Path) -> tuple[int, int]:
     """(last frame covered, largest track id) over the complete parts of ``directory``."""
-    last_frame, last_track = -1, -1
-    for path in sorted(Path(directory).glob(PART_GLOB)):
-        try:
-            info = read_part_metadata(path)
-            ids = pq.read_table(path, columns=["track_id"]).column("track_id").to_numpy()
-        except (OSError, ValueError, pa.ArrowException) as error:
-            raise StageError(f"cannot resume: {path} is unreadable ({error})") from None
-        last_frame = max(last_frame, int(info.get("last_frame", -1)))
-        last_track = max(last_track, int(ids.max()) if len(ids) else -1)
-    return last_frame, last_track
+    try:
+        return io.resume_point(directory)
+    except ValueError as error:
+        raise StageError(f"cannot resume: {error}") from None
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -219,7 +174,3 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
-
-
-def _part_number(path: Path) -> int:
-    return int(path.stem.split("-")[1])

@@ -1,9 +1,9 @@
-"""Pandas helpers for crowd motion: read the tracks dataset back and measure it.
+"""Crowd motion from the tracks dataset, with pandas: reshape it and measure it.
 
-The tracks dataset (docs/pipeline.md) has one row per (frame, tracked person). These helpers
-read it into a DataFrame (`read_tracks`, `read_frame_index`), reshape it (`to_long`,
-`to_wide`) and measure crowd motion: trajectories with speed and heading, dwell times,
-density in a region, line crossings and a flow field, plus a few matplotlib plots.
+The tracks dataset (`crowdpose3d.tracks.schema`, docs/pipeline.md) has one row per (frame,
+tracked person); `crowdpose3d.tracks.io.read_tracks` reads it. These helpers reshape it
+(`to_long`, `to_wide`) and measure crowd motion: trajectories with speed and heading, dwell
+times, density in a region, line crossings and a flow field (plots: `crowdpose3d.tracks.plots`).
 
 Positions are planar, seen from above, in metres: on the ground plane (``ground_x_m`` right,
 ``ground_y_m`` forward, origin below the camera) when a track has them, otherwise the
@@ -18,188 +18,20 @@ planar metres; a rectangle holds [x0, x1) x [y0, y1).
 
 from __future__ import annotations
 
-import glob
-import os
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
-from crowdpose3d.stages.parquet import read_part_metadata
+from crowdpose3d.tracks.schema import FRAME, SOURCE, TIME, TRACK_ID
 
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-
-PathLike = str | os.PathLike[str]
-Paths = PathLike | Sequence[PathLike]
 Point = Sequence[float] | np.ndarray
 Region = Sequence[float] | Sequence[Sequence[float]] | np.ndarray
 
-SOURCE_DTYPE = "string"  # pandas' string dtype, for `source` and hive partition keys
-KEY_COLUMNS = ("source", "frame", "time_s", "track_id")
+KEY_COLUMNS = (SOURCE, FRAME, TIME, TRACK_ID)  # what identifies a person's row
 LONG_VALUES = (("u", "u"), ("v", "v"), ("x", "x_m"), ("y", "y_m"), ("z", "z_m"))
-REFERENCES = ("ground", "camera")
-DIRECTIONS = ("left_to_right", "right_to_left")
-_GLOB_CHARACTERS = "*?["
-
-
-# ------------------------------------------------------------------------------ reading
-
-
-def read_tracks(paths: Paths, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """Read tracks part files into one DataFrame sorted by source, frame, track_id.
-
-    ``paths`` is a folder, a part file, a glob (``"runs/*/tracks"``; ``**`` recurses) or a
-    list of these. Folders are searched recursively for ``*.parquet``; hidden names (the
-    ``.part-*.tmp`` of a run in progress) are skipped. Hive folders (``source=cam1/``) add
-    their keys as string columns; where the files hold the column too, the folder's value
-    is used and the column appears once. Column types are the files' (frame and track_id
-    int64, measurements float32); ``source`` has pandas' string dtype. ``columns`` reads
-    only those (plus the sort keys).
-    """
-    parts = _find_parts(paths)
-    if columns is not None:
-        columns = list(dict.fromkeys([*columns, "source", "frame", "track_id"]))
-    by_base: dict[Path, list[Path]] = {}
-    for file, base in parts:
-        by_base.setdefault(base, []).append(file)
-    tables = [_read_base(base, files, columns) for base, files in by_base.items()]
-    table = pa.concat_tables(tables, promote_options="default")
-    tracks = table.to_pandas(types_mapper=_string_types)
-    order = [name for name in ("source", "frame", "track_id") if name in tracks.columns]
-    return tracks.sort_values(order, kind="stable", ignore_index=True)
-
-
-def read_frame_index(paths: Paths) -> pd.DataFrame:
-    """Every frame the part files cover: columns source, frame, time_s (s).
-
-    Frames where nobody was seen write no rows, but each part's metadata names the first and
-    last frame it covers; pass this index to `density` so those frames count as 0 people.
-    ``time_s`` is nominal (frame / fps; NaN without fps); `density` replaces it with the
-    tracks' own stream times where it can.
-    """
-    pieces = []
-    for path, base in _find_parts(paths):
-        info = read_part_metadata(path)
-        first, last = info.get("first_frame"), info.get("last_frame")
-        if first is None or last is None:
-            raise ValueError(
-                f"{path} has no first_frame/last_frame metadata (not written by the crowdpose3d "
-                "parquet sink); analyse it without a frame index"
-            )
-        frames = np.arange(int(first), int(last) + 1, dtype=np.int64)
-        fps = info.get("fps")
-        times = frames / float(fps) if fps else np.full(len(frames), np.nan)
-        source = _part_source(path, base, info)
-        pieces.append(pd.DataFrame({"source": source, "frame": frames, "time_s": times}))
-    index = pd.concat(pieces, ignore_index=True).astype({"source": SOURCE_DTYPE})
-    index = index.drop_duplicates(["source", "frame"])
-    return index.sort_values(["source", "frame"], ignore_index=True)
-
-
-def _find_parts(paths: Paths) -> list[tuple[Path, Path]]:
-    """(part file, partition base folder) for each Parquet file ``paths`` names, once."""
-    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    found: dict[Path, tuple[Path, Path]] = {}
-    for item in items:
-        text = os.fspath(item)
-        if any(character in text for character in _GLOB_CHARACTERS):
-            matches = [Path(match) for match in sorted(glob.glob(text, recursive=True))]
-            base: Path | None = _partition_base(_glob_root(text))
-        else:
-            matches, base = [Path(text)], None
-        for match in matches:
-            if match.is_dir():
-                root = base or _partition_base(match)
-                files = [p for p in sorted(match.rglob("*.parquet")) if not _hidden(p, match)]
-            elif match.is_file() and match.suffix == ".parquet" and not _hidden(match):
-                root, files = base or _partition_base(match.parent), [match]
-            else:
-                continue
-            for file in files:
-                found.setdefault(file.resolve(), (file, root))
-    if not found:
-        named = [os.fspath(item) for item in items]
-        raise ValueError(
-            f"no tracks part files (*.parquet) match {', '.join(named) or 'nothing'}; pass the "
-            "output folder of `crowdpose3d track`, a list of folders or a glob"
-        )
-    return list(found.values())
-
-
-def _glob_root(pattern: str) -> Path:
-    """The folders of a glob pattern before its first wildcard component."""
-    parts = Path(pattern).parts
-    fixed = next(i for i, part in enumerate(parts) if any(c in part for c in _GLOB_CHARACTERS))
-    return Path(*parts[:fixed]) if fixed else Path(".")
-
-
-def _partition_base(folder: Path) -> Path:
-    """The folder above any trailing hive ``key=value`` folders (``out/source=a`` -> ``out``)."""
-    while "=" in folder.name:
-        folder = folder.parent
-    return folder
-
-
-def _hidden(path: Path, root: Path | None = None) -> bool:
-    parts = path.relative_to(root).parts if root is not None else (path.name,)
-    return any(part.startswith((".", "_")) for part in parts)
-
-
-def _partitions(file: Path, base: Path) -> dict[str, str]:
-    """Hive ``key=value`` folders between ``base`` and ``file``."""
-    folders = file.parent.relative_to(base).parts if file.is_relative_to(base) else ()
-    return dict(part.split("=", 1) for part in folders if "=" in part)
-
-
-def _read_base(base: Path, files: list[Path], columns: list[str] | None) -> pa.Table:
-    """The part files under one partition base as one table (hive keys as columns)."""
-    schemas = [pq.read_schema(file).remove_metadata() for file in files]
-    try:
-        file_schema = pa.unify_schemas(schemas)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
-        first_line = str(error).splitlines()[0]
-        raise ValueError(f"part files under {base} disagree on a column: {first_line}") from None
-    keys = list(dict.fromkeys(key for file in files for key in _partitions(file, base)))
-    key_fields = [
-        file_schema.field(key) if key in file_schema.names else pa.field(key, pa.string())
-        for key in keys
-    ]
-    schema = pa.schema(
-        [f for f in key_fields if f.name not in file_schema.names] + list(file_schema)
-    )
-    dataset = ds.dataset(
-        [str(file) for file in files],
-        schema=schema,
-        format="parquet",
-        partitioning=ds.HivePartitioning(pa.schema(key_fields)) if keys else None,
-        partition_base_dir=str(base) if keys else None,
-    )
-    if columns is not None:
-        columns = [name for name in schema.names if name in columns]  # in the files' order
-    return dataset.to_table(columns=columns)
-
-
-def _part_source(file: Path, base: Path, info: dict) -> str:
-    """The source id of one part: its hive folder, its metadata, else its first row."""
-    source = _partitions(file, base).get("source") or info.get("source_id")
-    if source is None and "source" in pq.read_schema(file).names:
-        values = pq.read_table(file, columns=["source"]).column("source").to_pylist()
-        source = values[0] if values else None
-    if source is None:
-        raise ValueError(f"{file} names no source (no source_id metadata, no source column)")
-    return str(source)
-
-
-def _string_types(arrow_type: pa.DataType) -> pd.api.extensions.ExtensionDtype | None:
-    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
-        return pd.StringDtype()
-    return None
+REFERENCES = ("ground", "camera")  # the two planar frames of reference
+DIRECTIONS = ("left_to_right", "right_to_left")  # of a line crossing, seen from above
 
 
 # ----------------------------------------------------------------------- long and wide
@@ -702,133 +534,3 @@ def _require(table: pd.DataFrame, columns: Sequence[str], caller: str) -> None:
     missing = [column for column in columns if column not in table.columns]
     if missing:
         raise ValueError(f"{caller}: the table lacks column(s) {', '.join(missing)}")
-
-
-# ------------------------------------------------------------------------------ plots
-
-
-def _axes(ax: Axes | None) -> Axes:
-    """``ax``, or the axes of a new figure on the Agg canvas (no display, no pyplot)."""
-    if ax is not None:
-        return ax
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(6.4, 4.8), layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure.add_subplot()
-
-
-def _planar_labels(references: Sequence[str]) -> tuple[str, str]:
-    kinds = set(references)
-    if kinds == {"ground"}:
-        return "ground x, right (m)", "ground y, forward (m)"
-    if kinds == {"camera"}:
-        return "camera x, right (m)", "camera z, depth (m)"
-    return "x (m), ground or camera", "y (m), ground or camera depth"
-
-
-def plot_trajectories(
-    trajectories: pd.DataFrame, ax: Axes | None = None, smoothed: bool = True
-) -> Axes:
-    """Bird's-eye view of the tracks of `trajectories`, one colour per track; metres."""
-    from matplotlib import colormaps
-    from matplotlib.collections import LineCollection
-
-    ax = _axes(ax)
-    x_column, y_column = ("x_smooth_m", "y_smooth_m") if smoothed else ("x_m", "y_m")
-    xy = trajectories[[x_column, y_column]].to_numpy(np.float64)  # (n, 2)
-    codes = trajectories.groupby(["source", "track_id"], sort=False, observed=True).ngroup()
-    codes = codes.to_numpy()
-    firsts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else []
-    lines = np.split(xy, firsts[1:]) if len(codes) else []
-    track_ids = trajectories["track_id"].to_numpy()[firsts]
-    colours = [colormaps["tab20"](int(track) % 20) for track in track_ids]
-    collection = LineCollection(lines, colors=colours, linewidths=1.2)
-    ax.add_collection(collection)
-    ax.autoscale_view()
-    ax.set_aspect("equal", adjustable="datalim")
-    x_label, y_label = _planar_labels(trajectories["frame_of_reference"].astype(str).unique())
-    ax.set_xlabel(x_label)
-    ax.set_ylabel(y_label)
-    ax.set_title(f"{len(lines)} tracks")
-    return ax
-
-
-def plot_density_heatmap(
-    tracks: pd.DataFrame,
-    cell_m: float = 0.5,
-    frame_index: pd.DataFrame | None = None,
-    ax: Axes | None = None,
-) -> Axes:
-    """Mean people per m^2 over frames on a grid of ``cell_m`` metres, seen from above.
-
-    The mean runs over the frames of ``frame_index`` when given (so empty frames lower it),
-    else over the frames where someone was seen.
-    """
-    if cell_m <= 0:
-        raise ValueError("cell_m must be > 0 metres")
-    ax = _axes(ax)
-    positions = planar_positions(tracks)
-    if frame_index is not None:
-        frames = len(frame_index.drop_duplicates(["source", "frame"]))
-    else:
-        frames = len(tracks.drop_duplicates(["source", "frame"]))
-    x, y = positions["x_m"].to_numpy(), positions["y_m"].to_numpy()
-    if len(x):
-        x_edges = np.arange(np.floor(x.min() / cell_m), np.floor(x.max() / cell_m) + 2) * cell_m
-        y_edges = np.arange(np.floor(y.min() / cell_m), np.floor(y.max() / cell_m) + 2) * cell_m
-    else:
-        x_edges = y_edges = np.array([0.0, cell_m])
-    counts, _, _ = np.histogram2d(x, y, bins=(x_edges, y_edges))  # (nx, ny)
-    per_m2 = counts / max(frames, 1) / cell_m**2
-    mesh = ax.pcolormesh(x_edges, y_edges, per_m2.T, cmap="viridis", shading="flat")
-    ax.figure.colorbar(mesh, ax=ax, label="people per m² (mean over frames)")
-    ax.set_aspect("equal", adjustable="box")
-    x_label, y_label = _planar_labels(positions["frame_of_reference"].astype(str).unique())
-    ax.set_xlabel(x_label)
-    ax.set_ylabel(y_label)
-    return ax
-
-
-def plot_speed_histogram(
-    trajectories: pd.DataFrame, bins: int = 50, ax: Axes | None = None
-) -> Axes:
-    """Histogram of ``speed_mps`` of `trajectories` (m/s), NaN speeds left out."""
-    ax = _axes(ax)
-    speed = trajectories["speed_mps"].to_numpy(np.float64)
-    ax.hist(speed[np.isfinite(speed)], bins=bins, color="tab:blue")
-    ax.set_xlabel("speed (m/s)")
-    ax.set_ylabel("samples (person-frames)")
-    return ax
-
-
-def plot_counts_over_time(
-    counts: pd.DataFrame,
-    columns: Sequence[str] | None = None,
-    ax: Axes | None = None,
-    ylabel: str | None = None,
-) -> Axes:
-    """Counts against time (s): the output of `density` (people, people_in_region) or of
-    `crossings_over_time` (left_to_right, right_to_left, drawn as bins); one line per source
-    and column."""
-    ax = _axes(ax)
-    binned = "bin_start_s" in counts.columns and "time_s" not in counts.columns
-    _require(counts, ["source", "bin_start_s" if binned else "time_s"], "plot_counts_over_time")
-    if columns is None:
-        known = ("people", "people_in_region", "left_to_right", "right_to_left")
-        columns = [column for column in known if column in counts.columns]
-    many_sources = counts["source"].nunique() > 1
-    for source, table in counts.groupby("source", observed=True):  # few sources
-        for column in columns:
-            label = f"{source}: {column}" if many_sources else column
-            if binned:  # contiguous bins: edges are the starts and the last end
-                edges = np.r_[table["bin_start_s"].to_numpy(), table["bin_end_s"].iloc[-1]]
-                ax.stairs(table[column].to_numpy(), edges, label=label, baseline=None)
-            else:
-                ax.plot(table["time_s"], table[column], label=label)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel(ylabel or ("crossings per bin" if binned else "people"))
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend()
-    return ax

@@ -1,0 +1,63 @@
+"""The tracks API in one namespace, for ``from crowdpose3d import analysis``.
+
+Reading (`crowdpose3d.tracks.io`), crowd-motion measures (`crowdpose3d.tracks.analysis`)
+and plots (`crowdpose3d.tracks.plots`) under one name; the code lives in those modules.
+"""
+
+from __future__ import annotations
+
+from crowdpose3d.tracks.analysis import (
+    DIRECTIONS,
+    KEY_COLUMNS,
+    LONG_VALUES,
+    REFERENCES,
+    crossing_counts,
+    crossings_over_time,
+    density,
+    dwell_times,
+    flow_field,
+    inside_region,
+    joint_names,
+    line_crossings,
+    planar_positions,
+    region_area_m2,
+    region_polygon,
+    to_long,
+    to_wide,
+    trajectories,
+)
+from crowdpose3d.tracks.io import SOURCE_DTYPE, read_frame_index, read_tracks
+from crowdpose3d.tracks.plots import (
+    plot_counts_over_time,
+    plot_density_heatmap,
+    plot_speed_histogram,
+    plot_trajectories,
+)
+
+__all__ = [
+    "DIRECTIONS",
+    "KEY_COLUMNS",
+    "LONG_VALUES",
+    "REFERENCES",
+    "SOURCE_DTYPE",
+    "crossing_counts",
+    "crossings_over_time",
+    "density",
+    "dwell_times",
+    "flow_field",
+    "inside_region",
+    "joint_names",
+    "line_crossings",
+    "planar_positions",
+    "plot_counts_over_time",
+    "plot_density_heatmap",
+    "plot_speed_histogram",
+    "plot_trajectories",
+    "read_frame_index",
+    "read_tracks",
+    "region_area_m2",
+    "region_polygon",
+    "to_long",
+    "to_wide",
+    "trajectories",
+]
