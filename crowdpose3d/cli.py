@@ -176,12 +176,12 @@ def _execute_pipeline(config, overwrite: bool, resume: bool, quiet: bool = False
         runner.open()
     except (StageError, ValueError, OSError) as error:
         return _fail(first_line(error))
-    info = runner.context.run_info
+    facts = runner.context.facts
     bar = tqdm(
-        total=info.get("total_frames"),
+        total=facts.total_frames,
         unit="frame",
-        desc=str(info.get("source_id", "frames")),
-        disable=quiet or bool(info.get("live")),
+        desc=str(facts.source_id or "frames"),
+        disable=quiet or bool(facts.live),
     )
     try:
         report = runner.run(on_frame=lambda frame: bar.update())

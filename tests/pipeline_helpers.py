@@ -24,7 +24,7 @@ class FakePeople(BaseStage):
 
     def open(self, context):
         super().open(context)
-        context.run_info["joint_names"] = [f"j{k}" for k in range(self.params.joints)]
+        context.facts.joint_names = [f"j{k}" for k in range(self.params.joints)]
 
     def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         n, k = self.params.people, self.params.joints
@@ -92,7 +92,7 @@ class TruthDetector(BaseStage):
         from crowdpose3d.data.jta import JTADataset
 
         super().open(context)
-        context.run_info.update(skeleton="jta22", joint_names=list(JTA22.joints))
+        context.facts.skeleton, context.facts.joint_names = "jta22", list(JTA22.joints)
         self.samples = {s.frame - 1: s for s in JTADataset(self.params.root, split="test")}
         self.rng = np.random.default_rng(self.params.seed)
 

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from crowdpose3d import analysis
+from crowdpose3d.pipeline.facts import RunFacts
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import StageContext
 from crowdpose3d.poses import Poses
@@ -93,7 +94,7 @@ def write_scene(
         "joint_names": JOINTS,
         "ground_plane": ground_plane,
     }
-    sink.open(StageContext(run_info=run_info))
+    sink.open(StageContext(facts=RunFacts(**run_info)))
     for _ in sink(iter(frames)):
         pass
     sink.close()

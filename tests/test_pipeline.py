@@ -17,6 +17,7 @@ from crowdpose3d.pipeline.config import (
     load_pipeline,
     validate_pipeline,
 )
+from crowdpose3d.pipeline.plan import ResumePoint, RunPlan
 from crowdpose3d.pipeline.runner import PipelineError, PipelineRunner
 from crowdpose3d.pipeline.stage import StageContext, StageError
 from crowdpose3d.stages.source import redact_url
@@ -316,6 +317,62 @@ def test_mot_resume_keeps_whole_lines_up_to_the_resume_point(tmp_path):
     partial = tmp_path / ".run.txt.partial"  # a killed run's longer file, cut mid-line
     partial.write_text("1,1,0,0,1,1,0.9,0,0,0\n2,1,0,0,1,1,0.9,0,0,0\n3,1,0,0,1,1,0.9,0,0,0\n4,1,0")
     sink = MOTSink(MOTParams(path=str(path)))
-    sink.open(StageContext(resume=True, run_info={"resume_after_frame": 1}))  # frames 0-1 kept
+    plan = RunPlan(ResumePoint(after_frame=1))
+    sink.open(StageContext(resume=True, plan=plan))  # frames 0-1 kept
     sink.close()
     assert path.read_text().splitlines() == ["1,1,0,0,1,1,0.9,0,0,0", "2,1,0,0,1,1,0.9,0,0,0"]
+
+
+def test_resume_does_not_depend_on_the_order_of_the_sinks(clip, tmp_path):
+    output, mot = tmp_path / "tracks", tmp_path / "run.txt"
+    config = pipeline(clip, output, rows_per_part=8)
+    config["sinks"].insert(0, {"type": "mot", "path": str(mot)})  # before the Parquet sink
+    config["source"]["max_frames"] = 8
+    run(config)
+    config["source"]["max_frames"] = None
+    run(config, resume=True)  # the runner's plan: continue after frame 7, whatever opens first
+    frames = [int(line.split(",")[0]) for line in mot.read_text().splitlines()]
+    assert frames == [f for f in range(1, 21) for _ in range(2)]  # 2 people, each frame once
+    assert sorted(pd.read_parquet(output)["frame"]) == sorted(list(range(20)) * 2)
+
+
+def test_the_plan_resumes_after_what_every_sink_holds():
+    from crowdpose3d.pipeline.plan import FRESH, plan_run
+
+    class Holding:
+        def __init__(self, point):
+            self.point = point
+
+        def resume_point(self):
+            return self.point
+
+    stages = [Holding(ResumePoint(7, 3)), object(), Holding(None), Holding(ResumePoint(5, 9))]
+    assert plan_run(stages, resume=True).resume_point == ResumePoint(5, 9)
+    assert plan_run(stages, resume=False).resume_point == FRESH
+    assert not plan_run([Holding(None)], resume=True).resuming
+    assert ResumePoint(5, 9).first_frame == 6
+
+
+def test_source_filters_keep_every_nth_frame_after_the_resume_point_and_carry_gaps():
+    from crowdpose3d.pipeline.frame import Frame
+    from crowdpose3d.stages.source import keep_frames
+
+    frames = [Frame("s", i, i / 10, None) for i in range(10)]
+    frames[5].data["gap_before_s"] = 2.5  # dropped by the step: the next kept frame tells
+    kept = list(keep_frames(iter(frames), frame_step=2, after_frame=2))
+    assert [f.index for f in kept] == [4, 6, 8]
+    assert kept[1].data == {"gap_before_s": 2.5} and kept[0].data == kept[2].data == {}
+
+
+def test_one_backoff_policy_doubles_up_to_its_cap_and_starts_over_after_a_frame():
+    from crowdpose3d.stages.source import Backoff
+
+    backoff = Backoff(0.5, 3.0, max_attempts=4)
+    waits = []
+    for _ in range(4):
+        waits.append(backoff.delay_s)
+        backoff.attempt()
+    assert waits == [0.5, 1.0, 2.0, 3.0] and backoff.exhausted
+    backoff.reset()
+    assert backoff.delay_s == 0.5 and not backoff.exhausted
+    assert not Backoff(0.5, 3.0, max_attempts=None).exhausted

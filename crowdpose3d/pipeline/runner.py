@@ -24,7 +24,8 @@ import numpy as np
 from crowdpose3d.messages import first_line
 from crowdpose3d.pipeline.config import PipelineConfig
 from crowdpose3d.pipeline.frame import Frame
-from crowdpose3d.pipeline.stage import StageContext, build_stage
+from crowdpose3d.pipeline.plan import plan_run
+from crowdpose3d.pipeline.stage import SourceStage, Stage, StageContext, build_stage
 
 log = logging.getLogger("crowdpose3d.pipeline")
 _END = object()  # end of stream marker
@@ -128,24 +129,29 @@ class _Channel:
 class PipelineRunner:
     """Builds the stages of a `PipelineConfig` and runs them on threads.
 
-    Every stage is built and opened before the first frame is decoded, so a bad model path
-    or an output that already exists fails before anything is written.
+    Every stage is built, then the run plan is made (`crowdpose3d.pipeline.plan`: where a
+    resumed run starts), then every stage opens with it, all before the first frame is
+    decoded, so a bad model path or an output that already exists fails before anything is
+    written.
     """
 
     def __init__(self, config: PipelineConfig, context: StageContext | None = None) -> None:
         self.config = config
         self.context = context or StageContext()
         self.names = [f"{where}:{entry.type}" for where, entry in config.entries()]
-        self.stages: list[Any] = []
-        self._opened: list[Any] = []
+        self.stages: list[Any] = []  # the source (a `SourceStage`), then `Stage`s
+        self._opened: list[Stage | SourceStage] = []
         self._errors: list[PipelineError] = []
 
     def open(self) -> None:
-        """Build and open every stage in run order (closes the opened ones on failure)."""
+        """Build every stage, plan the run, then open every stage in run order (closes the
+        opened ones on failure)."""
         try:
-            for _, entry in self.config.entries():
-                stage = build_stage(entry.type, entry.options)
-                self.stages.append(stage)
+            self.stages = [
+                build_stage(entry.type, entry.options) for _, entry in self.config.entries()
+            ]
+            self.context.plan = plan_run(self.stages, resume=self.context.resume)
+            for stage in self.stages:
                 stage.open(self.context)
                 self._opened.append(stage)
         except BaseException:
@@ -220,7 +226,7 @@ class PipelineRunner:
             raise self._errors[0]
         return report
 
-    def _run_source(self, source: Any, output: _Channel, stats: StageStats) -> None:
+    def _run_source(self, source: SourceStage, output: _Channel, stats: StageStats) -> None:
         stats.started = time.perf_counter()
         try:
             for frame in source.frames():
@@ -235,7 +241,7 @@ class PipelineRunner:
             output.put(_END, stats)
             stats.finished = time.perf_counter()
 
-    def _run_stage(self, stage: Any, source: _Channel, output: _Channel, stats: StageStats):
+    def _run_stage(self, stage: Stage, source: _Channel, output: _Channel, stats: StageStats):
         stats.started = time.perf_counter()
         entered: dict[tuple[str, int], float] = {}
         ended = False  # the end marker was read
@@ -275,7 +281,7 @@ class PipelineRunner:
         self._errors.append(PipelineError(name, error))
         self.context.stop.set()
 
-    def _close(self, stage: Any, name: str) -> None:
+    def _close(self, stage: Stage | SourceStage, name: str) -> None:
         try:
             stage.close()
         except Exception as exc:  # noqa: BLE001

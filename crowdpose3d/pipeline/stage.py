@@ -17,7 +17,9 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
+from crowdpose3d.pipeline.facts import RunFacts
 from crowdpose3d.pipeline.frame import Frame
+from crowdpose3d.pipeline.plan import RunPlan
 
 # Built-in stages by name, imported only when used (so a sink's dependencies load lazily).
 BUILTIN_STAGES: dict[str, str] = {
@@ -47,14 +49,17 @@ class StageContext:
     """What stages share for one run.
 
     Attributes:
-        run_info: facts stages publish for later ones (``fps``, ``intrinsics``, ``skeleton``,
-            ``model``, ``live``); sinks copy them into their outputs' metadata.
+        facts: what stages publish for later ones (fps, skeleton, model, camera); sinks
+            copy them into their outputs' metadata.
+        plan: where the run starts and what each stage skips, decided by the runner before
+            any stage opens (`crowdpose3d.pipeline.plan`).
         stop: set when the run must end (Ctrl-C, an error elsewhere); live sources and
             long waits check it.
-        overwrite / resume: what to do with outputs that already exist.
+        overwrite / resume: what the user asked for outputs that already exist.
     """
 
-    run_info: dict[str, Any] = field(default_factory=dict)
+    facts: RunFacts = field(default_factory=RunFacts)
+    plan: RunPlan = field(default_factory=RunPlan)
     stop: threading.Event = field(default_factory=threading.Event)
     overwrite: bool = False
     resume: bool = False

@@ -24,6 +24,8 @@ from crowdpose3d.geometry.lift import Lifter
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
 
+DEFAULT_SKELETON = "jta22"  # when no stage before names one (a model stage always does)
+
 
 class LiftParams(StageParams):
     camera_file: str | None = None  # Camera JSON (intrinsics + rotation + translation)
@@ -78,7 +80,7 @@ class LiftStage(BaseStage):
         if self._lifter is None or size != self._size:
             self._size = size
             intrinsics, height, pitch = self._camera_for(size)
-            skeleton = get_skeleton(self.context.run_info.get("skeleton", "jta22"))
+            skeleton = get_skeleton(self.context.facts.skeleton or DEFAULT_SKELETON)
             try:
                 self._lifter = Lifter(
                     intrinsics,
@@ -89,12 +91,9 @@ class LiftStage(BaseStage):
                 )
             except ValueError as error:
                 raise StageError(f"lift: {error}") from None
-            self.context.run_info.update(
-                intrinsics=intrinsics.to_dict(),
-                ground_plane=height is not None,
-                camera_height_m=height,
-                camera_pitch_deg=pitch,
-            )
+            facts = self.context.facts
+            facts.intrinsics, facts.ground_plane = intrinsics.to_dict(), height is not None
+            facts.camera_height_m, facts.camera_pitch_deg = height, pitch
         return self._lifter
 
     def _camera_for(self, size: tuple[int, int]) -> tuple[Intrinsics, float | None, float | None]:

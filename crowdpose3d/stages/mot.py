@@ -47,7 +47,7 @@ class MOTSink(BaseStage):
     def _lines_before_resume(self, context: StageContext) -> str:
         """The whole lines already written (the output, or a killed run's longer partial
         file) up to the frame the resumed run starts after."""
-        last = int(context.run_info.get("resume_after_frame", -1)) + 1  # MOT counts from 1
+        last = context.plan.resume_point.first_frame  # the last one kept: MOT counts from 1
         texts = [p.read_text() for p in (self.path, self._temporary) if p.is_file()]
         text = max(texts, key=len, default="")
         lines = text.splitlines(keepends=True)

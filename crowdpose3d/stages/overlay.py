@@ -20,6 +20,8 @@ from crowdpose3d.core.skeleton import get_skeleton
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageParams, claim_output_file
 
+DEFAULT_FPS = 25.0  # when neither the params nor the source give a frame rate
+
 
 class OverlayParams(StageParams):
     path: str  # output .mp4
@@ -46,7 +48,7 @@ class OverlaySink(BaseStage):
         super().open(context)
         claim_output_file(self.path, context)
         if context.resume and self.path.exists():  # never overwrite what a run drew before
-            first = int(context.run_info.get("resume_after_frame", -1)) + 1
+            first = context.plan.resume_point.first_frame
             self.path = self.path.with_name(f"{self.path.stem}-from-{first}{self.path.suffix}")
             self._temporary = self.path.with_name(f".{self.path.name}.partial.mp4")
 
@@ -66,8 +68,8 @@ class OverlaySink(BaseStage):
         os.replace(self._temporary, self.path)
 
     def _skeleton_bones(self) -> tuple[tuple[int, int], ...]:
-        if not self._bones and self.context.run_info.get("skeleton"):
-            self._bones = get_skeleton(self.context.run_info["skeleton"]).bones
+        if not self._bones and self.context.facts.skeleton:
+            self._bones = get_skeleton(self.context.facts.skeleton).bones
         return self._bones
 
     def _write(self, image: np.ndarray) -> None:
@@ -78,7 +80,7 @@ class OverlaySink(BaseStage):
             self._container.mux(packet)
 
     def _open_writer(self, width: int, height: int) -> None:
-        fps = self.params.fps or self.context.run_info.get("fps") or 25.0
+        fps = self.params.fps or self.context.facts.fps or DEFAULT_FPS
         self._container = av.open(str(self._temporary), mode="w", format="mp4")
         stream = self._container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
         stream.width, stream.height = width - width % 2, height - height % 2

@@ -68,16 +68,16 @@ class PandaNetStage(BaseStage):
             )
         except ValueError as error:
             raise StageError(str(error)) from None
-        context.run_info.update(
-            model=self.params.model,
-            skeleton=checkpoint.skeleton.name,
-            joint_names=list(checkpoint.skeleton.joints),
-            model_input_size=list(checkpoint.input_size),
-            device=str(device),
+        facts = context.facts
+        facts.model, facts.device = self.params.model, str(device)
+        facts.skeleton, facts.joint_names = (
+            checkpoint.skeleton.name,
+            list(checkpoint.skeleton.joints),
         )
+        facts.model_input_size = list(checkpoint.input_size)
 
     def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
-        batch_size = 1 if self.context.run_info.get("live") else self.params.batch_size
+        batch_size = 1 if self.context.facts.live else self.params.batch_size
         batch: list[Frame] = []
         for frame in frames:
             batch.append(frame)

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from crowdpose3d.pipeline.frame import Frame
+from crowdpose3d.pipeline.plan import ResumePoint
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
 from crowdpose3d.tracks import io, schema
 from crowdpose3d.tracks.schema import METADATA_KEY, PART_GLOB, part_number, tracks_schema
@@ -59,11 +60,8 @@ class ParquetSink(BaseStage):
 
     def open(self, context: StageContext) -> None:
         super().open(context)
-        existing = sorted(self.directory.glob(PART_GLOB)) if self.directory.is_dir() else []
-        if existing and context.resume:
-            last_frame, last_track = resume_point(self.directory)
-            context.run_info["resume_after_frame"] = last_frame
-            context.run_info["resume_after_track_id"] = last_track
+        existing = self._existing_parts()
+        if existing and context.resume:  # the runner's plan starts after these parts
             self._next_part = part_number(existing[-1]) + 1
         elif existing and context.overwrite:
             for path in existing:
@@ -79,6 +77,17 @@ class ParquetSink(BaseStage):
             raise StageError(f"cannot create {self.directory}: {error.strerror}") from None
         for stale in self.directory.glob(".part-*.tmp"):
             stale.unlink()  # left by a killed run; never a complete part
+
+    def resume_point(self) -> ResumePoint | None:
+        """Where the run that wrote the existing parts stopped (None: no parts yet); the
+        runner asks before any stage opens (`crowdpose3d.pipeline.plan`)."""
+        if not self._existing_parts():
+            return None
+        last_frame, last_track = resume_point(self.directory)
+        return ResumePoint(after_frame=last_frame, after_track_id=last_track)
+
+    def _existing_parts(self) -> list[Path]:
+        return sorted(self.directory.glob(PART_GLOB)) if self.directory.is_dir() else []
 
     def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         for frame in frames:
@@ -120,9 +129,7 @@ class ParquetSink(BaseStage):
             return
         keep = np.ones(len(poses), bool) if self.params.keep_untracked else poses.track_id >= 0
         people = poses[keep]
-        joints = self.context.run_info.get("joint_names") or [
-            f"j{k}" for k in range(people.num_joints)
-        ]
+        joints = self.context.facts.joint_names or [f"j{k}" for k in range(people.num_joints)]
         n = len(people)
         ground = people.data.get("ground_xy", np.full((n, 2), np.nan))
         scale = people.data.get("scale_smoothed", people.data.get("scale", np.full(n, np.nan)))
@@ -145,7 +152,7 @@ class ParquetSink(BaseStage):
         self._row_count += n
 
     def _table(self) -> pa.Table:
-        joints = self.context.run_info.get("joint_names") or []
+        joints = self.context.facts.joint_names or []
         part_schema = tracks_schema(joints, source_column=self.params.source_column)
         columns = {
             field.name: np.concatenate([chunk[field.name] for chunk in self._chunks])
@@ -154,7 +161,9 @@ class ParquetSink(BaseStage):
             for field in part_schema
         }
         table = pa.Table.from_pydict(columns, schema=part_schema)
-        metadata = schema.part_metadata(self.context.run_info, self._first_frame, self._last_frame)
+        metadata = schema.part_metadata(
+            self.context.facts.known(), self._first_frame, self._last_frame
+        )
         return table.replace_schema_metadata(
             {**(table.schema.metadata or {}), METADATA_KEY: metadata}
         )

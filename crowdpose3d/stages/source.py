@@ -11,6 +11,7 @@ logs (`redact_url`).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import time
@@ -106,19 +107,19 @@ class VideoSource(BaseStage):
         fps = float(stream.average_rate or stream.guessed_rate or 0) or None
         if fps is not None:
             fps /= self.params.frame_step  # the rate of the frames this source yields
-        context.run_info.update(
-            source_id=self.source_id,
-            source=self.name,
-            live=self.live,
-            fps=fps,
-            width=stream.codec_context.width,
-            height=stream.codec_context.height,
+        facts = context.facts
+        facts.source_id, facts.source, facts.live, facts.fps = (
+            self.source_id,
+            self.name,
+            self.live,
+            fps,
         )
+        facts.width, facts.height = stream.codec_context.width, stream.codec_context.height
         if not self.live and stream.frames:
             total = stream.frames // self.params.frame_step
             if self.params.max_frames:
                 total = min(total, self.params.max_frames)
-            context.run_info["total_frames"] = total
+            facts.total_frames = total
 
     def close(self) -> None:
         if self._container is not None:
@@ -126,15 +127,56 @@ class VideoSource(BaseStage):
             self._container = None
 
     def frames(self) -> Iterator[Frame]:
-        """Decoded frames until the end of the file, ``max_frames`` or the stop flag."""
-        index, kept = 0, 0
-        pts_offset = 0.0  # live: keeps time monotonic across reconnections
+        """Decoded frames until the end of the file, ``max_frames`` or the stop flag.
+
+        A resumed file run skips the frames up to the plan's resume point; a live stream
+        cannot be replayed, so it numbers its frames after that point instead.
+        """
+        after = self.context.plan.resume_point.after_frame  # -1 unless --resume
+        if self.live:
+            decoded = self._live_frames(first_index=after + 1)
+            after = -1
+        else:
+            decoded = self._file_frames()
+        kept = keep_frames(decoded, self.params.frame_step, after)
+        return itertools.islice(kept, self.params.max_frames)
+
+    def _frame(self, index: int, image: np.ndarray, pts_s: float) -> Frame:
+        wall_time = time.time() if self.live else None
+        return Frame(self.source_id, index, pts_s, image, wall_time=wall_time)
+
+    def _file_frames(self) -> Iterator[Frame]:
+        """Every frame of the file, front to back; a damaged or truncated file fails after
+        the frames that decode (`SourceError`)."""
+        index = 0
+        container = self._container or self._connect()
+        self._container = container
+        try:
+            for image, pts in self._decode(container):
+                if self.context.stop.is_set():
+                    return
+                yield self._frame(index, image, pts)
+                index += 1
+        except (av.error.FFmpegError, OSError) as error:
+            raise SourceError(
+                f"{self.name} is corrupt after frame {index} ({_reason(error)}); "
+                "the frames before it were processed"
+            ) from None
+        self._check_complete(container, index)
+
+    def _live_frames(self, first_index: int) -> Iterator[Frame]:
+        """Every frame of a live stream, numbered from ``first_index``; when the stream
+        drops, reconnect with `Backoff` and mark the first frame after the hole with
+        ``gap_before_s``. Time stays monotonic across reconnections."""
+        index = first_index
+        pts_offset = 0.0  # stream time lost to outages, so pts keep increasing
         last_pts = 0.0
         gap_s: float | None = None
-        delay = self.params.reconnect_initial_delay_s
-        skip_through = int(self.context.run_info.get("resume_after_frame", -1))  # --resume
-        if self.live:  # a live stream cannot be replayed: go on numbering after the last part
-            index, skip_through = skip_through + 1, -1
+        backoff = Backoff(
+            self.params.reconnect_initial_delay_s,
+            self.params.reconnect_max_delay_s,
+            self.params.max_reconnect_attempts,
+        )
         last_frame_wall = time.time()
         while True:
             container = self._container or self._connect()
@@ -143,37 +185,18 @@ class VideoSource(BaseStage):
                 for image, pts in self._decode(container):
                     if self.context.stop.is_set():
                         return
-                    if index % self.params.frame_step == 0 and index > skip_through:
-                        frame = Frame(
-                            source_id=self.source_id,
-                            index=index,
-                            pts_s=pts_offset + pts,
-                            image=image,
-                            wall_time=time.time() if self.live else None,
-                        )
-                        if gap_s is not None:
-                            frame.data["gap_before_s"] = gap_s
-                            gap_s = None
-                        yield frame
-                        last_frame_wall = time.time()
-                        kept += 1
-                        delay = self.params.reconnect_initial_delay_s
-                        if self.params.max_frames and kept >= self.params.max_frames:
-                            return
+                    frame = self._frame(index, image, pts_offset + pts)
+                    if gap_s is not None:
+                        frame.data["gap_before_s"], gap_s = gap_s, None
+                    yield frame
+                    last_frame_wall = time.time()
+                    backoff.reset()
                     last_pts = pts_offset + pts
                     index += 1
-                if not self.live:
-                    self._check_complete(container, index)
-                    return
                 if not self.params.reconnect:
                     return  # a live stream that ended, with reconnection off: the run ends
                 reason = "the stream ended"
             except (av.error.FFmpegError, OSError) as error:
-                if not self.live:
-                    raise SourceError(
-                        f"{self.name} is corrupt after frame {index} ({_reason(error)}); "
-                        "the frames before it were processed"
-                    ) from None
                 reason = _reason(error)
             # A live stream dropped: close, wait, reconnect; record the gap.
             container.close()
@@ -182,32 +205,29 @@ class VideoSource(BaseStage):
                 raise SourceError(f"{self.name}: {reason}; reconnect is off")
             lost_at = last_frame_wall  # the outage began after the last good frame
             try:
-                self._reconnect_after(reason, delay)
+                self._container = self._reconnect(reason, backoff)
             except _Stopped:
                 return
-            delay = min(delay * 2, self.params.reconnect_max_delay_s)
             gap_s = time.time() - lost_at
             pts_offset = last_pts + gap_s
 
-    def _reconnect_after(self, reason: str, delay: float) -> None:
-        """Retry connecting with back-off until it works, ``stop`` or the attempts run out."""
-        attempts = 0
-        while not self.context.stop.wait(delay):
-            attempts += 1
+    def _reconnect(self, reason: str, backoff: Backoff) -> av.container.InputContainer:
+        """Retry connecting, waiting as ``backoff`` says, until it works, ``stop`` is set
+        (`_Stopped`) or the attempts run out (`SourceError`)."""
+        while not self.context.stop.wait(backoff.delay_s):
+            attempt = backoff.attempt()
             self.reconnects += 1
-            log.warning("%s: %s; reconnecting (attempt %d)", self.name, reason, attempts)
+            log.warning("%s: %s; reconnecting (attempt %d)", self.name, reason, attempt)
             try:
-                self._container = self._connect()
+                container = self._connect()
                 log.warning("%s: reconnected", self.name)
-                return
+                return container
             except SourceError as error:
                 reason = str(error)
-                limit = self.params.max_reconnect_attempts
-                if limit is not None and attempts >= limit:
+                if backoff.exhausted:
                     raise SourceError(
-                        f"{self.name}: gave up after {attempts} reconnection attempts ({reason})"
+                        f"{self.name}: gave up after {attempt} reconnection attempts ({reason})"
                     ) from None
-                delay = min(delay * 2, self.params.reconnect_max_delay_s)
         raise _Stopped()
 
     def _connect(self) -> av.container.InputContainer:
@@ -266,6 +286,47 @@ class _Stopped(Exception):
     """The run was stopped while waiting to reconnect."""
 
 
+class Backoff:
+    """Exponential back-off between reconnection attempts: the first waits
+    ``initial_delay_s``, each failed one doubles the wait up to ``max_delay_s``; a good
+    frame (`reset`) starts over. ``max_attempts`` (None: no limit) bounds one outage."""
+
+    def __init__(self, initial_delay_s: float, max_delay_s: float, max_attempts: int | None):
+        self.initial_delay_s = initial_delay_s
+        self.max_delay_s = max_delay_s
+        self.max_attempts = max_attempts
+        self.reset()
+
+    def reset(self) -> None:
+        self.delay_s = self.initial_delay_s
+        self.attempts = 0
+
+    def attempt(self) -> int:
+        """Count an attempt (after waiting ``delay_s``) and lengthen the next wait; -> its
+        number within this outage."""
+        self.attempts += 1
+        self.delay_s = min(self.delay_s * 2, self.max_delay_s)
+        return self.attempts
+
+    @property
+    def exhausted(self) -> bool:
+        return self.max_attempts is not None and self.attempts >= self.max_attempts
+
+
+def keep_frames(frames: Iterator[Frame], frame_step: int, after_frame: int) -> Iterator[Frame]:
+    """Every ``frame_step``-th frame (by index) after ``after_frame``; a ``gap_before_s`` of
+    a frame left out moves to the next frame kept."""
+    gap_s: float | None = None
+    for frame in frames:
+        if frame.index % frame_step == 0 and frame.index > after_frame:
+            if gap_s is not None:
+                frame.data.setdefault("gap_before_s", gap_s)
+                gap_s = None
+            yield frame
+        elif "gap_before_s" in frame.data:
+            gap_s = frame.data["gap_before_s"]
+
+
 class ImageFolderSourceParams(StageParams):
     path: str
     fps: float = Field(10.0, gt=0)  # to give the images timestamps
@@ -294,15 +355,10 @@ class ImageFolderSource(BaseStage):
         if not self.files:
             raise SourceError(f"{folder} holds no image ({', '.join(IMAGE_SUFFIXES)})")
         first = self._read(self.files[0])
-        context.run_info.update(
-            source_id=self.source_id,
-            source=str(folder),
-            live=False,
-            fps=self.params.fps,
-            width=first.shape[1],
-            height=first.shape[0],
-            total_frames=len(self.files),
-        )
+        facts = context.facts
+        facts.source_id, facts.source, facts.live = self.source_id, str(folder), False
+        facts.fps, facts.total_frames = self.params.fps, len(self.files)
+        facts.width, facts.height = first.shape[1], first.shape[0]
 
     def frames(self) -> Iterator[Frame]:
         for index, path in enumerate(self.files):

@@ -49,7 +49,7 @@ class TrackStage(BaseStage):
 
     def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         # After --resume, new ids continue above those already written.
-        offset = max(int(self.context.run_info.get("resume_after_track_id", 0)), 0)
+        offset = max(self.context.plan.resume_point.after_track_id, 0)
         for frame in frames:
             if frame.poses is not None:
                 frame.poses = self.tracker.update(frame.poses, frame.pts_s)
