@@ -174,3 +174,30 @@ def test_checkpoint_every_saves_mid_epoch(synth_root, tmp_path, monkeypatch):
     )
     train(load_config(path), progress=False)
     assert saves == [(-1, 2), (-1, 4), (-1, 6), (0, 6)]
+
+
+def test_training_steps_run_alone_and_share_the_evaluation_data_switch(synth_root, tmp_path):
+    from crowdpose3d.core.skeleton import JTA22
+    from crowdpose3d.engine.datasets import parse_data
+    from crowdpose3d.engine.evaluator import load_samples
+    from crowdpose3d.engine.trainer import (
+        build_model_and_loss,
+        initial_state,
+        open_training_data,
+        set_up_processes,
+    )
+
+    config = load_config(write_config(tmp_path / "c.yaml", synth_root, tmp_path / "run"))
+    assert set_up_processes(config).world == 1
+    samples = open_training_data(config, JTA22)
+    # `type: jta, root: R` in a training config and `--data jta:R` / `--data R` in eval
+    # name the same loader and frames.
+    assert parse_data(f"jta:{synth_root}") == parse_data(synth_root) == ("jta", synth_root)
+    evaluated = load_samples(f"jta:{synth_root}", split="train")
+    assert [s.frame for s in samples] == [s.frame for s in evaluated]
+    model, criterion = build_model_and_loss(config, JTA22)
+    state = initial_state(config, model, criterion, samples, resume=False)  # k-means
+    assert state.anchors.shape == (4, 2) and 0 < state.anchor_fit <= 1
+    assert (state.start_epoch, state.iteration, state.extra) == (0, 0, {})
+    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        initial_state(config, model, criterion, samples, resume=True)

@@ -1,8 +1,9 @@
 """Evaluate a `Predictor` on a labelled data set: the paper's AP, 3DPCK and MPJPE tables.
 
 ``evaluate(predictor, samples)`` runs the model over the samples in batches and feeds every
-image to a `PoseEvaluation` (`crowdpose3d.engine.metrics`). ``load_samples(data)`` builds the
-samples from a ``--data`` argument:
+image to a `PoseEvaluation` (`crowdpose3d.engine.metrics`). ``load_samples(data)`` builds
+the samples from a ``--data`` argument, ``KIND:ROOT`` or a bare JTA-format ``ROOT``, through
+the dataset switch training uses too (`crowdpose3d.engine.datasets`):
 
     DIR             a JTA-format root (JTA itself or ``crowdpose3d synth`` output:
                     ``annotations/``, ``videos/``, ``cameras/``), split ``train|val|test``
@@ -18,17 +19,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import numpy as np
-
 from crowdpose3d.data.dataset import SampleSubset
 from crowdpose3d.data.errors import DatasetError
 from crowdpose3d.data.sample import Sample
+from crowdpose3d.engine.datasets import open_dataset, parse_data, spread_evenly
 from crowdpose3d.engine.metrics import EvaluationResult, PoseEvaluation
 from crowdpose3d.engine.predictor import Predictor
 
-__all__ = ["DATA_PREFIXES", "SampleSubset", "evaluate", "load_samples"]
-
-DATA_PREFIXES = ("panoptic:", "mupots:")
+__all__ = ["SampleSubset", "evaluate", "load_samples"]
 
 
 def load_samples(
@@ -47,41 +45,11 @@ def load_samples(
         raise ValueError(f"--frame-step must be >= 1, got {frame_step}")
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"--max-frames must be >= 1, got {max_frames}")
-    text = str(data)
-    kind, root = "jta", text
-    for prefix in DATA_PREFIXES:
-        if text.startswith(prefix):
-            kind, root = prefix[:-1], text[len(prefix) :]
-    root_path = Path(root).expanduser()
-    if not root_path.is_dir():
-        raise DatasetError(f"data directory not found: {root_path}")
-
-    step_left = 1  # the step the loader could not apply itself
-    if kind == "panoptic":
-        from crowdpose3d.data.panoptic import PanopticDataset
-
-        samples: Sequence[Sample] = PanopticDataset(
-            root_path, split=split, frame_step=frame_step, cache_dir=cache_dir
-        )
-    elif kind == "mupots":
-        from crowdpose3d.data.mupots import MuPoTSDataset
-
-        samples = MuPoTSDataset(root_path)  # one test set, no split
-        step_left = frame_step
-    else:
-        from crowdpose3d.data.jta import JTADataset
-
-        samples = JTADataset(root_path, split=split, frame_step=frame_step, cache_dir=cache_dir)
-
-    indices = np.arange(0, len(samples), step_left)
-    if max_frames is not None and len(indices) > max_frames:
-        spread = np.linspace(0, len(indices) - 1, max_frames).round().astype(np.int64)
-        indices = indices[np.unique(spread)]
-    if len(indices) == 0:
+    kind, root = parse_data(data)
+    samples = open_dataset(kind, root, split=split, frame_step=frame_step, cache_dir=cache_dir)
+    if len(samples) == 0:
         raise DatasetError(f"no labelled frames in {data} (split {split})")
-    if len(indices) == len(samples):
-        return samples
-    return SampleSubset(samples, indices)
+    return spread_evenly(samples, max_frames)
 
 
 def _batches(samples: Sequence[Sample], size: int) -> Iterator[list[Sample]]:

@@ -19,7 +19,8 @@ import math
 import os
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,7 +39,7 @@ from crowdpose3d.core.losses import LossResult, PandaNetLoss
 from crowdpose3d.core.model import PRESETS, PandaNet
 from crowdpose3d.core.skeleton import SKELETONS, Skeleton, get_skeleton
 from crowdpose3d.core.targets import AnchorMatcher, GroundTruth
-from crowdpose3d.data.dataset import PoseDataset, SampleSubset, collate
+from crowdpose3d.data.dataset import PoseDataset, collate
 from crowdpose3d.data.sample import Sample
 from crowdpose3d.data.transforms import (
     ColorJitter,
@@ -47,6 +48,7 @@ from crowdpose3d.data.transforms import (
     RandomHorizontalFlip,
     RandomScale,
 )
+from crowdpose3d.engine.datasets import DatasetKind, open_dataset, spread_evenly
 
 LAST_CHECKPOINT = "last.pt"
 LOG_FILE = "log.jsonl"
@@ -57,9 +59,11 @@ class _Strict(BaseModel):
 
 
 class DataSource(_Strict):
-    """One training dataset. ``jta`` reads JTA's layout, which `crowdpose3d synth` writes."""
+    """One training dataset (`crowdpose3d.engine.datasets`: the kinds ``crowdpose3d eval
+    --data KIND:ROOT`` names too). ``jta`` reads JTA's layout, which `crowdpose3d synth`
+    writes."""
 
-    type: Literal["jta", "panoptic", "mupots", "muco", "coco"] = "jta"
+    type: DatasetKind = "jta"
     root: str
     split: str = "train"
     frame_step: int = Field(1, ge=1)
@@ -149,38 +153,15 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Tr
 
 
 def open_source(source: DataSource, skeleton: Skeleton) -> Sequence[Sample]:
-    """The dataset loader of one `DataSource`."""
-    root = Path(source.root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"training data folder not found: {root}")
-    if source.type == "jta":
-        from crowdpose3d.data.jta import JTADataset
-
-        dataset: Sequence[Sample] = JTADataset(
-            root, split=source.split, skeleton=skeleton, frame_step=source.frame_step
-        )
-    elif source.type == "panoptic":
-        from crowdpose3d.data.panoptic import PanopticDataset
-
-        dataset = PanopticDataset(
-            root, split=source.split, skeleton=skeleton, frame_step=source.frame_step
-        )
-    elif source.type == "mupots":
-        from crowdpose3d.data.mupots import MuPoTSDataset
-
-        dataset = MuPoTSDataset(root, skeleton=skeleton)
-    elif source.type == "muco":
-        from crowdpose3d.data.mupots import MuCoDataset
-
-        dataset = MuCoDataset(root, skeleton=skeleton)
-    else:
-        from crowdpose3d.data.coco import COCODataset
-
-        dataset = COCODataset(root, split=source.split, skeleton=skeleton)
-    if source.max_samples is not None and len(dataset) > source.max_samples:
-        keep = np.linspace(0, len(dataset) - 1, source.max_samples).round().astype(int)
-        dataset = SampleSubset(dataset, keep.tolist())
-    return dataset
+    """The dataset loader of one `DataSource` (`crowdpose3d.engine.datasets`)."""
+    dataset = open_dataset(
+        source.type,
+        source.root,
+        split=source.split,
+        skeleton=skeleton,
+        frame_step=source.frame_step,
+    )
+    return spread_evenly(dataset, source.max_samples)
 
 
 class _Concat(Sequence[Sample]):
@@ -296,8 +277,28 @@ def _scalars(result: LossResult) -> dict[str, float]:
     return values
 
 
-def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
-    """Run (or continue) a training run -> the path of the last checkpoint."""
+@dataclass(frozen=True)
+class Processes:
+    """Where this process trains: its rank among ``world`` processes and its device."""
+
+    rank: int
+    world: int
+    device: torch.device
+
+
+@dataclass
+class TrainingState:
+    """What a run carries from one step to the next and saves in ``last.pt``."""
+
+    anchors: np.ndarray  # (A, 2) anchor sizes in input pixels
+    anchor_fit: float  # mean best IoU of the training boxes with the anchors
+    start_epoch: int = 0
+    iteration: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)  # optimiser/criterion state to resume
+
+
+def set_up_processes(config: TrainConfig) -> Processes:
+    """Step 1, set-up: the process group under torchrun, the device, the seed."""
     rank, world, local_rank = _distributed()
     device = _choose_device(local_rank)
     if world > 1 and not dist.is_initialized():
@@ -305,13 +306,19 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
     if config.batch_size % world:
         raise ValueError(f"batch_size {config.batch_size} is not divisible by {world} processes")
     torch.manual_seed(config.seed + rank)
-    output = Path(config.output_dir)
-    last_path = output / LAST_CHECKPOINT
-    skeleton = get_skeleton(config.model.skeleton)
+    return Processes(rank, world, device)
+
+
+def open_training_data(config: TrainConfig, skeleton: Skeleton) -> Sequence[Sample]:
+    """Step 2, data: every configured source, end to end."""
     samples = _Concat([open_source(source, skeleton) for source in config.data])
     if len(samples) == 0:
         raise ValueError("the training data holds no labelled image; check data[].root/split")
+    return samples
 
+
+def build_model_and_loss(config: TrainConfig, skeleton: Skeleton) -> tuple[PandaNet, PandaNetLoss]:
+    """Step 3, model and loss, as the config's model: and loss: sections describe them."""
     model = PandaNet(
         num_anchors=config.model.num_anchors,
         num_joints=skeleton.num_joints,
@@ -325,24 +332,43 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
         selection=config.loss.selection,
         classification_balance=config.loss.classification_balance,
     )
-    start_epoch, iteration, extra = 0, 0, {}
+    return model, criterion
+
+
+def initial_state(
+    config: TrainConfig,
+    model: PandaNet,
+    criterion: PandaNetLoss,
+    samples: Sequence[Sample],
+    resume: bool,
+) -> TrainingState:
+    """Step 4, the start: resume ``last.pt`` (weights, anchors, loss weights, counters),
+    or warm-start from ``init_from``, or fresh weights with k-means anchors."""
     if resume:
+        last_path = Path(config.output_dir) / LAST_CHECKPOINT
         if not last_path.is_file():
             raise FileNotFoundError(f"nothing to resume: {last_path} does not exist")
         checkpoint = load_checkpoint(last_path)
         model.load_state_dict(checkpoint.model.state_dict())
-        anchors = checkpoint.anchors.numpy()
         extra = checkpoint.extra
         criterion.load_state_dict(extra["criterion"])
-        start_epoch, iteration = int(extra["epoch"]) + 1, int(extra["iteration"])
-        anchor_fit = float(checkpoint.metadata.get("anchor_mean_iou", float("nan")))
-    elif config.init_from is not None:
-        anchors, anchor_fit = _warm_start(model, config)
-    else:
-        anchors, anchor_fit = compute_anchors(samples, config)
-    module = TrainingModule(model, criterion, torch.from_numpy(anchors)).to(device)
-    if world > 1 and device.type == "cuda":
-        module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
+        return TrainingState(
+            anchors=checkpoint.anchors.numpy(),
+            anchor_fit=float(checkpoint.metadata.get("anchor_mean_iou", float("nan"))),
+            start_epoch=int(extra["epoch"]) + 1,
+            iteration=int(extra["iteration"]),
+            extra=extra,
+        )
+    if config.init_from is not None:
+        return TrainingState(*_warm_start(model, config))
+    return TrainingState(*compute_anchors(samples, config))
+
+
+def build_optimiser(
+    config: TrainConfig, module: nn.Module, state: TrainingState
+) -> torch.optim.Optimizer:
+    """SGD with momentum on every trainable parameter (the loss weights included); a
+    resumed run gets its momentum buffers back."""
     trainable = [p for p in module.parameters() if p.requires_grad]
     optimiser = torch.optim.SGD(
         trainable,
@@ -350,16 +376,15 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
         momentum=config.momentum,
         weight_decay=config.weight_decay,
     )
-    if resume:
-        optimiser.load_state_dict(extra["optimizer"])
-    wrapped: nn.Module = module
-    if world > 1:
-        wrapped = nn.parallel.DistributedDataParallel(
-            module,
-            device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=True,  # a batch without 3D labels leaves the 3D weights out
-        )
+    if state.extra:
+        optimiser.load_state_dict(state.extra["optimizer"])
+    return optimiser
 
+
+def training_loader(
+    config: TrainConfig, samples: Sequence[Sample], skeleton: Skeleton, processes: Processes
+) -> tuple[PoseDataset, DistributedSampler, DataLoader]:
+    """The augmented dataset, this process's share of it and the batches."""
     dataset = PoseDataset(
         samples,
         training_transform(config),
@@ -368,6 +393,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
         seed=config.seed,
         image_dtype=torch.uint8,
     )
+    world, rank = processes.world, processes.rank
     sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=config.seed)
     loader = DataLoader(
         dataset,
@@ -376,54 +402,126 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
         num_workers=config.num_workers,
         collate_fn=collate,
         drop_last=len(dataset) >= config.batch_size,
-        pin_memory=device.type == "cuda",
+        pin_memory=processes.device.type == "cuda",
     )
-    total = len(loader) * config.epochs
-    if config.max_iterations is not None:
-        total = min(total, config.max_iterations)
-    autocast = config.amp if device.type == "cuda" else config.cpu_amp
+    return dataset, sampler, loader
+
+
+def save_state(
+    config: TrainConfig,
+    model: PandaNet,
+    criterion: PandaNetLoss,
+    optimiser: torch.optim.Optimizer,
+    skeleton: Skeleton,
+    state: TrainingState,
+    completed_epoch: int,
+) -> None:
+    """last.pt after ``completed_epoch`` (-1: none yet); --resume restarts the next one."""
+    save_checkpoint(
+        Path(config.output_dir) / LAST_CHECKPOINT,
+        model,
+        torch.from_numpy(state.anchors),
+        skeleton,
+        config.input_size,
+        metadata={
+            "epoch": completed_epoch,
+            "iteration": state.iteration,
+            "anchor_mean_iou": state.anchor_fit,
+            "config": config.model_dump(mode="json"),
+        },
+        extra={
+            "optimizer": optimiser.state_dict(),
+            "criterion": criterion.state_dict(),
+            "epoch": completed_epoch,
+            "iteration": state.iteration,
+        },
+    )
+
+
+def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
+    """Run (or continue) a training run -> the path of the last checkpoint."""
+    processes = set_up_processes(config)
+    rank, world, device = processes.rank, processes.world, processes.device
+    output = Path(config.output_dir)
+    skeleton = get_skeleton(config.model.skeleton)
+    samples = open_training_data(config, skeleton)
+    model, criterion = build_model_and_loss(config, skeleton)
+    state = initial_state(config, model, criterion, samples, resume)
+    module = TrainingModule(model, criterion, torch.from_numpy(state.anchors)).to(device)
+    if world > 1 and device.type == "cuda":
+        module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    optimiser = build_optimiser(config, module, state)
+    wrapped: nn.Module = module
+    if world > 1:
+        wrapped = nn.parallel.DistributedDataParallel(
+            module,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=True,  # a batch without 3D labels leaves the 3D weights out
+        )
+    dataset, sampler, loader = training_loader(config, samples, skeleton, processes)
     if rank == 0:
         output.mkdir(parents=True, exist_ok=True)
         (output / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json")))
 
     def save(completed_epoch: int) -> None:
-        """last.pt after ``completed_epoch`` (-1: none yet); --resume restarts the next one."""
-        save_checkpoint(
-            last_path,
-            model,
-            torch.from_numpy(anchors),
-            skeleton,
-            config.input_size,
-            metadata={
-                "epoch": completed_epoch,
-                "iteration": iteration,
-                "anchor_mean_iou": anchor_fit,
-                "config": config.model_dump(mode="json"),
-            },
-            extra={
-                "optimizer": optimiser.state_dict(),
-                "criterion": criterion.state_dict(),
-                "epoch": completed_epoch,
-                "iteration": iteration,
-            },
-        )
+        save_state(config, model, criterion, optimiser, skeleton, state, completed_epoch)
 
-    for epoch in range(start_epoch, config.epochs):
-        if iteration >= total:
+    run_epochs(
+        config,
+        processes,
+        wrapped,
+        criterion,
+        optimiser,
+        dataset,
+        sampler,
+        loader,
+        state,
+        save,
+        progress,
+    )
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return output / LAST_CHECKPOINT
+
+
+def run_epochs(
+    config: TrainConfig,
+    processes: Processes,
+    wrapped: nn.Module,
+    criterion: PandaNetLoss,
+    optimiser: torch.optim.Optimizer,
+    dataset: PoseDataset,
+    sampler: DistributedSampler,
+    loader: DataLoader,
+    state: TrainingState,
+    save: Callable[[int], None],
+    progress: bool = True,
+) -> None:
+    """Step 5, the loop: polynomial learning rate, autocast, a log line and ``save`` after
+    every epoch (and every ``checkpoint_every`` iterations)."""
+    rank, device = processes.rank, processes.device
+    output = Path(config.output_dir)
+    total = len(loader) * config.epochs
+    if config.max_iterations is not None:
+        total = min(total, config.max_iterations)
+    autocast = config.amp if device.type == "cuda" else config.cpu_amp
+    for epoch in range(state.start_epoch, config.epochs):
+        if state.iteration >= total:
             break
         sampler.set_epoch(epoch)
         dataset.set_epoch(epoch)
-        module.train()
+        wrapped.train()
         sums: dict[str, float] = defaultdict(float)
         count, started = 0, time.perf_counter()
         bar = tqdm(
             loader, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress or rank != 0
         )
         for images, ground_truth, _ in bar:
-            if iteration >= total:
+            if state.iteration >= total:
                 break
             for group in optimiser.param_groups:
-                group["lr"] = poly_learning_rate(config, iteration, total)
+                group["lr"] = poly_learning_rate(config, state.iteration, total)
             images = images.to(device, non_blocking=True).float() / 255
             ground_truth = [gt.to(device) for gt in ground_truth]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
@@ -434,21 +532,22 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
             values = _scalars(result)
             if not math.isfinite(values["loss/total"]):
                 raise FloatingPointError(
-                    f"the loss became {values['loss/total']} at iteration {iteration}; "
+                    f"the loss became {values['loss/total']} at iteration {state.iteration}; "
                     "lower learning_rate or add warmup_iterations"
                 )
             for key, value in values.items():
                 sums[key] += value
             count += 1
-            iteration += 1
+            state.iteration += 1
             bar.set_postfix(loss=f"{values['loss/total']:.3f}", lr=f"{group['lr']:.2g}")
-            if rank == 0 and config.checkpoint_every and iteration % config.checkpoint_every == 0:
+            every = config.checkpoint_every
+            if rank == 0 and every and state.iteration % every == 0:
                 save(epoch - 1)  # mid-epoch: a resume repeats this epoch's data order
         if rank == 0 and count:
             _write_epoch(
                 output,
                 epoch,
-                iteration,
+                state.iteration,
                 count,
                 sums,
                 time.perf_counter() - started,
@@ -456,10 +555,6 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
                 optimiser,
             )
             save(epoch)
-    if world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
-    return last_path
 
 
 def _write_epoch(
