@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from crowdpose3d.files import fsync_path, publish
 from crowdpose3d.messages import first_line
 from crowdpose3d.pipeline.config import PipelineConfig, validate_pipeline
 from crowdpose3d.pipeline.defaults import DEFAULT_MODEL, default_pipeline
@@ -196,14 +197,8 @@ def _publish(staging: Path, final: Path, job: VideoJob, frames: int, seconds: fl
     record = staging / RECORD
     info = {"uri": redact_url(job.uri), "input": job.name, "frames": frames, "seconds": seconds}
     record.write_text(json.dumps(info))
-    with open(record, "rb") as stream:
-        os.fsync(stream.fileno())
-    os.rename(staging, final)
-    directory = os.open(final.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    fsync_path(record)
+    publish(staging, final)
 
 
 def _video_task(job: VideoJob, out_dir: str, options: BatchOptions) -> VideoResult:

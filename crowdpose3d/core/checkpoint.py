@@ -21,6 +21,7 @@ from torch import Tensor
 
 from crowdpose3d.core.model import PandaNet
 from crowdpose3d.core.skeleton import Skeleton, get_skeleton
+from crowdpose3d.files import atomic_path
 
 FORMAT_VERSION = 1
 BUILTIN_PREFIX = "builtin:"
@@ -90,9 +91,8 @@ def save_checkpoint(
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".partial")
-    torch.save(payload, temporary)
-    temporary.replace(path)
+    with atomic_path(path, path.with_name(path.name + ".partial")) as partial:
+        torch.save(payload, partial)
     return path
 
 

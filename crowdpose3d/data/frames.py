@@ -22,6 +22,7 @@ import av
 import numpy as np
 
 from crowdpose3d.data.errors import DatasetError
+from crowdpose3d.files import atomic_path
 
 _CACHE_VERSION = 1
 
@@ -148,17 +149,13 @@ class VideoFrames:
         self.cache_dir.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
         partial = data_path.with_name(f"{data_path.name}.{os.getpid()}.partial")
         count = 0
-        try:
-            with open(partial, "wb") as out:
-                for frame in self._decode():
-                    out.write(frame.tobytes())
-                    count += 1
-            os.replace(partial, data_path)
-        finally:
-            partial.unlink(missing_ok=True)
+        with atomic_path(data_path, partial) as temporary, open(temporary, "wb") as out:
+            for frame in self._decode():
+                out.write(frame.tobytes())
+                count += 1
         shape = (count, self.height, self.width, 3)
         meta = {"version": _CACHE_VERSION, "video": str(self.path), "shape": shape, "fps": self.fps}
         partial_meta = meta_path.with_name(f"{meta_path.name}.{os.getpid()}.partial")
-        partial_meta.write_text(json.dumps(meta))
-        os.replace(partial_meta, meta_path)
+        with atomic_path(meta_path, partial_meta) as temporary:
+            temporary.write_text(json.dumps(meta))
         return np.memmap(data_path, dtype=np.uint8, mode="r", shape=shape)

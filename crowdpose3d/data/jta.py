@@ -39,6 +39,7 @@ from crowdpose3d.data.common import build_sample, natural_key
 from crowdpose3d.data.errors import DatasetError
 from crowdpose3d.data.frames import VideoFrames
 from crowdpose3d.data.sample import Sample
+from crowdpose3d.files import atomic_path
 from crowdpose3d.geometry.camera import Camera, Intrinsics
 
 JTA_INTRINSICS = Intrinsics(fx=1158.0, fy=1158.0, cx=960.0, cy=540.0, width=1920, height=1080)
@@ -214,9 +215,8 @@ class JTADataset(Sequence[Sample]):
         rows = rows.astype(np.float32)
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
-            partial = cache.with_suffix(".partial.npy")
-            np.save(partial, rows)
-            partial.replace(cache)
+            with atomic_path(cache, cache.with_suffix(".partial.npy")) as partial:
+                np.save(partial, rows)
         return rows
 
     def _video(self, seq_index: int) -> VideoFrames:

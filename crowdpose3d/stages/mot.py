@@ -5,12 +5,12 @@ renamed on close; ``--resume`` keeps the lines already written up to the resume 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from crowdpose3d.files import publish
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import (
     BaseStage,
@@ -68,7 +68,7 @@ class MOTSink(BaseStage):
         if self._stream is not None:
             self._stream.close()
             self._stream = None
-            os.replace(self._temporary, self.path)
+            publish(self._temporary, self.path)
 
 
 def mot_lines(frame: Frame) -> str:

@@ -6,7 +6,6 @@ whole video. ``--resume`` writes ``<stem>-from-<frame>.mp4`` beside an existing 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 from pydantic import Field
 
 from crowdpose3d.core.skeleton import get_skeleton
+from crowdpose3d.files import publish
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageParams, claim_output_file
 
@@ -65,7 +65,7 @@ class OverlaySink(BaseStage):
             self._container.mux(packet)
         self._container.close()
         self._container = None
-        os.replace(self._temporary, self.path)
+        publish(self._temporary, self.path)
 
     def _skeleton_bones(self) -> tuple[tuple[int, int], ...]:
         if not self._bones and self.context.facts.skeleton:

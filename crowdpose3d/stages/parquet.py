@@ -11,7 +11,6 @@ are removed first) or ``resume`` (the run continues after the last complete part
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field
 
+from crowdpose3d.files import atomic_path
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.plan import ResumePoint
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
@@ -108,11 +108,8 @@ class ParquetSink(BaseStage):
         table = self._table()
         path = self.directory / f"part-{self._next_part:06d}.parquet"
         temporary = self.directory / f".part-{self._next_part:06d}.tmp"
-        pq.write_table(table, temporary, compression=self.params.compression)
-        with open(temporary, "rb") as stream:
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-        _fsync_directory(self.directory)  # the rename itself survives a power loss
+        with atomic_path(path, temporary) as partial:  # the rename survives a power loss
+            pq.write_table(table, partial, compression=self.params.compression)
         self.parts_written.append(path)
         self._next_part += 1
         if self.params.retain_parts is not None:
@@ -175,11 +172,3 @@ def resume_point(directory: str | Path) -> tuple[int, int]:
         return io.resume_point(directory)
     except ValueError as error:
         raise StageError(f"cannot resume: {error}") from None
-
-
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -29,6 +29,7 @@ import numpy as np
 
 from crowdpose3d.data.synth.config import SynthConfig
 from crowdpose3d.data.synth.sequence import SynthFrame, generate_sequence
+from crowdpose3d.files import publish
 
 SPLITS = ("train", "val", "test")
 ENCODER_THREADS = 2  # fixed, so that the H.264 bytes do not depend on the machine
@@ -160,7 +161,7 @@ def write_sequence(
     }
     partial["camera"].write_text(json.dumps(camera, indent=2))
     for key, path in paths.items():
-        os.replace(partial[key], path)
+        publish(partial[key], path)
     return paths
 
 
