@@ -417,3 +417,16 @@ def test_registry_and_parameter_checks():
         PoseTracker(high_score_threshold=0.3, low_score_threshold=0.5)
     with pytest.raises(TypeError):
         PoseTracker(0.5)  # keyword parameters only
+
+
+def test_one_box_iou_with_one_empty_union_rule():
+    from crowdpose3d.engine import metrics
+    from crowdpose3d.geometry.boxes import box_iou_matrix as shared
+    from crowdpose3d.tracking import association
+
+    assert association.box_iou_matrix is shared and metrics.box_iou_matrix is shared
+    point = np.array([[5.0, 5.0, 5.0, 5.0]])  # area 0
+    inverted = np.array([[4.0, 4.0, 2.0, 2.0]])  # area 0 as well
+    np.testing.assert_array_equal(shared(point, point), [[0.0]])  # empty union: 0, not NaN
+    np.testing.assert_array_equal(shared(point, inverted), [[0.0]])
+    assert shared(np.zeros((0, 4)), point).shape == (0, 1) and shared([], []).shape == (0, 0)

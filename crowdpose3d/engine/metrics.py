@@ -32,6 +32,7 @@ import numpy as np
 
 from crowdpose3d.core.skeleton import MUPOTS17, Skeleton, normalize_pose
 from crowdpose3d.data.sample import Sample
+from crowdpose3d.geometry.boxes import box_iou_matrix
 from crowdpose3d.poses import Poses
 
 __all__ = [
@@ -54,21 +55,6 @@ ERROR_DECIMALS_MM = 3  # errors are rounded to the micrometre before the 3DPCK c
 
 
 # ---------------------------------------------------------------------- detection
-def box_iou_matrix(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
-    """IoU of (P, 4) and (G, 4) xyxy boxes -> (P, G); 0 where the union is empty."""
-    boxes1 = np.asarray(boxes1, dtype=np.float64).reshape(-1, 4)
-    boxes2 = np.asarray(boxes2, dtype=np.float64).reshape(-1, 4)
-    top_left = np.maximum(boxes1[:, None, :2], boxes2[None, :, :2])  # (P, G, 2)
-    bottom_right = np.minimum(boxes1[:, None, 2:], boxes2[None, :, 2:])
-    inter = np.clip(bottom_right - top_left, 0, None).prod(axis=-1)  # (P, G)
-
-    def area(b: np.ndarray) -> np.ndarray:
-        return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-
-    union = area(boxes1)[:, None] + area(boxes2)[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
-
-
 def match_people(
     pred_boxes: np.ndarray,
     pred_scores: np.ndarray,

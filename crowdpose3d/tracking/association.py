@@ -14,24 +14,21 @@ from dataclasses import dataclass
 import lap
 import numpy as np
 
+from crowdpose3d.geometry.boxes import box_iou_matrix
+
 #: Cost of a pair that must not be matched; far above any possible pair's cost (<= 1).
 GATED_COST = 1e6
 #: Pairs costing more than this are left unmatched by ``linear_assignment``.
 MAX_MATCH_COST = 1.0
 
-
-def box_iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
-    """IoU of every (x1, y1, x2, y2) box of (M, 4) against every box of (N, 4) -> (M, N)."""
-    a = np.asarray(boxes_a, dtype=np.float64)[:, None, :]  # (M, 1, 4)
-    b = np.asarray(boxes_b, dtype=np.float64)[None, :, :]  # (1, N, 4)
-    top_left = np.maximum(a[..., :2], b[..., :2])  # (M, N, 2)
-    bottom_right = np.minimum(a[..., 2:], b[..., 2:])
-    wh = np.clip(bottom_right - top_left, 0.0, None)
-    inter = wh[..., 0] * wh[..., 1]  # (M, N)
-    area_a = np.prod(np.clip(a[..., 2:] - a[..., :2], 0.0, None), axis=-1)  # (M, 1)
-    area_b = np.prod(np.clip(b[..., 2:] - b[..., :2], 0.0, None), axis=-1)  # (1, N)
-    union = area_a + area_b - inter
-    return inter / np.maximum(union, 1e-9)
+__all__ = [
+    "GATED_COST",
+    "MAX_MATCH_COST",
+    "Assignment",
+    "association_cost",
+    "box_iou_matrix",
+    "linear_assignment",
+]
 
 
 def association_cost(
