@@ -21,6 +21,7 @@ from pathlib import Path
 
 from crowdpose3d.batch import BatchOptions, plan_jobs, ray_cluster, run_batch
 from crowdpose3d.demo import make_sample_clip
+from crowdpose3d.pipeline.defaults import DEFAULT_MODEL
 
 
 def videos_per_minute(
@@ -43,7 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=6, help="clips per batch (6)")
     parser.add_argument("--frames", type=int, default=16, help="frames per clip (16)")
-    parser.add_argument("--model", default="builtin:crowd-small")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--device", default="cpu", help="cpu (default) or auto")
     args = parser.parse_args()
     options = BatchOptions(model=args.model, device=args.device, cpus_per_video=1)

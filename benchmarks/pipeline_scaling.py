@@ -25,7 +25,7 @@ import pandas as pd
 
 from crowdpose3d.data.synth import SynthConfig, write_sequence
 from crowdpose3d.pipeline.config import validate_pipeline
-from crowdpose3d.pipeline.defaults import default_pipeline
+from crowdpose3d.pipeline.defaults import DEFAULT_MODEL, default_pipeline
 from crowdpose3d.pipeline.runner import PipelineRunner
 from crowdpose3d.pipeline.stage import StageContext
 
@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--people", type=int, nargs="+", default=[1, 10, 30, 60])
     parser.add_argument("--frames", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--model", default="builtin:crowd-small")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()

@@ -27,6 +27,8 @@ import av
 import cv2
 import numpy as np
 
+from crowdpose3d.pipeline.defaults import DEFAULT_MODEL
+
 
 def sample_frames(video: str, count: int, skip: int) -> list[tuple[int, np.ndarray]]:
     """`count` (frame index, RGB image) pairs evenly spaced after the first `skip` frames."""
@@ -72,7 +74,7 @@ def draw(image: np.ndarray, poses, bones, label: str) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("video")
-    parser.add_argument("--models", nargs="+", default=["builtin:crowd-small"])
+    parser.add_argument("--models", nargs="+", default=[DEFAULT_MODEL])
     parser.add_argument("--frames", type=int, default=8, help="frames to sample (8)")
     parser.add_argument("--skip", type=int, default=40, help="frames skipped at the start (40)")
     parser.add_argument("--score", type=float, default=0.5, help="detection threshold (0.5)")

@@ -13,6 +13,8 @@ import argparse
 
 import numpy as np
 
+from crowdpose3d.pipeline.defaults import DEFAULT_MODEL
+
 HEIGHTS = ((0, 20), (20, 40), (40, 80), (80, 10_000))
 VISIBLE = ((0.0, 0.3), (0.3, 0.7), (0.7, 1.01))
 
@@ -42,7 +44,7 @@ def people_found(predictor, root: str, frame_step: int) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("roots", nargs="+", help="JTA-layout folders with a test split")
-    parser.add_argument("--model", default="builtin:crowd-small")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--frame-step", type=int, default=4)
     args = parser.parse_args()
 

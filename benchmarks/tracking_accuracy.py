@@ -23,7 +23,7 @@ import pandas as pd
 
 from crowdpose3d.demo import compare_with_truth, make_sample_clip, truth_table
 from crowdpose3d.pipeline.config import validate_pipeline
-from crowdpose3d.pipeline.defaults import default_pipeline
+from crowdpose3d.pipeline.defaults import DEFAULT_MODEL, default_pipeline
 from crowdpose3d.pipeline.runner import PipelineRunner
 from crowdpose3d.pipeline.stage import StageContext
 
@@ -32,7 +32,7 @@ KEYS = ["mota", "idf1", "id_switches", "misses", "false_positives", "root_error_
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="builtin:crowd-small")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--clips", type=int, default=3)
     parser.add_argument("--high", type=float, nargs="+", default=[None])
     parser.add_argument("--min-hits", type=int, nargs="+", default=[None])

@@ -11,6 +11,7 @@ import sys
 
 from crowdpose3d import __version__
 from crowdpose3d.messages import first_line
+from crowdpose3d.pipeline.defaults import DEFAULT_DEVICE, DEFAULT_MODEL
 
 
 def _list_models(args: argparse.Namespace) -> int:
@@ -96,7 +97,7 @@ def _train(args: argparse.Namespace) -> int:
         where = ".".join(str(part) for part in error["loc"]) or "config"
         return _fail(f"invalid training config {args.config}: {where}: {error['msg']}")
     except (OSError, ValueError) as exc:
-        return _fail(str(exc).splitlines()[0] if str(exc) else repr(exc))
+        return _fail(first_line(exc))
     print(f"wrote {last}")
     return 0
 
@@ -117,10 +118,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     from crowdpose3d.engine.evaluator import evaluate, load_samples
     from crowdpose3d.engine.predictor import Predictor
 
-    def fail(message: str) -> int:
-        print(f"crowdpose3d: {message}", file=sys.stderr)
-        return 2
-
     try:
         predictor = Predictor.from_spec(
             args.model,
@@ -132,11 +129,11 @@ def _evaluate(args: argparse.Namespace) -> int:
             args.data, split=args.split, frame_step=args.frame_step, max_frames=args.max_frames
         )
     except (CheckpointError, ValueError, OSError) as error:  # DatasetError is a ValueError
-        return fail(str(error).strip().splitlines()[0] if str(error).strip() else repr(error))
+        return _fail(first_line(error))
     try:
         result = evaluate(predictor, samples, progress=True)
     except (DatasetError, OSError) as error:  # e.g. a video that cannot be decoded
-        return fail(f"evaluation failed: {str(error).strip().splitlines()[0]}")
+        return _fail(f"evaluation failed: {first_line(error)}")
     print(f"model {args.model} on {args.data} ({args.split})")
     print(result.format_tables())
     if args.json:
@@ -154,7 +151,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(report, indent=2) + "\n")
         except OSError as error:
-            return fail(f"cannot write {path}: {error.strerror or error}")
+            return _fail(f"cannot write {path}: {error.strerror or error}")
         print(f"wrote {path}")
     return 0
 
@@ -348,8 +345,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _add_model_and_camera_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="builtin:crowd-small", help="builtin:NAME or a path")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="builtin:NAME or a path")
+    parser.add_argument("--device", default=DEFAULT_DEVICE, help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--camera", metavar="CAMERA.json", help="camera intrinsics / lift options")
     parser.add_argument("--fov", type=float, help="horizontal field of view in degrees (60)")
     parser.add_argument("--camera-height", type=float, help="camera height above ground (m)")
@@ -526,8 +523,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the default pipeline on a sample clip and compare with its ground truth",
     )
     demo.add_argument("--out", default="out/demo", help="output folder (out/demo)")
-    demo.add_argument("--model", default="builtin:crowd-small", help="builtin:NAME or a path")
-    demo.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    demo.add_argument("--model", default=DEFAULT_MODEL, help="builtin:NAME or a path")
+    demo.add_argument("--device", default=DEFAULT_DEVICE, help="auto, cpu, cuda or cuda:N")
     demo.set_defaults(handler=_demo)
     return parser
 

@@ -376,3 +376,28 @@ def test_one_backoff_policy_doubles_up_to_its_cap_and_starts_over_after_a_frame(
     backoff.reset()
     assert backoff.delay_s == 0.5 and not backoff.exhausted
     assert not Backoff(0.5, 3.0, max_attempts=None).exhausted
+
+
+def test_track_builds_the_default_pipeline_from_the_shipped_yaml_file(tmp_path):
+    from crowdpose3d.pipeline.defaults import DEFAULT_MODEL, default_pipeline
+
+    root = Path(__file__).resolve().parents[1]
+    from_file = load_pipeline(
+        root / "pipelines" / "video_to_parquet.yaml", {"input": "a.mp4", "output": "out"}
+    )
+    from_code = validate_pipeline(default_pipeline("a.mp4", "out"))
+    assert from_code == from_file
+    assert [entry.type for _, entry in from_file.entries()] == [
+        "video",
+        "pandanet",
+        "lift",
+        "track",
+        "parquet",
+    ]
+    assert from_file.stages[0].options["model"] == DEFAULT_MODEL
+    # What `crowdpose3d track` adds: camera options on the lift, overlay and MOT sinks.
+    extended = default_pipeline(
+        "a.mp4", "out", device="cpu", camera={"fov_deg": 70}, overlay="o.mp4", mot="m.txt"
+    )
+    assert extended["stages"][0]["device"] == "cpu" and extended["stages"][1]["fov_deg"] == 70
+    assert [sink["type"] for sink in extended["sinks"]] == ["parquet", "overlay", "mot"]

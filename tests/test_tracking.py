@@ -16,12 +16,10 @@ import pytest
 
 from crowdpose3d.poses import Poses
 from crowdpose3d.tracking import (
-    TRACKERS,
     KalmanFilterXYZ,
     PoseTracker,
     association_cost,
     box_iou_matrix,
-    build_tracker,
     linear_assignment,
 )
 from crowdpose3d.tracking.association import GATED_COST
@@ -408,11 +406,7 @@ def test_timestamps_must_not_go_back():
         tracker.update(Poses.empty(0), 0.5)
 
 
-def test_registry_and_parameter_checks():
-    assert TRACKERS["pose3d"] is PoseTracker
-    assert build_tracker("pose3d", min_hits_to_confirm=2).min_hits_to_confirm == 2
-    with pytest.raises(ValueError, match="pose3d"):
-        build_tracker("bytetrack")
+def test_parameter_checks():
     with pytest.raises(ValueError, match="low_score_threshold"):
         PoseTracker(high_score_threshold=0.3, low_score_threshold=0.5)
     with pytest.raises(TypeError):

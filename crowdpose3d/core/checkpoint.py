@@ -22,6 +22,7 @@ from torch import Tensor
 from crowdpose3d.core.model import PandaNet
 from crowdpose3d.core.skeleton import Skeleton, get_skeleton
 from crowdpose3d.files import atomic_path
+from crowdpose3d.messages import first_line
 
 FORMAT_VERSION = 1
 BUILTIN_PREFIX = "builtin:"
@@ -135,9 +136,8 @@ def load_checkpoint(
             warnings.simplefilter("ignore")
             payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure to parse an untrusted file is one error
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
-            f"{path} is not a readable crowdpose3d checkpoint ({reason[:200]}); "
+            f"{path} is not a readable crowdpose3d checkpoint ({first_line(exc)[:200]}); "
             f"is the file complete and written by `crowdpose3d train`?"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT_NAME:
@@ -165,9 +165,8 @@ def load_checkpoint(
         )
         model.load_state_dict(payload["state_dict"])
     except (ValueError, RuntimeError, KeyError, TypeError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
         raise CheckpointError(
-            f"{path}: the weights do not fit the model it describes ({first_line[:200]})"
+            f"{path}: the weights do not fit the model it describes ({first_line(exc)[:200]})"
         ) from None
     model.eval().to(device)
     return PandaNetCheckpoint(

@@ -49,6 +49,7 @@ from crowdpose3d.data.transforms import (
     RandomScale,
 )
 from crowdpose3d.engine.datasets import DatasetKind, open_dataset, spread_evenly
+from crowdpose3d.messages import first_line
 
 LAST_CHECKPOINT = "last.pt"
 LOG_FILE = "log.jsonl"
@@ -145,7 +146,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Tr
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ValueError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise ValueError(f"{path} is not valid YAML: {first_line(exc)}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a training config is a YAML mapping of keys")
     data.update(overrides or {})

@@ -2,13 +2,14 @@
 
     source: {type: video, uri: "${input}"}
     stages:
-      - {type: pandanet, model: "builtin:crowd-small"}
+      - {type: pandanet, model: "${model}"}
       - {type: lift, fov_deg: 60}
       - {type: track}
     sinks:
       - {type: parquet, path: "${output}"}
 
-``${name}`` is filled from ``--set name=value``; ``${name:-default}`` has a default. Every
+``${name}`` is filled from ``--set name=value``; ``${name:-default}`` has a default;
+``${model}`` and ``${device}`` default to the shipped model and ``auto``. Every
 entry is checked against its stage's parameter model, so a typo, a wrong type or an unknown
 stage is one line naming the entry and the key.
 """
@@ -22,6 +23,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from crowdpose3d.messages import first_line
+from crowdpose3d.pipeline.defaults import DEFAULT_VARIABLES
 from crowdpose3d.pipeline.stage import StageError, StageParams, resolve_stage_class
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -92,16 +95,22 @@ def parse_assignments(pairs: list[str]) -> dict[str, str]:
 
 def load_pipeline(path: str | Path, variables: dict[str, str] | None = None) -> PipelineConfig:
     """Read, fill and validate a pipeline file (every stage's options included)."""
+    return validate_pipeline(read_pipeline(path, variables), str(path))
+
+
+def read_pipeline(path: str | Path, variables: dict[str, str] | None = None) -> dict[str, Any]:
+    """A pipeline file as a mapping with its variables filled (not yet validated);
+    ``${model}`` and ``${device}`` default to `DEFAULT_VARIABLES`."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"pipeline file not found: {path}")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"{path} is not valid YAML: {first_line(exc)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a pipeline is a YAML mapping with source, stages, sinks")
-    return validate_pipeline(_fill(data, variables or {}), str(path))
+    return _fill(data, {**DEFAULT_VARIABLES, **(variables or {})})
 
 
 def _fill(value: Any, variables: dict[str, str]) -> Any:

@@ -1,36 +1,59 @@
-"""The default pipeline (video or stream -> PandaNet -> lift -> track -> Parquet), as the
-mapping a pipeline file holds; `crowdpose3d track` runs it and
-``pipelines/video_to_parquet.yaml`` writes the same thing out."""
+"""The default pipeline (video or stream -> PandaNet -> lift -> track -> Parquet) and the
+default model's name, each written once.
+
+The pipeline is the file ``pipelines/video_to_parquet.yaml`` (shipped inside the wheel as
+``crowdpose3d/pipelines/``): `crowdpose3d track`, `crowdpose3d demo`, `crowdpose3d batch` and
+`crowdpose3d.track` read it and add their options (camera, overlay, MOT) to what it holds.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-DEFAULT_MODEL = "builtin:crowd-small"
+DEFAULT_MODEL = "builtin:crowd-small"  # the shipped model (crowdpose3d/weights/)
+DEFAULT_DEVICE = "auto"  # CUDA when available, else the CPU
+# What ``${model}`` and ``${device}`` stand for in a pipeline file unless --set gives them.
+DEFAULT_VARIABLES = {"model": DEFAULT_MODEL, "device": DEFAULT_DEVICE}
+DEFAULT_PIPELINE_FILE = "video_to_parquet.yaml"
+
+_PACKAGE = Path(__file__).resolve().parent.parent
+# An installed wheel holds the pipelines inside the package; a checkout at the top level.
+_PIPELINE_FOLDERS = (_PACKAGE / "pipelines", _PACKAGE.parent / "pipelines")
+
+
+def default_pipeline_path() -> Path:
+    """The default pipeline file (FileNotFoundError if the installation lacks it)."""
+    for folder in _PIPELINE_FOLDERS:
+        if (folder / DEFAULT_PIPELINE_FILE).is_file():
+            return folder / DEFAULT_PIPELINE_FILE
+    raise FileNotFoundError(f"{DEFAULT_PIPELINE_FILE} is missing; reinstall crowdpose3d")
 
 
 def default_pipeline(
     source: str,
     output: str,
     model: str = DEFAULT_MODEL,
-    device: str = "auto",
+    device: str = DEFAULT_DEVICE,
     camera: dict[str, Any] | None = None,
     overlay: str | None = None,
     mot: str | None = None,
 ) -> dict[str, Any]:
-    """The default pipeline for one source; ``camera`` holds the lift's camera options
-    (``fov_deg`` or ``fx``/``fy``/``cx``/``cy``, optional ``height_m`` and ``pitch_deg``)."""
-    sinks: list[dict[str, Any]] = [{"type": "parquet", "path": output}]
+    """The default pipeline for one source, as the mapping a pipeline file holds.
+
+    ``camera`` holds the lift's camera options (``fov_deg``, or ``fx``/``fy``/``cx``/``cy``,
+    or ``camera_file``; optional ``height_m`` and ``pitch_deg``); ``overlay`` and ``mot``
+    add those sinks after the Parquet one.
+    """
+    from crowdpose3d.pipeline.config import read_pipeline
+
+    variables = {"input": source, "output": output, "model": model, "device": device}
+    data = read_pipeline(default_pipeline_path(), variables)
+    for stage in data["stages"]:
+        if stage["type"] == "lift":
+            stage.update(camera or {})
     if overlay:
-        sinks.append({"type": "overlay", "path": overlay})
+        data["sinks"].append({"type": "overlay", "path": overlay})
     if mot:
-        sinks.append({"type": "mot", "path": mot})
-    return {
-        "source": {"type": "video", "uri": source},
-        "stages": [
-            {"type": "pandanet", "model": model, "device": device},
-            {"type": "lift", **(camera or {})},
-            {"type": "track"},
-        ],
-        "sinks": sinks,
-    }
+        data["sinks"].append({"type": "mot", "path": mot})
+    return data

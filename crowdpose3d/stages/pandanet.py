@@ -14,12 +14,13 @@ from pydantic import Field
 
 from crowdpose3d.engine.predictor import Predictor
 from crowdpose3d.messages import first_line
+from crowdpose3d.pipeline.defaults import DEFAULT_MODEL
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
 
 
 class PandaNetParams(StageParams):
-    model: str = "builtin:crowd-small"  # builtin:NAME or a checkpoint path
+    model: str = DEFAULT_MODEL  # builtin:NAME or a checkpoint path
     device: str = "auto"  # auto (CUDA when available), cpu, cuda, cuda:N
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # auto: fp16 on CUDA
     batch_size: int = Field(4, ge=1)  # frames per forward pass (live sources use 1)

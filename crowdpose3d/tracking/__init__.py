@@ -1,14 +1,7 @@
-"""Multi-person 3D tracking: Kalman models named by their state, association, trackers.
-
-``TRACKERS`` maps the name a pipeline config uses to a tracker class; ``build_tracker``
-makes one from keyword parameters.
-"""
+"""Multi-person 3D tracking: Kalman models named by their state, association, the tracker
+and the tracking scores (`crowdpose3d.tracking.metrics`)."""
 
 from __future__ import annotations
-
-from collections.abc import Mapping
-from types import MappingProxyType
-from typing import Any
 
 from crowdpose3d.tracking.association import (
     Assignment,
@@ -19,24 +12,12 @@ from crowdpose3d.tracking.association import (
 from crowdpose3d.tracking.tracker import PoseTracker, TrackState
 from crowdpose3d.tracking.xyz_cv import KalmanFilterXYZ
 
-TRACKERS: Mapping[str, type[PoseTracker]] = MappingProxyType({"pose3d": PoseTracker})
-
-
-def build_tracker(name: str, **params: Any) -> PoseTracker:
-    """The tracker registered as ``name``, built with ``params`` as keyword arguments."""
-    if name not in TRACKERS:
-        raise ValueError(f"unknown tracker {name!r}; choose one of {sorted(TRACKERS)}")
-    return TRACKERS[name](**params)
-
-
 __all__ = [
-    "TRACKERS",
     "Assignment",
     "KalmanFilterXYZ",
     "PoseTracker",
     "TrackState",
     "association_cost",
     "box_iou_matrix",
-    "build_tracker",
     "linear_assignment",
 ]
