@@ -207,21 +207,19 @@ def _run(args: argparse.Namespace) -> int:
 
 def _track(args: argparse.Namespace) -> int:
     """The default pipeline on one video or stream."""
-    from crowdpose3d.pipeline.config import ConfigError, validate_pipeline
-    from crowdpose3d.pipeline.defaults import default_pipeline
+    from crowdpose3d.api import track_pipeline
+    from crowdpose3d.pipeline.config import ConfigError
 
     try:
-        camera = _camera_options(args)
-        pipeline = default_pipeline(
+        config = track_pipeline(
             args.source,
             args.output,
             model=args.model,
             device=args.device,
-            camera=camera,
+            camera=_camera_options(args),
             overlay=args.overlay,
             mot=args.mot,
         )
-        config = validate_pipeline(pipeline, "crowdpose3d track")
     except (ConfigError, ValueError) as error:
         return _fail(str(error))
     return _execute_pipeline(config, args.overwrite, args.resume, args.quiet)

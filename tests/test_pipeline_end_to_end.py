@@ -10,7 +10,8 @@ from crowdpose3d.demo import compare_with_truth, make_sample_clip, truth_table
 from crowdpose3d.pipeline.config import validate_pipeline
 from crowdpose3d.pipeline.defaults import default_pipeline
 from crowdpose3d.pipeline.runner import PipelineRunner
-from crowdpose3d.pipeline.stage import StageContext
+from crowdpose3d.pipeline.stage import StageContext, StageError
+from crowdpose3d.poses import Poses
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +75,27 @@ def test_the_shipped_model_runs_the_default_pipeline(clip, tmp_path):
     assert overlay.stat().st_size > 10_000
     lines = mot.read_text().splitlines()
     assert len(lines) == len(tracks) and lines[0].count(",") == 9
+
+
+@pytest.mark.slow
+def test_the_public_api_tracks_a_video_and_reads_the_tracks_back(clip, tmp_path):
+    import crowdpose3d
+
+    output = tmp_path / "tracks"
+    seen = []
+    report = crowdpose3d.track(
+        clip.video,
+        output,
+        device="cpu",
+        camera={"camera_file": str(clip.camera)},
+        on_frame=lambda frame: seen.append(frame.index),
+    )
+    assert report.frames == len(seen) == 40
+    tracks = crowdpose3d.read_tracks(output)
+    assert tracks.equals(crowdpose3d.read_tracks(str(output)))
+    found = compare_with_truth(tracks, truth_table(clip.root))
+    assert found["matched_for_root_error"] > 0.3 * len(truth_table(clip.root))
+    with pytest.raises(StageError, match="--overwrite"):
+        crowdpose3d.track(clip.video, output, device="cpu")
+    assert crowdpose3d.Predictor.from_spec("builtin:crowd-small", device="cpu").name
+    assert crowdpose3d.Poses is Poses
