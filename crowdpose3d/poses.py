@@ -12,8 +12,6 @@ from typing import Any
 
 import numpy as np
 
-_ARRAY_FIELDS = ("boxes", "scores", "kp2d", "kp3d_rel", "kp3d", "root", "track_id")
-
 
 @dataclass
 class Poses:
@@ -120,3 +118,7 @@ class Poses:
             and self.data.keys() == other.data.keys()
             and all(np.array_equal(self.data[k], other.data[k]) for k in self.data)
         )
+
+
+# The per-person array fields, in declaration order (every field but ``data``).
+_ARRAY_FIELDS = tuple(f.name for f in fields(Poses) if f.name != "data")
