@@ -1,8 +1,8 @@
 """`Poses`: the people of one frame, as one dataclass of arrays.
 
-Every stage of the pipeline reads and writes this record (see DESIGN.md). Rows are people;
-a boolean mask or an index array selects some of them, and ``Poses.concatenate`` joins
-records of the same skeleton.
+Every stage of the pipeline reads and writes this record (docs/architecture.md). Rows are
+people; a boolean mask or an index array selects some of them, and ``Poses.concatenate``
+joins records of the same skeleton.
 """
 
 from __future__ import annotations

@@ -1,3 +1,3 @@
 """The streaming pipeline: the `Frame` record, the stage protocol and registry, the YAML
-config schema and the threaded runner (see DESIGN.md, "Stages and the declarative
-pipeline")."""
+config schema, the run plan and the threaded runner (see docs/architecture.md and
+docs/pipeline.md)."""

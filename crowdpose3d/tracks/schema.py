@@ -80,6 +80,7 @@ METADATA_KEYS: Mapping[str, str] = {
     "joint_names": "the joints, in the order of the per-joint columns",
     "model_input_size": "the model's input (height, width) in pixels",
     "device": "the torch device that ran the model",
+    "intrinsics": "the camera the lift used: fx, fy, cx, cy (pixels), width, height",
     "ground_plane": "true when the lift knew the camera's height and pitch",
     "camera_height_m": "camera height above the ground in metres (null without a ground plane)",
     "camera_pitch_deg": "camera pitch below the horizon in degrees (null without one)",
