@@ -28,7 +28,15 @@ def track_pipeline(
     mot: str | Path | None = None,
 ) -> PipelineConfig:
     """The validated default pipeline for one source (`ConfigError`, one line, if an
-    option is wrong); the arguments are those of `track`."""
+    option is wrong).
+
+    Args:
+        model: ``builtin:NAME`` or a checkpoint path.
+        device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
+        camera: the lift stage's camera options: ``fov_deg``, or ``fx``/``fy``/``cx``/``cy``
+            (pixels), or ``camera_file``; ``height_m`` and ``pitch_deg`` add a ground plane.
+        overlay: also draw the tracks on this MP4; mot: also write MOTChallenge text here.
+    """
     data = default_pipeline(
         str(source),
         str(output),
@@ -45,33 +53,25 @@ def track(
     source: str | Path,
     output: str | Path,
     *,
-    model: str = DEFAULT_MODEL,
-    device: str = DEFAULT_DEVICE,
-    camera: dict[str, Any] | None = None,
-    overlay: str | Path | None = None,
-    mot: str | Path | None = None,
     overwrite: bool = False,
     resume: bool = False,
     on_frame: Callable[[Frame], None] | None = None,
+    **options: Any,
 ) -> RunReport:
     """Detect, lift and track every person of ``source`` (a video file or a stream URL) and
     write the tracks dataset to the folder ``output`` -> the run's `RunReport`.
 
     Args:
-        model: ``builtin:NAME`` or a checkpoint path.
-        device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
-        camera: the lift stage's camera options: ``fov_deg``, or ``fx``/``fy``/``cx``/``cy``
-            (pixels), or ``camera_file``; ``height_m`` and ``pitch_deg`` add a ground plane.
-        overlay: also draw the tracks on this MP4; mot: also write MOTChallenge text here.
         overwrite / resume: replace, or continue after, results already in ``output``.
         on_frame: called with every frame that reached the end of the pipeline.
+        options: ``model``, ``device``, ``camera``, ``overlay``, ``mot`` (`track_pipeline`).
 
     Raises `ConfigError` or `StageError` (one line) before anything runs for a wrong
     option, a missing file or an existing output, and `PipelineError` when a stage fails.
     """
     if overwrite and resume:
         raise ValueError("overwrite and resume exclude each other; pick one")
-    config = track_pipeline(source, output, model, device, camera, overlay, mot)
+    config = track_pipeline(source, output, **options)
     runner = PipelineRunner(config, StageContext(overwrite=overwrite, resume=resume))
     runner.open()
     return runner.run(on_frame=on_frame)

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
@@ -77,18 +77,12 @@ class ModelSection(_Strict):
     num_anchors: int = Field(10, ge=1)
     subpixel: bool = True
 
-    @field_validator("preset")
+    @field_validator("preset", "skeleton")
     @classmethod
-    def _known_preset(cls, value: str) -> str:
-        if value not in PRESETS:
-            raise ValueError(f"unknown preset {value!r}; choose from {sorted(PRESETS)}")
-        return value
-
-    @field_validator("skeleton")
-    @classmethod
-    def _known_skeleton(cls, value: str) -> str:
-        if value not in SKELETONS:
-            raise ValueError(f"unknown skeleton {value!r}; choose from {sorted(SKELETONS)}")
+    def _known(cls, value: str, info: ValidationInfo) -> str:
+        known = PRESETS if info.field_name == "preset" else SKELETONS
+        if value not in known:
+            raise ValueError(f"unknown {info.field_name} {value!r}; choose from {sorted(known)}")
         return value
 
 

@@ -1,8 +1,8 @@
 """The stage protocol, the context every stage opens with, and the name -> class registry.
 
-A stage is a small class: ``open(context)`` once, ``__call__(frames)`` maps an iterator of
-frames to an iterator of frames (batching stays inside the stage that needs it), and
-``close()`` flushes. Sinks are stages that write and pass the frames on. A config names a
+A stage is a small class: ``open(context)`` once, with the run's plan and facts in the
+context, ``__call__(frames)`` maps an iterator of frames to an iterator of frames (batching
+stays inside the stage that needs it), and ``close()`` flushes. Sinks are stages that write and pass the frames on. A config names a
 stage by its registered name or by ``package.module:Class`` for a user's own stage.
 """
 
@@ -67,7 +67,9 @@ class StageContext:
 
 @runtime_checkable
 class Stage(Protocol):
-    """What the runner needs of a stage."""
+    """What the runner needs of a stage. A stage that holds an earlier run's results (a
+    sink) may also define ``resume_point() -> ResumePoint | None``, which the runner asks
+    before any stage opens (`crowdpose3d.pipeline.plan`)."""
 
     def open(self, context: StageContext) -> None: ...
 

@@ -149,12 +149,8 @@ class VideoSource(BaseStage):
         """Every frame of the file, front to back; a damaged or truncated file fails after
         the frames that decode (`SourceError`)."""
         index = 0
-        container = self._container or self._connect()
-        self._container = container
         try:
-            for image, pts in self._decode(container):
-                if self.context.stop.is_set():
-                    return
+            for image, pts in self._stream():
                 yield self._frame(index, image, pts)
                 index += 1
         except (av.error.FFmpegError, OSError) as error:
@@ -162,7 +158,8 @@ class VideoSource(BaseStage):
                 f"{self.name} is corrupt after frame {index} ({_reason(error)}); "
                 "the frames before it were processed"
             ) from None
-        self._check_complete(container, index)
+        if not self.context.stop.is_set():
+            self._check_complete(self._container, index)
 
     def _live_frames(self, first_index: int) -> Iterator[Frame]:
         """Every frame of a live stream, numbered from ``first_index``; when the stream
@@ -179,12 +176,8 @@ class VideoSource(BaseStage):
         )
         last_frame_wall = time.time()
         while True:
-            container = self._container or self._connect()
-            self._container = container
             try:
-                for image, pts in self._decode(container):
-                    if self.context.stop.is_set():
-                        return
+                for image, pts in self._stream():
                     frame = self._frame(index, image, pts_offset + pts)
                     if gap_s is not None:
                         frame.data["gap_before_s"], gap_s = gap_s, None
@@ -193,14 +186,15 @@ class VideoSource(BaseStage):
                     backoff.reset()
                     last_pts = pts_offset + pts
                     index += 1
+                if self.context.stop.is_set():
+                    return
                 if not self.params.reconnect:
                     return  # a live stream that ended, with reconnection off: the run ends
                 reason = "the stream ended"
             except (av.error.FFmpegError, OSError) as error:
                 reason = _reason(error)
             # A live stream dropped: close, wait, reconnect; record the gap.
-            container.close()
-            self._container = None
+            self.close()
             if not self.params.reconnect:
                 raise SourceError(f"{self.name}: {reason}; reconnect is off")
             lost_at = last_frame_wall  # the outage began after the last good frame
@@ -210,6 +204,15 @@ class VideoSource(BaseStage):
                 return
             gap_s = time.time() - lost_at
             pts_offset = last_pts + gap_s
+
+    def _stream(self) -> Iterator[tuple[np.ndarray, float]]:
+        """(image, pts) from the open container (connecting first if none is) until the
+        stream ends or ``stop`` is set."""
+        self._container = self._container or self._connect()
+        for image, pts in self._decode(self._container):
+            if self.context.stop.is_set():
+                return
+            yield image, pts
 
     def _reconnect(self, reason: str, backoff: Backoff) -> av.container.InputContainer:
         """Retry connecting, waiting as ``backoff`` says, until it works, ``stop`` is set
