@@ -2,8 +2,9 @@
 
 A stage is a small class: ``open(context)`` once, with the run's plan and facts in the
 context, ``__call__(frames)`` maps an iterator of frames to an iterator of frames (batching
-stays inside the stage that needs it), and ``close()`` flushes. Sinks are stages that write and pass the frames on. A config names a
-stage by its registered name or by ``package.module:Class`` for a user's own stage.
+stays inside the stage that needs it), and ``close()`` flushes. Sinks are stages that write
+and pass the frames on. A config names a stage by its registered name or by
+``package.module:Class`` for a user's own stage.
 """
 
 from __future__ import annotations
