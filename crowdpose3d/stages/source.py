@@ -108,12 +108,8 @@ class VideoSource(BaseStage):
         if fps is not None:
             fps /= self.params.frame_step  # the rate of the frames this source yields
         facts = context.facts
-        facts.source_id, facts.source, facts.live, facts.fps = (
-            self.source_id,
-            self.name,
-            self.live,
-            fps,
-        )
+        facts.source_id, facts.source, facts.live = self.source_id, self.name, self.live
+        facts.fps = fps
         facts.width, facts.height = stream.codec_context.width, stream.codec_context.height
         if not self.live and stream.frames:
             total = stream.frames // self.params.frame_step
