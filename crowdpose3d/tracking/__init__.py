@@ -1,4 +1,5 @@
-"""Multi-person 3D tracking: Kalman models named by their state, association, trackers.
+"""Multi-person tracking: Kalman models named by their state (box, 3D root), association
+cues, trackers.
 
 ``TRACKERS`` maps the name a pipeline config uses to a tracker class; ``build_tracker``
 makes one from keyword parameters.
@@ -12,10 +13,13 @@ from typing import Any
 
 from crowdpose3d.tracking.association import (
     Assignment,
-    association_cost,
     box_iou_matrix,
+    descriptor_distance,
+    direction_cost,
     linear_assignment,
+    root_distance,
 )
+from crowdpose3d.tracking.box_cv import KalmanFilterBox
 from crowdpose3d.tracking.tracker import PoseTracker, TrackState
 from crowdpose3d.tracking.xyz_cv import KalmanFilterXYZ
 
@@ -32,11 +36,14 @@ def build_tracker(name: str, **params: Any) -> PoseTracker:
 __all__ = [
     "TRACKERS",
     "Assignment",
+    "KalmanFilterBox",
     "KalmanFilterXYZ",
     "PoseTracker",
     "TrackState",
-    "association_cost",
     "box_iou_matrix",
     "build_tracker",
+    "descriptor_distance",
+    "direction_cost",
     "linear_assignment",
+    "root_distance",
 ]
