@@ -29,6 +29,7 @@ class TrackParams(StageParams):
     direction_weight: float = Field(0.2, ge=0)  # OC-SORT's heading consistency (angle / pi)
     direction_lag_s: float = Field(0.2, ge=0)  # heading from the observation this long ago
     min_heading_motion: float = Field(0.1, ge=0)  # box heights moved for a heading to count
+    unseen_cost_per_s: float = Field(0.5, ge=0)  # cost per second a track went unseen
     keypoint_weight: float = Field(0.2, ge=0)  # change of the 2D joints inside the box
     pose_weight: float = Field(0.0, ge=0)  # change of the root-relative 3D pose
     root_weight: float = Field(0.3, ge=0)  # 3D root distance / max_distance_m, reliable depth

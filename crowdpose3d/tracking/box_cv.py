@@ -85,18 +85,32 @@ class KalmanFilterBox:
         self, state: np.ndarray, covariance: np.ndarray, dt: float | np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Move (T, 8) states and (T, 8, 8) covariances ``dt`` seconds ahead (scalar or (T,))."""
-        dt = np.broadcast_to(np.asarray(dt, dtype=np.float64), (len(state),))  # (T,)
-        transition = np.broadcast_to(np.eye(8), (len(state), 8, 8)).copy()  # (T, 8, 8)
-        transition[:, np.arange(4), np.arange(4) + 4] = dt[:, None]
-        state = (transition @ state[:, :, None])[:, :, 0]
+        dt = np.asarray(dt, dtype=np.float64)
+        if dt.ndim == 0:  # one step for every track: one (8, 8) transition
+            transition = np.eye(8)
+            transition[np.arange(4), np.arange(4) + 4] = dt
+            state = state @ transition.T  # (T, 8)
+            covariance = transition @ covariance @ transition.T  # (T, 8, 8)
+            dt = np.full(len(state), float(dt))
+        else:
+            transition = np.broadcast_to(np.eye(8), (len(state), 8, 8)).copy()  # (T, 8, 8)
+            transition[:, np.arange(4), np.arange(4) + 4] = dt[:, None]
+            state = (transition @ state[:, :, None])[:, :, 0]
+            covariance = transition @ covariance @ transition.transpose(0, 2, 1)
         state[:, 2:4] = np.clip(state[:, 2:4], MIN_SIDE_PX, None)
-        variance = (self.acceleration_heights_per_s2 * np.clip(state[:, 3], MIN_SIDE_PX, None)) ** 2
-        # Piecewise white acceleration per coordinate: [[dt^4/4, dt^3/2], [dt^3/2, dt^2]] var.
-        block = np.stack(
-            [np.stack([dt**4 / 4, dt**3 / 2], -1), np.stack([dt**3 / 2, dt**2], -1)], -2
-        )  # (T, 2, 2)
-        noise = np.kron(block, np.eye(4)[None]) * variance[:, None, None]  # (T, 8, 8)
-        covariance = transition @ covariance @ transition.transpose(0, 2, 1) + noise
+        variance = (self.acceleration_heights_per_s2 * state[:, 3]) ** 2  # (T,)
+        # Piecewise white acceleration on each coordinate c: Q[c, c] = dt^4/4 var,
+        # Q[c, c+4] = Q[c+4, c] = dt^3/2 var, Q[c+4, c+4] = dt^2 var.
+        coordinates = np.arange(4)
+        for row, col, power, factor in (
+            (0, 0, 4, 0.25),
+            (0, 4, 3, 0.5),
+            (4, 0, 3, 0.5),
+            (4, 4, 2, 1.0),
+        ):
+            covariance[:, coordinates + row, coordinates + col] += (
+                factor * dt[:, None] ** power * variance[:, None]
+            )
         return state, covariance
 
     def update(

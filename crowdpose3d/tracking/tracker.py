@@ -175,6 +175,9 @@ class PoseTracker:
             seconds before the latest one (OC-SORT's ``delta_t`` of 3 frames, in seconds).
         min_heading_motion: a track moving less than this many box heights over the lag
             has no heading (a standing person's box jitters in every direction).
+        unseen_cost_per_s: cost added per second since a track was last seen, so a track
+            seen in the previous frame wins a tie with a lost one predicted to the same place
+            (its prediction is the more certain: DeepSORT's matching cascade as a cost).
         keypoint_weight: weight of the RMS change of the 2D joints inside the box (in box
             heights, clipped to 1).
         pose_weight: weight of the RMS change of the root-relative 3D pose (clipped to 1).
@@ -207,6 +210,7 @@ class PoseTracker:
         direction_weight: float = 0.2,
         direction_lag_s: float = 0.2,
         min_heading_motion: float = 0.1,
+        unseen_cost_per_s: float = 0.5,
         keypoint_weight: float = 0.2,
         pose_weight: float = 0.0,
         root_weight: float = 0.3,
@@ -232,7 +236,13 @@ class PoseTracker:
         for name in unit:
             if not 0.0 <= locals()[name] <= 1.0:
                 raise ValueError(f"PoseTracker: {name} must be in [0, 1], got {locals()[name]}")
-        weights = ("direction_weight", "keypoint_weight", "pose_weight", "root_weight")
+        weights = (
+            "direction_weight",
+            "keypoint_weight",
+            "pose_weight",
+            "root_weight",
+            "unseen_cost_per_s",
+        )
         for name in (*weights, "direction_lag_s", "min_heading_motion", "reliable_depth_std_m"):
             if locals()[name] < 0:
                 raise ValueError(f"PoseTracker: {name} must be >= 0, got {locals()[name]}")
@@ -250,6 +260,7 @@ class PoseTracker:
         self.direction_weight = direction_weight
         self.direction_lag_s = direction_lag_s
         self.min_heading_motion = min_heading_motion
+        self.unseen_cost_per_s = unseen_cost_per_s
         self.keypoint_weight = keypoint_weight
         self.pose_weight = pose_weight
         self.root_weight = root_weight
@@ -266,6 +277,7 @@ class PoseTracker:
         self.tracks = TrackTable.empty()
         self._next_id = 1
         self._last_timestamp_s: float | None = None
+        self._frame_step_s = 0.0
 
     @property
     def ids_issued(self) -> int:
@@ -281,7 +293,8 @@ class PoseTracker:
             f"tracks.{f.name}": getattr(self.tracks, f.name).copy() for f in fields(TrackTable)
         }
         state["next_id"] = self._next_id
-        state["last_timestamp_s"] = self._last_timestamp_s
+        last = self._last_timestamp_s
+        state["last_timestamp_s"] = np.nan if last is None else last
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -346,6 +359,7 @@ class PoseTracker:
             )
         dt = 0.0 if self._last_timestamp_s is None else timestamp_s - self._last_timestamp_s
         self._last_timestamp_s = timestamp_s
+        self._frame_step_s = dt  # a track seen in the previous frame is this long unseen
         tracks = self.tracks
         if dt <= 0 or not len(tracks):
             return
@@ -376,7 +390,8 @@ class PoseTracker:
         predicted = xywh_to_corners(tracks.box_mean[track_rows])  # (M, 4)
         det_boxes = poses.boxes[det_indices].astype(np.float64)  # (N, 4)
         iou = box_iou_matrix(predicted, det_boxes)  # (M, N)
-        cost = 1.0 - iou
+        unseen_s = timestamp_s - tracks.last_seen_s[track_rows]  # (M,) 0 if seen last frame
+        cost = 1.0 - iou + self.unseen_cost_per_s * (unseen_s[:, None] - self._frame_step_s)
         gated = iou < self.min_iou
         if self.direction_weight > 0:
             origins, headings = self._headings(track_rows)
@@ -655,9 +670,10 @@ def _box_relative_keypoints(kp2d: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     xywh = corners_to_xywh(boxes)  # (N, 4)
     height = np.clip(xywh[:, 3], 1.0, None)[:, None, None]
     relative = (np.asarray(kp2d, np.float64) - xywh[:, None, :2]) / height  # (N, K, 2)
-    return np.nan_to_num(relative).reshape(len(boxes), -1)
+    return np.nan_to_num(relative).reshape(len(boxes), 2 * relative.shape[1])
 
 
 def _flat_finite(points: np.ndarray) -> np.ndarray:
     """(N, K, D) -> (N, K*D) float64 with NaN set to 0."""
-    return np.nan_to_num(np.asarray(points, np.float64)).reshape(len(points), -1)
+    points = np.asarray(points, np.float64)
+    return np.nan_to_num(points).reshape(len(points), points.shape[1] * points.shape[2])
