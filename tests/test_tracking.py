@@ -241,6 +241,21 @@ def test_linear_assignment_leaves_costly_pairs_unmatched():
     assert empty.matches.shape == (0, 2) and empty.unmatched_cols.tolist() == [0, 1, 2]
 
 
+def test_gated_assignment_equals_the_extended_problem():
+    from crowdpose3d.tracking.association import gated_assignment
+
+    rng = np.random.default_rng(4)
+    for shape in [(5, 5), (7, 3), (2, 9), (30, 28)]:
+        cost = rng.random(shape) * 2.0
+        gated = rng.random(shape) < 0.6
+        fast = gated_assignment(cost, gated)
+        slow = linear_assignment(np.where(gated, GATED_COST, cost), cost_limit=GATED_COST / 2)
+        assert len(fast.matches) == len(slow.matches)
+        assert not gated[fast.matches[:, 0], fast.matches[:, 1]].any()
+        assert cost[tuple(fast.matches.T)].sum() == pytest.approx(cost[tuple(slow.matches.T)].sum())
+        assert len(fast.unmatched_rows) + len(fast.matches) == shape[0]
+
+
 # --- tracking ------------------------------------------------------------------------------
 
 

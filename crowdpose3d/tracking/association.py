@@ -32,10 +32,10 @@ def box_iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     b = np.asarray(boxes_b, dtype=np.float64)[None, :, :]  # (1, N, 4)
     top_left = np.maximum(a[..., :2], b[..., :2])  # (M, N, 2)
     bottom_right = np.minimum(a[..., 2:], b[..., 2:])
-    wh = np.clip(bottom_right - top_left, 0.0, None)
+    wh = np.maximum(bottom_right - top_left, 0.0)
     inter = wh[..., 0] * wh[..., 1]  # (M, N)
-    area_a = np.prod(np.clip(a[..., 2:] - a[..., :2], 0.0, None), axis=-1)  # (M, 1)
-    area_b = np.prod(np.clip(b[..., 2:] - b[..., :2], 0.0, None), axis=-1)  # (1, N)
+    area_a = np.prod(np.maximum(a[..., 2:] - a[..., :2], 0.0), axis=-1)  # (M, 1)
+    area_b = np.prod(np.maximum(b[..., 2:] - b[..., :2], 0.0), axis=-1)  # (1, N)
     union = area_a + area_b - inter
     return inter / np.maximum(union, 1e-9)
 
@@ -48,7 +48,7 @@ def direction_cost(
     detection centre (N, 2); 0 for tracks without a heading (NaN or zero rows)."""
     to_det = det_centres[None, :, :] - origins[:, None, :]  # (M, N, 2)
     to_det /= np.maximum(np.linalg.norm(to_det, axis=-1, keepdims=True), 1e-9)
-    cosine = np.clip(np.einsum("mnk,mk->mn", to_det, track_directions), -1.0, 1.0)
+    cosine = np.minimum(np.maximum(np.einsum("mnk,mk->mn", to_det, track_directions), -1.0), 1.0)
     has_heading = np.isfinite(track_directions).all(axis=1) & (
         np.abs(track_directions).sum(axis=1) > 0
     )
@@ -65,7 +65,7 @@ def descriptor_distance(track_desc: np.ndarray, det_desc: np.ndarray, dims: int)
         + np.einsum("nd,nd->n", det_desc, det_desc)[None, :]
         - 2.0 * track_desc @ det_desc.T
     )  # (M, N)
-    return np.clip(np.sqrt(np.clip(squared, 0.0, None) / num_joints), 0.0, 1.0)
+    return np.minimum(np.sqrt(np.maximum(squared, 0.0) / num_joints), 1.0)
 
 
 def root_distance(
@@ -112,3 +112,33 @@ def linear_assignment(cost: np.ndarray, cost_limit: float = MAX_MATCH_COST) -> A
     col_taken = np.zeros(num_cols, dtype=bool)
     col_taken[matches[:, 1]] = True
     return Assignment(matches, np.flatnonzero(~matched), np.flatnonzero(~col_taken))
+
+
+def gated_assignment(cost: np.ndarray, gated: np.ndarray) -> Assignment:
+    """Minimum-cost matching that never uses a ``gated`` pair, for costs far below
+    ``GATED_COST``: the most possible pairs, then the least total cost.
+
+    The same matching as ``linear_assignment(cost with GATED_COST, GATED_COST / 2)``, about
+    three times faster: the matrix is padded to a square of ``GATED_COST`` and solved by
+    plain ``lapjv`` (no extension to M + N rows), and the gated pairs it had to use are
+    dropped. A Hungarian solution first minimises how many ``GATED_COST`` pairs it uses,
+    which is maximising the possible pairs, exactly as the extended problem does.
+    """
+    num_rows, num_cols = cost.shape
+    if num_rows == 0 or num_cols == 0:
+        return linear_assignment(np.zeros((num_rows, num_cols)))
+    size = max(num_rows, num_cols)
+    square = np.full((size, size), GATED_COST)
+    square[:num_rows, :num_cols] = np.where(gated, GATED_COST, cost)
+    _, col_of_row, _ = lap.lapjv(square)
+    rows = np.arange(num_rows)
+    cols = np.asarray(col_of_row[:num_rows], dtype=np.int64)
+    inside = cols < num_cols
+    rows, cols = rows[inside], cols[inside]
+    keep = ~gated[rows, cols]
+    matches = np.stack([rows[keep], cols[keep]], axis=1)  # (K, 2)
+    row_taken = np.zeros(num_rows, bool)
+    row_taken[matches[:, 0]] = True
+    col_taken = np.zeros(num_cols, bool)
+    col_taken[matches[:, 1]] = True
+    return Assignment(matches, np.flatnonzero(~row_taken), np.flatnonzero(~col_taken))

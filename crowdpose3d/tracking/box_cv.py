@@ -38,7 +38,7 @@ def corners_to_xywh(boxes: np.ndarray) -> np.ndarray:
 
 def xywh_to_corners(xywh: np.ndarray) -> np.ndarray:
     """(N, >=4) centre x, centre y, width, height (first four columns) -> (N, 4) x1 y1 x2 y2."""
-    centre, size = xywh[:, :2], np.clip(xywh[:, 2:4], MIN_SIDE_PX, None)
+    centre, size = xywh[:, :2], np.maximum(xywh[:, 2:4], MIN_SIDE_PX)
     return np.concatenate([centre - size / 2, centre + size / 2], axis=1)
 
 
@@ -97,7 +97,7 @@ class KalmanFilterBox:
             transition[:, np.arange(4), np.arange(4) + 4] = dt[:, None]
             state = (transition @ state[:, :, None])[:, :, 0]
             covariance = transition @ covariance @ transition.transpose(0, 2, 1)
-        state[:, 2:4] = np.clip(state[:, 2:4], MIN_SIDE_PX, None)
+        state[:, 2:4] = np.maximum(state[:, 2:4], MIN_SIDE_PX)
         variance = (self.acceleration_heights_per_s2 * state[:, 3]) ** 2  # (T,)
         # Piecewise white acceleration on each coordinate c: Q[c, c] = dt^4/4 var,
         # Q[c, c+4] = Q[c+4, c] = dt^3/2 var, Q[c+4, c+4] = dt^2 var.
@@ -118,7 +118,7 @@ class KalmanFilterBox:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Correct (T, 8) states and (T, 8, 8) covariances with (T, 4) detected corner boxes."""
         measured = corners_to_xywh(boxes)  # (T, 4)
-        height = np.clip(measured[:, 3], MIN_SIDE_PX, None)
+        height = np.maximum(measured[:, 3], MIN_SIDE_PX)
         noise = (self.measurement_noise_per_height * height)[:, None, None] ** 2 * np.eye(4)
         innovation = measured - state[:, :4]  # (T, 4)
         system = covariance[:, :4, :4] + noise  # (T, 4, 4) S = H P H^T + R

@@ -34,11 +34,10 @@ import numpy as np
 
 from crowdpose3d.poses import Poses
 from crowdpose3d.tracking.association import (
-    GATED_COST,
     box_iou_matrix,
     descriptor_distance,
     direction_cost,
-    linear_assignment,
+    gated_assignment,
     root_distance,
 )
 from crowdpose3d.tracking.box_cv import KalmanFilterBox, corners_to_xywh, xywh_to_corners
@@ -435,8 +434,7 @@ class PoseTracker:
     def _assign(
         cost: np.ndarray, gated: np.ndarray, track_rows: np.ndarray, det_indices: np.ndarray
     ) -> _Matches:
-        cost = np.where(gated, GATED_COST, cost)
-        assignment = linear_assignment(cost, cost_limit=GATED_COST / 2)
+        assignment = gated_assignment(cost, gated)
         return _Matches(
             track_rows=track_rows[assignment.matches[:, 0]],
             det_indices=det_indices[assignment.matches[:, 1]],
@@ -458,10 +456,10 @@ class PoseTracker:
         origins = tracks.history_centres[track_rows, pick]  # (M, 2)
         motion = latest - origins
         length = np.linalg.norm(motion, axis=1, keepdims=True)
-        heights = np.clip(tracks.boxes[track_rows, 3:4] - tracks.boxes[track_rows, 1:2], 1, None)
+        heights = np.maximum(tracks.boxes[track_rows, 3:4] - tracks.boxes[track_rows, 1:2], 1.0)
         moving = length >= self.min_heading_motion * heights
         headings = np.where(moving, motion / np.maximum(length, 1e-9), 0.0)
-        return np.nan_to_num(origins), np.nan_to_num(headings)
+        return _zero_nan(origins), _zero_nan(headings)
 
     def _reliable_root_distance(
         self, track_rows: np.ndarray, det_indices: np.ndarray, poses: Poses
@@ -469,14 +467,14 @@ class PoseTracker:
         """(M, N) root distances (depth discounted) and where both roots are reliable."""
         tracks = self.tracks
         det_roots = poses.root[det_indices].astype(np.float64)  # (N, 3)
-        std = self.motion_model.measurement_std(np.nan_to_num(det_roots))  # (N, 3)
+        std = self.motion_model.measurement_std(_zero_nan(det_roots))  # (N, 3)
         det_ok = np.isfinite(det_roots).all(axis=1) & (std[:, 2] <= self.reliable_depth_std_m)
         track_roots = np.where(
             tracks.has_root[track_rows, None], tracks.mean[track_rows, :3], np.nan
         )
         distance = root_distance(track_roots, det_roots, std[:, 0] / std[:, 2])
         reliable = det_ok[None, :] & tracks.has_root[track_rows, None]
-        return np.nan_to_num(distance, nan=0.0), reliable
+        return _zero_nan(distance), reliable
 
     def _correct(
         self, track_rows: np.ndarray, det_indices: np.ndarray, poses: Poses, timestamp_s: float
@@ -650,7 +648,7 @@ class PoseTracker:
         front = tracks.boxes[matched_rows]  # (F, 4)
         top_left = np.maximum(hidden[:, None, :2], front[None, :, :2])
         bottom_right = np.minimum(hidden[:, None, 2:], front[None, :, 2:])
-        inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=-1)  # (L, F)
+        inter = np.prod(np.maximum(bottom_right - top_left, 0.0), axis=-1)  # (L, F)
         area = np.prod(hidden[:, 2:] - hidden[:, :2], axis=1)[:, None]
         both_3d = tracks.has_root[lost_rows, None] & tracks.has_root[None, matched_rows]
         nearer = np.where(
@@ -668,12 +666,17 @@ def _box_relative_keypoints(kp2d: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """(N, K, 2) joints in pixels, (N, 4) boxes -> (N, 2K) joints relative to the box
     centre in box heights (NaN joints at the centre)."""
     xywh = corners_to_xywh(boxes)  # (N, 4)
-    height = np.clip(xywh[:, 3], 1.0, None)[:, None, None]
+    height = np.maximum(xywh[:, 3], 1.0)[:, None, None]
     relative = (np.asarray(kp2d, np.float64) - xywh[:, None, :2]) / height  # (N, K, 2)
-    return np.nan_to_num(relative).reshape(len(boxes), 2 * relative.shape[1])
+    return _zero_nan(relative).reshape(len(boxes), 2 * relative.shape[1])
 
 
 def _flat_finite(points: np.ndarray) -> np.ndarray:
     """(N, K, D) -> (N, K*D) float64 with NaN set to 0."""
     points = np.asarray(points, np.float64)
-    return np.nan_to_num(points).reshape(len(points), points.shape[1] * points.shape[2])
+    return _zero_nan(points).reshape(len(points), points.shape[1] * points.shape[2])
+
+
+def _zero_nan(values: np.ndarray) -> np.ndarray:
+    """``values`` with NaN replaced by 0 (``np.nan_to_num`` without its slower checks)."""
+    return np.where(np.isnan(values), 0.0, values)
