@@ -59,6 +59,7 @@ from crowdpose3d.track_metrics import (
 
 OUT = Path("out/tracking_peers")
 FRAME_RATES = (5.0, 10.0, 30.0)
+CLIP_SIZE = (576, 928)  # height, width: `crowdpose3d synth`'s default, as the issue's clip
 #: Seconds of video per clip at each frame rate (fewer frames at a low rate, same motion).
 CLIP_SECONDS = {5.0: 16.0, 10.0: 10.0, 30.0: 5.0}
 #: (min, max) people simulated per clip, cycled over a split's clips.
@@ -94,6 +95,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--split", choices=sorted(SEEDS), default="heldout")
     parser.add_argument("--quick", action="store_true", help="one short clip per frame rate")
     parser.add_argument("--model", default="builtin:crowd-small")
+    parser.add_argument(
+        "--prepare-only", action="store_true", help="make and cache the clips' detections, stop"
+    )
     parser.add_argument(
         "--grid",
         nargs="+",
@@ -138,6 +142,8 @@ def detections(clip: Clip, model: str) -> list[Frame]:
         _detect(clip, model, cache)
     data = np.load(cache)
     starts = np.concatenate([[0], np.cumsum(data["counts"])])
+    # The cache holds no pixels; a zero-strided stand-in gives the stages the frame size.
+    image = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (*CLIP_SIZE, 3))
     frames = []
     for f, (index, pts) in enumerate(zip(data["index"], data["pts"], strict=True)):
         rows = slice(starts[f], starts[f + 1])
@@ -150,7 +156,7 @@ def detections(clip: Clip, model: str) -> list[Frame]:
             root=data["root"][rows],
             data={"scale": data["scale"][rows]},
         )
-        frames.append(Frame("clip", int(index), float(pts), None, poses=poses))
+        frames.append(Frame("clip", int(index), float(pts), image, poses=poses))
     return frames
 
 
@@ -219,7 +225,7 @@ def run_ours(frames: list[Frame], path: Path, params: dict) -> float:
     context = StageContext(overwrite=True)
     stage.open(context)
     sink.open(context)
-    copies = [Frame(f.source_id, f.index, f.pts_s, None, poses=f.poses) for f in frames]
+    copies = [Frame(f.source_id, f.index, f.pts_s, f.image, poses=f.poses) for f in frames]
     start = time.perf_counter()
     tracked = list(stage(iter(copies)))
     elapsed = time.perf_counter() - start
@@ -268,9 +274,7 @@ def speed_at_60(params: dict) -> float:
     sys.path.insert(0, str(Path(__file__).parent))
     from tracking_speed import FPS, WARM_UP_FRAMES, make_frames
 
-    from crowdpose3d.tracking import PoseTracker
-
-    tracker = PoseTracker(**TrackParams(**params).model_dump())
+    tracker = TrackStage(TrackParams(**params)).tracker
     times = []
     for frame, poses in enumerate(make_frames(SPEED_PEOPLE, SPEED_FRAMES, seed=0)):
         start = time.perf_counter()
@@ -391,6 +395,8 @@ def main(argv: list[str] | None = None) -> None:
             f"({time.perf_counter() - start:.0f} s to make or load)",
             flush=True,
         )
+    if args.prepare_only:
+        return
     if args.grid:
         sweep(clips, cached, gts, args.grid)
         return

@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageParams
-from crowdpose3d.tracking import PoseTracker
+from crowdpose3d.tracking import KalmanFilterBox, PoseTracker
 
 
 class TrackParams(StageParams):
@@ -24,9 +24,10 @@ class TrackParams(StageParams):
     min_hits_to_confirm: int = Field(3, ge=1)  # matches in a row before a track is output
     lost_track_buffer_s: float = Field(1.5, ge=0)  # how long a lost track can come back
     occluded_track_buffer_s: float = Field(3.0, ge=0)  # ... while a nearer person covers it
-    min_iou: float = Field(0.1, ge=0, le=1)  # least IoU, predicted (or last seen) box vs det
+    min_iou: float = Field(0.3, ge=0, le=1)  # least IoU, predicted (or last seen) box vs det
     min_iou_low_score: float = Field(0.3, ge=0, le=1)  # least IoU for low-score detections
-    direction_weight: float = Field(0.2, ge=0)  # OC-SORT's heading consistency (angle / pi)
+    position_uncertainty_buffer: float = Field(1.0, ge=0)  # predicted box widened, in stds
+    direction_weight: float = Field(0.5, ge=0)  # OC-SORT's heading consistency (angle / pi)
     direction_lag_s: float = Field(0.2, ge=0)  # heading from the observation this long ago
     min_heading_motion: float = Field(0.1, ge=0)  # box heights moved for a heading to count
     unseen_cost_per_s: float = Field(0.5, ge=0)  # cost per second a track went unseen
@@ -37,6 +38,9 @@ class TrackParams(StageParams):
     reliable_depth_std_m: float = Field(0.3, ge=0)  # depth noise up to which depth is trusted
     occlusion_coverage: float = Field(0.5, ge=0, le=1)  # share of a box hidden = occluded
     scale_smoothing: float = Field(0.8, ge=0, lt=1)  # weight of the past in the body scale
+    # The box's Kalman model (`crowdpose3d.tracking.KalmanFilterBox`), in box heights:
+    box_acceleration: float = Field(1.0, gt=0)  # process noise, heights per s^2
+    box_measurement_noise: float = Field(0.05, gt=0)  # std of a detected box side, heights
 
     @model_validator(mode="after")
     def _ordered(self) -> TrackParams:
@@ -54,7 +58,12 @@ class TrackStage(BaseStage):
     def __init__(self, params: TrackParams) -> None:
         super().__init__(params)
         self.params: TrackParams = params
-        self.tracker = PoseTracker(**params.model_dump())
+        box_model = KalmanFilterBox(
+            acceleration_heights_per_s2=params.box_acceleration,
+            measurement_noise_per_height=params.box_measurement_noise,
+        )
+        tracker_params = params.model_dump(exclude={"box_acceleration", "box_measurement_noise"})
+        self.tracker = PoseTracker(**tracker_params, box_model=box_model)
 
     def open(self, context: StageContext) -> None:
         super().open(context)
@@ -65,7 +74,8 @@ class TrackStage(BaseStage):
         offset = max(int(self.context.run_info.get("resume_after_track_id", 0)), 0)
         for frame in frames:
             if frame.poses is not None:
-                frame.poses = self.tracker.update(frame.poses, frame.pts_s)
+                size = frame.size if frame.image is not None else None
+                frame.poses = self.tracker.update(frame.poses, frame.pts_s, image_size=size)
                 if offset:
                     frame.poses.track_id = frame.poses.track_id + offset
             yield frame

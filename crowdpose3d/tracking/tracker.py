@@ -168,6 +168,10 @@ class PoseTracker:
         min_iou: least IoU of a track's predicted box (or, in the recovery pass, its last
             observed box) with a high-score detection for the pair to be possible.
         min_iou_low_score: least IoU for the second pass, with low-score detections.
+        position_uncertainty_buffer: the predicted box is widened on each side by this many
+            standard deviations of the box filter's predicted centre before the IoU of
+            the first two passes: a new track (speed unknown) or one lost a while still
+            overlaps where its person may be, a steady track keeps its tight box.
         direction_weight: weight of OC-SORT's direction-consistency cost (angle / pi,
             times the detection's score).
         direction_lag_s: the heading of a track is taken from its observation this many
@@ -204,9 +208,10 @@ class PoseTracker:
         min_hits_to_confirm: int = 3,
         lost_track_buffer_s: float = 1.5,
         occluded_track_buffer_s: float = 3.0,
-        min_iou: float = 0.1,
+        min_iou: float = 0.3,
         min_iou_low_score: float = 0.3,
-        direction_weight: float = 0.2,
+        position_uncertainty_buffer: float = 1.0,
+        direction_weight: float = 0.5,
         direction_lag_s: float = 0.2,
         min_heading_motion: float = 0.1,
         unseen_cost_per_s: float = 0.5,
@@ -242,7 +247,13 @@ class PoseTracker:
             "root_weight",
             "unseen_cost_per_s",
         )
-        for name in (*weights, "direction_lag_s", "min_heading_motion", "reliable_depth_std_m"):
+        for name in (
+            *weights,
+            "position_uncertainty_buffer",
+            "direction_lag_s",
+            "min_heading_motion",
+            "reliable_depth_std_m",
+        ):
             if locals()[name] < 0:
                 raise ValueError(f"PoseTracker: {name} must be >= 0, got {locals()[name]}")
         if not 0.0 <= scale_smoothing < 1.0:
@@ -256,6 +267,7 @@ class PoseTracker:
         self.occluded_track_buffer_s = occluded_track_buffer_s
         self.min_iou = min_iou
         self.min_iou_low_score = min_iou_low_score
+        self.position_uncertainty_buffer = position_uncertainty_buffer
         self.direction_weight = direction_weight
         self.direction_lag_s = direction_lag_s
         self.min_heading_motion = min_heading_motion
@@ -277,6 +289,7 @@ class PoseTracker:
         self._next_id = 1
         self._last_timestamp_s: float | None = None
         self._frame_step_s = 0.0
+        self._image_size: tuple[int, int] | None = None
 
     @property
     def ids_issued(self) -> int:
@@ -307,32 +320,41 @@ class PoseTracker:
         last = state.get("last_timestamp_s")
         self._last_timestamp_s = None if last is None or np.isnan(last) else float(last)
 
-    def update(self, poses: Poses, timestamp_s: float) -> Poses:
+    def update(
+        self, poses: Poses, timestamp_s: float, image_size: tuple[int, int] | None = None
+    ) -> Poses:
         """Track one frame; returns its detections that belong to confirmed tracks.
 
         The returned rows keep the input order and carry ``track_id``, ``data["root_filtered"]``
         (N, 3) metres, ``data["velocity"]`` (N, 3) m/s (NaN rows for tracks without a known
         root) and, when the input has ``data["scale"]``, ``data["scale_smoothed"]`` (N,).
         The input is not modified. Raises ValueError if ``timestamp_s`` goes back in time.
+        ``image_size`` (height, width) in pixels, when given, clips the predicted boxes to
+        the image as the detector clips its boxes, so a person leaving the view still
+        overlaps their cut detection.
         """
+        self._image_size = image_size
         self._match_joint_count(poses.kp2d.shape[1])
         self._predict(timestamp_s)
         high, low = self._split_by_score(poses.scores)
         everyone = np.arange(len(self.tracks))
-        first = self._associate(everyone, high, poses, timestamp_s)
-        second = self._associate_by_iou(
-            self._confirmed(first.unmatched_track_rows), low, poses, "predicted"
-        )
+        confirmed = self._confirmed(everyone)
+        first = self._associate(confirmed, high, poses, timestamp_s)
+        second = self._associate_by_iou(first.unmatched_track_rows, low, poses, "predicted")
         recovered = self._associate_by_iou(
-            self._confirmed(second.unmatched_track_rows), first.unmatched_det_indices, poses
+            second.unmatched_track_rows, first.unmatched_det_indices, poses
         )
-        passes = (first, second, recovered)
+        tentative = np.setdiff1d(everyone, confirmed, assume_unique=True)
+        unconfirmed = self._associate(
+            tentative, recovered.unmatched_det_indices, poses, timestamp_s
+        )
+        passes = (first, second, recovered, unconfirmed)
         track_rows = np.concatenate([m.track_rows for m in passes])
         det_indices = np.concatenate([m.det_indices for m in passes])
         self._correct(track_rows, det_indices, poses, timestamp_s)
-        new_rows = self._start_tracks(recovered.unmatched_det_indices, poses, timestamp_s)
+        new_rows = self._start_tracks(unconfirmed.unmatched_det_indices, poses, timestamp_s)
         track_rows = np.concatenate([track_rows, new_rows])
-        det_indices = np.concatenate([det_indices, recovered.unmatched_det_indices])
+        det_indices = np.concatenate([det_indices, unconfirmed.unmatched_det_indices])
         self._assign_ids(track_rows)
         output = self._output(poses, track_rows, det_indices)
         self._age_unmatched(track_rows, timestamp_s)
@@ -386,9 +408,8 @@ class PoseTracker:
     ) -> _Matches:
         """First pass: every cue, gated on the predicted box's IoU (and the 3D gate)."""
         tracks = self.tracks
-        predicted = xywh_to_corners(tracks.box_mean[track_rows])  # (M, 4)
         det_boxes = poses.boxes[det_indices].astype(np.float64)  # (N, 4)
-        iou = box_iou_matrix(predicted, det_boxes)  # (M, N)
+        iou = self._buffered_iou(track_rows, det_boxes)  # (M, N)
         unseen_s = timestamp_s - tracks.last_seen_s[track_rows]  # (M,) 0 if seen last frame
         cost = 1.0 - iou + self.unseen_cost_per_s * (unseen_s[:, None] - self._frame_step_s)
         gated = iou < self.min_iou
@@ -421,14 +442,43 @@ class PoseTracker:
         (low-score detections, gate ``min_iou_low_score``) or their last observed boxes
         (gate ``min_iou``)."""
         if track_box == "predicted":
-            boxes, threshold = (
-                xywh_to_corners(self.tracks.box_mean[track_rows]),
-                self.min_iou_low_score,
-            )
+            iou = self._buffered_iou(track_rows, poses.boxes[det_indices].astype(np.float64))
+            threshold = self.min_iou_low_score
         else:
-            boxes, threshold = self.tracks.boxes[track_rows], self.min_iou
-        iou = box_iou_matrix(boxes, poses.boxes[det_indices])
+            iou = box_iou_matrix(self.tracks.boxes[track_rows], poses.boxes[det_indices])
+            threshold = self.min_iou
         return self._assign(1.0 - iou, iou < threshold, track_rows, det_indices)
+
+    def _predicted_boxes(self, track_rows: np.ndarray) -> np.ndarray:
+        """(M, 4) predicted corner boxes of the tracks, clipped to the image when known."""
+        boxes = xywh_to_corners(self.tracks.box_mean[track_rows])
+        if self._image_size is not None:
+            height, width = self._image_size
+            boxes = np.minimum(np.maximum(boxes, 0.0), [width, height, width, height])
+        return boxes
+
+    def _buffered_iou(self, track_rows: np.ndarray, det_boxes: np.ndarray) -> np.ndarray:
+        """(M, N) IoU of the predicted boxes and the detections, both widened on each side by
+        ``position_uncertainty_buffer`` standard deviations of the track's predicted centre
+        (C-BIoU's buffered IoU, the buffer sized by the filter: wide for a new track whose
+        speed is unknown or one lost a while, about nothing for a steady track)."""
+        predicted = self._predicted_boxes(track_rows)  # (M, 4)
+        if self.position_uncertainty_buffer <= 0:
+            return box_iou_matrix(predicted, det_boxes)
+        covariance = self.tracks.box_covariance[track_rows]
+        std = np.sqrt(np.stack([covariance[:, 0, 0], covariance[:, 1, 1]], axis=1))  # (M, 2)
+        pad = np.concatenate([-std, std], axis=1) * self.position_uncertainty_buffer  # (M, 4)
+        a = (predicted + pad)[:, None, :]  # (M, 1, 4)
+        b = det_boxes[None, :, :] + pad[:, None, :]  # (M, N, 4)
+        inter = np.prod(
+            np.maximum(
+                np.minimum(a[..., 2:], b[..., 2:]) - np.maximum(a[..., :2], b[..., :2]), 0.0
+            ),
+            axis=-1,
+        )  # (M, N)
+        area_a = np.prod(a[..., 2:] - a[..., :2], axis=-1)
+        area_b = np.prod(b[..., 2:] - b[..., :2], axis=-1)
+        return inter / np.maximum(area_a + area_b - inter, 1e-9)
 
     @staticmethod
     def _assign(
@@ -513,21 +563,36 @@ class PoseTracker:
     def _reupdate_after_gap(
         self, track_rows: np.ndarray, boxes: np.ndarray, timestamp_s: float
     ) -> None:
-        """OC-SORT's observation-centric re-update, in closed form: a track found again
-        after missed frames restarts from its state at the last observation, with the
-        velocity of the straight line from that observation to this one, and is predicted
-        over the gap (the update that follows pulls it onto the new box)."""
+        """OC-SORT's observation-centric re-update: a track found again after missed frames
+        restarts from its filter state at the last observation and is stepped frame by
+        frame over the gap, updated at each missed frame with a virtual box on the straight
+        line from the last observed box to the new one; the new box itself is the update
+        that follows. The drift of the blind predictions is forgotten and the velocity
+        becomes that of the line."""
         tracks = self.tracks
-        returning = track_rows[tracks.states[track_rows] == TrackState.LOST]
+        lost = tracks.states[track_rows] == TrackState.LOST
+        returning, new_boxes = track_rows[lost], boxes[lost]
         if not len(returning):
             return
-        new_boxes = boxes[tracks.states[track_rows] == TrackState.LOST]
         gap = np.maximum(timestamp_s - tracks.last_seen_s[returning], 1e-6)  # (R,)
+        frame_step = self._frame_step_s if self._frame_step_s > 0 else gap.min()
+        steps = np.maximum(np.rint(gap / frame_step), 1).astype(np.int64)  # (R,) frames
         mean = tracks.observed_box_mean[returning].copy()
-        mean[:, 4:] = (corners_to_xywh(new_boxes) - mean[:, :4]) / gap[:, None]
-        tracks.box_mean[returning], tracks.box_covariance[returning] = self.box_model.predict(
-            mean, tracks.observed_box_covariance[returning], gap
-        )
+        covariance = tracks.observed_box_covariance[returning].copy()
+        start = tracks.boxes[returning]  # (R, 4) last observed corners
+        for step in range(1, int(steps.max()) + 1):
+            rows = np.flatnonzero(steps >= step)
+            mean[rows], covariance[rows] = self.box_model.predict(
+                mean[rows], covariance[rows], gap[rows] / steps[rows]
+            )
+            virtual = rows[step < steps[rows]]  # the missed frames, not the new one
+            if len(virtual):
+                fraction = (step / steps[virtual])[:, None]
+                line = start[virtual] + fraction * (new_boxes[virtual] - start[virtual])
+                mean[virtual], covariance[virtual] = self.box_model.update(
+                    mean[virtual], covariance[virtual], line
+                )
+        tracks.box_mean[returning], tracks.box_covariance[returning] = mean, covariance
 
     def _correct_roots(self, track_rows: np.ndarray, roots: np.ndarray) -> None:
         """Kalman-update tracks with a root, start the filter of tracks seeing their first."""
@@ -644,7 +709,7 @@ class PoseTracker:
         occluded = np.zeros(len(tracks), bool)
         if not len(lost_rows) or not len(matched_rows):
             return occluded
-        hidden = xywh_to_corners(tracks.box_mean[lost_rows])  # (L, 4)
+        hidden = self._predicted_boxes(lost_rows)  # (L, 4)
         front = tracks.boxes[matched_rows]  # (F, 4)
         top_left = np.maximum(hidden[:, None, :2], front[None, :, :2])
         bottom_right = np.minimum(hidden[:, None, 2:], front[None, :, 2:])
