@@ -96,6 +96,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="one short clip per frame rate")
     parser.add_argument("--model", default="builtin:crowd-small")
     parser.add_argument(
+        "--old-tracker",
+        metavar="REV",
+        help="also run the track stage's tracker as it was at git revision REV (e.g. ccfaa96, "
+        "before issue 14), with that revision's defaults",
+    )
+    parser.add_argument(
         "--prepare-only", action="store_true", help="make and cache the clips' detections, stop"
     )
     parser.add_argument(
@@ -269,6 +275,46 @@ def run_peer(name: str, frames: list[Frame], path: Path, fps: float) -> float:
     return elapsed / max(len(frames), 1) * 1e3
 
 
+def load_old_tracker(revision: str, params: dict):
+    """``PoseTracker`` and the track stage's defaults as they were at git ``revision``,
+    imported from a temporary copy of that revision's tracking/ and stages/track.py."""
+    import importlib
+    import re
+
+    folder = Path(tempfile.mkdtemp(prefix="old_tracker_")) / "old_tracking"
+    folder.mkdir()
+    for name in ("association.py", "tracker.py", "xyz_cv.py"):
+        text = subprocess.run(
+            ["git", "show", f"{revision}:crowdpose3d/tracking/{name}"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        (folder / name).write_text(text.replace("crowdpose3d.tracking.", "old_tracking."))
+    (folder / "__init__.py").write_text("")
+    stage = subprocess.run(
+        ["git", "show", f"{revision}:crowdpose3d/stages/track.py"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    defaults = {
+        key: float(value) if "." in value else int(value)
+        for key, value in re.findall(r"^    (\w+): \w+ = Field\(([\d.]+)", stage, re.M)
+    }
+    sys.path.insert(0, str(folder.parent))
+    module = importlib.import_module("old_tracking.tracker")
+    return lambda: module.PoseTracker(**{**defaults, **params})
+
+
+def run_old(make, frames: list[Frame], path: Path) -> float:
+    """The old tracker on the cached frames, written by our MOT writer; ms per frame."""
+    tracker, text, elapsed = make(), [], 0.0
+    for frame in frames:
+        start = time.perf_counter()
+        out = tracker.update(frame.poses, frame.pts_s)
+        elapsed += time.perf_counter() - start
+        text.append(mot_text(frame.index, out.track_id, out.boxes, out.scores))
+    path.write_text("".join(text))
+    return elapsed / max(len(frames), 1) * 1e3
+
+
 def speed_at_60(params: dict) -> float:
     """Mean ms per ``update`` of our tracker on 60 generated walkers (tracking_speed.py)."""
     sys.path.insert(0, str(Path(__file__).parent))
@@ -283,7 +329,7 @@ def speed_at_60(params: dict) -> float:
     return float(np.mean(times[WARM_UP_FRAMES:]) * 1e3)
 
 
-def evaluate(clips, cached, gts, params: dict, with_peers: bool) -> dict:
+def evaluate(clips, cached, gts, params: dict, with_peers: bool, old=None) -> dict:
     """fps -> tracker -> TrackEval figures (plus "ms" per frame) over that fps's clips."""
     results = {}
     for fps in FRAME_RATES:
@@ -293,6 +339,10 @@ def evaluate(clips, cached, gts, params: dict, with_peers: bool) -> dict:
         for clip in chosen:
             files["ours"][clip.name] = clip.folder / "ours.txt"
             cost["ours"].append(run_ours(cached[clip.name], clip.folder / "ours.txt", params))
+            if old is not None:
+                path = clip.folder / "old.txt"
+                files.setdefault("old", {})[clip.name] = path
+                cost.setdefault("old", []).append(run_old(old, cached[clip.name], path))
             for peer in PEERS if with_peers else ():
                 path = clip.folder / f"{peer}.txt"
                 files.setdefault(peer, {})[clip.name] = path
@@ -318,7 +368,7 @@ def print_tables(results: dict) -> None:
 def print_targets(results: dict, ms_at_60: float) -> None:
     print("\ntargets")
     for fps, scores in results.items():
-        peers = {k: v for k, v in scores.items() if k != "ours"}
+        peers = {k: v for k, v in scores.items() if k in PEERS}
         ours = scores["ours"]
         for key in ("IDF1", "HOTA"):
             best = max(v[key] for v in peers.values())
@@ -400,11 +450,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.grid:
         sweep(clips, cached, gts, args.grid)
         return
-    results = evaluate(clips, cached, gts, {}, with_peers=True)
+    old = load_old_tracker(args.old_tracker, {}) if args.old_tracker else None
+    results = evaluate(clips, cached, gts, {}, with_peers=True, old=old)
     print_tables(results)
     ms_at_60 = speed_at_60({})
     print(
-        f"\nour tracker alone, {SPEED_PEOPLE} generated walkers at 30 fps: {ms_at_60:.3f} ms per frame"
+        f"\nour tracker alone, {SPEED_PEOPLE} generated walkers at 30 fps: "
+        f"{ms_at_60:.3f} ms per frame"
     )
     print_targets(results, ms_at_60)
 
