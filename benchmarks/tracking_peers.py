@@ -315,12 +315,13 @@ def run_old(make, frames: list[Frame], path: Path) -> float:
     return elapsed / max(len(frames), 1) * 1e3
 
 
-def speed_at_60(params: dict) -> float:
-    """Mean ms per ``update`` of our tracker on 60 generated walkers (tracking_speed.py)."""
+def speed_at_60(params: dict, make=None) -> float:
+    """Mean ms per ``update`` of our tracker (or of ``make()``) on 60 generated walkers
+    (tracking_speed.py's crowd)."""
     sys.path.insert(0, str(Path(__file__).parent))
     from tracking_speed import FPS, WARM_UP_FRAMES, make_frames
 
-    tracker = TrackStage(TrackParams(**params)).tracker
+    tracker = make() if make is not None else TrackStage(TrackParams(**params)).tracker
     times = []
     for frame, poses in enumerate(make_frames(SPEED_PEOPLE, SPEED_FRAMES, seed=0)):
         start = time.perf_counter()
@@ -458,6 +459,12 @@ def main(argv: list[str] | None = None) -> None:
         f"\nour tracker alone, {SPEED_PEOPLE} generated walkers at 30 fps: "
         f"{ms_at_60:.3f} ms per frame"
     )
+    if old is not None:
+        old_ms = speed_at_60({}, old)
+        print(
+            f"the tracker of {args.old_tracker}, same crowd, same run: {old_ms:.3f} ms per frame "
+            f"(ours / old = {ms_at_60 / old_ms:.2f})"
+        )
     print_targets(results, ms_at_60)
 
 

@@ -256,6 +256,22 @@ def test_gated_assignment_equals_the_extended_problem():
         assert len(fast.unmatched_rows) + len(fast.matches) == shape[0]
 
 
+def test_buffered_iou_is_the_iou_of_both_boxes_widened_by_the_track_uncertainty():
+    tracker = PoseTracker(min_hits_to_confirm=1, position_uncertainty_buffer=1.5)
+    rng = np.random.default_rng(0)
+    tracker.update(detect(np.array([w.root(0.0) for w in SEPARATED[:3]]), np.arange(3), rng), 0.0)
+    tracker._predict(0.2)
+    dets = project_box(np.array([w.root(0.2) for w in SEPARATED[:4]]))
+    std = np.sqrt(tracker.tracks.box_covariance[:, [0, 1], [0, 1]])  # (3, 2)
+    expected = np.zeros((3, 4))
+    for i in range(3):
+        pad = 1.5 * np.concatenate([-std[i], std[i]])
+        predicted = tracker._predicted_boxes(np.array([i])) + pad
+        expected[i] = box_iou_matrix(predicted, dets + pad)[0]
+    np.testing.assert_allclose(tracker._buffered_iou(np.arange(3), dets), expected, rtol=1e-9)
+    assert (expected.max(axis=1) > 0.3).all()
+
+
 # --- tracking ------------------------------------------------------------------------------
 
 

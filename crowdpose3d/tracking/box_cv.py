@@ -25,6 +25,7 @@ import numpy as np
 
 #: (4, 8) measurement matrix: the filter observes the box (cx, cy, w, h).
 MEASUREMENT_MATRIX = np.hstack([np.eye(4), np.zeros((4, 4))])
+_EYE4, _EYE8 = np.eye(4), np.eye(8)
 #: Smallest box side kept by the filter, pixels (a shrinking prediction never turns over).
 MIN_SIDE_PX = 1.0
 
@@ -79,7 +80,7 @@ class KalmanFilterBox:
             ],
             axis=1,
         )  # (N, 8)
-        return state, (std**2)[:, :, None] * np.eye(8)
+        return state, (std**2)[:, :, None] * _EYE8
 
     def predict(
         self, state: np.ndarray, covariance: np.ndarray, dt: float | np.ndarray
@@ -119,7 +120,7 @@ class KalmanFilterBox:
         """Correct (T, 8) states and (T, 8, 8) covariances with (T, 4) detected corner boxes."""
         measured = corners_to_xywh(boxes)  # (T, 4)
         height = np.maximum(measured[:, 3], MIN_SIDE_PX)
-        noise = (self.measurement_noise_per_height * height)[:, None, None] ** 2 * np.eye(4)
+        noise = (self.measurement_noise_per_height * height)[:, None, None] ** 2 * _EYE4
         innovation = measured - state[:, :4]  # (T, 4)
         system = covariance[:, :4, :4] + noise  # (T, 4, 4) S = H P H^T + R
         gain = covariance[:, :, :4] @ np.linalg.inv(system)  # (T, 8, 4) K = P H^T S^-1

@@ -48,6 +48,10 @@ from crowdpose3d.tracking.xyz_cv import KalmanFilterXYZ
 HISTORY_LENGTH = 10
 
 
+#: An empty index array, for passes with nothing to match.
+_NONE = np.zeros(0, np.int64)
+
+
 class TrackState(IntEnum):
     """Life cycle of a track."""
 
@@ -407,6 +411,8 @@ class PoseTracker:
         self, track_rows: np.ndarray, det_indices: np.ndarray, poses: Poses, timestamp_s: float
     ) -> _Matches:
         """First pass: every cue, gated on the predicted box's IoU (and the 3D gate)."""
+        if not len(track_rows) or not len(det_indices):
+            return _Matches(_NONE, _NONE, track_rows, det_indices)
         tracks = self.tracks
         det_boxes = poses.boxes[det_indices].astype(np.float64)  # (N, 4)
         iou = self._buffered_iou(track_rows, det_boxes)  # (M, N)
@@ -441,6 +447,8 @@ class PoseTracker:
         """Second and recovery passes: ``1 - IoU`` alone with the tracks' predicted boxes
         (low-score detections, gate ``min_iou_low_score``) or their last observed boxes
         (gate ``min_iou``)."""
+        if not len(track_rows) or not len(det_indices):
+            return _Matches(_NONE, _NONE, track_rows, det_indices)
         if track_box == "predicted":
             iou = self._buffered_iou(track_rows, poses.boxes[det_indices].astype(np.float64))
             threshold = self.min_iou_low_score
@@ -463,22 +471,17 @@ class PoseTracker:
         (C-BIoU's buffered IoU, the buffer sized by the filter: wide for a new track whose
         speed is unknown or one lost a while, about nothing for a steady track)."""
         predicted = self._predicted_boxes(track_rows)  # (M, 4)
-        if self.position_uncertainty_buffer <= 0:
-            return box_iou_matrix(predicted, det_boxes)
         covariance = self.tracks.box_covariance[track_rows]
-        std = np.sqrt(np.stack([covariance[:, 0, 0], covariance[:, 1, 1]], axis=1))  # (M, 2)
-        pad = np.concatenate([-std, std], axis=1) * self.position_uncertainty_buffer  # (M, 4)
-        a = (predicted + pad)[:, None, :]  # (M, 1, 4)
-        b = det_boxes[None, :, :] + pad[:, None, :]  # (M, N, 4)
-        inter = np.prod(
-            np.maximum(
-                np.minimum(a[..., 2:], b[..., 2:]) - np.maximum(a[..., :2], b[..., :2]), 0.0
-            ),
-            axis=-1,
-        )  # (M, N)
-        area_a = np.prod(a[..., 2:] - a[..., :2], axis=-1)
-        area_b = np.prod(b[..., 2:] - b[..., :2], axis=-1)
-        return inter / np.maximum(area_a + area_b - inter, 1e-9)
+        buffer_x = 2.0 * self.position_uncertainty_buffer * np.sqrt(covariance[:, 0, 0])[:, None]
+        buffer_y = 2.0 * self.position_uncertainty_buffer * np.sqrt(covariance[:, 1, 1])[:, None]
+        p, d = predicted.T[:, :, None], det_boxes.T[:, None, :]  # (4, M, 1), (4, 1, N)
+        # Both boxes grow by the track's buffer, so the overlap of each axis grows by it too.
+        inter_w = np.maximum(np.minimum(p[2], d[2]) - np.maximum(p[0], d[0]) + buffer_x, 0.0)
+        inter_h = np.maximum(np.minimum(p[3], d[3]) - np.maximum(p[1], d[1]) + buffer_y, 0.0)
+        inter = inter_w * inter_h  # (M, N)
+        area_p = (p[2] - p[0] + buffer_x) * (p[3] - p[1] + buffer_y)  # (M, 1)
+        area_d = (d[2] - d[0] + buffer_x) * (d[3] - d[1] + buffer_y)  # (M, N)
+        return inter / np.maximum(area_p + area_d - inter, 1e-9)
 
     @staticmethod
     def _assign(
