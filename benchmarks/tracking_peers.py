@@ -406,7 +406,9 @@ def sweep(clips, cached, gts, grid: list[str]) -> None:
         if key not in TrackParams.model_fields or not listed:
             raise SystemExit(f"--grid {item!r}: use KEY=V1,V2 with a track-stage parameter")
         keys.append(key)
-        values.append([type(TrackParams.model_fields[key].default)(v) for v in listed.split(",")])
+        kind = type(TrackParams.model_fields[key].default)
+        convert = (lambda v: v.lower() in ("1", "true", "yes")) if kind is bool else kind
+        values.append([convert(v) for v in listed.split(",")])
     print(" ".join(f"{k:>20}" for k in keys) + "  " + "  ".join(
         f"{f'{k}@{fps:g}':>10}" for fps in FRAME_RATES for k in ("HOTA", "IDF1", "IDSW")
     ) + "  mean HOTA  mean IDF1")  # fmt: skip

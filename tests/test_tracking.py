@@ -33,6 +33,8 @@ FOCAL_PX = 1000.0
 CENTRE_PX = np.array([640.0, 360.0])
 FPS = 30.0
 TRUE_SCALE = 0.55
+#: Frames a person is tracked before being output with the default settings.
+DELAY = PoseTracker().min_hits_to_confirm - 1
 
 
 @dataclass(frozen=True)
@@ -315,7 +317,7 @@ def test_one_passing_behind_another_keeps_both_ids():
             )
             assert count_id_switches(outputs) == 0
             ids = ids_per_person(outputs)
-            assert ids[1][0] != ids[2][0] and len(ids[2]) == 60 - 2 - 7  # 7 frames hidden
+            assert ids[1][0] != ids[2][0] and len(ids[2]) == 60 - DELAY - 7  # 7 frames hidden
             assert len(set(ids[2])) == 1
 
 
@@ -337,7 +339,7 @@ def test_two_people_crossing_at_the_same_depth_keep_their_ids(fps):
         assert count_id_switches(outputs) == 0
         ids = ids_per_person(outputs)
         assert len(set(ids[1])) == 1 and len(set(ids[2])) == 1 and ids[1][0] != ids[2][0]
-        assert len(ids[2]) >= num_frames - 2 - int(0.4 * fps) - 1  # back right after
+        assert len(ids[2]) >= num_frames - DELAY - int(0.4 * fps) - 1  # back right after
 
 
 def test_a_person_standing_still_for_10_s_keeps_one_id():
@@ -367,7 +369,7 @@ def test_a_one_second_detection_gap_keeps_the_id(fps):
     )
     ids = ids_per_person(outputs)
     assert len(set(ids[1])) == 1 and len(set(ids[2])) == 1 and ids[1][0] != ids[2][0]
-    assert len(ids[1]) == int(5 * fps) - 2 - (gap[1] - gap[0])
+    assert len(ids[1]) == int(5 * fps) - DELAY - (gap[1] - gap[0])
 
 
 def test_state_round_trip_continues_with_the_same_ids_and_rows(tmp_path):
@@ -440,7 +442,7 @@ def test_low_score_detection_continues_a_track_but_never_starts_one():
     outputs = run(tracker, [continuing, faint], 60, score=score)
     ids = ids_per_person(outputs)
     assert 2 not in ids  # the always-faint person is never output
-    assert len(ids[1]) == 58 and len(set(ids[1])) == 1  # output through its faint frames
+    assert len(ids[1]) == 60 - DELAY and len(set(ids[1])) == 1  # through its faint frames
     assert len(tracker.tracks) == 1
     below_low = PoseTracker(high_score_threshold=0.5, low_score_threshold=0.4)
     outputs = run(below_low, [continuing], 60, score=lambda f, w: 0.3 if f >= 20 else 0.9)
@@ -470,7 +472,7 @@ def test_velocity_estimate_matches_walking_speed_with_dropped_frames():
         out = tracker.update(detect(walker.root(t)[None], np.array([1]), rng), float(t))
         if len(out):
             estimates.append(out.data["velocity"][0])
-    assert len(estimates) == len(times) - 2 and tracker.tracks.ids.tolist() == [1]
+    assert len(estimates) == len(times) - DELAY and tracker.tracks.ids.tolist() == [1]
     late = np.array(estimates[-30:])
     np.testing.assert_allclose(late.mean(axis=0), velocity, atol=0.15)
     assert np.abs(late - velocity).max() < 0.6

@@ -21,12 +21,13 @@ class TrackParams(StageParams):
     # docs/tracking.md). Times are seconds, so the same values serve every frame rate.
     high_score_threshold: float = Field(0.6, ge=0, le=1)  # may start and confirm tracks
     low_score_threshold: float = Field(0.1, ge=0, le=1)  # may only continue confirmed tracks
-    min_hits_to_confirm: int = Field(3, ge=1)  # matches in a row before a track is output
+    min_hits_to_confirm: int = Field(2, ge=1)  # matches in a row before a track is output
     lost_track_buffer_s: float = Field(1.5, ge=0)  # how long a lost track can come back
     occluded_track_buffer_s: float = Field(3.0, ge=0)  # ... while a nearer person covers it
     min_iou: float = Field(0.3, ge=0, le=1)  # least IoU, predicted (or last seen) box vs det
     min_iou_low_score: float = Field(0.3, ge=0, le=1)  # least IoU for low-score detections
     position_uncertainty_buffer: float = Field(1.0, ge=0)  # predicted box widened, in stds
+    fuse_score: bool = False  # first-pass cost 1 - IoU * score, as BoT-SORT
     direction_weight: float = Field(0.5, ge=0)  # OC-SORT's heading consistency (angle / pi)
     direction_lag_s: float = Field(0.2, ge=0)  # heading from the observation this long ago
     min_heading_motion: float = Field(0.1, ge=0)  # box heights moved for a heading to count

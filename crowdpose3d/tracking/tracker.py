@@ -176,6 +176,8 @@ class PoseTracker:
             standard deviations of the box filter's predicted centre before the IoU of
             the first two passes: a new track (speed unknown) or one lost a while still
             overlaps where its person may be, a steady track keeps its tight box.
+        fuse_score: the first pass costs ``1 - IoU * score`` (BoT-SORT's score fusion: a
+            confident detection is the likelier continuation) instead of ``1 - IoU``.
         direction_weight: weight of OC-SORT's direction-consistency cost (angle / pi,
             times the detection's score).
         direction_lag_s: the heading of a track is taken from its observation this many
@@ -209,12 +211,13 @@ class PoseTracker:
         *,
         high_score_threshold: float = 0.6,
         low_score_threshold: float = 0.1,
-        min_hits_to_confirm: int = 3,
+        min_hits_to_confirm: int = 2,
         lost_track_buffer_s: float = 1.5,
         occluded_track_buffer_s: float = 3.0,
         min_iou: float = 0.3,
         min_iou_low_score: float = 0.3,
         position_uncertainty_buffer: float = 1.0,
+        fuse_score: bool = False,
         direction_weight: float = 0.5,
         direction_lag_s: float = 0.2,
         min_heading_motion: float = 0.1,
@@ -272,6 +275,7 @@ class PoseTracker:
         self.min_iou = min_iou
         self.min_iou_low_score = min_iou_low_score
         self.position_uncertainty_buffer = position_uncertainty_buffer
+        self.fuse_score = fuse_score
         self.direction_weight = direction_weight
         self.direction_lag_s = direction_lag_s
         self.min_heading_motion = min_heading_motion
@@ -417,12 +421,13 @@ class PoseTracker:
         det_boxes = poses.boxes[det_indices].astype(np.float64)  # (N, 4)
         iou = self._buffered_iou(track_rows, det_boxes)  # (M, N)
         unseen_s = timestamp_s - tracks.last_seen_s[track_rows]  # (M,) 0 if seen last frame
-        cost = 1.0 - iou + self.unseen_cost_per_s * (unseen_s[:, None] - self._frame_step_s)
+        scores = poses.scores[det_indices].astype(np.float64)[None, :]  # (1, N)
+        overlap = iou * scores if self.fuse_score else iou  # BoT-SORT's score fusion
+        cost = 1.0 - overlap + self.unseen_cost_per_s * (unseen_s[:, None] - self._frame_step_s)
         gated = iou < self.min_iou
         if self.direction_weight > 0:
             origins, headings = self._headings(track_rows)
             centres = corners_to_xywh(det_boxes)[:, :2]
-            scores = poses.scores[det_indices].astype(np.float64)[None, :]
             cost += self.direction_weight * direction_cost(origins, headings, centres) * scores
         if self.keypoint_weight > 0 and tracks.keypoints.shape[1]:
             det_keypoints = _box_relative_keypoints(poses.kp2d[det_indices], det_boxes)
