@@ -18,7 +18,7 @@ from crowdpose3d.tracking import KalmanFilterBox, PoseTracker
 
 class TrackParams(StageParams):
     # Defaults chosen by benchmarks/tracking_peers.py across 5, 10 and 30 fps (tuning seeds;
-    # docs/tracking.md). Times are seconds, so the same values serve every frame rate.
+    # docs/pipeline.md). Times are seconds, so the same values serve every frame rate.
     high_score_threshold: float = Field(0.6, ge=0, le=1)  # may start and confirm tracks
     low_score_threshold: float = Field(0.1, ge=0, le=1)  # may only continue confirmed tracks
     min_hits_to_confirm: int = Field(2, ge=1)  # matches in a row before a track is output
