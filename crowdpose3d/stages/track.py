@@ -21,6 +21,7 @@ class TrackParams(StageParams):
     # docs/pipeline.md). Times are seconds, so the same values serve every frame rate.
     high_score_threshold: float = Field(0.6, ge=0, le=1)  # may start and confirm tracks
     low_score_threshold: float = Field(0.1, ge=0, le=1)  # may only continue confirmed tracks
+    new_track_score: float = Field(0.7, ge=0, le=1)  # least score to start a track
     min_hits_to_confirm: int = Field(2, ge=1)  # matches in a row before a track is output
     lost_track_buffer_s: float = Field(1.5, ge=0)  # how long a lost track can come back
     occluded_track_buffer_s: float = Field(3.0, ge=0)  # ... while a nearer person covers it

@@ -5,17 +5,19 @@ Each frame, with every time in seconds so the same settings serve 5 and 30 fps:
 1. predict every track to the frame's timestamp: a constant-velocity Kalman filter on the
    image box (``box_cv``, what is reliable at every frame rate) and one on the 3D root
    (``xyz_cv``, for the output and for near people);
-2. match the high-score detections to all tracks on ``1 - IoU`` of the predicted box, plus
-   OC-SORT's velocity-direction consistency, the change of the 2D joints inside the box and
-   of the 3D pose, and the 3D root distance where the detection's depth is reliable;
-3. match the low-score detections to the confirmed tracks left (ByteTrack's second pass, on
-   IoU alone);
+2. match the high-score detections to the confirmed and lost tracks on ``1 - IoU`` of the
+   predicted box (buffered by its uncertainty), plus OC-SORT's velocity-direction
+   consistency, the change of the 2D joints inside the box and of the 3D pose, the 3D root
+   distance where the detection's depth is reliable, and the time a track went unseen;
+3. match the low-score detections to the tracks left that were seen in the previous frame
+   (ByteTrack's second pass, on IoU alone);
 4. match the high-score detections left to the tracks left by the box of their *last
    observation* (OC-SORT's observation-centric recovery: a person who stopped while hidden);
 5. a track found again after missed frames restarts its box filter from its last
    observation, moved along the straight line to the new one (OC-SORT's observation-centric
    re-update), so the drift of the blind prediction is forgotten;
-6. start tentative tracks from the high-score detections left; confirm after
+6. match the high-score detections left to the tentative tracks (the same cues), then start
+   tentative tracks from those left that score at least ``new_track_score``; confirm after
    ``min_hits_to_confirm`` matches in a row; a confirmed track not seen is lost, and dies
    after ``lost_track_buffer_s``, or ``occluded_track_buffer_s`` while a person in front of
    it (depth ordering: lower box bottom, or nearer root) covers its predicted box.
@@ -160,9 +162,13 @@ class PoseTracker:
     Args:
         high_score_threshold: detections scoring at least this are matched first and may
             start tracks.
-        low_score_threshold: detections scoring in [low, high) only continue confirmed
-            tracks left unmatched by the first pass (they never start or confirm one);
-            below it they are ignored.
+        low_score_threshold: detections scoring in [low, high) only continue tracks seen
+            in the previous frame and left unmatched by the first pass (ByteTrack; they
+            never start or confirm one); below it they are ignored.
+        new_track_score: a high-score detection left unmatched starts a track only when it
+            scores at least this (ByteTrack's and BoT-SORT's activation threshold, above
+            ``high_score_threshold``, so a doubtful detection continues a track but never
+            starts one).
         min_hits_to_confirm: consecutive matched frames before a track is output; a
             tentative track that misses one frame is dropped. 1 outputs tracks at once.
         lost_track_buffer_s: seconds a confirmed track survives without a detection (its
@@ -211,6 +217,7 @@ class PoseTracker:
         *,
         high_score_threshold: float = 0.6,
         low_score_threshold: float = 0.1,
+        new_track_score: float = 0.7,
         min_hits_to_confirm: int = 2,
         lost_track_buffer_s: float = 1.5,
         occluded_track_buffer_s: float = 3.0,
@@ -269,6 +276,7 @@ class PoseTracker:
             )
         self.high_score_threshold = high_score_threshold
         self.low_score_threshold = low_score_threshold
+        self.new_track_score = new_track_score
         self.min_hits_to_confirm = min_hits_to_confirm
         self.lost_track_buffer_s = lost_track_buffer_s
         self.occluded_track_buffer_s = occluded_track_buffer_s
@@ -348,10 +356,11 @@ class PoseTracker:
         everyone = np.arange(len(self.tracks))
         confirmed = self._confirmed(everyone)
         first = self._associate(confirmed, high, poses, timestamp_s)
-        second = self._associate_by_iou(first.unmatched_track_rows, low, poses, "predicted")
-        recovered = self._associate_by_iou(
-            second.unmatched_track_rows, first.unmatched_det_indices, poses
-        )
+        left = first.unmatched_track_rows
+        seen_last_frame = left[self.tracks.states[left] == TrackState.CONFIRMED]
+        second = self._associate_by_iou(seen_last_frame, low, poses, "predicted")
+        left = np.setdiff1d(left, second.track_rows, assume_unique=True)
+        recovered = self._associate_by_iou(left, first.unmatched_det_indices, poses)
         tentative = np.setdiff1d(everyone, confirmed, assume_unique=True)
         unconfirmed = self._associate(
             tentative, recovered.unmatched_det_indices, poses, timestamp_s
@@ -360,9 +369,11 @@ class PoseTracker:
         track_rows = np.concatenate([m.track_rows for m in passes])
         det_indices = np.concatenate([m.det_indices for m in passes])
         self._correct(track_rows, det_indices, poses, timestamp_s)
-        new_rows = self._start_tracks(unconfirmed.unmatched_det_indices, poses, timestamp_s)
+        starting = unconfirmed.unmatched_det_indices
+        starting = starting[poses.scores[starting] >= self.new_track_score]
+        new_rows = self._start_tracks(starting, poses, timestamp_s)
         track_rows = np.concatenate([track_rows, new_rows])
-        det_indices = np.concatenate([det_indices, unconfirmed.unmatched_det_indices])
+        det_indices = np.concatenate([det_indices, starting])
         self._assign_ids(track_rows)
         output = self._output(poses, track_rows, det_indices)
         self._age_unmatched(track_rows, timestamp_s)
