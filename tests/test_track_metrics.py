@@ -79,9 +79,8 @@ def test_trackeval_scores_a_file_our_mot_sink_wrote(tmp_path):
 
     rng = np.random.default_rng(1)
     num_frames = 30
-    truth = table(
-        [[f, p, 50 + 120 * p + 2 * f, 40, 110 + 120 * p + 2 * f, 200] for f in range(num_frames) for p in (1, 2, 3)]
-    )  # fmt: skip
+    people = [(f, p, 50 + 120 * p + 2 * f) for f in range(num_frames) for p in (1, 2, 3)]
+    truth = table([[f, p, x, 40, x + 60, 200] for f, p, x in people])
     hidden = table([[f, 9, 700, 40, 760, 200] for f in range(num_frames)])
     frames, predicted = [], []
     for f in range(num_frames):

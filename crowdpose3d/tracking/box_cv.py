@@ -85,33 +85,34 @@ class KalmanFilterBox:
     def predict(
         self, state: np.ndarray, covariance: np.ndarray, dt: float | np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Move (T, 8) states and (T, 8, 8) covariances ``dt`` seconds ahead (scalar or (T,))."""
-        dt = np.asarray(dt, dtype=np.float64)
-        if dt.ndim == 0:  # one step for every track: one (8, 8) transition
-            transition = np.eye(8)
-            transition[np.arange(4), np.arange(4) + 4] = dt
-            state = state @ transition.T  # (T, 8)
-            covariance = transition @ covariance @ transition.T  # (T, 8, 8)
-            dt = np.full(len(state), float(dt))
-        else:
-            transition = np.broadcast_to(np.eye(8), (len(state), 8, 8)).copy()  # (T, 8, 8)
-            transition[:, np.arange(4), np.arange(4) + 4] = dt[:, None]
-            state = (transition @ state[:, :, None])[:, :, 0]
-            covariance = transition @ covariance @ transition.transpose(0, 2, 1)
+        """Move (T, 8) states and (T, 8, 8) covariances ``dt`` seconds ahead (scalar or (T,)).
+
+        ``F P F^T`` in blocks, F = [[I, dt I], [0, I]] on (position, velocity):
+        P_pp + dt (P_pv + P_vp) + dt^2 P_vv, P_pv + dt P_vv, P_vp + dt P_vv, P_vv.
+        """
+        dt = np.broadcast_to(np.asarray(dt, dtype=np.float64), (len(state),))  # (T,)
+        step = dt[:, None, None]
+        state = state.copy()
+        state[:, :4] += dt[:, None] * state[:, 4:]
         state[:, 2:4] = np.maximum(state[:, 2:4], MIN_SIDE_PX)
-        variance = (self.acceleration_heights_per_s2 * state[:, 3]) ** 2  # (T,)
-        # Piecewise white acceleration on each coordinate c: Q[c, c] = dt^4/4 var,
-        # Q[c, c+4] = Q[c+4, c] = dt^3/2 var, Q[c+4, c+4] = dt^2 var.
-        coordinates = np.arange(4)
-        for row, col, power, factor in (
-            (0, 0, 4, 0.25),
-            (0, 4, 3, 0.5),
-            (4, 0, 3, 0.5),
-            (4, 4, 2, 1.0),
-        ):
-            covariance[:, coordinates + row, coordinates + col] += (
-                factor * dt[:, None] ** power * variance[:, None]
-            )
+        pp, pv = covariance[:, :4, :4], covariance[:, :4, 4:]
+        vp, vv = covariance[:, 4:, :4], covariance[:, 4:, 4:]
+        variance = (self.acceleration_heights_per_s2 * state[:, 3])[:, None, None] ** 2
+        # Piecewise white acceleration per coordinate: [[dt^4/4, dt^3/2], [dt^3/2, dt^2]] var.
+        cross = pv + step * vv + (step**3 / 2) * variance * _EYE4
+        covariance = np.concatenate(
+            [
+                np.concatenate(
+                    [
+                        pp + step * (pv + vp) + step**2 * vv + (step**4 / 4) * variance * _EYE4,
+                        cross,
+                    ],
+                    axis=2,
+                ),
+                np.concatenate([cross.transpose(0, 2, 1), vv + step**2 * variance * _EYE4], axis=2),
+            ],
+            axis=1,
+        )  # (T, 8, 8)
         return state, covariance
 
     def update(
