@@ -5,8 +5,9 @@ TrackEval (HOTA, DetA, AssA, MOTA, IDF1, ID switches) at 5, 10 and 30 fps.
     python benchmarks/tracking_peers.py --quick            # one short clip per frame rate
     python benchmarks/tracking_peers.py --split tune --grid min_iou=0.1,0.2 keypoint_weight=0,0.2
 
-Clips: `crowdpose3d synth` (solids renderer, 928x576, people walking between waypoints,
-crossing each other, stopping a while at waypoints: standing people) with 10-60 people.
+Clips: `crowdpose3d synth` (solids renderer, or mesh with ``--renderer mesh``; 928x576;
+people walking between waypoints, crossing each other, stopping a while at waypoints:
+standing people) with 10-60 people.
 Held-out seeds (reported) and tuning seeds (used to choose the track stage's defaults)
 never overlap, and neither overlaps the demo's or the training data's seeds.
 
@@ -84,6 +85,7 @@ class Clip:
     frames: int
     people: tuple[int, int]
     seed: int
+    renderer: str = "solids"
 
     @property
     def folder(self) -> Path:
@@ -95,6 +97,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--split", choices=sorted(SEEDS), default="heldout")
     parser.add_argument("--quick", action="store_true", help="one short clip per frame rate")
     parser.add_argument("--model", default="builtin:crowd-small")
+    parser.add_argument(
+        "--renderer",
+        choices=("solids", "mesh"),
+        default="solids",
+        help="synth renderer of the clips (mesh: the mesh extra and EGL, slower)",
+    )
     parser.add_argument(
         "--old-tracker",
         metavar="REV",
@@ -114,7 +122,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def clips_of(split: str, quick: bool) -> list[Clip]:
+def clips_of(split: str, quick: bool, renderer: str = "solids") -> list[Clip]:
     seeds = SEEDS[split][:1] if quick else SEEDS[split]
     clips = []
     for fps in FRAME_RATES:
@@ -123,7 +131,9 @@ def clips_of(split: str, quick: bool) -> list[Clip]:
             people = CROWDS[(i + int(fps)) % len(CROWDS)]
             frames = int(round(seconds * fps))
             name = f"{split}_s{seed}_{fps:g}fps_{frames}f_{people[0]}-{people[1]}p"
-            clips.append(Clip(name, fps, frames, people, seed))
+            if renderer != "solids":
+                name += f"_{renderer}"
+            clips.append(Clip(name, fps, frames, people, seed, renderer))
     return clips
 
 
@@ -135,6 +145,7 @@ def make_clip(clip: Clip) -> None:
         sys.executable, "-m", "crowdpose3d.cli", "synth", str(clip.folder), "--split", "test=1",
         "--frames", str(clip.frames), "--fps", f"{clip.fps:g}", "--seed", str(clip.seed),
         "--min-people", str(clip.people[0]), "--max-people", str(clip.people[1]), "--overwrite",
+        "--renderer", clip.renderer,
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode:
@@ -431,10 +442,10 @@ def sweep(clips, cached, gts, grid: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    clips = clips_of(args.split, args.quick)
+    clips = clips_of(args.split, args.quick, args.renderer)
     print(
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; split "
-        f"{args.split}, {len(clips)} clips, model {args.model}"
+        f"{args.split}, {len(clips)} {args.renderer} clips, model {args.model}"
     )
     cached, gts = {}, {}
     for clip in clips:
