@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint bench clean system-packages
+.PHONY: demo test lint bench clean system-packages peers
 
 $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,15 @@ $(VENV)/.runtime: pyproject.toml
 
 $(VENV)/.dev: $(VENV)/.runtime
 	$(PY) -m pip install --quiet -e ".[plot,ray,mesh]" --group dev
+	$(PY) -m pip install --quiet --no-deps "trackeval==1.3.0"
+	touch $@
+
+## peers: the dev tools plus the trackers benchmarks/tracking_peers.py compares with (--no-deps:
+## they would replace opencv-python-headless with opencv-python)
+peers: $(VENV)/.peers
+$(VENV)/.peers: $(VENV)/.dev
+	$(PY) -m pip install --quiet --group peers-requirements
+	$(PY) -m pip install --quiet --no-deps "trackers==2.6.1" "supervision==0.31.2"
 	touch $@
 
 ## demo: install, then run the main job on the built-in default: the default pipeline with the

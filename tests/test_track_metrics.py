@@ -65,3 +65,50 @@ def test_agrees_with_motmetrics_on_random_noisy_tracks():
     assert ours.idf1 == pytest.approx(summary["idf1"].iloc[0], abs=1e-9)
     assert ours.id_switches == summary["num_switches"].iloc[0]
     assert ours.misses == summary["num_misses"].iloc[0]
+
+
+def test_trackeval_scores_a_file_our_mot_sink_wrote(tmp_path):
+    """The MOT round trip: tracks -> the `mot` sink -> TrackEval, against gt.txt written by
+    `mot_ground_truth_text`; TrackEval's MOTA, IDF1 and switches equal ours on the same
+    boxes, and a distractor (too hidden to demand) costs nothing."""
+    from crowdpose3d.pipeline.frame import Frame
+    from crowdpose3d.pipeline.stage import StageContext
+    from crowdpose3d.poses import Poses
+    from crowdpose3d.stages.mot import MOTParams, MOTSink
+    from crowdpose3d.tracking.metrics import mot_challenge_scores, mot_ground_truth_text
+
+    rng = np.random.default_rng(1)
+    num_frames = 30
+    people = [(f, p, 50 + 120 * p + 2 * f) for f in range(num_frames) for p in (1, 2, 3)]
+    truth = table([[f, p, x, 40, x + 60, 200] for f, p, x in people])
+    hidden = table([[f, 9, 700, 40, 760, 200] for f in range(num_frames)])
+    frames, predicted = [], []
+    for f in range(num_frames):
+        rows = truth[truth.frame == f]
+        rows = rows[~((rows.id == 3) & (f % 7 == 3))]  # person 3 missed now and then
+        ids = np.where(rows.id == 2, np.where(f < 15, 2, 5), rows.id)  # person 2 switches
+        boxes = rows[["x1", "y1", "x2", "y2"]].to_numpy(float) + rng.normal(0, 1.0, (len(rows), 4))
+        boxes = np.concatenate([boxes, [[700, 40, 760, 200]]])  # a box on the distractor
+        ids = np.concatenate([ids, [4]])
+        poses = Poses(
+            boxes=boxes, scores=np.full(len(boxes), 0.9), kp2d=np.zeros((len(boxes), 0, 2)),
+            kp3d_rel=np.zeros((len(boxes), 0, 3)), track_id=ids,
+        )  # fmt: skip
+        frames.append(Frame("clip", f, f / 10, None, poses=poses))
+        predicted += [[f, i, *b] for i, b in zip(ids[:-1], boxes[:-1], strict=True)]
+    sink = MOTSink(MOTParams(path=str(tmp_path / "ours.txt")))
+    sink.open(StageContext())
+    list(sink(iter(frames)))
+    sink.close()
+    lines = (tmp_path / "ours.txt").read_text().splitlines()
+    assert len(lines) == sum(len(f.poses) for f in frames)
+    assert all(line.split(",")[7:] == ["-1", "-1", "-1"] for line in lines)
+    (tmp_path / "gt.txt").write_text(mot_ground_truth_text(truth, hidden))
+    scored = mot_challenge_scores(
+        {"clip": (tmp_path / "gt.txt", num_frames)}, {"ours": {"clip": tmp_path / "ours.txt"}}
+    )["ours"]
+    ours = tracking_scores(truth, table(predicted))  # the distractor's box left out
+    assert scored["IDSW"] == ours.id_switches == 1
+    assert scored["MOTA"] == pytest.approx(ours.mota)
+    assert scored["IDF1"] == pytest.approx(ours.idf1)
+    assert 0.5 < scored["HOTA"] < 1.0 and scored["DetA"] > scored["AssA"]

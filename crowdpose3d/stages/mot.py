@@ -1,7 +1,9 @@
-"""The MOTChallenge sink: ``frame,id,bb_left,bb_top,bb_width,bb_height,conf,x,y,z`` per
-tracked person, frames counted from 1, as TrackEval and motmetrics read it (x, y, z: the
-root in metres, camera coordinates; -1 when not lifted). Written under a temporary name and
-renamed on close; ``--resume`` keeps the lines already written up to the resume point."""
+"""The MOTChallenge sink: ``frame,id,bb_left,bb_top,bb_width,bb_height,conf,-1,-1,-1`` per
+tracked person, frames counted from 1, as TrackEval and motmetrics read a tracker's 2D
+results (columns 8-10 are the unused 3D world coordinates of MOTChallenge 2D; TrackEval reads
+column 8 as the class, so anything but -1 there is rejected as "non pedestrian"). The 3D
+root is in the tracks dataset. Written under a temporary name and renamed on close;
+``--resume`` keeps the lines already written up to the resume point."""
 
 from __future__ import annotations
 
@@ -76,12 +78,18 @@ def mot_lines(frame: Frame) -> str:
     poses = frame.poses
     if poses is None:
         return ""
+    rows = np.flatnonzero(poses.track_id >= 0)
+    return mot_text(frame.index, poses.track_id[rows], poses.boxes[rows], poses.scores[rows])
+
+
+def mot_text(frame_index: int, ids: np.ndarray, boxes: np.ndarray, scores: np.ndarray) -> str:
+    """MOTChallenge lines of one frame (0-based ``frame_index``): (N,) ids, (N, 4) x1 y1 x2
+    y2 boxes in pixels, (N,) scores. The one writer of MOT text, for our tracks and for any
+    other tracker compared with them."""
     lines = []
-    for i in np.flatnonzero(poses.track_id >= 0):
-        x1, y1, x2, y2 = poses.boxes[i]
-        root = np.where(np.isfinite(poses.root[i]), poses.root[i], -1)
+    for track_id, (x1, y1, x2, y2), score in zip(ids, boxes, scores, strict=True):
         lines.append(
-            f"{frame.index + 1},{poses.track_id[i]},{x1:.2f},{y1:.2f},{x2 - x1:.2f},"
-            f"{y2 - y1:.2f},{poses.scores[i]:.4f},{root[0]:.3f},{root[1]:.3f},{root[2]:.3f}\n"
+            f"{frame_index + 1},{int(track_id)},{x1:.2f},{y1:.2f},{x2 - x1:.2f},"
+            f"{y2 - y1:.2f},{score:.4f},-1,-1,-1\n"
         )
     return "".join(lines)

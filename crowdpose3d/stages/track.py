@@ -1,6 +1,9 @@
 """The track stage: identities over time (`crowdpose3d.tracking.PoseTracker`): Kalman
-filters on each person's 3D root and velocity, Hungarian association on a cost mixing 3D
-distance and box overlap, ByteTrack's second pass for low-score detections."""
+filters on each person's image box and 3D root, Hungarian association on box overlap with
+OC-SORT's heading consistency, pose change and the 3D root where depth is reliable,
+ByteTrack's second pass for low-score detections, OC-SORT's recovery and re-update after
+occlusion, and a longer lost-track buffer for people hidden behind a nearer one. Each
+parameter is explained in `PoseTracker`'s docstring."""
 
 from __future__ import annotations
 
@@ -10,20 +13,36 @@ from pydantic import Field, model_validator
 
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageParams
-from crowdpose3d.tracking import PoseTracker
+from crowdpose3d.tracking import KalmanFilterBox, PoseTracker
 
 
 class TrackParams(StageParams):
-    # Defaults tuned for builtin:crowd-small (stage 3) with benchmarks/tracking_accuracy.py:
-    # 0.7 / 3 gave MOTA 0.705 against 0.505 for 0.9 / 5, the defaults of the model before.
-    high_score_threshold: float = Field(0.7, ge=0, le=1)  # may start and confirm tracks
+    # Defaults chosen by benchmarks/tracking_peers.py across 5, 10 and 30 fps (tuning seeds;
+    # docs/pipeline.md). Times are seconds, so the same values serve every frame rate.
+    high_score_threshold: float = Field(0.6, ge=0, le=1)  # may start and confirm tracks
     low_score_threshold: float = Field(0.1, ge=0, le=1)  # may only continue confirmed tracks
-    min_hits_to_confirm: int = Field(3, ge=1)  # frames in a row before a track is output
-    lost_track_buffer_s: float = Field(1.0, ge=0)  # how long a lost track can come back
-    max_distance_m: float = Field(1.0, gt=0)  # 3D gate between a prediction and a detection
-    iou_weight: float = Field(0.3, ge=0, le=1)  # share of 1 - IoU in the association cost
-    min_iou_without_3d: float = Field(0.2, ge=0, le=1)  # gate when a root is unknown
+    new_track_score: float = Field(0.7, ge=0, le=1)  # least score to start a track
+    min_hits_to_confirm: int = Field(2, ge=1)  # matches in a row before a track is output
+    lost_track_buffer_s: float = Field(1.5, ge=0)  # how long a lost track can come back
+    occluded_track_buffer_s: float = Field(3.0, ge=0)  # ... while a nearer person covers it
+    min_iou: float = Field(0.3, ge=0, le=1)  # least IoU, predicted (or last seen) box vs det
+    min_iou_low_score: float = Field(0.3, ge=0, le=1)  # least IoU for low-score detections
+    position_uncertainty_buffer: float = Field(1.0, ge=0)  # predicted box widened, in stds
+    fuse_score: bool = False  # first-pass cost 1 - IoU * score, as BoT-SORT
+    direction_weight: float = Field(0.5, ge=0)  # OC-SORT's heading consistency (angle / pi)
+    direction_lag_s: float = Field(0.2, ge=0)  # heading from the observation this long ago
+    min_heading_motion: float = Field(0.1, ge=0)  # box heights moved for a heading to count
+    unseen_cost_per_s: float = Field(0.5, ge=0)  # cost per second a track went unseen
+    keypoint_weight: float = Field(0.2, ge=0)  # change of the 2D joints inside the box
+    pose_weight: float = Field(0.0, ge=0)  # change of the root-relative 3D pose
+    root_weight: float = Field(0.3, ge=0)  # 3D root distance / max_distance_m, reliable depth
+    max_distance_m: float = Field(1.0, gt=0)  # 3D gate, where the depth is reliable
+    reliable_depth_std_m: float = Field(0.3, ge=0)  # depth noise up to which depth is trusted
+    occlusion_coverage: float = Field(0.5, ge=0, le=1)  # share of a box hidden = occluded
     scale_smoothing: float = Field(0.8, ge=0, lt=1)  # weight of the past in the body scale
+    # The box's Kalman model (`crowdpose3d.tracking.KalmanFilterBox`), in box heights:
+    box_acceleration: float = Field(1.0, gt=0)  # process noise, heights per s^2
+    box_measurement_noise: float = Field(0.05, gt=0)  # std of a detected box side, heights
 
     @model_validator(mode="after")
     def _ordered(self) -> TrackParams:
@@ -41,7 +60,12 @@ class TrackStage(BaseStage):
     def __init__(self, params: TrackParams) -> None:
         super().__init__(params)
         self.params: TrackParams = params
-        self.tracker = PoseTracker(**params.model_dump())
+        box_model = KalmanFilterBox(
+            acceleration_heights_per_s2=params.box_acceleration,
+            measurement_noise_per_height=params.box_measurement_noise,
+        )
+        tracker_params = params.model_dump(exclude={"box_acceleration", "box_measurement_noise"})
+        self.tracker = PoseTracker(**tracker_params, box_model=box_model)
 
     def open(self, context: StageContext) -> None:
         super().open(context)
@@ -52,7 +76,8 @@ class TrackStage(BaseStage):
         offset = max(self.context.plan.resume_point.after_track_id, 0)
         for frame in frames:
             if frame.poses is not None:
-                frame.poses = self.tracker.update(frame.poses, frame.pts_s)
+                size = frame.size if frame.image is not None else None
+                frame.poses = self.tracker.update(frame.poses, frame.pts_s, image_size=size)
                 if offset:
                     frame.poses.track_id = frame.poses.track_id + offset
             yield frame

@@ -9,11 +9,19 @@ IoU >= ``iou_threshold`` (0.5, as MOTChallenge does).
   1 - IoU. MOTA = 1 - (misses + false positives + identity switches) / ground-truth boxes.
 - IDF1 (Ristani et al. 2016): one global one-to-one assignment of tracker ids to true ids
   maximising the frames in which they match; IDF1 = 2 IDTP / (true boxes + predicted boxes).
+
+``mot_challenge_scores`` runs TrackEval itself (HOTA, DetA, AssA with CLEAR and Identity) on
+MOTChallenge files: the reference scoring of tracker comparisons (benchmarks/tracking_peers.py).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -116,3 +124,103 @@ def _identity_true_positives(pair_counts: dict[tuple[int, int], int]) -> int:
     cost = counts.max() - counts + 1  # lowest cost = most frames; pairs never seen: excluded
     pairs = linear_assignment(cost, counts.max() + 1).matches
     return int(counts[pairs[:, 0], pairs[:, 1]].sum())
+
+
+#: MOTChallenge class of a person to score, and of one to ignore (a tracker's box on it is
+#: neither a hit nor a false positive: TrackEval's preprocessing drops it).
+PEDESTRIAN_CLASS = 1
+DISTRACTOR_CLASS = 8
+#: TrackEval's headline figures, as ``mot_challenge_scores`` returns them.
+TRACKEVAL_KEYS = ("HOTA", "DetA", "AssA", "MOTA", "IDF1", "IDSW")
+
+
+def mot_ground_truth_text(truth: pd.DataFrame, ignored: pd.DataFrame | None = None) -> str:
+    """MOTChallenge ``gt.txt`` lines (``frame,id,left,top,width,height,1,class,1``, frames
+    from 1) of a table of `COLUMNS` with 0-based frames; the ``ignored`` rows (people too
+    hidden or small to demand) are written as distractors."""
+    parts = [(truth, PEDESTRIAN_CLASS)]
+    if ignored is not None:
+        parts.append((ignored, DISTRACTOR_CLASS))
+    lines = []
+    for table, label in parts:
+        for frame, pid, x1, y1, x2, y2 in table[COLUMNS].itertuples(index=False):
+            lines.append(
+                (
+                    int(frame) + 1,
+                    f"{int(frame) + 1},{int(pid)},{x1:.2f},{y1:.2f},"
+                    f"{x2 - x1:.2f},{y2 - y1:.2f},1,{label},1\n",
+                )
+            )
+    return "".join(line for _, line in sorted(lines, key=lambda item: item[0]))
+
+
+def mot_challenge_scores(
+    ground_truth: dict[str, tuple[Path, int]], results: dict[str, dict[str, Path]]
+) -> dict[str, dict[str, float]]:
+    """TrackEval's HOTA, CLEAR and Identity metrics of MOTChallenge result files.
+
+    Args:
+        ground_truth: sequence name -> (its ``gt.txt``, number of frames).
+        results: tracker name -> sequence name -> its result file (every sequence).
+
+    Returns:
+        tracker name -> `TRACKEVAL_KEYS` combined over the sequences as TrackEval combines
+        them (HOTA, DetA, AssA averaged over the IoU thresholds 0.05-0.95; MOTA and IDF1 at
+        IoU 0.5; IDSW the sum).
+    """
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints about absent extras
+        import trackeval  # optional dependency: the `trackeval` extra, installed --no-deps
+
+    with tempfile.TemporaryDirectory(prefix="trackeval_") as work:
+        gt_folder, trackers_folder = Path(work, "gt"), Path(work, "trackers")
+        for seq, (path, _) in ground_truth.items():
+            (gt_folder / seq / "gt").mkdir(parents=True)
+            shutil.copyfile(path, gt_folder / seq / "gt" / "gt.txt")
+        for tracker, files in results.items():
+            (trackers_folder / tracker / "data").mkdir(parents=True)
+            for seq in ground_truth:
+                shutil.copyfile(files[seq], trackers_folder / tracker / "data" / f"{seq}.txt")
+        evaluator = trackeval.Evaluator(
+            {
+                "USE_PARALLEL": False,
+                "PRINT_RESULTS": False,
+                "PRINT_CONFIG": False,
+                "TIME_PROGRESS": False,
+                "OUTPUT_SUMMARY": False,
+                "OUTPUT_DETAILED": False,
+                "PLOT_CURVES": False,
+                "OUTPUT_EMPTY_CLASSES": False,
+            }
+        )
+        dataset = trackeval.datasets.MotChallenge2DBox(
+            {
+                "GT_FOLDER": str(gt_folder),
+                "TRACKERS_FOLDER": str(trackers_folder),
+                "SKIP_SPLIT_FOL": True,
+                "SEQ_INFO": {s: n for s, (_, n) in ground_truth.items()},
+                "TRACKERS_TO_EVAL": list(results),
+                "PRINT_CONFIG": False,
+            }
+        )
+        metrics = [
+            trackeval.metrics.HOTA({"PRINT_CONFIG": False}),
+            trackeval.metrics.CLEAR({"PRINT_CONFIG": False}),
+            trackeval.metrics.Identity({"PRINT_CONFIG": False}),
+        ]
+        with contextlib.redirect_stdout(io.StringIO()):
+            output, messages = evaluator.evaluate([dataset], metrics)
+    scores = {}
+    for tracker in results:
+        message = messages["MotChallenge2DBox"][tracker]
+        if message != "Success":
+            raise RuntimeError(f"TrackEval could not score {tracker}: {message}")
+        combined = output["MotChallenge2DBox"][tracker]["COMBINED_SEQ"]["pedestrian"]
+        scores[tracker] = {
+            "HOTA": float(np.mean(combined["HOTA"]["HOTA"])),
+            "DetA": float(np.mean(combined["HOTA"]["DetA"])),
+            "AssA": float(np.mean(combined["HOTA"]["AssA"])),
+            "MOTA": float(combined["CLEAR"]["MOTA"]),
+            "IDF1": float(combined["Identity"]["IDF1"]),
+            "IDSW": float(combined["CLEAR"]["IDSW"]),
+        }
+    return scores

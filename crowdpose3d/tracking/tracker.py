@@ -1,11 +1,26 @@
-"""`PoseTracker`: multi-person 3D tracking over per-frame `Poses` records.
+"""`PoseTracker`: multi-person tracking over per-frame `Poses` records.
 
-Each frame: predict every live track to the frame's timestamp (constant-velocity Kalman
-model on the root, ``xyz_cv``); match high-score detections to all live tracks, then
-low-score detections to the confirmed tracks left over (ByteTrack's two passes, so a
-briefly occluded, low-confidence person keeps its track); start tentative tracks from the
-high-score detections left over; confirm a track after ``min_hits_to_confirm`` consecutive
-matches; keep an unmatched confirmed track as lost for ``lost_track_buffer_s`` seconds.
+Each frame, with every time in seconds so the same settings serve 5 and 30 fps:
+
+1. predict every track to the frame's timestamp: a constant-velocity Kalman filter on the
+   image box (``box_cv``, what is reliable at every frame rate) and one on the 3D root
+   (``xyz_cv``, for the output and for near people);
+2. match the high-score detections to the confirmed and lost tracks on ``1 - IoU`` of the
+   predicted box (buffered by its uncertainty), plus OC-SORT's velocity-direction
+   consistency, the change of the 2D joints inside the box and of the 3D pose, the 3D root
+   distance where the detection's depth is reliable, and the time a track went unseen;
+3. match the low-score detections to the tracks left that were seen in the previous frame
+   (ByteTrack's second pass, on IoU alone);
+4. match the high-score detections left to the tracks left by the box of their *last
+   observation* (OC-SORT's observation-centric recovery: a person who stopped while hidden);
+5. a track found again after missed frames restarts its box filter from its last
+   observation, moved along the straight line to the new one (OC-SORT's observation-centric
+   re-update), so the drift of the blind prediction is forgotten;
+6. match the high-score detections left to the tentative tracks (the same cues), then start
+   tentative tracks from those left that score at least ``new_track_score``; confirm after
+   ``min_hits_to_confirm`` matches in a row; a confirmed track not seen is lost, and dies
+   after ``lost_track_buffer_s``, or ``occluded_track_buffer_s`` while a person in front of
+   it (depth ordering: lower box bottom, or nearer root) covers its predicted box.
 
 The output is the input detections that belong to confirmed tracks, selected by index from
 the input, so nothing is ever re-matched to its own detection by overlap.
@@ -15,12 +30,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
 
 from crowdpose3d.poses import Poses
-from crowdpose3d.tracking.association import association_cost, linear_assignment
+from crowdpose3d.tracking.association import (
+    box_iou_matrix,
+    descriptor_distance,
+    direction_cost,
+    gated_assignment,
+    root_distance,
+)
+from crowdpose3d.tracking.box_cv import KalmanFilterBox, corners_to_xywh, xywh_to_corners
 from crowdpose3d.tracking.xyz_cv import KalmanFilterXYZ
+
+#: Past observations (box centres) kept per track for the heading; covers
+#: ``direction_lag_s`` at 30 fps up to 0.3 s.
+HISTORY_LENGTH = 10
+
+
+#: An empty index array, for passes with nothing to match.
+_NONE = np.zeros(0, np.int64)
 
 
 class TrackState(IntEnum):
@@ -28,7 +59,7 @@ class TrackState(IntEnum):
 
     TENTATIVE = 0  # seen fewer than min_hits_to_confirm times in a row; not output
     CONFIRMED = 1  # matched in the latest frame
-    LOST = 2  # confirmed before, unmatched since; dropped after lost_track_buffer_s
+    LOST = 2  # confirmed before, unmatched since; dropped after its buffer
 
 
 @dataclass
@@ -41,10 +72,20 @@ class TrackTable:
         states: (T,) int8 `TrackState` values.
         hits: (T,) int64 detections matched so far.
         last_seen_s: (T,) float64 timestamp of the latest matched detection.
-        boxes: (T, 4) float64 latest matched box in pixels.
+        boxes: (T, 4) float64 latest matched (observed) box in pixels, x1 y1 x2 y2.
+        box_mean: (T, 8) float64 box Kalman state [cx, cy, w, h, vcx, vcy, vw, vh].
+        box_covariance: (T, 8, 8) float64 its covariance.
+        observed_box_mean: (T, 8) box state right after the latest observation (the start
+            of the observation-centric re-update).
+        observed_box_covariance: (T, 8, 8) its covariance.
+        history_centres: (T, HISTORY_LENGTH, 2) latest observed box centres, newest last,
+            NaN where not yet seen.
+        history_s: (T, HISTORY_LENGTH) their timestamps (NaN where not yet seen).
+        keypoints: (T, 2K) latest 2D joints relative to the box (centre, divided by height).
+        pose: (T, 3K) latest root-relative 3D pose.
         has_root: (T,) bool, False until a detection with a known (non-NaN) root is matched.
-        mean: (T, 6) float64 Kalman state [x, y, z, vx, vy, vz] (meaningless without root).
-        covariance: (T, 6, 6) float64 Kalman covariance.
+        mean: (T, 6) float64 root Kalman state [x, y, z, vx, vy, vz] (meaningless without root).
+        covariance: (T, 6, 6) float64 root Kalman covariance.
         scale: (T,) float64 smoothed body scale, NaN until one is measured.
     """
 
@@ -53,19 +94,35 @@ class TrackTable:
     hits: np.ndarray
     last_seen_s: np.ndarray
     boxes: np.ndarray
+    box_mean: np.ndarray
+    box_covariance: np.ndarray
+    observed_box_mean: np.ndarray
+    observed_box_covariance: np.ndarray
+    history_centres: np.ndarray
+    history_s: np.ndarray
+    keypoints: np.ndarray
+    pose: np.ndarray
     has_root: np.ndarray
     mean: np.ndarray
     covariance: np.ndarray
     scale: np.ndarray
 
     @classmethod
-    def empty(cls) -> TrackTable:
+    def empty(cls, num_joints: int = 0) -> TrackTable:
         return cls(
             ids=np.zeros(0, np.int64),
             states=np.zeros(0, np.int8),
             hits=np.zeros(0, np.int64),
             last_seen_s=np.zeros(0),
             boxes=np.zeros((0, 4)),
+            box_mean=np.zeros((0, 8)),
+            box_covariance=np.zeros((0, 8, 8)),
+            observed_box_mean=np.zeros((0, 8)),
+            observed_box_covariance=np.zeros((0, 8, 8)),
+            history_centres=np.zeros((0, HISTORY_LENGTH, 2)),
+            history_s=np.zeros((0, HISTORY_LENGTH)),
+            keypoints=np.zeros((0, 2 * num_joints)),
+            pose=np.zeros((0, 3 * num_joints)),
             has_root=np.zeros(0, bool),
             mean=np.zeros((0, 6)),
             covariance=np.zeros((0, 6, 6)),
@@ -100,27 +157,56 @@ class _Matches:
 
 
 class PoseTracker:
-    """Tracks people in 3D across frames and gives each a stable ``track_id``.
+    """Tracks people across frames and gives each a stable ``track_id``.
 
     Args:
         high_score_threshold: detections scoring at least this are matched first and may
             start tracks.
-        low_score_threshold: detections scoring in [low, high) only continue confirmed
-            tracks left unmatched by the first pass (they never start or confirm one);
-            below it they are ignored.
+        low_score_threshold: detections scoring in [low, high) only continue tracks seen
+            in the previous frame and left unmatched by the first pass (ByteTrack; they
+            never start or confirm one); below it they are ignored.
+        new_track_score: a high-score detection left unmatched starts a track only when it
+            scores at least this (ByteTrack's and BoT-SORT's activation threshold, above
+            ``high_score_threshold``, so a doubtful detection continues a track but never
+            starts one).
         min_hits_to_confirm: consecutive matched frames before a track is output; a
             tentative track that misses one frame is dropped. 1 outputs tracks at once.
         lost_track_buffer_s: seconds a confirmed track survives without a detection (its
-            root keeps being predicted); a person missing for longer gets a new id.
-        max_distance_m: 3D gate between a track's predicted root and a detected root, metres;
-            farther pairs are never matched.
-        iou_weight: share of the ``1 - IoU`` box term in the matching cost when both roots
-            are known (the rest is distance / max_distance_m); without a root the box term
-            is used alone.
-        min_iou_without_3d: least box IoU for a pair matched on the 2D term alone.
+            box and root keep being predicted); a person missing longer gets a new id.
+        occluded_track_buffer_s: the same while someone in front covers the track's
+            predicted box (a person behind another is expected to come back).
+        min_iou: least IoU of a track's predicted box (or, in the recovery pass, its last
+            observed box) with a high-score detection for the pair to be possible.
+        min_iou_low_score: least IoU for the second pass, with low-score detections.
+        position_uncertainty_buffer: the predicted box is widened on each side by this many
+            standard deviations of the box filter's predicted centre before the IoU of
+            the first two passes: a new track (speed unknown) or one lost a while still
+            overlaps where its person may be, a steady track keeps its tight box.
+        fuse_score: the first pass costs ``1 - IoU * score`` (BoT-SORT's score fusion: a
+            confident detection is the likelier continuation) instead of ``1 - IoU``.
+        direction_weight: weight of OC-SORT's direction-consistency cost (angle / pi,
+            times the detection's score).
+        direction_lag_s: the heading of a track is taken from its observation this many
+            seconds before the latest one (OC-SORT's ``delta_t`` of 3 frames, in seconds).
+        min_heading_motion: a track moving less than this many box heights over the lag
+            has no heading (a standing person's box jitters in every direction).
+        unseen_cost_per_s: cost added per second since a track was last seen, so a track
+            seen in the previous frame wins a tie with a lost one predicted to the same place
+            (its prediction is the more certain: DeepSORT's matching cascade as a cost).
+        keypoint_weight: weight of the RMS change of the 2D joints inside the box (in box
+            heights, clipped to 1).
+        pose_weight: weight of the RMS change of the root-relative 3D pose (clipped to 1).
+        root_weight: weight of the 3D root distance over ``max_distance_m`` where the
+            detection's depth is reliable.
+        max_distance_m: 3D gate where depth is reliable: farther pairs are never matched.
+        reliable_depth_std_m: a detection's root counts as reliable when the root model's
+            depth noise (``measurement_std`` z) is at most this: near people.
+        occlusion_coverage: share of a lost track's predicted box a nearer person's box
+            must cover for the track to count as occluded.
         scale_smoothing: weight of the past in the exponential average of ``data["scale"]``
             (0 keeps the latest measurement; 0.9 averages over about 10 frames).
         motion_model: the Kalman model of the root; `KalmanFilterXYZ()` when omitted.
+        box_model: the Kalman model of the box; `KalmanFilterBox()` when omitted.
 
     Attributes:
         tracks: the live tracks (`TrackTable`), for inspection; ``update`` owns them.
@@ -129,15 +215,29 @@ class PoseTracker:
     def __init__(
         self,
         *,
-        high_score_threshold: float = 0.5,
+        high_score_threshold: float = 0.6,
         low_score_threshold: float = 0.1,
-        min_hits_to_confirm: int = 3,
-        lost_track_buffer_s: float = 1.0,
+        new_track_score: float = 0.7,
+        min_hits_to_confirm: int = 2,
+        lost_track_buffer_s: float = 1.5,
+        occluded_track_buffer_s: float = 3.0,
+        min_iou: float = 0.3,
+        min_iou_low_score: float = 0.3,
+        position_uncertainty_buffer: float = 1.0,
+        fuse_score: bool = False,
+        direction_weight: float = 0.5,
+        direction_lag_s: float = 0.2,
+        min_heading_motion: float = 0.1,
+        unseen_cost_per_s: float = 0.5,
+        keypoint_weight: float = 0.2,
+        pose_weight: float = 0.0,
+        root_weight: float = 0.3,
         max_distance_m: float = 1.0,
-        iou_weight: float = 0.3,
-        min_iou_without_3d: float = 0.2,
+        reliable_depth_std_m: float = 0.3,
+        occlusion_coverage: float = 0.5,
         scale_smoothing: float = 0.8,
         motion_model: KalmanFilterXYZ | None = None,
+        box_model: KalmanFilterBox | None = None,
     ) -> None:
         if not 0.0 <= low_score_threshold <= high_score_threshold:
             raise ValueError(
@@ -148,24 +248,55 @@ class PoseTracker:
             raise ValueError(
                 f"PoseTracker: min_hits_to_confirm must be >= 1, got {min_hits_to_confirm}"
             )
-        if lost_track_buffer_s < 0 or max_distance_m <= 0:
-            raise ValueError("PoseTracker: lost_track_buffer_s must be >= 0 and max_distance_m > 0")
-        for name, value in (("iou_weight", iou_weight), ("min_iou_without_3d", min_iou_without_3d)):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"PoseTracker: {name} must be in [0, 1], got {value}")
+        if lost_track_buffer_s < 0 or occluded_track_buffer_s < 0 or max_distance_m <= 0:
+            raise ValueError("PoseTracker: the track buffers must be >= 0 and max_distance_m > 0")
+        unit = ("min_iou", "min_iou_low_score", "occlusion_coverage")
+        for name in unit:
+            if not 0.0 <= locals()[name] <= 1.0:
+                raise ValueError(f"PoseTracker: {name} must be in [0, 1], got {locals()[name]}")
+        weights = (
+            "direction_weight",
+            "keypoint_weight",
+            "pose_weight",
+            "root_weight",
+            "unseen_cost_per_s",
+        )
+        for name in (
+            *weights,
+            "position_uncertainty_buffer",
+            "direction_lag_s",
+            "min_heading_motion",
+            "reliable_depth_std_m",
+        ):
+            if locals()[name] < 0:
+                raise ValueError(f"PoseTracker: {name} must be >= 0, got {locals()[name]}")
         if not 0.0 <= scale_smoothing < 1.0:
             raise ValueError(
                 f"PoseTracker: scale_smoothing must be in [0, 1), got {scale_smoothing}"
             )
         self.high_score_threshold = high_score_threshold
         self.low_score_threshold = low_score_threshold
+        self.new_track_score = new_track_score
         self.min_hits_to_confirm = min_hits_to_confirm
         self.lost_track_buffer_s = lost_track_buffer_s
+        self.occluded_track_buffer_s = occluded_track_buffer_s
+        self.min_iou = min_iou
+        self.min_iou_low_score = min_iou_low_score
+        self.position_uncertainty_buffer = position_uncertainty_buffer
+        self.fuse_score = fuse_score
+        self.direction_weight = direction_weight
+        self.direction_lag_s = direction_lag_s
+        self.min_heading_motion = min_heading_motion
+        self.unseen_cost_per_s = unseen_cost_per_s
+        self.keypoint_weight = keypoint_weight
+        self.pose_weight = pose_weight
+        self.root_weight = root_weight
         self.max_distance_m = max_distance_m
-        self.iou_weight = iou_weight
-        self.min_iou_without_3d = min_iou_without_3d
+        self.reliable_depth_std_m = reliable_depth_std_m
+        self.occlusion_coverage = occlusion_coverage
         self.scale_smoothing = scale_smoothing
         self.motion_model = motion_model if motion_model is not None else KalmanFilterXYZ()
+        self.box_model = box_model if box_model is not None else KalmanFilterBox()
         self.reset()
 
     def reset(self) -> None:
@@ -173,37 +304,94 @@ class PoseTracker:
         self.tracks = TrackTable.empty()
         self._next_id = 1
         self._last_timestamp_s: float | None = None
+        self._frame_step_s = 0.0
+        self._image_size: tuple[int, int] | None = None
 
     @property
     def ids_issued(self) -> int:
         """How many track ids (confirmed tracks) this tracker has made since the last reset."""
         return self._next_id - 1
 
-    def update(self, poses: Poses, timestamp_s: float) -> Poses:
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly where this tracker is: the track table's
+        columns (Kalman states, ages, ids, cues) as numpy arrays, the next id and the
+        latest timestamp. Plain arrays and numbers, so it can be stored with ``np.savez``
+        or in Parquet key-value metadata."""
+        state: dict[str, Any] = {
+            f"tracks.{f.name}": getattr(self.tracks, f.name).copy() for f in fields(TrackTable)
+        }
+        state["next_id"] = self._next_id
+        last = self._last_timestamp_s
+        state["last_timestamp_s"] = np.nan if last is None else last
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a ``state_dict()`` (of a tracker with the same parameters)."""
+        names = [f.name for f in fields(TrackTable)]
+        missing = [n for n in names if f"tracks.{n}" not in state]
+        if missing or "next_id" not in state:
+            raise ValueError(f"PoseTracker.load_state_dict: missing {missing or ['next_id']}")
+        self.tracks = TrackTable(**{n: np.array(state[f"tracks.{n}"]) for n in names})
+        self._next_id = int(state["next_id"])
+        last = state.get("last_timestamp_s")
+        self._last_timestamp_s = None if last is None or np.isnan(last) else float(last)
+
+    def update(
+        self, poses: Poses, timestamp_s: float, image_size: tuple[int, int] | None = None
+    ) -> Poses:
         """Track one frame; returns its detections that belong to confirmed tracks.
 
         The returned rows keep the input order and carry ``track_id``, ``data["root_filtered"]``
         (N, 3) metres, ``data["velocity"]`` (N, 3) m/s (NaN rows for tracks without a known
         root) and, when the input has ``data["scale"]``, ``data["scale_smoothed"]`` (N,).
         The input is not modified. Raises ValueError if ``timestamp_s`` goes back in time.
+        ``image_size`` (height, width) in pixels, when given, clips the predicted boxes to
+        the image as the detector clips its boxes, so a person leaving the view still
+        overlaps their cut detection.
         """
+        self._image_size = image_size
+        self._match_joint_count(poses.kp2d.shape[1])
         self._predict(timestamp_s)
         high, low = self._split_by_score(poses.scores)
-        first = self._associate(np.arange(len(self.tracks)), high, poses)
-        second = self._associate(self._confirmed(first.unmatched_track_rows), low, poses)
-        track_rows = np.concatenate([first.track_rows, second.track_rows])
-        det_indices = np.concatenate([first.det_indices, second.det_indices])
+        everyone = np.arange(len(self.tracks))
+        confirmed = self._confirmed(everyone)
+        first = self._associate(confirmed, high, poses, timestamp_s)
+        left = first.unmatched_track_rows
+        seen_last_frame = left[self.tracks.states[left] == TrackState.CONFIRMED]
+        second = self._associate_by_iou(seen_last_frame, low, poses, "predicted")
+        left = np.setdiff1d(left, second.track_rows, assume_unique=True)
+        recovered = self._associate_by_iou(left, first.unmatched_det_indices, poses)
+        tentative = np.setdiff1d(everyone, confirmed, assume_unique=True)
+        unconfirmed = self._associate(
+            tentative, recovered.unmatched_det_indices, poses, timestamp_s
+        )
+        passes = (first, second, recovered, unconfirmed)
+        track_rows = np.concatenate([m.track_rows for m in passes])
+        det_indices = np.concatenate([m.det_indices for m in passes])
         self._correct(track_rows, det_indices, poses, timestamp_s)
-        new_rows = self._start_tracks(first.unmatched_det_indices, poses, timestamp_s)
+        starting = unconfirmed.unmatched_det_indices
+        starting = starting[poses.scores[starting] >= self.new_track_score]
+        new_rows = self._start_tracks(starting, poses, timestamp_s)
         track_rows = np.concatenate([track_rows, new_rows])
-        det_indices = np.concatenate([det_indices, first.unmatched_det_indices])
+        det_indices = np.concatenate([det_indices, starting])
         self._assign_ids(track_rows)
         output = self._output(poses, track_rows, det_indices)
         self._age_unmatched(track_rows, timestamp_s)
         return output
 
+    def _match_joint_count(self, num_joints: int) -> None:
+        """Size the pose columns for ``num_joints`` joints while there are no tracks."""
+        if self.tracks.keypoints.shape[1] == 2 * num_joints:
+            return
+        if len(self.tracks):
+            raise ValueError(
+                f"PoseTracker.update: {num_joints} joints per person, the tracks have "
+                f"{self.tracks.keypoints.shape[1] // 2}; call reset() before a new model"
+            )
+        self.tracks = TrackTable.empty(num_joints)
+
     def _predict(self, timestamp_s: float) -> None:
-        """Move every track with a known root to ``timestamp_s``."""
+        """Move every track's box, and root where known, to ``timestamp_s``."""
         if self._last_timestamp_s is not None and timestamp_s < self._last_timestamp_s:
             raise ValueError(
                 f"PoseTracker.update: timestamp {timestamp_s} s is before the previous one "
@@ -211,9 +399,15 @@ class PoseTracker:
             )
         dt = 0.0 if self._last_timestamp_s is None else timestamp_s - self._last_timestamp_s
         self._last_timestamp_s = timestamp_s
-        rows = np.flatnonzero(self.tracks.has_root)
-        if dt > 0 and len(rows):
-            tracks = self.tracks
+        self._frame_step_s = dt  # a track seen in the previous frame is this long unseen
+        tracks = self.tracks
+        if dt <= 0 or not len(tracks):
+            return
+        tracks.box_mean, tracks.box_covariance = self.box_model.predict(
+            tracks.box_mean, tracks.box_covariance, dt
+        )
+        rows = np.flatnonzero(tracks.has_root)
+        if len(rows):
             tracks.mean[rows], tracks.covariance[rows] = self.motion_model.predict(
                 tracks.mean[rows], tracks.covariance[rows], dt
             )
@@ -228,25 +422,88 @@ class PoseTracker:
         """The rows among ``track_rows`` of confirmed (tracked or lost) tracks."""
         return track_rows[self.tracks.states[track_rows] != TrackState.TENTATIVE]
 
-    def _associate(self, track_rows: np.ndarray, det_indices: np.ndarray, poses: Poses) -> _Matches:
-        """Match the tracks at ``track_rows`` to the detections at ``det_indices``."""
+    def _associate(
+        self, track_rows: np.ndarray, det_indices: np.ndarray, poses: Poses, timestamp_s: float
+    ) -> _Matches:
+        """First pass: every cue, gated on the predicted box's IoU (and the 3D gate)."""
+        if not len(track_rows) or not len(det_indices):
+            return _Matches(_NONE, _NONE, track_rows, det_indices)
         tracks = self.tracks
-        track_roots = np.where(
-            tracks.has_root[track_rows, None], tracks.mean[track_rows, :3], np.nan
-        )
-        det_roots = poses.root[det_indices].astype(np.float64)
-        std = self.motion_model.measurement_std(det_roots)  # (N, 3)
-        cost = association_cost(
-            track_roots,
-            tracks.boxes[track_rows],
-            det_roots,
-            poses.boxes[det_indices],
-            max_distance_m=self.max_distance_m,
-            iou_weight=self.iou_weight,
-            min_iou_without_3d=self.min_iou_without_3d,
-            depth_weight=std[:, 0] / std[:, 2],
-        )
-        assignment = linear_assignment(cost)
+        det_boxes = poses.boxes[det_indices].astype(np.float64)  # (N, 4)
+        iou = self._buffered_iou(track_rows, det_boxes)  # (M, N)
+        unseen_s = timestamp_s - tracks.last_seen_s[track_rows]  # (M,) 0 if seen last frame
+        scores = poses.scores[det_indices].astype(np.float64)[None, :]  # (1, N)
+        overlap = iou * scores if self.fuse_score else iou  # BoT-SORT's score fusion
+        cost = 1.0 - overlap + self.unseen_cost_per_s * (unseen_s[:, None] - self._frame_step_s)
+        gated = iou < self.min_iou
+        if self.direction_weight > 0:
+            origins, headings = self._headings(track_rows)
+            centres = corners_to_xywh(det_boxes)[:, :2]
+            cost += self.direction_weight * direction_cost(origins, headings, centres) * scores
+        if self.keypoint_weight > 0 and tracks.keypoints.shape[1]:
+            det_keypoints = _box_relative_keypoints(poses.kp2d[det_indices], det_boxes)
+            distance = descriptor_distance(tracks.keypoints[track_rows], det_keypoints, 2)
+            cost += self.keypoint_weight * distance
+        if self.pose_weight > 0 and tracks.pose.shape[1]:
+            det_pose = _flat_finite(poses.kp3d_rel[det_indices])
+            cost += self.pose_weight * descriptor_distance(tracks.pose[track_rows], det_pose, 3)
+        if self.root_weight > 0:
+            distance, reliable = self._reliable_root_distance(track_rows, det_indices, poses)
+            cost += np.where(reliable, self.root_weight * distance / self.max_distance_m, 0.0)
+            gated |= reliable & (distance > self.max_distance_m)
+        return self._assign(cost, gated, track_rows, det_indices)
+
+    def _associate_by_iou(
+        self,
+        track_rows: np.ndarray,
+        det_indices: np.ndarray,
+        poses: Poses,
+        track_box: str = "observed",
+    ) -> _Matches:
+        """Second and recovery passes: ``1 - IoU`` alone with the tracks' predicted boxes
+        (low-score detections, gate ``min_iou_low_score``) or their last observed boxes
+        (gate ``min_iou``)."""
+        if not len(track_rows) or not len(det_indices):
+            return _Matches(_NONE, _NONE, track_rows, det_indices)
+        if track_box == "predicted":
+            iou = self._buffered_iou(track_rows, poses.boxes[det_indices].astype(np.float64))
+            threshold = self.min_iou_low_score
+        else:
+            iou = box_iou_matrix(self.tracks.boxes[track_rows], poses.boxes[det_indices])
+            threshold = self.min_iou
+        return self._assign(1.0 - iou, iou < threshold, track_rows, det_indices)
+
+    def _predicted_boxes(self, track_rows: np.ndarray) -> np.ndarray:
+        """(M, 4) predicted corner boxes of the tracks, clipped to the image when known."""
+        boxes = xywh_to_corners(self.tracks.box_mean[track_rows])
+        if self._image_size is not None:
+            height, width = self._image_size
+            boxes = np.minimum(np.maximum(boxes, 0.0), [width, height, width, height])
+        return boxes
+
+    def _buffered_iou(self, track_rows: np.ndarray, det_boxes: np.ndarray) -> np.ndarray:
+        """(M, N) IoU of the predicted boxes and the detections, both widened on each side by
+        ``position_uncertainty_buffer`` standard deviations of the track's predicted centre
+        (C-BIoU's buffered IoU, the buffer sized by the filter: wide for a new track whose
+        speed is unknown or one lost a while, about nothing for a steady track)."""
+        predicted = self._predicted_boxes(track_rows)  # (M, 4)
+        covariance = self.tracks.box_covariance[track_rows]
+        buffer_x = 2.0 * self.position_uncertainty_buffer * np.sqrt(covariance[:, 0, 0])[:, None]
+        buffer_y = 2.0 * self.position_uncertainty_buffer * np.sqrt(covariance[:, 1, 1])[:, None]
+        p, d = predicted.T[:, :, None], det_boxes.T[:, None, :]  # (4, M, 1), (4, 1, N)
+        # Both boxes grow by the track's buffer, so the overlap of each axis grows by it too.
+        inter_w = np.maximum(np.minimum(p[2], d[2]) - np.maximum(p[0], d[0]) + buffer_x, 0.0)
+        inter_h = np.maximum(np.minimum(p[3], d[3]) - np.maximum(p[1], d[1]) + buffer_y, 0.0)
+        inter = inter_w * inter_h  # (M, N)
+        area_p = (p[2] - p[0] + buffer_x) * (p[3] - p[1] + buffer_y)  # (M, 1)
+        area_d = (d[2] - d[0] + buffer_x) * (d[3] - d[1] + buffer_y)  # (M, N)
+        return inter / np.maximum(area_p + area_d - inter, 1e-9)
+
+    @staticmethod
+    def _assign(
+        cost: np.ndarray, gated: np.ndarray, track_rows: np.ndarray, det_indices: np.ndarray
+    ) -> _Matches:
+        assignment = gated_assignment(cost, gated)
         return _Matches(
             track_rows=track_rows[assignment.matches[:, 0]],
             det_indices=det_indices[assignment.matches[:, 1]],
@@ -254,12 +511,62 @@ class PoseTracker:
             unmatched_det_indices=det_indices[assignment.unmatched_cols],
         )
 
+    def _headings(self, track_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(M, 2) older observed centres and (M, 2) unit headings from there to the latest
+        observation (zero where the track moved less than ``min_heading_motion``)."""
+        tracks = self.tracks
+        times = tracks.history_s[track_rows]  # (M, H)
+        latest = tracks.history_centres[track_rows, -1]  # (M, 2)
+        old_enough = times <= times[:, -1:] - self.direction_lag_s + 1e-6
+        # The newest observation at least the lag old, else the oldest one kept.
+        newest_old = HISTORY_LENGTH - 1 - np.argmax(old_enough[:, ::-1], axis=1)
+        oldest = np.argmax(np.isfinite(times), axis=1)
+        pick = np.where(old_enough.any(axis=1), newest_old, oldest)
+        origins = tracks.history_centres[track_rows, pick]  # (M, 2)
+        motion = latest - origins
+        length = np.linalg.norm(motion, axis=1, keepdims=True)
+        heights = np.maximum(tracks.boxes[track_rows, 3:4] - tracks.boxes[track_rows, 1:2], 1.0)
+        moving = length >= self.min_heading_motion * heights
+        headings = np.where(moving, motion / np.maximum(length, 1e-9), 0.0)
+        return _zero_nan(origins), _zero_nan(headings)
+
+    def _reliable_root_distance(
+        self, track_rows: np.ndarray, det_indices: np.ndarray, poses: Poses
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(M, N) root distances (depth discounted) and where both roots are reliable."""
+        tracks = self.tracks
+        det_roots = poses.root[det_indices].astype(np.float64)  # (N, 3)
+        std = self.motion_model.measurement_std(_zero_nan(det_roots))  # (N, 3)
+        det_ok = np.isfinite(det_roots).all(axis=1) & (std[:, 2] <= self.reliable_depth_std_m)
+        track_roots = np.where(
+            tracks.has_root[track_rows, None], tracks.mean[track_rows, :3], np.nan
+        )
+        distance = root_distance(track_roots, det_roots, std[:, 0] / std[:, 2])
+        reliable = det_ok[None, :] & tracks.has_root[track_rows, None]
+        return _zero_nan(distance), reliable
+
     def _correct(
         self, track_rows: np.ndarray, det_indices: np.ndarray, poses: Poses, timestamp_s: float
     ) -> None:
-        """Feed the matched detections to their tracks: box, hits, state, root, scale."""
+        """Feed the matched detections to their tracks: box filter (re-updated from the last
+        observation after a gap), history, pose cues, hits, state, root, scale."""
         tracks = self.tracks
-        tracks.boxes[track_rows] = poses.boxes[det_indices]
+        boxes = poses.boxes[det_indices].astype(np.float64)
+        self._reupdate_after_gap(track_rows, boxes, timestamp_s)
+        tracks.box_mean[track_rows], tracks.box_covariance[track_rows] = self.box_model.update(
+            tracks.box_mean[track_rows], tracks.box_covariance[track_rows], boxes
+        )
+        tracks.observed_box_mean[track_rows] = tracks.box_mean[track_rows]
+        tracks.observed_box_covariance[track_rows] = tracks.box_covariance[track_rows]
+        tracks.history_centres[track_rows] = np.concatenate(
+            [tracks.history_centres[track_rows, 1:], corners_to_xywh(boxes)[:, None, :2]], axis=1
+        )
+        tracks.history_s[track_rows] = np.concatenate(
+            [tracks.history_s[track_rows, 1:], np.full((len(track_rows), 1), timestamp_s)], axis=1
+        )
+        tracks.keypoints[track_rows] = _box_relative_keypoints(poses.kp2d[det_indices], boxes)
+        tracks.pose[track_rows] = _flat_finite(poses.kp3d_rel[det_indices])
+        tracks.boxes[track_rows] = boxes
         tracks.hits[track_rows] += 1
         tracks.last_seen_s[track_rows] = timestamp_s
         confirmed = (tracks.states[track_rows] != TrackState.TENTATIVE) | (
@@ -271,6 +578,40 @@ class PoseTracker:
             tracks.scale[track_rows] = self._smooth_scale(
                 tracks.scale[track_rows], poses.data["scale"][det_indices]
             )
+
+    def _reupdate_after_gap(
+        self, track_rows: np.ndarray, boxes: np.ndarray, timestamp_s: float
+    ) -> None:
+        """OC-SORT's observation-centric re-update: a track found again after missed frames
+        restarts from its filter state at the last observation and is stepped frame by
+        frame over the gap, updated at each missed frame with a virtual box on the straight
+        line from the last observed box to the new one; the new box itself is the update
+        that follows. The drift of the blind predictions is forgotten and the velocity
+        becomes that of the line."""
+        tracks = self.tracks
+        lost = tracks.states[track_rows] == TrackState.LOST
+        returning, new_boxes = track_rows[lost], boxes[lost]
+        if not len(returning):
+            return
+        gap = np.maximum(timestamp_s - tracks.last_seen_s[returning], 1e-6)  # (R,)
+        frame_step = self._frame_step_s if self._frame_step_s > 0 else gap.min()
+        steps = np.maximum(np.rint(gap / frame_step), 1).astype(np.int64)  # (R,) frames
+        mean = tracks.observed_box_mean[returning].copy()
+        covariance = tracks.observed_box_covariance[returning].copy()
+        start = tracks.boxes[returning]  # (R, 4) last observed corners
+        for step in range(1, int(steps.max()) + 1):
+            rows = np.flatnonzero(steps >= step)
+            mean[rows], covariance[rows] = self.box_model.predict(
+                mean[rows], covariance[rows], gap[rows] / steps[rows]
+            )
+            virtual = rows[step < steps[rows]]  # the missed frames, not the new one
+            if len(virtual):
+                fraction = (step / steps[virtual])[:, None]
+                line = start[virtual] + fraction * (new_boxes[virtual] - start[virtual])
+                mean[virtual], covariance[virtual] = self.box_model.update(
+                    mean[virtual], covariance[virtual], line
+                )
+        tracks.box_mean[returning], tracks.box_covariance[returning] = mean, covariance
 
     def _correct_roots(self, track_rows: np.ndarray, roots: np.ndarray) -> None:
         """Kalman-update tracks with a root, start the filter of tracks seeing their first."""
@@ -301,9 +642,15 @@ class PoseTracker:
         count = len(det_indices)
         if count == 0:
             return np.zeros(0, np.int64)
+        boxes = poses.boxes[det_indices].astype(np.float64)
         roots = poses.root[det_indices].astype(np.float64)
         known = ~np.isnan(roots).any(axis=1)
         mean, covariance = self.motion_model.initiate(np.where(known[:, None], roots, 0.0))
+        box_mean, box_covariance = self.box_model.initiate(boxes)
+        history_centres = np.full((count, HISTORY_LENGTH, 2), np.nan)
+        history_centres[:, -1] = box_mean[:, :2]
+        history_s = np.full((count, HISTORY_LENGTH), np.nan)
+        history_s[:, -1] = timestamp_s
         scale = (
             np.asarray(poses.data["scale"][det_indices], dtype=np.float64)
             if "scale" in poses.data
@@ -315,7 +662,15 @@ class PoseTracker:
             states=np.full(count, state, np.int8),
             hits=np.ones(count, np.int64),
             last_seen_s=np.full(count, timestamp_s, np.float64),
-            boxes=poses.boxes[det_indices].astype(np.float64),
+            boxes=boxes,
+            box_mean=box_mean,
+            box_covariance=box_covariance,
+            observed_box_mean=box_mean.copy(),
+            observed_box_covariance=box_covariance.copy(),
+            history_centres=history_centres,
+            history_s=history_s,
+            keypoints=_box_relative_keypoints(poses.kp2d[det_indices], boxes),
+            pose=_flat_finite(poses.kp3d_rel[det_indices]),
             has_root=known,
             mean=mean,
             covariance=covariance,
@@ -349,13 +704,63 @@ class PoseTracker:
         return out
 
     def _age_unmatched(self, matched_rows: np.ndarray, timestamp_s: float) -> None:
-        """Unmatched tracks: tentative ones die, confirmed ones turn lost, old lost ones die."""
+        """Unmatched tracks: tentative ones die, confirmed ones turn lost (their box stops
+        growing or shrinking), lost ones die after their buffer (longer when occluded)."""
         tracks = self.tracks
         unmatched = np.ones(len(tracks), bool)
         unmatched[matched_rows] = False
         tentative = tracks.states == TrackState.TENTATIVE
-        tracks.states[unmatched & ~tentative] = TrackState.LOST
-        expired = timestamp_s - tracks.last_seen_s > self.lost_track_buffer_s
+        lost = unmatched & ~tentative
+        tracks.states[lost] = TrackState.LOST
+        tracks.box_mean[lost, 6:] = 0.0
+        occluded = self._occluded(np.flatnonzero(lost), matched_rows)
+        buffer = np.where(occluded, self.occluded_track_buffer_s, self.lost_track_buffer_s)
+        expired = timestamp_s - tracks.last_seen_s > buffer
         dead = unmatched & (tentative | expired)
         if dead.any():
             self.tracks = tracks.select(~dead)
+
+    def _occluded(self, lost_rows: np.ndarray, matched_rows: np.ndarray) -> np.ndarray:
+        """(T,) True for the lost tracks whose predicted box a nearer matched person covers
+        by at least ``occlusion_coverage`` (nearer: nearer root when both are known, else
+        the lower box bottom, as on a ground plane seen from above)."""
+        tracks = self.tracks
+        occluded = np.zeros(len(tracks), bool)
+        if not len(lost_rows) or not len(matched_rows):
+            return occluded
+        hidden = self._predicted_boxes(lost_rows)  # (L, 4)
+        front = tracks.boxes[matched_rows]  # (F, 4)
+        top_left = np.maximum(hidden[:, None, :2], front[None, :, :2])
+        bottom_right = np.minimum(hidden[:, None, 2:], front[None, :, 2:])
+        inter = np.prod(np.maximum(bottom_right - top_left, 0.0), axis=-1)  # (L, F)
+        area = np.prod(hidden[:, 2:] - hidden[:, :2], axis=1)[:, None]
+        both_3d = tracks.has_root[lost_rows, None] & tracks.has_root[None, matched_rows]
+        nearer = np.where(
+            both_3d,
+            tracks.mean[matched_rows, 2][None, :] < tracks.mean[lost_rows, 2][:, None],
+            front[None, :, 3] > hidden[:, None, 3],
+        )
+        occluded[lost_rows] = (
+            (inter / np.maximum(area, 1e-9) >= self.occlusion_coverage) & nearer
+        ).any(1)
+        return occluded
+
+
+def _box_relative_keypoints(kp2d: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """(N, K, 2) joints in pixels, (N, 4) boxes -> (N, 2K) joints relative to the box
+    centre in box heights (NaN joints at the centre)."""
+    xywh = corners_to_xywh(boxes)  # (N, 4)
+    height = np.maximum(xywh[:, 3], 1.0)[:, None, None]
+    relative = (np.asarray(kp2d, np.float64) - xywh[:, None, :2]) / height  # (N, K, 2)
+    return _zero_nan(relative).reshape(len(boxes), 2 * relative.shape[1])
+
+
+def _flat_finite(points: np.ndarray) -> np.ndarray:
+    """(N, K, D) -> (N, K*D) float64 with NaN set to 0."""
+    points = np.asarray(points, np.float64)
+    return _zero_nan(points).reshape(len(points), points.shape[1] * points.shape[2])
+
+
+def _zero_nan(values: np.ndarray) -> np.ndarray:
+    """``values`` with NaN replaced by 0 (``np.nan_to_num`` without its slower checks)."""
+    return np.where(np.isnan(values), 0.0, values)

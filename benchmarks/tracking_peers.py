@@ -1,0 +1,485 @@
+"""Our tracker against ByteTrack, OC-SORT and BoT-SORT on the same detections, scored by
+TrackEval (HOTA, DetA, AssA, MOTA, IDF1, ID switches) at 5, 10 and 30 fps.
+
+    python benchmarks/tracking_peers.py                    # held-out clips, ~15 min cold
+    python benchmarks/tracking_peers.py --quick            # one short clip per frame rate
+    python benchmarks/tracking_peers.py --split tune --grid min_iou=0.1,0.2 keypoint_weight=0,0.2
+
+Clips: `crowdpose3d synth` (solids renderer, or mesh with ``--renderer mesh``; 928x576;
+people walking between waypoints, crossing each other, stopping a while at waypoints:
+standing people) with 10-60 people.
+Held-out seeds (reported) and tuning seeds (used to choose the track stage's defaults)
+never overlap, and neither overlaps the demo's or the training data's seeds.
+
+Detections: the shipped model (``builtin:crowd-small``, CPU) through the pipeline's own
+``pandanet`` and ``lift`` stages (the clip's camera file given to the lift), cached per clip
+in ``out/tracking_peers/`` so every tracker sees identical detections and reruns only
+track and score. Our tracker is the ``track`` stage followed by the ``mot`` sink; the peers
+(Roboflow ``trackers`` 2.6.1, their defaults, ``frame_rate`` set to the clip's) get the same
+boxes and scores as ``supervision.Detections`` and are written by the same MOT writer.
+BoT-SORT runs without appearance (ReID) features, which ``trackers`` 2.6.1 does not
+offer, and without camera-motion compensation (the synthetic cameras are fixed, and the
+cache holds no images).
+
+Truth: the clip's labels; people with at least 25 % of their joints visible and a box at
+least 12 px tall are pedestrians, the others distractors (a box on them is neither a hit nor
+a false positive). Since our track stage on the cached ``pandanet`` + ``lift`` output is
+the default pipeline, our row is also the full pipeline against the truth.
+
+Also prints each tracker's cost per frame (timed on the clips) and ours at 60 people on
+``benchmarks/tracking_speed.py``'s generated crowd, then the issue's targets, met or not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crowdpose3d.pipeline.frame import Frame
+from crowdpose3d.pipeline.stage import StageContext
+from crowdpose3d.poses import Poses
+from crowdpose3d.stages.mot import MOTParams, MOTSink, mot_text
+from crowdpose3d.stages.track import TrackParams, TrackStage
+from crowdpose3d.tracking.metrics import (
+    COLUMNS,
+    TRACKEVAL_KEYS,
+    mot_challenge_scores,
+    mot_ground_truth_text,
+)
+
+OUT = Path("out/tracking_peers")
+FRAME_RATES = (5.0, 10.0, 30.0)
+CLIP_SIZE = (576, 928)  # height, width: `crowdpose3d synth`'s default, as the issue's clip
+#: Seconds of video per clip at each frame rate (fewer frames at a low rate, same motion).
+CLIP_SECONDS = {5.0: 16.0, 10.0: 10.0, 30.0: 5.0}
+#: (min, max) people simulated per clip, cycled over a split's clips.
+CROWDS = ((10, 30), (30, 60))
+#: Seeds: held-out clips are reported, tuning clips chose the defaults.
+SEEDS = {"heldout": (9101, 9102), "tune": (9201, 9202)}
+QUICK_SECONDS = 4.0
+MIN_VISIBLE_FRACTION = 0.25  # share of joints seen for a person to be demanded (as the demo)
+MIN_BOX_HEIGHT_PX = 12.0
+PEERS = ("bytetrack", "ocsort", "botsort")
+SPEED_PEOPLE = 60  # crowd size of the cost-per-frame target
+SPEED_FRAMES = 300
+TARGET_MARGIN = 0.05  # IDF1 and HOTA at least this above the best peer
+TARGET_PIPELINE = 0.85  # MOTA and IDF1 of the full pipeline at 30 fps
+TARGET_MS = 1.0  # tracker cost per frame at 60 people
+
+
+@dataclass(frozen=True)
+class Clip:
+    name: str
+    fps: float
+    frames: int
+    people: tuple[int, int]
+    seed: int
+    renderer: str = "solids"
+
+    @property
+    def folder(self) -> Path:
+        return OUT / "clips" / self.name
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--split", choices=sorted(SEEDS), default="heldout")
+    parser.add_argument("--quick", action="store_true", help="one short clip per frame rate")
+    parser.add_argument("--model", default="builtin:crowd-small")
+    parser.add_argument(
+        "--renderer",
+        choices=("solids", "mesh"),
+        default="solids",
+        help="synth renderer of the clips (mesh: the mesh extra and EGL, slower)",
+    )
+    parser.add_argument(
+        "--old-tracker",
+        metavar="REV",
+        help="also run the track stage's tracker as it was at git revision REV (e.g. ccfaa96, "
+        "before issue 14), with that revision's defaults",
+    )
+    parser.add_argument(
+        "--prepare-only", action="store_true", help="make and cache the clips' detections, stop"
+    )
+    parser.add_argument(
+        "--grid",
+        nargs="+",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="track-stage settings to sweep (our tracker only; peers skipped)",
+    )
+    return parser.parse_args(argv)
+
+
+def clips_of(split: str, quick: bool, renderer: str = "solids") -> list[Clip]:
+    seeds = SEEDS[split][:1] if quick else SEEDS[split]
+    clips = []
+    for fps in FRAME_RATES:
+        for i, seed in enumerate(seeds):
+            seconds = QUICK_SECONDS if quick else CLIP_SECONDS[fps]
+            people = CROWDS[(i + int(fps)) % len(CROWDS)]
+            frames = int(round(seconds * fps))
+            name = f"{split}_s{seed}_{fps:g}fps_{frames}f_{people[0]}-{people[1]}p"
+            if renderer != "solids":
+                name += f"_{renderer}"
+            clips.append(Clip(name, fps, frames, people, seed, renderer))
+    return clips
+
+
+def make_clip(clip: Clip) -> None:
+    """Generate the clip with `crowdpose3d synth` unless it is already there."""
+    if any(clip.folder.glob("videos/test/*.mp4")):
+        return
+    command = [
+        sys.executable, "-m", "crowdpose3d.cli", "synth", str(clip.folder), "--split", "test=1",
+        "--frames", str(clip.frames), "--fps", f"{clip.fps:g}", "--seed", str(clip.seed),
+        "--min-people", str(clip.people[0]), "--max-people", str(clip.people[1]), "--overwrite",
+        "--renderer", clip.renderer,
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"crowdpose3d synth failed for {clip.name}: {done.stderr[-2000:]}")
+
+
+def detections(clip: Clip, model: str) -> list[Frame]:
+    """The pipeline's pandanet + lift output on the clip, cached in the clip's folder."""
+    cache = clip.folder / f"detections_{model.replace(':', '_').replace('/', '_')}.npz"
+    if not cache.is_file():
+        _detect(clip, model, cache)
+    data = np.load(cache)
+    starts = np.concatenate([[0], np.cumsum(data["counts"])])
+    # The cache holds no pixels; a zero-strided stand-in gives the stages the frame size.
+    image = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (*CLIP_SIZE, 3))
+    frames = []
+    for f, (index, pts) in enumerate(zip(data["index"], data["pts"], strict=True)):
+        rows = slice(starts[f], starts[f + 1])
+        poses = Poses(
+            boxes=data["boxes"][rows],
+            scores=data["scores"][rows],
+            kp2d=data["kp2d"][rows],
+            kp3d_rel=data["kp3d_rel"][rows],
+            kp3d=data["kp3d"][rows],
+            root=data["root"][rows],
+            data={"scale": data["scale"][rows]},
+        )
+        frames.append(Frame("clip", int(index), float(pts), image, poses=poses))
+    return frames
+
+
+def _detect(clip: Clip, model: str, cache: Path) -> None:
+    from crowdpose3d.pipeline.config import validate_pipeline
+    from crowdpose3d.pipeline.runner import PipelineRunner
+
+    video = next(clip.folder.glob("videos/test/*.mp4"))
+    camera = next(clip.folder.glob("cameras/test/*.json"))
+    scratch = Path(tempfile.mkdtemp(prefix="tracking_peers_"))
+    config = {
+        "source": {"type": "video", "uri": str(video)},
+        "stages": [
+            {"type": "pandanet", "model": model, "device": "cpu"},
+            {"type": "lift", "camera_file": str(camera)},
+        ],
+        "sinks": [{"type": "mot", "path": str(scratch / "unused.txt")}],
+    }
+    recorded: list[Frame] = []
+    runner = PipelineRunner(validate_pipeline(config), StageContext(overwrite=True))
+    runner.open()
+    runner.run(on_frame=recorded.append)
+    poses = [f.poses for f in recorded]
+    n = len(poses[0].kp2d[0]) if poses and len(poses[0]) else 22
+    scale = [p.data.get("scale", np.full(len(p), np.nan)) for p in poses]
+    np.savez_compressed(
+        cache,
+        index=np.array([f.index for f in recorded]),
+        pts=np.array([f.pts_s for f in recorded]),
+        counts=np.array([len(p) for p in poses]),
+        boxes=np.concatenate([p.boxes for p in poses] + [np.zeros((0, 4))]),
+        scores=np.concatenate([p.scores for p in poses] + [np.zeros(0)]),
+        kp2d=np.concatenate([p.kp2d for p in poses] + [np.zeros((0, n, 2))]),
+        kp3d_rel=np.concatenate([p.kp3d_rel for p in poses] + [np.zeros((0, n, 3))]),
+        kp3d=np.concatenate([p.kp3d for p in poses] + [np.zeros((0, n, 3))]),
+        root=np.concatenate([p.root for p in poses] + [np.zeros((0, 3))]),
+        scale=np.concatenate([np.asarray(s, np.float64) for s in scale] + [np.zeros(0)]),
+    )
+
+
+def write_ground_truth(clip: Clip) -> Path:
+    """The clip's labels as MOTChallenge gt.txt (hidden or tiny people as distractors)."""
+    from crowdpose3d.data.jta import JTADataset
+
+    path = clip.folder / "gt.txt"
+    if path.is_file():
+        return path
+    demanded, ignored = [], []
+    for sample in JTADataset(clip.folder, split="test"):
+        seen = sample.visible.mean(axis=1) >= MIN_VISIBLE_FRACTION
+        tall = (sample.boxes[:, 3] - sample.boxes[:, 1]) >= MIN_BOX_HEIGHT_PX
+        for i in range(len(sample.boxes)):
+            row = [sample.frame - 1, int(sample.person_ids[i]), *sample.boxes[i]]
+            (demanded if seen[i] and tall[i] else ignored).append(row)
+    path.write_text(
+        mot_ground_truth_text(
+            pd.DataFrame(demanded, columns=COLUMNS), pd.DataFrame(ignored, columns=COLUMNS)
+        )
+    )
+    return path
+
+
+def run_ours(frames: list[Frame], path: Path, params: dict) -> float:
+    """The track stage and the mot sink on the cached frames; milliseconds per frame."""
+    stage, sink = TrackStage(TrackParams(**params)), MOTSink(MOTParams(path=str(path)))
+    context = StageContext(overwrite=True)
+    stage.open(context)
+    sink.open(context)
+    copies = [Frame(f.source_id, f.index, f.pts_s, f.image, poses=f.poses) for f in frames]
+    start = time.perf_counter()
+    tracked = list(stage(iter(copies)))
+    elapsed = time.perf_counter() - start
+    for _ in sink(iter(tracked)):
+        pass
+    sink.close()
+    stage.close()
+    return elapsed / max(len(frames), 1) * 1e3
+
+
+def make_peer(name: str, fps: float):
+    from trackers import BoTSORTTracker, ByteTrackTracker, OCSORTTracker
+
+    if name == "bytetrack":
+        return ByteTrackTracker(frame_rate=fps)
+    if name == "ocsort":
+        return OCSORTTracker(frame_rate=fps)
+    return BoTSORTTracker(frame_rate=fps, enable_cmc=False)
+
+
+def run_peer(name: str, frames: list[Frame], path: Path, fps: float) -> float:
+    """A peer tracker on the cached frames, written by our MOT writer; ms per frame."""
+    import supervision as sv
+
+    tracker = make_peer(name, fps)
+    text, elapsed = [], 0.0
+    for frame in frames:
+        poses = frame.poses
+        found = sv.Detections(
+            xyxy=poses.boxes.astype(np.float32).reshape(-1, 4),
+            confidence=poses.scores.astype(np.float32),
+            class_id=np.zeros(len(poses), dtype=int),
+        )
+        start = time.perf_counter()
+        out = tracker.update(found)
+        elapsed += time.perf_counter() - start
+        ids = np.asarray(out.tracker_id if out.tracker_id is not None else [], dtype=int)
+        keep = ids >= 0
+        text.append(mot_text(frame.index, ids[keep], out.xyxy[keep], out.confidence[keep]))
+    path.write_text("".join(text))
+    return elapsed / max(len(frames), 1) * 1e3
+
+
+def load_old_tracker(revision: str, params: dict):
+    """``PoseTracker`` and the track stage's defaults as they were at git ``revision``,
+    imported from a temporary copy of that revision's tracking/ and stages/track.py."""
+    import importlib
+    import re
+
+    folder = Path(tempfile.mkdtemp(prefix="old_tracker_")) / "old_tracking"
+    folder.mkdir()
+    for name in ("association.py", "tracker.py", "xyz_cv.py"):
+        text = subprocess.run(
+            ["git", "show", f"{revision}:crowdpose3d/tracking/{name}"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        (folder / name).write_text(text.replace("crowdpose3d.tracking.", "old_tracking."))
+    (folder / "__init__.py").write_text("")
+    stage = subprocess.run(
+        ["git", "show", f"{revision}:crowdpose3d/stages/track.py"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    defaults = {
+        key: float(value) if "." in value else int(value)
+        for key, value in re.findall(r"^    (\w+): \w+ = Field\(([\d.]+)", stage, re.M)
+    }
+    sys.path.insert(0, str(folder.parent))
+    module = importlib.import_module("old_tracking.tracker")
+    return lambda: module.PoseTracker(**{**defaults, **params})
+
+
+def run_old(make, frames: list[Frame], path: Path) -> float:
+    """The old tracker on the cached frames, written by our MOT writer; ms per frame."""
+    tracker, text, elapsed = make(), [], 0.0
+    for frame in frames:
+        start = time.perf_counter()
+        out = tracker.update(frame.poses, frame.pts_s)
+        elapsed += time.perf_counter() - start
+        text.append(mot_text(frame.index, out.track_id, out.boxes, out.scores))
+    path.write_text("".join(text))
+    return elapsed / max(len(frames), 1) * 1e3
+
+
+def speed_at_60(params: dict, make=None) -> float:
+    """Mean ms per ``update`` of our tracker (or of ``make()``) on 60 generated walkers
+    (tracking_speed.py's crowd)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tracking_speed import FPS, WARM_UP_FRAMES, make_frames
+
+    tracker = make() if make is not None else TrackStage(TrackParams(**params)).tracker
+    times = []
+    for frame, poses in enumerate(make_frames(SPEED_PEOPLE, SPEED_FRAMES, seed=0)):
+        start = time.perf_counter()
+        tracker.update(poses, frame / FPS)
+        times.append(time.perf_counter() - start)
+    return float(np.mean(times[WARM_UP_FRAMES:]) * 1e3)
+
+
+def evaluate(clips, cached, gts, params: dict, with_peers: bool, old=None) -> dict:
+    """fps -> tracker -> TrackEval figures (plus "ms" per frame) over that fps's clips."""
+    results = {}
+    for fps in FRAME_RATES:
+        chosen = [c for c in clips if c.fps == fps]
+        files: dict[str, dict[str, Path]] = {"ours": {}}
+        cost: dict[str, list[float]] = {"ours": []}
+        for clip in chosen:
+            files["ours"][clip.name] = clip.folder / "ours.txt"
+            cost["ours"].append(run_ours(cached[clip.name], clip.folder / "ours.txt", params))
+            if old is not None:
+                path = clip.folder / "old.txt"
+                files.setdefault("old", {})[clip.name] = path
+                cost.setdefault("old", []).append(run_old(old, cached[clip.name], path))
+            for peer in PEERS if with_peers else ():
+                path = clip.folder / f"{peer}.txt"
+                files.setdefault(peer, {})[clip.name] = path
+                cost.setdefault(peer, []).append(run_peer(peer, cached[clip.name], path, fps))
+        truth = {c.name: (gts[c.name], len(cached[c.name])) for c in chosen}
+        scores = mot_challenge_scores(truth, files)
+        for name in scores:
+            scores[name]["ms"] = float(np.mean(cost[name]))
+        results[fps] = scores
+    return results
+
+
+def print_tables(results: dict) -> None:
+    for fps, scores in results.items():
+        print(f"\n{fps:g} fps")
+        print(f"{'tracker':>10} " + " ".join(f"{k:>6}" for k in (*TRACKEVAL_KEYS, "ms")))
+        for name, row in scores.items():
+            cells = [f"{row[k]:6.3f}" for k in TRACKEVAL_KEYS[:-1]]
+            cells += [f"{row['IDSW']:6.0f}", f"{row['ms']:6.2f}"]
+            print(f"{name:>10} " + " ".join(cells))
+
+
+def print_targets(results: dict, ms_at_60: float) -> None:
+    print("\ntargets")
+    for fps, scores in results.items():
+        peers = {k: v for k, v in scores.items() if k in PEERS}
+        ours = scores["ours"]
+        for key in ("IDF1", "HOTA"):
+            best = max(v[key] for v in peers.values())
+            met = ours[key] >= best + TARGET_MARGIN
+            print(
+                f"  {fps:g} fps {key} >= best peer + {TARGET_MARGIN}: {ours[key]:.3f} vs "
+                f"{best:.3f} + {TARGET_MARGIN} -> {'met' if met else 'NOT met'}"
+            )
+        best = min(v["IDSW"] for v in peers.values())
+        met = ours["IDSW"] <= best
+        print(
+            f"  {fps:g} fps ID switches <= best peer: {ours['IDSW']:.0f} vs {best:.0f} -> "
+            f"{'met' if met else 'NOT met'}"
+        )
+    ours = results[30.0]["ours"]
+    for key in ("MOTA", "IDF1"):
+        met = ours[key] >= TARGET_PIPELINE
+        print(
+            f"  full pipeline at 30 fps {key} >= {TARGET_PIPELINE}: {ours[key]:.3f} -> "
+            f"{'met' if met else 'NOT met'}"
+        )
+    met = ms_at_60 <= TARGET_MS
+    print(
+        f"  tracker <= {TARGET_MS} ms per frame at {SPEED_PEOPLE} people: {ms_at_60:.3f} ms -> "
+        f"{'met' if met else 'NOT met'}"
+    )
+
+
+def sweep(clips, cached, gts, grid: list[str]) -> None:
+    """Our tracker with every combination of the ``KEY=V1,V2`` settings: mean over fps."""
+    keys, values = [], []
+    for item in grid:
+        key, _, listed = item.partition("=")
+        if key not in TrackParams.model_fields or not listed:
+            raise SystemExit(f"--grid {item!r}: use KEY=V1,V2 with a track-stage parameter")
+        keys.append(key)
+        kind = type(TrackParams.model_fields[key].default)
+        convert = (lambda v: v.lower() in ("1", "true", "yes")) if kind is bool else kind
+        values.append([convert(v) for v in listed.split(",")])
+    print(" ".join(f"{k:>20}" for k in keys) + "  " + "  ".join(
+        f"{f'{k}@{fps:g}':>10}" for fps in FRAME_RATES for k in ("HOTA", "IDF1", "IDSW")
+    ) + "  mean HOTA  mean IDF1")  # fmt: skip
+    for combination in itertools.product(*values):
+        params = dict(zip(keys, combination, strict=True))
+        results = evaluate(clips, cached, gts, params, with_peers=False)
+        cells = [
+            f"{results[fps]['ours'][k]:10.3f}"
+            for fps in FRAME_RATES
+            for k in ("HOTA", "IDF1", "IDSW")
+        ]
+        hota = np.mean([results[fps]["ours"]["HOTA"] for fps in FRAME_RATES])
+        idf1 = np.mean([results[fps]["ours"]["IDF1"] for fps in FRAME_RATES])
+        print(
+            " ".join(f"{v!s:>20}" for v in combination) + "  " + "  ".join(cells)
+            + f"  {hota:9.3f}  {idf1:9.3f}",
+            flush=True,
+        )  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    clips = clips_of(args.split, args.quick, args.renderer)
+    print(
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; split "
+        f"{args.split}, {len(clips)} {args.renderer} clips, model {args.model}"
+    )
+    cached, gts = {}, {}
+    for clip in clips:
+        start = time.perf_counter()
+        make_clip(clip)
+        cached[clip.name] = detections(clip, args.model)
+        gts[clip.name] = write_ground_truth(clip)
+        per_frame = np.mean([len(f.poses) for f in cached[clip.name]])
+        print(
+            f"  {clip.name}: {per_frame:.1f} detections per frame "
+            f"({time.perf_counter() - start:.0f} s to make or load)",
+            flush=True,
+        )
+    if args.prepare_only:
+        return
+    if args.grid:
+        sweep(clips, cached, gts, args.grid)
+        return
+    old = load_old_tracker(args.old_tracker, {}) if args.old_tracker else None
+    results = evaluate(clips, cached, gts, {}, with_peers=True, old=old)
+    print_tables(results)
+    ms_at_60 = speed_at_60({})
+    print(
+        f"\nour tracker alone, {SPEED_PEOPLE} generated walkers at 30 fps: "
+        f"{ms_at_60:.3f} ms per frame"
+    )
+    if old is not None:
+        old_ms = speed_at_60({}, old)
+        print(
+            f"the tracker of {args.old_tracker}, same crowd, same run: {old_ms:.3f} ms per frame "
+            f"(ours / old = {ms_at_60 / old_ms:.2f})"
+        )
+    print_targets(results, ms_at_60)
+
+
+if __name__ == "__main__":
+    main()
