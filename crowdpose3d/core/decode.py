@@ -4,11 +4,19 @@ Scores are thresholded, the best ``pre_nms_top_k`` anchors decoded into boxes an
 overlapping boxes removed by non-maximum suppression, and at most ``max_detections`` people
 kept per image. NMS is plain torch, so it runs wherever the model runs (CPU or CUDA) without
 torchvision.
+
+Decoding only what matters: `gather_candidates` keeps the ``top_k`` best-scoring anchors of
+each image and gathers their boxes and poses from the dense maps (a few hundred of the
+~1e5 anchors of a 512x320 input), so nothing downstream touches, converts or copies the
+dense maps; the exported graphs end with it (`crowdpose3d.engine.export`), and
+`PoseDecoder.decode_candidates` turns its output into the same `Poses` as the dense
+`PoseDecoder.__call__` (the ``top_k`` best above the threshold are the best above the
+threshold among the ``top_k`` best).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import torch
@@ -20,6 +28,40 @@ from crowdpose3d.poses import Poses
 
 if TYPE_CHECKING:
     from crowdpose3d.core.model import PandaNetOutput
+
+
+class Candidates(NamedTuple):
+    """The ``N`` best-scoring anchors of each of ``B`` images, best first, and their
+    predictions (from `gather_candidates` or an exported model's outputs)."""
+
+    logits: Tensor  # (B, N) score logits, descending
+    indices: Tensor  # (B, N) int64 flat anchor index into (H, W, A): (y * W + x) * A + a
+    box_offsets: Tensor  # (B, N, 4)
+    kp2d: Tensor  # (B, N, K, 2) in anchor coordinates
+    kp3d: Tensor  # (B, N, K, 3) root-relative, bone-normalised
+
+
+def gather_candidates(outputs: PandaNetOutput, top_k: int) -> Candidates:
+    """Dense maps (B, H, W, A, ...) -> the ``min(top_k, H * W * A)`` best anchors per image.
+
+    Traceable for ONNX export (TopK and Gather), and in the maps' own dtype: under bf16 only
+    the gathered rows are converted to float32 later, never the ~47 M values of a batch.
+    """
+    batch, num_joints = outputs.scores.shape[0], outputs.kp2d.shape[-2]
+    logits = outputs.scores.reshape(batch, -1)  # (B, M)
+    top = logits.topk(min(top_k, logits.shape[1]), dim=1)  # (B, N), sorted descending
+
+    def take(dense: Tensor, width: int) -> Tensor:  # (B, H, W, A, ...) -> (B, N, width)
+        rows = dense.reshape(batch, -1, width)  # (B, M, width), a view
+        return rows.gather(1, top.indices[..., None].expand(-1, -1, width))
+
+    return Candidates(
+        logits=top.values,
+        indices=top.indices,
+        box_offsets=take(outputs.box_offsets, 4),
+        kp2d=take(outputs.kp2d, num_joints * 2).unflatten(-1, (num_joints, 2)),
+        kp3d=take(outputs.kp3d, num_joints * 3).unflatten(-1, (num_joints, 3)),
+    )
 
 
 def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
@@ -144,6 +186,44 @@ class PoseDecoder:
                     .reshape(-1, num_joints, 2),
                     kp3d_rel=kp3d[image, chosen].cpu().numpy().reshape(-1, num_joints, 3),
                     data={"anchor": (chosen % num_anchors).cpu().numpy()},
+                )
+            )
+        return results
+
+    @torch.no_grad()
+    def decode_candidates(self, candidates: Candidates, anchors: Tensor) -> list[Poses]:
+        """`Candidates` (B, N, ...) and the anchor grid (H, W, A, 4) -> B `Poses`, the same
+        as `__call__` on the dense maps the candidates were gathered from (when N is at
+        least ``pre_nms_top_k`` or all anchors)."""
+        num_anchors, num_joints = anchors.shape[2], candidates.kp2d.shape[-2]
+        flat_anchors = anchors.reshape(-1, 4).to(candidates.logits.device)  # (M, 4)
+        scores = torch.sigmoid(candidates.logits.float())  # (B, N), descending
+        results = []
+        for image in range(len(scores)):
+            above = scores[image] > self.score_threshold  # (N,) a prefix: scores descend
+            count = min(int(above.sum()), self.pre_nms_top_k)
+            image_scores = scores[image, :count]  # (C,)
+            indices = candidates.indices[image, :count].long()  # (C,)
+            chosen_anchors = flat_anchors[indices]  # (C, 4)
+            boxes = self.box_coder.decode(
+                candidates.box_offsets[image, :count].float(), chosen_anchors
+            )  # (C, 4)
+            keep = nms(boxes, image_scores, self.nms_iou_threshold)[: self.max_detections]
+            kp2d = candidates.kp2d[image, :count][keep].float()  # (N', K, 2)
+            results.append(
+                Poses(
+                    boxes=boxes[keep].cpu().numpy(),
+                    scores=image_scores[keep].cpu().numpy(),
+                    kp2d=self.pose_coder.decode(kp2d, chosen_anchors[keep])
+                    .cpu()
+                    .numpy()
+                    .reshape(-1, num_joints, 2),
+                    kp3d_rel=candidates.kp3d[image, :count][keep]
+                    .float()
+                    .cpu()
+                    .numpy()
+                    .reshape(-1, num_joints, 3),
+                    data={"anchor": (indices[keep] % num_anchors).cpu().numpy()},
                 )
             )
         return results

@@ -19,9 +19,13 @@ from crowdpose3d.predict import Predictor
 
 
 class PandaNetParams(StageParams):
-    model: str = "builtin:crowd-small"  # builtin:NAME or a checkpoint path
+    model: str = "builtin:crowd-small"  # builtin:NAME, a checkpoint, or an exported .onnx/.xml
     device: str = "auto"  # auto (CUDA when available), cpu, cuda, cuda:N
-    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # auto: fp16 on CUDA
+    # auto: fp16 on CUDA, bf16 on a CPU with bf16 instructions, else fp32 (engine.backends)
+    precision: Literal["auto", "fp32", "fp16", "bf16", "int8"] = "auto"
+    # auto: the fastest installed (engine.backends.choose); the choice is logged
+    backend: Literal["auto", "torch", "onnxruntime", "openvino"] = "auto"
+    threads: int | None = Field(None, ge=1)  # the backend's CPU threads (None: all usable)
     batch_size: int = Field(4, ge=1)  # frames per forward pass (live sources use 1)
     score_threshold: float = Field(0.1, ge=0, le=1)  # low: the tracker's second pass uses them
     nms_iou_threshold: float = Field(0.5, gt=0, le=1)
@@ -40,22 +44,20 @@ class PandaNetStage(BaseStage):
 
     def open(self, context: StageContext) -> None:
         """Load the model now, so a wrong or corrupt model file fails before the run."""
-        from crowdpose3d.core.checkpoint import CheckpointError, load_checkpoint
+        from crowdpose3d.core.checkpoint import CheckpointError
+        from crowdpose3d.engine.backends import load_model
         from crowdpose3d.predict import resolve_device
 
         super().open(context)
         try:
             device = resolve_device(self.params.device)
-            checkpoint = load_checkpoint(self.params.model, device=device)
+            checkpoint = load_model(self.params.model, device=device)
         except (CheckpointError, ValueError) as error:
             raise StageError(str(error)) from None
         except RuntimeError as error:  # e.g. cuda:3 on a one-GPU machine
             raise StageError(
                 f"cannot use device {self.params.device!r}: {first_line(error)}"
             ) from None
-        precision = self.params.precision
-        if precision == "auto":
-            precision = "fp16" if device.type == "cuda" else "fp32"
         try:
             self.predictor = Predictor(
                 checkpoint,
@@ -64,16 +66,20 @@ class PandaNetStage(BaseStage):
                 nms_iou_threshold=self.params.nms_iou_threshold,
                 max_detections=self.params.max_detections,
                 batch_size=self.params.batch_size,
-                precision=precision,
+                precision=self.params.precision,
+                backend=self.params.backend,
+                threads=self.params.threads,
             )
-        except ValueError as error:
-            raise StageError(str(error)) from None
+        except ValueError as error:  # CheckpointError too
+            raise StageError(first_line(error)) from None
         context.run_info.update(
             model=self.params.model,
             skeleton=checkpoint.skeleton.name,
             joint_names=list(checkpoint.skeleton.joints),
             model_input_size=list(checkpoint.input_size),
             device=str(device),
+            backend=self.predictor.backend,
+            precision=self.predictor.precision,
         )
 
     def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
