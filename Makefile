@@ -15,7 +15,7 @@ $(VENV)/.runtime: pyproject.toml
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime
-	$(PY) -m pip install --quiet -e ".[plot,ray,mesh]" --group dev
+	$(PY) -m pip install --quiet -e ".[plot,ray,mesh,onnx,openvino]" --group dev
 	touch $@
 
 ## demo: install, then run the main job on the built-in default: the default pipeline with the

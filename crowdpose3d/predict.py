@@ -185,7 +185,9 @@ class Predictor:
     def _predict_batch(self, images: Sequence[np.ndarray]) -> list[Poses]:
         height, width = self.input_size
         batch = np.empty((len(images), height, width, 3), dtype=np.uint8)  # (B, H, W, 3)
-        boxes = [letterbox_image(image, self.fit, out=slot)[1] for image, slot in zip(images, batch)]
+        boxes = [
+            letterbox_image(image, self.fit, out=slot)[1] for image, slot in zip(images, batch)
+        ]
         candidates = self.runner(batch)  # the best anchors of each image (B, N, ...)
         detections = self.decoder.decode_candidates(candidates, self.anchors(height, width))
         return [

@@ -231,9 +231,7 @@ class Choice(NamedTuple):
     reason: str  # why, for the log line
 
 
-def choose(
-    backend: str, precision: str, device: torch.device, exported: bool = False
-) -> Choice:
+def choose(backend: str, precision: str, device: torch.device, exported: bool = False) -> Choice:
     """Resolve ``auto`` in ``backend`` / ``precision`` for this machine, and check the pair.
 
     Raises ValueError (one line) for an unknown name, a backend that is not installed or

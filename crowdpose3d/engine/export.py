@@ -130,6 +130,9 @@ def export_onnx(
     with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
         # Shape checks become constants of the trace: right for the exported input rank.
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        # The TorchScript exporter is deprecated for torch.export's, which does not yet
+        # keep the dynamic height and width of this graph; it is the documented fallback.
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             wrapper,
             (example,),
@@ -258,8 +261,7 @@ def export_model(
     suffix = destination.suffix.lower()
     if suffix not in (".onnx", ".xml"):
         raise ValueError(
-            f"cannot tell the format of {destination}: name it .onnx (ONNX) or .xml "
-            "(OpenVINO IR)"
+            f"cannot tell the format of {destination}: name it .onnx (ONNX) or .xml (OpenVINO IR)"
         )
     if calibration_frames < 1:
         raise ValueError(f"--calibration-frames must be >= 1, got {calibration_frames}")

@@ -17,9 +17,22 @@ def default_pipeline(
     camera: dict[str, Any] | None = None,
     overlay: str | None = None,
     mot: str | None = None,
+    backend: str = "auto",
+    precision: str = "auto",
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """The default pipeline for one source; ``camera`` holds the lift's camera options
-    (``fov_deg`` or ``fx``/``fy``/``cx``/``cy``, optional ``height_m`` and ``pitch_deg``)."""
+    (``fov_deg`` or ``fx``/``fy``/``cx``/``cy``, optional ``height_m`` and ``pitch_deg``);
+    ``backend``, ``precision`` and ``threads`` go to the pandanet stage (set only when
+    not their defaults)."""
+    model_stage: dict[str, Any] = {"type": "pandanet", "model": model, "device": device}
+    for key, value, default in (
+        ("backend", backend, "auto"),
+        ("precision", precision, "auto"),
+        ("threads", threads, None),
+    ):
+        if value != default:
+            model_stage[key] = value
     sinks: list[dict[str, Any]] = [{"type": "parquet", "path": output}]
     if overlay:
         sinks.append({"type": "overlay", "path": overlay})
@@ -28,7 +41,7 @@ def default_pipeline(
     return {
         "source": {"type": "video", "uri": source},
         "stages": [
-            {"type": "pandanet", "model": model, "device": device},
+            model_stage,
             {"type": "lift", **(camera or {})},
             {"type": "track"},
         ],
