@@ -24,8 +24,8 @@ from torch import Tensor
 from crowdpose3d.core.anchors import anchor_grid
 from crowdpose3d.core.checkpoint import PandaNetCheckpoint
 from crowdpose3d.core.decode import PoseDecoder
-from crowdpose3d.engine.backends import ExportedModel, choose, load_model, make_runner
 from crowdpose3d.data.transforms import DEFAULT_FILL, Letterbox, ResizeToFit
+from crowdpose3d.engine.backends import ExportedModel, choose, load_model, make_runner
 from crowdpose3d.poses import Poses
 
 __all__ = ["Predictor", "letterbox_image", "resolve_device"]
@@ -185,9 +185,8 @@ class Predictor:
     def _predict_batch(self, images: Sequence[np.ndarray]) -> list[Poses]:
         height, width = self.input_size
         batch = np.empty((len(images), height, width, 3), dtype=np.uint8)  # (B, H, W, 3)
-        boxes = [
-            letterbox_image(image, self.fit, out=slot)[1] for image, slot in zip(images, batch)
-        ]
+        pairs = zip(images, batch, strict=True)  # each image and its slot of the batch
+        boxes = [letterbox_image(image, self.fit, out=slot)[1] for image, slot in pairs]
         candidates = self.runner(batch)  # the best anchors of each image (B, N, ...)
         detections = self.decoder.decode_candidates(candidates, self.anchors(height, width))
         return [
