@@ -104,6 +104,16 @@ def close_detections(poses, reference) -> None:
 # --- decode only what matters ------------------------------------------------------------
 
 
+def same_people(dense, sparse) -> None:
+    """The same anchors read out, in the same order; values equal to float32 rounding (the
+    batch is decoded in one op instead of per image)."""
+    np.testing.assert_array_equal(dense.data["anchor"], sparse.data["anchor"])
+    for name in ("boxes", "scores", "kp2d", "kp3d_rel"):
+        np.testing.assert_allclose(
+            getattr(dense, name), getattr(sparse, name), rtol=1e-6, atol=1e-4, err_msg=name
+        )
+
+
 @pytest.mark.parametrize("threshold", [0.05, 0.3, 0.6])
 def test_candidate_decode_equals_the_dense_decode(image, threshold):
     checkpoint = load_checkpoint(MODEL)
@@ -117,11 +127,7 @@ def test_candidate_decode_equals_the_dense_decode(image, threshold):
     sparse = decoder.decode_candidates(gather_candidates(outputs, 1000), anchors)
     for a, b in zip(dense, sparse, strict=True):
         assert len(a) > 0 or threshold == 0.6
-        np.testing.assert_array_equal(a.boxes, b.boxes)
-        np.testing.assert_array_equal(a.scores, b.scores)
-        np.testing.assert_array_equal(a.kp2d, b.kp2d)
-        np.testing.assert_array_equal(a.kp3d_rel, b.kp3d_rel)
-        np.testing.assert_array_equal(a.data["anchor"], b.data["anchor"])
+        same_people(a, b)
 
 
 def test_candidate_decode_with_more_candidates_than_the_top_k():
@@ -135,8 +141,8 @@ def test_candidate_decode_with_more_candidates_than_the_top_k():
     decoder = PoseDecoder(score_threshold=0.0, pre_nms_top_k=300)
     dense = decoder(outputs, anchors)[0]
     sparse = decoder.decode_candidates(gather_candidates(outputs, 300), anchors)[0]
-    np.testing.assert_array_equal(dense.boxes, sparse.boxes)
-    np.testing.assert_array_equal(dense.data["anchor"], sparse.data["anchor"])
+    assert len(dense) > 10
+    same_people(dense, sparse)
 
 
 # --- every backend and precision against torch fp32 ---------------------------------------

@@ -75,17 +75,42 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
     The greedy rule "keep j unless a kept box ranked before j overlaps it" is a triangular
     recursion with one solution. On a GPU it is found by iterating the rule on all boxes at
     once until nothing changes (each pass settles at least one more rank), so the work stays
-    on the device; on the CPU the textbook loop over the ranks is faster (thousands of
-    crowded candidates can need hundreds of passes).
+    on the device; on the CPU the textbook loop runs over the kept boxes only, each
+    compared with the boxes still standing (`_greedy_keep_boxes`): a crowded frame's 1000
+    candidates keep ~100, so it never builds the (N, N) overlap matrix.
     """
     if boxes.numel() == 0:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
     order = scores.argsort(descending=True, stable=True)
+    if boxes.device.type == "cpu":
+        ranked = boxes[order].float().numpy()  # (N, 4)
+        return order[torch.from_numpy(_greedy_keep_boxes(ranked, iou_threshold))]
     iou = pairwise_box_iou(boxes[order], boxes[order])  # (N, N)
     suppresses = (iou > iou_threshold).triu(diagonal=1)  # [i, j]: i ranked before j overlaps j
-    if boxes.device.type == "cpu":
-        return order[torch.from_numpy(_greedy_keep(suppresses.numpy()))]
     return order[_iterative_keep(suppresses)]
+
+
+def _greedy_keep_boxes(ranked: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """(N, 4) xyxy boxes, best first -> int64 kept ranks, ascending.
+
+    One iteration per kept box: its IoU with the boxes still standing (the formula of
+    `crowdpose3d.core.boxes.box_iou`, in float32, so the values are the same) removes those
+    it overlaps by more than ``iou_threshold``.
+    """
+    x1, y1, x2, y2 = (np.ascontiguousarray(ranked[:, i]) for i in range(4))  # (N,) each
+    area = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)  # (N,)
+    eps = np.float32(1e-9)  # box_iou's eps
+    standing = np.arange(len(ranked))
+    kept = []
+    while len(standing):
+        best, rest = standing[0], standing[1:]
+        kept.append(best)
+        width = np.clip(np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]), 0, None)
+        height = np.clip(np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]), 0, None)
+        inter = width * height  # (R,)
+        iou = inter / (area[best] + area[rest] - inter + eps)
+        standing = rest[~(iou > iou_threshold)]
+    return np.asarray(kept, dtype=np.int64)
 
 
 def _iterative_keep(suppresses: Tensor) -> Tensor:
@@ -97,15 +122,6 @@ def _iterative_keep(suppresses: Tensor) -> Tensor:
             break
         keep = new_keep
     return keep
-
-
-def _greedy_keep(suppresses: np.ndarray) -> np.ndarray:
-    """(N, N) bool, [i, j] = rank i suppresses rank j -> (N,) bool kept ranks, in one pass."""
-    removed = np.zeros(len(suppresses), dtype=bool)
-    for rank in range(len(suppresses)):
-        if not removed[rank]:
-            removed |= suppresses[rank]
-    return ~removed
 
 
 def batched_nms(boxes: Tensor, scores: Tensor, groups: Tensor, iou_threshold: float) -> Tensor:
@@ -192,38 +208,37 @@ class PoseDecoder:
 
     @torch.no_grad()
     def decode_candidates(self, candidates: Candidates, anchors: Tensor) -> list[Poses]:
-        """`Candidates` (B, N, ...) and the anchor grid (H, W, A, 4) -> B `Poses`, the same
-        as `__call__` on the dense maps the candidates were gathered from (when N is at
-        least ``pre_nms_top_k`` or all anchors)."""
-        num_anchors, num_joints = anchors.shape[2], candidates.kp2d.shape[-2]
+        """`Candidates` (B, N, ...) and the anchor grid (H, W, A, 4) -> B `Poses`: the people
+        `__call__` finds in the dense maps the candidates were gathered from (when N is at
+        least ``pre_nms_top_k`` or all anchors), values equal to float rounding.
+
+        The whole batch is decoded in a few torch ops, then each image is cut and
+        suppressed in numpy (`_greedy_keep_boxes`): small arrays, no thread pool wake-ups.
+        """
+        num_anchors = anchors.shape[2]
         flat_anchors = anchors.reshape(-1, 4).to(candidates.logits.device)  # (M, 4)
-        scores = torch.sigmoid(candidates.logits.float())  # (B, N), descending
+        indices = candidates.indices.long()  # (B, N)
+        chosen_anchors = flat_anchors[indices]  # (B, N, 4)
+        scores = torch.sigmoid(candidates.logits.float()).cpu().numpy()  # (B, N), descending
+        boxes = self.box_coder.decode(candidates.box_offsets.float(), chosen_anchors)
+        kp2d = self.pose_coder.decode(candidates.kp2d.float(), chosen_anchors)  # (B, N, K, 2)
+        boxes, kp2d = boxes.cpu().numpy(), kp2d.cpu().numpy()  # (B, N, 4), (B, N, K, 2)
+        kp3d = candidates.kp3d.float().cpu().numpy()  # (B, N, K, 3)
+        indices = indices.cpu().numpy()
         results = []
         for image in range(len(scores)):
-            above = scores[image] > self.score_threshold  # (N,) a prefix: scores descend
-            count = min(int(above.sum()), self.pre_nms_top_k)
-            image_scores = scores[image, :count]  # (C,)
-            indices = candidates.indices[image, :count].long()  # (C,)
-            chosen_anchors = flat_anchors[indices]  # (C, 4)
-            boxes = self.box_coder.decode(
-                candidates.box_offsets[image, :count].float(), chosen_anchors
-            )  # (C, 4)
-            keep = nms(boxes, image_scores, self.nms_iou_threshold)[: self.max_detections]
-            kp2d = candidates.kp2d[image, :count][keep].float()  # (N', K, 2)
+            # Scores descend, so the candidates above the threshold are a prefix, already in
+            # NMS order.
+            count = min(int((scores[image] > self.score_threshold).sum()), self.pre_nms_top_k)
+            keep = _greedy_keep_boxes(boxes[image, :count], self.nms_iou_threshold)
+            keep = keep[: self.max_detections]
             results.append(
                 Poses(
-                    boxes=boxes[keep].cpu().numpy(),
-                    scores=image_scores[keep].cpu().numpy(),
-                    kp2d=self.pose_coder.decode(kp2d, chosen_anchors[keep])
-                    .cpu()
-                    .numpy()
-                    .reshape(-1, num_joints, 2),
-                    kp3d_rel=candidates.kp3d[image, :count][keep]
-                    .float()
-                    .cpu()
-                    .numpy()
-                    .reshape(-1, num_joints, 3),
-                    data={"anchor": (indices[keep] % num_anchors).cpu().numpy()},
+                    boxes=boxes[image, keep],
+                    scores=scores[image, keep],
+                    kp2d=kp2d[image, keep],
+                    kp3d_rel=kp3d[image, keep],
+                    data={"anchor": indices[image, keep] % num_anchors},
                 )
             )
         return results
