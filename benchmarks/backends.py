@@ -172,17 +172,27 @@ def pipeline_ms(clip: dict, output: Path, model: str, backend: str, precision: s
 
 
 def peak_rss_mb(clip: dict, output: Path, extra: list[str]) -> tuple[float, str]:
-    """Peak resident memory of one ``crowdpose3d track`` process (its own, from wait4)."""
+    """Peak resident memory of one ``crowdpose3d track`` process.
+
+    A small launcher process starts it and reads its children's ``ru_maxrss``: measured
+    from this (large) process, the figure would include this process's own pages at fork.
+    """
     command = [sys.executable, "-m", "crowdpose3d.cli", "track", str(clip["video"]), "-o",
                str(output), "--camera", str(clip["camera"]), "--device", "cpu", "--overwrite",
                "--quiet", *extra]  # fmt: skip
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(process.pid, 0)
-    log = process.stderr.read() if process.stderr else ""
-    if status != 0:
+    launcher = (
+        "import json, resource, subprocess, sys\n"
+        "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+        "print(json.dumps([done.returncode, peak, done.stderr]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", launcher, *command], capture_output=True,
+                         text=True, check=True)  # fmt: skip
+    code, peak_kb, log = json.loads(out.stdout)
+    if code != 0:
         raise RuntimeError(f"crowdpose3d track failed: {log.strip().splitlines()[-1:]}")
     chosen = [line for line in log.splitlines() if "pandanet:" in line]
-    return usage.ru_maxrss / 1024, (chosen[0].split("pandanet:", 1)[1].strip() if chosen else "")
+    return peak_kb / 1024, (chosen[0].split("pandanet:", 1)[1].strip() if chosen else "")
 
 
 def stage_costs(frames768: list[np.ndarray], video768: Path, checkpoint, repeats: int) -> dict:
@@ -280,12 +290,13 @@ def main() -> int:
     for backend, precision in ROWS:
         try:
             choose(backend, precision, torch.device("cpu"))
-            if backend != "torch" and precision not in files:
-                raise ValueError(f"no {precision} file (needs onnxruntime's quantiser)")
+            file_key = "int8" if precision == "int8" else "fp32"
+            if backend != "torch" and file_key not in files:
+                raise ValueError(f"no {file_key} file (int8 needs onnxruntime's quantiser)")
         except ValueError as error:
             print(f"  skipped {backend} {precision}: {error}")
             continue
-        spec = MODEL if backend == "torch" else files[precision]
+        spec = MODEL if backend == "torch" else files[file_key]
         predictor = Predictor(load_model(spec), device="cpu", backend=backend,
                               precision=precision)  # fmt: skip
         result = evaluate(predictor, samples)
@@ -332,9 +343,10 @@ def main() -> int:
                   "stages_busy_ms": {k: statistics.median(p[k] for p in row["pipeline"])
                                      for k in row["pipeline"][0] if k != "frame_ms"}}  # fmt: skip
         figures.append(figure)
+        d_ap, d_pck = figure["d_ap"], figure["d_pck3d"]
         print(f"{row['backend']:<12} {row['precision']:<5} {model_ms:>9.1f} {frame_ms:>12.1f} "
               f"{bare_ms:>13.1f} {model_ratio:>11.2f} {pipe_ratio:>14.2f} {row['ap']:>6.1f} "
-              f"{row['pck3d']:>6.1f} {figure['d_ap']:>+6.1f} {figure['d_pck3d']:>+6.1f}")  # fmt: skip
+              f"{row['pck3d']:>6.1f} {d_ap:>+6.1f} {d_pck:>+6.1f}")  # fmt: skip
 
     print("\nbusy ms per frame of each pipeline stage (the stages run on threads):")
     names = [k for k in figures[0]["stages_busy_ms"] if k != "people"]
@@ -351,7 +363,8 @@ def main() -> int:
         verdict = "met" if best["pipeline_ratio"] <= TARGET_PIPELINE_RATIO else "NOT met"
         print(f"\nfastest within 1 point of fp32 AP/3DPCK: {best['backend']} "
               f"{best['precision']}, pipeline / bare torch fp32 forward = "
-              f"{best['pipeline_ratio']:.2f} (target <= {TARGET_PIPELINE_RATIO}: {verdict})")  # fmt: skip
+              f"{best['pipeline_ratio']:.2f} (target <= {TARGET_PIPELINE_RATIO}: "
+              f"{verdict})")  # fmt: skip
     print(f"auto choice here: {auto.backend} {auto.precision} ({auto.reason})")
 
     print("\nthe stages around the model, ms per frame, each alone:")
@@ -372,8 +385,8 @@ def main() -> int:
     verdict = "met" if rss <= TARGET_RSS_MB else "NOT met"
     print(f"\npeak RSS of `crowdpose3d track` on a 768x576 clip, default backend ({chosen}): "
           f"{rss:.0f} MB (target <= {TARGET_RSS_MB} MB: {verdict})")  # fmt: skip
-    rss_torch, _ = peak_rss_mb(data["clip768"], work / "out768", ["--backend", "torch",
-                                                                  "--precision", "fp32"])  # fmt: skip
+    torch_fp32 = ["--backend", "torch", "--precision", "fp32"]
+    rss_torch, _ = peak_rss_mb(data["clip768"], work / "out768", torch_fp32)
     print(f"  the same with --backend torch --precision fp32: {rss_torch:.0f} MB")
     if args.json:
         Path(args.json).write_text(json.dumps(

@@ -212,19 +212,22 @@ class PoseDecoder:
         `__call__` finds in the dense maps the candidates were gathered from (when N is at
         least ``pre_nms_top_k`` or all anchors), values equal to float rounding.
 
-        The whole batch is decoded in a few torch ops, then each image is cut and
-        suppressed in numpy (`_greedy_keep_boxes`): small arrays, no thread pool wake-ups.
+        The whole batch is decoded at once and each image cut and suppressed
+        (`_greedy_keep_boxes`) in numpy: small arrays, and no wake-ups of torch's thread
+        pool, which cost milliseconds per op when the pipeline's threads share the cores.
         """
         num_anchors = anchors.shape[2]
-        flat_anchors = anchors.reshape(-1, 4).to(candidates.logits.device)  # (M, 4)
-        indices = candidates.indices.long()  # (B, N)
-        chosen_anchors = flat_anchors[indices]  # (B, N, 4)
-        scores = torch.sigmoid(candidates.logits.float()).cpu().numpy()  # (B, N), descending
-        boxes = self.box_coder.decode(candidates.box_offsets.float(), chosen_anchors)
-        kp2d = self.pose_coder.decode(candidates.kp2d.float(), chosen_anchors)  # (B, N, K, 2)
-        boxes, kp2d = boxes.cpu().numpy(), kp2d.cpu().numpy()  # (B, N, 4), (B, N, K, 2)
+        flat_anchors = anchors.reshape(-1, 4).float().cpu().numpy()  # (M, 4) cx, cy, w, h
+        indices = candidates.indices.cpu().numpy().astype(np.int64)  # (B, N)
+        chosen = flat_anchors[indices]  # (B, N, 4)
+        logits = candidates.logits.float().cpu().numpy()  # (B, N), descending
+        scores = 1.0 / (1.0 + np.exp(-logits))  # sigmoid
+        boxes = _decode_boxes(
+            candidates.box_offsets.float().cpu().numpy(), chosen, self.box_coder
+        )  # (B, N, 4)
+        centre, size = chosen[..., None, :2], chosen[..., None, 2:]  # (B, N, 1, 2) each
+        kp2d = candidates.kp2d.float().cpu().numpy() * size + centre  # PoseCoder.decode
         kp3d = candidates.kp3d.float().cpu().numpy()  # (B, N, K, 3)
-        indices = indices.cpu().numpy()
         results = []
         for image in range(len(scores)):
             # Scores descend, so the candidates above the threshold are a prefix, already in
@@ -242,3 +245,11 @@ class PoseDecoder:
                 )
             )
         return results
+
+
+def _decode_boxes(offsets: np.ndarray, anchors: np.ndarray, coder: BoxCoder) -> np.ndarray:
+    """`BoxCoder.decode` in numpy: (..., 4) offsets, (..., 4) cxcywh anchors -> (..., 4) xyxy."""
+    limit = coder.max_log_size_ratio
+    centre = anchors[..., :2] + offsets[..., :2] * anchors[..., 2:]  # (..., 2)
+    half = anchors[..., 2:] * np.exp(np.clip(offsets[..., 2:], -limit, limit)) / 2  # (..., 2)
+    return np.concatenate((centre - half, centre + half), axis=-1).astype(np.float32)
