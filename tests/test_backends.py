@@ -246,6 +246,9 @@ def test_auto_choice_follows_the_cpu(monkeypatch):
     monkeypatch.setattr(backends, "cpu_has_bf16", lambda: True)
     assert choose("auto", "auto", CPU)[:2] == ("openvino", "bf16")
     assert "bf16 instructions" in choose("auto", "auto", CPU).reason
+    # A named backend without bf16 gets fp32 from precision auto, not an error.
+    assert choose("onnxruntime", "auto", CPU)[:2] == ("onnxruntime", "fp32")
+    assert choose("openvino", "auto", CPU)[:2] == ("openvino", "bf16")
 
 
 BACKENDS_ALL = ["torch", "onnxruntime", "openvino"]

@@ -17,9 +17,10 @@ fp32 on OpenVINO, ONNX Runtime, then torch. int8 is never chosen automatically (
 accuracy, see docs/models.md); ask for it.
 
 A checkpoint (``.pt``, ``builtin:NAME``) runs on any backend: for ONNX Runtime and OpenVINO
-it is exported in memory first (`crowdpose3d.engine.export`; int8 is calibrated then, a
-few seconds); an exported file (``.onnx``, OpenVINO ``.xml``) runs on ONNX Runtime or
-OpenVINO. `load_model` reads either kind with one-line `CheckpointError`s.
+it is exported first, once, by a child process, into a cache (`exported_file`; int8 is
+calibrated then, about a minute on 2 cores); an exported file (``.onnx``, OpenVINO
+``.xml``) runs on ONNX Runtime or OpenVINO. `load_model` reads either kind with one-line
+`CheckpointError`s.
 
 Threads: on a CPU the runner's threads compete with the pipeline's other stages. Runners
 use ``threads`` intra-op threads (default: every CPU this process may use), one inter-op
@@ -85,6 +86,8 @@ CPU_PREFERENCE = {
 # The Python module that each optional backend needs, and the extra that installs it.
 BACKEND_MODULES = {"onnxruntime": ("onnxruntime", "onnx"), "openvino": ("openvino", "openvino")}
 EXPORTED_SUFFIXES = (".onnx", ".xml")
+# Candidates per image of exported graphs (engine.export.DEFAULT_TOP_K).
+DEFAULT_TOP_K = 1000
 # Autocast dtypes of the torch runner; fp32 runs without autocast.
 TORCH_DTYPES = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 # OpenVINO's INFERENCE_PRECISION_HINT per precision (int8 files carry their own int8 ops;
@@ -248,6 +251,8 @@ def choose(backend: str, precision: str, device: torch.device, exported: bool = 
     if precision == "auto":
         if device.type == "cuda":
             precision, why = "fp16", "CUDA device"
+        elif backend != "auto" and "bf16" not in SUPPORTED.get(backend, ()):
+            precision, why = "fp32", f"{backend} has no bf16 on CPUs"
         elif cpu_has_bf16():
             precision, why = "bf16", "the CPU has bf16 instructions"
         else:
@@ -401,13 +406,14 @@ def make_runner(
     precision: str,
     device: torch.device,
     threads: int | None = None,
-    top_k: int = 1000,
+    top_k: int = DEFAULT_TOP_K,
 ) -> Runner:
     """The runner for a resolved (`choose`) backend and precision.
 
-    A checkpoint given to ONNX Runtime or OpenVINO is exported to a temporary ONNX file
-    first (and quantised for int8); an exported fp32 file asked to run int8 is refused
-    (export it with ``--int8``), an int8 file runs as int8 whatever was asked.
+    A checkpoint given to ONNX Runtime or OpenVINO is exported to ONNX first (and quantised
+    for int8), once, in a child process, and cached (`exported_file`); an exported fp32
+    file asked to run int8 is refused (export it with ``--int8``), an int8 file runs as
+    int8 whatever was asked.
     """
     threads = threads or default_threads()
     if backend == "torch":
@@ -430,6 +436,9 @@ def make_runner(
         if model.kind == "openvino" and backend != "openvino":
             raise ValueError(f"{model.path} is OpenVINO IR: it runs on backend openvino")
         return factories[backend](model.path, precision, threads)
+    if model.name and top_k == DEFAULT_TOP_K:
+        path = exported_file(model.name, int8=precision == "int8")
+        return factories[backend](path, precision, threads)
     from crowdpose3d.engine.export import calibration_images, export_onnx, quantize_int8
 
     with tempfile.TemporaryDirectory(prefix="crowdpose3d_runner_") as folder:
@@ -439,3 +448,58 @@ def make_runner(
             images = calibration_images(model.input_size)
             path = quantize_int8(path, Path(folder) / "model_int8.onnx", images)
         return factories[backend](path, precision, threads)
+
+
+def cache_dir() -> Path:
+    """Where exported copies of checkpoints are kept: $XDG_CACHE_HOME/crowdpose3d/exported
+    (default ~/.cache/crowdpose3d/exported)."""
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "crowdpose3d" / "exported"
+
+
+def exported_file(spec: str, int8: bool) -> Path:
+    """An ONNX export of checkpoint ``spec`` (fp32 or int8), made once and cached.
+
+    The export runs in a child process (``crowdpose3d export``): tracing, the ONNX proto
+    and the quantiser's calibration need several hundred MB that a long run should not
+    keep. The cache key is the checkpoint file's content, the int8 flag and the source of
+    the modules that shape the graph, so a changed checkpoint or graph is exported again.
+    """
+    import hashlib
+    import subprocess
+    import sys
+
+    from crowdpose3d.core import decode, model
+    from crowdpose3d.engine import export
+
+    digest = hashlib.sha256(resolve_model_path(spec).read_bytes())
+    for module in (decode, model, export):
+        digest.update(Path(module.__file__).read_bytes())
+    digest.update(b"int8" if int8 else b"fp32")
+    folder = cache_dir()
+    path = folder / f"{Path(str(spec)).stem.replace('builtin:', '')}-{digest.hexdigest()[:16]}"
+    path = path.with_suffix(".int8.onnx" if int8 else ".onnx")
+    if path.is_file():
+        return path
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        path = Path(tempfile.mkdtemp(prefix="crowdpose3d_export_")) / path.name
+    log.info(
+        "exporting %s to %s once (%s; later runs reuse it)", spec, path, "int8" if int8 else "fp32"
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "crowdpose3d.cli",
+        "export",
+        "--model",
+        str(spec),
+        "-o",
+        str(path),
+    ]
+    done = subprocess.run(command + (["--int8"] if int8 else []), capture_output=True, text=True)
+    if done.returncode != 0 or not path.is_file():
+        lines = done.stderr.strip().splitlines()
+        raise ValueError(f"exporting {spec} failed: {lines[-1] if lines else done.returncode}")
+    return path
