@@ -5,12 +5,12 @@ AP / 3DPCK side by side, measured in one run; the stages around the model; peak 
     python benchmarks/backends.py --quick         # smoke run: fewer frames and repeats
     python benchmarks/backends.py --json out.json
 
-For each row: "model ms" is the backend's forward pass of a batch of 4 letterboxed 512x320
-frames (`Runner`, candidates gathered) per frame; "pipeline ms" is the default pipeline
-(decode -> pandanet -> lift -> track -> Parquet, `crowdpose3d track`'s) per frame on a
+For each row: "model ms" is the backend's forward pass of one letterboxed 512x320 frame
+(`Runner`, candidates gathered; batch 1 as the pandanet stage runs on a CPU); "pipeline
+ms" is the default pipeline (decode -> pandanet -> lift -> track -> Parquet, `crowdpose3d track`'s) per frame on a
 generated 30-person 512x320 clip; AP / 3DPCK (150 mm) come from `evaluate` on a small
 held-out synthetic set (seed 999, the held-out seed of docs/models.md, never trained on).
-Each row is divided by a bare torch fp32 forward of the same model (batch 4, float input,
+Each row is divided by a bare torch fp32 forward of the same model (batch 1, float input,
 no decode) measured in the same rounds, so the noise of a shared machine hits both; the
 target (issue 16) is pipeline / bare torch fp32 <= 0.6 with AP and 3DPCK within 1 point of
 torch fp32. Rounds interleave the rows; figures are medians over rounds.
@@ -52,7 +52,7 @@ from crowdpose3d.pipeline.stage import StageContext
 from crowdpose3d.predict import Predictor, letterbox_image
 
 MODEL = "builtin:crowd-small"
-BATCH = 4  # the pandanet stage's default batch
+BATCH = 1  # the pandanet stage's batch on a CPU (and benchmarks/model_speed.py's)
 HELD_OUT_SEED = 999  # docs/models.md: the held-out solids set's seed
 ROWS = [  # (backend, precision), in the order printed
     ("torch", "fp32"),
@@ -70,7 +70,7 @@ TARGET_RSS_MB = 600
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="rounds over all rows (3)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed batches per round (5)")
+    parser.add_argument("--repeats", type=int, default=10, help="timed calls per round (10)")
     parser.add_argument("--frames", type=int, default=40, help="frames of the pipeline clip")
     parser.add_argument("--eval-frames", type=int, default=40, help="held-out frames for AP")
     parser.add_argument("--work", help="folder for the generated data (default: a temp dir)")
@@ -199,7 +199,7 @@ def stage_costs(frames768: list[np.ndarray], video768: Path, checkpoint, repeats
     """Per-frame milliseconds of the work around the model, each measured alone."""
     fit = ResizeToFit(*checkpoint.input_size)
     image = frames768[0]
-    batch = np.empty((BATCH, *checkpoint.input_size, 3), dtype=np.uint8)
+    batch = np.empty((4, *checkpoint.input_size, 3), dtype=np.uint8)
     import cv2
 
     def old_letterbox() -> None:  # resize, then pad into a new array, then stack
@@ -209,7 +209,7 @@ def stage_costs(frames768: list[np.ndarray], video768: Path, checkpoint, repeats
         placed = cv2.copyMakeBorder(resized, box.pad_top, fit.height - size[1] - box.pad_top,
                                     box.pad_left, fit.width - size[0] - box.pad_left,
                                     cv2.BORDER_CONSTANT, value=(124, 116, 104))  # fmt: skip
-        stacked = np.stack([placed] * BATCH)
+        stacked = np.stack([placed] * 4)
         torch.from_numpy(stacked).permute(0, 3, 1, 2).float().div_(255.0)
 
     def new_letterbox() -> None:  # resized straight into the uint8 batch, borders only
@@ -224,7 +224,7 @@ def stage_costs(frames768: list[np.ndarray], video768: Path, checkpoint, repeats
             frame.to_ndarray(format="rgb24")
 
     model = checkpoint.model
-    images = torch.from_numpy(np.stack([letterbox_image(f, fit)[0] for f in frames768[:BATCH]]))
+    images = torch.from_numpy(np.stack([letterbox_image(f, fit)[0] for f in frames768[:4]]))
     with torch.inference_mode():
         outputs = model(images.permute(0, 3, 1, 2).float() / 255)
         bf16_outputs = None
@@ -246,17 +246,18 @@ def stage_costs(frames768: list[np.ndarray], video768: Path, checkpoint, repeats
 
         return run
 
+    per = 4  # the stage costs are measured on 4 frames at once, then divided
     return {
         "letterbox, before (resize + pad + stack + float)": timed_ms(old_letterbox, repeats)
-        / BATCH,
-        "letterbox, now (into the uint8 batch)": timed_ms(new_letterbox, repeats) / BATCH,
+        / per,
+        "letterbox, now (into the uint8 batch)": timed_ms(new_letterbox, repeats) / per,
         "colour conversion 768x576 yuv420p -> rgb24": timed_ms(colour, repeats) / len(decoded),
-        "decode, dense maps fp32": timed_ms(dense(outputs), repeats) / BATCH,
+        "decode, dense maps fp32": timed_ms(dense(outputs), repeats) / per,
         "decode, dense maps bf16 (before: converts all maps)": timed_ms(dense(bf16_outputs),
-                                                                         repeats) / BATCH,
-        "decode, candidates (gather + decode) fp32": timed_ms(sparse(outputs), repeats) / BATCH,
+                                                                         repeats) / per,
+        "decode, candidates (gather + decode) fp32": timed_ms(sparse(outputs), repeats) / per,
         "decode, candidates (gather + decode) bf16": timed_ms(sparse(bf16_outputs), repeats)
-        / BATCH,
+        / per,
     }  # fmt: skip
 
 
@@ -272,9 +273,9 @@ def main() -> int:
           "measured in the same rounds are what to read", flush=True)  # fmt: skip
     data = make_data(work, args.frames, args.eval_frames)
     checkpoint = load_checkpoint(MODEL)
-    frames = decoded_frames(data["clip"]["video"], BATCH)
+    frames = decoded_frames(data["clip"]["video"], 4)
     fit = ResizeToFit(*checkpoint.input_size)
-    batch = np.stack([letterbox_image(frame, fit)[0] for frame in frames])  # (4, 320, 512, 3)
+    batch = np.stack([letterbox_image(frame, fit)[0] for frame in frames[:BATCH]])  # (B, H, W, 3)
     samples = load_samples(data["heldout"], split="test", max_frames=args.eval_frames)
 
     # Exported files, once: fp32 and int8 ONNX for both ONNX Runtime and OpenVINO.
@@ -368,7 +369,7 @@ def main() -> int:
     print(f"auto choice here: {auto.backend} {auto.precision} ({auto.reason})")
 
     print("\nthe stages around the model, ms per frame, each alone:")
-    frames768 = decoded_frames(data["clip768"]["video"], BATCH)
+    frames768 = decoded_frames(data["clip768"]["video"], 4)
     costs = stage_costs(frames768, data["clip768"]["video"], checkpoint, args.repeats * 4)
     for name, value in costs.items():
         print(f"  {name:<55} {value:7.2f}")
