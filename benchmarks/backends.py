@@ -7,13 +7,14 @@ AP / 3DPCK side by side, measured in one run; the stages around the model; peak 
 
 For each row: "model ms" is the backend's forward pass of one letterboxed 512x320 frame
 (`Runner`, candidates gathered; batch 1 as the pandanet stage runs on a CPU); "pipeline
-ms" is the default pipeline (decode -> pandanet -> lift -> track -> Parquet, `crowdpose3d track`'s) per frame on a
-generated 30-person 512x320 clip; AP / 3DPCK (150 mm) come from `evaluate` on a small
-held-out synthetic set (seed 999, the held-out seed of docs/models.md, never trained on).
-Each row is divided by a bare torch fp32 forward of the same model (batch 1, float input,
-no decode) measured in the same rounds, so the noise of a shared machine hits both; the
-target (issue 16) is pipeline / bare torch fp32 <= 0.6 with AP and 3DPCK within 1 point of
-torch fp32. Rounds interleave the rows; figures are medians over rounds.
+ms" is the default pipeline (decode -> pandanet -> lift -> track -> Parquet, as
+`crowdpose3d track` runs it) per frame on a generated 30-person 512x320 clip; AP / 3DPCK
+(150 mm) come from `evaluate` on a small held-out synthetic set (seed 999, the held-out
+seed of docs/models.md, never trained on). Each row is divided by a bare torch fp32
+forward of the same model (batch 1, float input, no decode) measured in the same rounds,
+so the noise of a shared machine hits both; the target (issue 16) is pipeline / bare
+torch fp32 <= 0.6 with AP and 3DPCK within 1 point of torch fp32. Rounds interleave the
+rows; figures are medians over rounds.
 
 Then: per-frame costs of the stages around the model (letterbox, colour conversion, dense
 vs candidate decode, and the pipeline's lift / track / Parquet busy times), a thread-count
