@@ -1,7 +1,7 @@
 """Single-shot against top-down: our whole pipeline vs OpenCV HOG + MediaPipe BlazePose on
 every person, on the same frames, at 1, 10, 30 and 60 people, measured in one run.
 
-    python benchmarks/topdown_peer.py                       # 10 frames per clip, 2 rounds
+    python benchmarks/topdown_peer.py                       # 20 frames per clip, 2 rounds
     python benchmarks/topdown_peer.py --model out/model.xml --frames 20
 
 The peer is the classic top-down recipe: OpenCV's HOG people detector (``cv2.HOGDescriptor``
@@ -151,7 +151,7 @@ def run_ours(clip: dict, output: Path, model: str, backend: str, precision: str)
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--people", type=int, nargs="+", default=[1, 10, 30, 60])
-    parser.add_argument("--frames", type=int, default=10, help="frames per clip (10)")
+    parser.add_argument("--frames", type=int, default=20, help="frames per clip (20)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds (2)")
     parser.add_argument("--model", default="builtin:crowd-small", help="ours: any --model")
     parser.add_argument("--backend", default="auto")
