@@ -182,11 +182,20 @@ def test_backend_matches_torch_fp32(image, reference, exported, backend, precisi
 
 @pytest.mark.slow
 @needs("onnx", "onnxruntime")
-def test_checkpoint_on_onnxruntime_is_exported_in_memory(image, reference):
+def test_checkpoint_on_onnxruntime_is_exported_once_and_cached(
+    image, reference, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     predictor = Predictor.from_spec(MODEL, device="cpu", backend="onnxruntime", precision="fp32")
     poses = predictor([image, image[:160]])  # a batch of two sizes: both letterboxed
     same_detections(poses[0], reference[reference.scores > 0.3])
     assert len(poses[1]) > 0
+    cached = sorted(backends.cache_dir().iterdir())
+    assert len(cached) == 1 and cached[0].suffix == ".onnx"
+    before = cached[0].stat().st_mtime_ns
+    Predictor.from_spec(MODEL, device="cpu", backend="onnxruntime", precision="fp32")
+    assert sorted(backends.cache_dir().iterdir()) == cached  # reused, not exported again
+    assert cached[0].stat().st_mtime_ns == before
 
 
 # --- export round trip ------------------------------------------------------------------------
