@@ -337,3 +337,20 @@ def test_export_refuses_an_unknown_suffix(tmp_path, capsys):
     assert main(["export", "-o", str(tmp_path / "model.trt")]) == 2
     err = capsys.readouterr().err
     assert "name it .onnx (ONNX) or .xml (OpenVINO IR)" in err and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_pandanet_stage_loads_an_exported_file(exported, tmp_path):
+    from crowdpose3d.pipeline.stage import StageContext, StageError
+    from crowdpose3d.stages.pandanet import PandaNetParams, PandaNetStage
+
+    context = StageContext()
+    stage = PandaNetStage(PandaNetParams(model=str(exported["int8"]), device="cpu"))
+    stage.open(context)
+    assert context.run_info["precision"] == "int8"
+    assert context.run_info["backend"] in ("onnxruntime", "openvino")
+    assert context.run_info["model_input_size"] == [320, 512]
+    (tmp_path / "bad.onnx").write_bytes(b"\x08\x01garbage")
+    with pytest.raises(StageError) as error:
+        PandaNetStage(PandaNetParams(model=str(tmp_path / "bad.onnx"))).open(StageContext())
+    assert "\n" not in str(error.value) and "bad.onnx" in str(error.value)
