@@ -126,7 +126,8 @@ class Predictor:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.device = resolve_device(device)
         exported = isinstance(checkpoint, ExportedModel)
-        choice = choose(backend, precision, self.device, exported=exported)
+        file_precision = checkpoint.precision if exported else None
+        choice = choose(backend, precision, self.device, exported, file_precision)
         if "auto" in (backend, precision):
             log.info(
                 "pandanet: %s %s on %s (%s)",

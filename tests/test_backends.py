@@ -255,6 +255,11 @@ def test_auto_choice_follows_the_cpu(monkeypatch):
     monkeypatch.setattr(backends, "cpu_has_bf16", lambda: True)
     assert choose("auto", "auto", CPU)[:2] == ("openvino", "bf16")
     assert "bf16 instructions" in choose("auto", "auto", CPU).reason
+    # An exported file on a machine with ONNX Runtime only: fp32, or int8 for an int8 file.
+    monkeypatch.setattr(backends, "available_backends", lambda: ["torch", "onnxruntime"])
+    assert choose("auto", "auto", CPU, exported=True)[:2] == ("onnxruntime", "fp32")
+    assert choose("auto", "auto", CPU, True, "int8")[:2] == ("onnxruntime", "int8")
+    monkeypatch.setattr(backends, "available_backends", lambda: BACKENDS_ALL)
     # A named backend without bf16 gets fp32 from precision auto, not an error.
     assert choose("onnxruntime", "auto", CPU)[:2] == ("onnxruntime", "fp32")
     assert choose("openvino", "auto", CPU)[:2] == ("openvino", "bf16")

@@ -234,8 +234,17 @@ class Choice(NamedTuple):
     reason: str  # why, for the log line
 
 
-def choose(backend: str, precision: str, device: torch.device, exported: bool = False) -> Choice:
+def choose(
+    backend: str,
+    precision: str,
+    device: torch.device,
+    exported: bool = False,
+    file_precision: str | None = None,
+) -> Choice:
     """Resolve ``auto`` in ``backend`` / ``precision`` for this machine, and check the pair.
+
+    ``exported``: the model is an exported file (not torch); ``file_precision``: "int8"
+    for a quantised file, which then runs as int8.
 
     Raises ValueError (one line) for an unknown name, a backend that is not installed or
     a pair that cannot run here.
@@ -248,6 +257,9 @@ def choose(backend: str, precision: str, device: torch.device, exported: bool = 
     if exported:
         installed = [name for name in installed if name != "torch"]
     reasons = []
+    if precision == "auto" and file_precision == "int8":
+        precision = "int8"
+        reasons.append("precision int8: the file is quantised")
     if precision == "auto":
         if device.type == "cuda":
             precision, why = "fp16", "CUDA device"
@@ -257,6 +269,9 @@ def choose(backend: str, precision: str, device: torch.device, exported: bool = 
             precision, why = "bf16", "the CPU has bf16 instructions"
         else:
             precision, why = "fp32", "the CPU has no bf16 instructions"
+        if backend == "auto" and device.type != "cuda":
+            if not any(name in installed for name in CPU_PREFERENCE[precision]):
+                precision, why = "fp32", f"no installed backend runs {precision} here"
         reasons.append(f"precision {precision}: {why}")
     if backend == "auto":
         if device.type == "cuda":
