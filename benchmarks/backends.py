@@ -25,6 +25,7 @@ comparison for the default choice, and the peak resident memory of ``crowdpose3d
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -70,9 +71,9 @@ TARGET_RSS_MB = 600
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3, help="rounds over all rows (3)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds over all rows (2)")
     parser.add_argument("--repeats", type=int, default=10, help="timed calls per round (10)")
-    parser.add_argument("--frames", type=int, default=40, help="frames of the pipeline clip")
+    parser.add_argument("--frames", type=int, default=30, help="frames of the pipeline clip")
     parser.add_argument("--eval-frames", type=int, default=40, help="held-out frames for AP")
     parser.add_argument("--work", help="folder for the generated data (default: a temp dir)")
     parser.add_argument("--json", help="also write the figures here")
@@ -262,7 +263,40 @@ def stage_costs(frames768: list[np.ndarray], video768: Path, checkpoint, repeats
     }  # fmt: skip
 
 
+def run_worker(row: dict, clip: dict, work: Path, repeats: int) -> dict:
+    """One row's timings in a fresh process: another backend's idle thread pools (OpenMP,
+    TBB) in the same process slow every forward down several times on a shared machine."""
+    command = [sys.executable, __file__, "--worker", json.dumps(
+        {"backend": row["backend"], "precision": row["precision"], "spec": row["spec"],
+         "video": str(clip["video"]), "camera": str(clip["camera"]),
+         "out": str(work / "out"), "repeats": repeats})]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"worker failed: {done.stderr.strip().splitlines()[-1:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def worker(job: dict) -> None:
+    """Bare torch fp32 forward, the row's runner and the pipeline, one process, as JSON."""
+    checkpoint = load_checkpoint(MODEL)
+    frames = decoded_frames(Path(job["video"]), BATCH)
+    fit = ResizeToFit(*checkpoint.input_size)
+    batch = np.stack([letterbox_image(frame, fit)[0] for frame in frames])  # (B, H, W, 3)
+    bare_ms = timed_ms(bare_torch_forward(checkpoint.model, batch), job["repeats"]) / BATCH
+    predictor = Predictor(load_model(job["spec"]), device="cpu", backend=job["backend"],
+                          precision=job["precision"], batch_size=BATCH)  # fmt: skip
+    model_ms = timed_ms(lambda: predictor.runner(batch), job["repeats"]) / BATCH
+    del predictor
+    clip = {"video": job["video"], "camera": job["camera"]}
+    pipeline = pipeline_ms(clip, Path(job["out"]), job["spec"], job["backend"],
+                           job["precision"])  # fmt: skip
+    print(json.dumps({"bare_ms": bare_ms, "model_ms": model_ms, "pipeline": pipeline}))
+
+
 def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
+        worker(json.loads(sys.argv[2]))
+        return 0
     args = parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="bench_backends_"))
     print(f"machine: {cpu_model()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
@@ -308,14 +342,15 @@ def main() -> int:
         print(f"  {backend} {precision}: AP {result.ap:.1f} 3DPCK {result.pck3d:.1f}",
               file=sys.stderr, flush=True)  # fmt: skip
 
-    bare = bare_torch_forward(checkpoint.model, batch)
+    for row in rows:
+        del row["predictor"]  # timings run in fresh processes (see `worker`)
+    gc.collect()
     for round_number in range(args.rounds):
         for row in rows:
-            row["bare_ms"].append(timed_ms(bare, args.repeats) / BATCH)
-            runner = row["predictor"].runner
-            row["model_ms"].append(timed_ms(lambda r=runner: r(batch), args.repeats) / BATCH)
-            row["pipeline"].append(pipeline_ms(data["clip"], work / "out", row["spec"],
-                                               row["backend"], row["precision"]))  # fmt: skip
+            timing = run_worker(row, data["clip"], work, args.repeats)
+            row["bare_ms"].append(timing["bare_ms"])
+            row["model_ms"].append(timing["model_ms"])
+            row["pipeline"].append(timing["pipeline"])
         print(f"  round {round_number + 1}/{args.rounds} done", file=sys.stderr, flush=True)
 
     reference = rows[0]
