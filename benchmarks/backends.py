@@ -276,6 +276,14 @@ def run_worker(row: dict, clip: dict, work: Path, repeats: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def runner_ms(job: dict, batch: np.ndarray) -> float:
+    """Milliseconds per frame of the row's runner alone; nothing of it outlives the call."""
+    predictor = Predictor(load_model(job["spec"]), device="cpu", backend=job["backend"],
+                          precision=job["precision"], batch_size=BATCH)  # fmt: skip
+    runner = predictor.runner
+    return timed_ms(lambda: runner(batch), job["repeats"]) / BATCH
+
+
 def worker(job: dict) -> None:
     """Bare torch fp32 forward, the row's runner and the pipeline, one process, as JSON."""
     checkpoint = load_checkpoint(MODEL)
@@ -283,11 +291,8 @@ def worker(job: dict) -> None:
     fit = ResizeToFit(*checkpoint.input_size)
     batch = np.stack([letterbox_image(frame, fit)[0] for frame in frames])  # (B, H, W, 3)
     bare_ms = timed_ms(bare_torch_forward(checkpoint.model, batch), job["repeats"]) / BATCH
-    predictor = Predictor(load_model(job["spec"]), device="cpu", backend=job["backend"],
-                          precision=job["precision"], batch_size=BATCH)  # fmt: skip
-    runner = predictor.runner
-    model_ms = timed_ms(lambda: runner(batch), job["repeats"]) / BATCH
-    del predictor  # the runner stays until the process ends
+    model_ms = runner_ms(job, batch)
+    gc.collect()  # the runner is gone before the pipeline opens its own
     clip = {"video": job["video"], "camera": job["camera"]}
     pipeline = pipeline_ms(clip, Path(job["out"]), job["spec"], job["backend"],
                            job["precision"])  # fmt: skip
