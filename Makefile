@@ -15,7 +15,7 @@ $(VENV)/.runtime: pyproject.toml
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime
-	$(PY) -m pip install --quiet -e ".[plot,ray,mesh]" --group dev
+	$(PY) -m pip install --quiet -e ".[plot,ray,mesh,onnx,openvino]" --group dev
 	$(PY) -m pip install --quiet --no-deps "trackeval==1.3.0"
 	touch $@
 

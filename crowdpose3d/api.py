@@ -26,16 +26,20 @@ def track_pipeline(
     camera: dict[str, Any] | None = None,
     overlay: str | Path | None = None,
     mot: str | Path | None = None,
+    backend: str = "auto",
+    precision: str = "auto",
+    threads: int | None = None,
 ) -> PipelineConfig:
     """The validated default pipeline for one source (`ConfigError`, one line, if an
     option is wrong).
 
     Args:
-        model: ``builtin:NAME`` or a checkpoint path.
+        model: ``builtin:NAME``, a checkpoint path, or an exported ``.onnx`` / ``.xml``.
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
         camera: the lift stage's camera options: ``fov_deg``, or ``fx``/``fy``/``cx``/``cy``
             (pixels), or ``camera_file``; ``height_m`` and ``pitch_deg`` add a ground plane.
         overlay: also draw the tracks on this MP4; mot: also write MOTChallenge text here.
+        backend, precision, threads: the pandanet stage's (`crowdpose3d.engine.backends`).
     """
     data = default_pipeline(
         str(source),
@@ -45,6 +49,9 @@ def track_pipeline(
         camera=camera,
         overlay=None if overlay is None else str(overlay),
         mot=None if mot is None else str(mot),
+        backend=backend,
+        precision=precision,
+        threads=threads,
     )
     return validate_pipeline(data, "crowdpose3d track")
 

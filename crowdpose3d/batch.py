@@ -65,6 +65,8 @@ class BatchOptions:
 
     model: str = DEFAULT_MODEL
     device: str = "auto"
+    backend: str = "auto"  # the pandanet stage's backend and precision (engine.backends)
+    precision: str = "auto"
     camera: dict[str, Any] = field(default_factory=dict)  # the lift's camera options
     retries: int = 1  # further attempts for a failed video
     cpus_per_video: float = 1.0  # Ray CPU slots per video; also its torch threads
@@ -146,6 +148,9 @@ def pipeline_for(job: VideoJob, out_dir: str | Path, options: BatchOptions) -> P
         model=options.model,
         device="cpu" if auto_cpu else options.device,
         camera=dict(options.camera) or None,
+        backend=options.backend,
+        precision=options.precision,
+        threads=max(1, int(options.cpus_per_video)),
     )
     data["source"]["source_id"] = job.source_id
     data["source"]["live"] = False  # a URL is read to its end like a file: a drop fails it

@@ -124,6 +124,8 @@ def _evaluate(args: argparse.Namespace) -> int:
             device=args.device,
             score_threshold=args.score_threshold,
             batch_size=args.batch_size,
+            backend=args.backend,
+            precision=args.precision,
         )
         samples = load_samples(
             args.data, split=args.split, frame_step=args.frame_step, max_frames=args.max_frames
@@ -144,6 +146,8 @@ def _evaluate(args: argparse.Namespace) -> int:
             "frame_step": args.frame_step,
             "max_frames": args.max_frames,
             "score_threshold": args.score_threshold,
+            "backend": predictor.backend,
+            "precision": predictor.precision,
             **result.to_dict(),
         }
         path = Path(args.json)
@@ -153,6 +157,24 @@ def _evaluate(args: argparse.Namespace) -> int:
         except OSError as error:
             return _fail(f"cannot write {path}: {error.strerror or error}")
         print(f"wrote {path}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    """A checkpoint -> an ONNX file or OpenVINO IR, fp32 or int8 (crowdpose3d.engine.export)."""
+    import logging
+
+    from crowdpose3d.core.checkpoint import CheckpointError
+    from crowdpose3d.engine.export import export_model
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    try:
+        path = export_model(
+            args.model, args.output, int8=args.int8, calibration_frames=args.calibration_frames
+        )
+    except (CheckpointError, ValueError, ImportError, OSError) as error:
+        return _fail(first_line(error))
+    print(f"wrote {path} ({'int8' if args.int8 else 'fp32'}); run it with --model {path}")
     return 0
 
 
@@ -219,6 +241,9 @@ def _track(args: argparse.Namespace) -> int:
             camera=_camera_options(args),
             overlay=args.overlay,
             mot=args.mot,
+            backend=args.backend,
+            precision=args.precision,
+            threads=args.threads,
         )
     except (ConfigError, ValueError) as error:
         return _fail(str(error))
@@ -234,6 +259,8 @@ def _batch(args: argparse.Namespace) -> int:
         options = batch.BatchOptions(
             model=args.model,
             device=args.device,
+            backend=args.backend,
+            precision=args.precision,
             camera=_camera_options(args),
             retries=args.retries,
             cpus_per_video=args.cpus_per_video,
@@ -342,9 +369,28 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_backend_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        choices=["auto", "torch", "onnxruntime", "openvino"],
+        help="what runs the model (auto: the fastest installed; the choice is logged)",
+    )
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "bf16", "int8", "fp16"],
+        help="auto: fp16 on CUDA, bf16 on CPUs that have it, else fp32; int8 needs "
+        "onnxruntime or openvino",
+    )
+
+
 def _add_model_and_camera_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="builtin:NAME or a path")
+    parser.add_argument(
+        "--model", default=DEFAULT_MODEL, help="builtin:NAME, a checkpoint or .onnx/.xml"
+    )
     parser.add_argument("--device", default=DEFAULT_DEVICE, help="auto, cpu, cuda or cuda:N")
+    _add_backend_options(parser)
     parser.add_argument("--camera", metavar="CAMERA.json", help="camera intrinsics / lift options")
     parser.add_argument("--fov", type=float, help="horizontal field of view in degrees (60)")
     parser.add_argument("--camera-height", type=float, help="camera height above ground (m)")
@@ -446,7 +492,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(docs/evaluation.md). DATA is a JTA-format root (JTA or `crowdpose3d synth` output), "
         "panoptic:ROOT or mupots:ROOT.",
     )
-    evaluation.add_argument("--model", required=True, help="builtin:NAME or a checkpoint path")
+    evaluation.add_argument(
+        "--model", required=True, help="builtin:NAME, a checkpoint path or an exported .onnx/.xml"
+    )
     evaluation.add_argument("--data", required=True, metavar="DATA", help="labelled data (above)")
     evaluation.add_argument("--split", default="test", help="data split (test)")
     evaluation.add_argument("--frame-step", type=int, default=1, help="keep every N-th frame (1)")
@@ -460,8 +508,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--score-threshold", type=float, default=0.3, help="minimum detection score (0.3)"
     )
     evaluation.add_argument("--batch-size", type=int, default=8, help="images per batch (8)")
+    _add_backend_options(evaluation)
     evaluation.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
     evaluation.set_defaults(handler=_evaluate)
+
+    export = commands.add_parser(
+        "export",
+        help="write a model as ONNX or OpenVINO IR (fp32 or int8) for --model",
+        description="Export a checkpoint to ONNX (OUT.onnx) or OpenVINO IR (OUT.xml + .bin): "
+        "dynamic batch and size, the anchors, skeleton, input size and name in the file's "
+        "metadata; --int8 quantises it, calibrated on generated frames. Needs "
+        "pip install 'crowdpose3d[onnx]' (and [openvino] for .xml).",
+    )
+    export.add_argument("--model", default="builtin:crowd-small", help="builtin:NAME or a path")
+    export.add_argument("-o", "--output", required=True, metavar="OUT", help="OUT.onnx or OUT.xml")
+    export.add_argument("--int8", action="store_true", help="post-training int8 quantisation")
+    export.add_argument(
+        "--calibration-frames", type=int, default=32, help="generated frames for --int8 (32)"
+    )
+    export.set_defaults(handler=_export)
 
     run = commands.add_parser(
         "run",
@@ -486,6 +551,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_and_camera_options(track)
     track.add_argument("--overlay", metavar="OUT.mp4", help="also draw the tracks on a video")
     track.add_argument("--mot", metavar="OUT.txt", help="also write MOTChallenge text")
+    track.add_argument(
+        "--threads", type=int, help="the model's CPU threads (default: every usable CPU)"
+    )
     _add_run_options(track)
     track.set_defaults(handler=_track)
 

@@ -1,17 +1,19 @@
 """`Predictor`: RGB images of any size -> one `Poses` per image, in the images' own pixels.
 
 Each image is letterboxed to the checkpoint's input size (the `ResizeToFit` convention:
-resize keeping the aspect ratio, centre, pad with the ImageNet mean colour), the batch runs
-through PandaNet under ``torch.inference_mode``, `PoseDecoder` turns the dense maps into
-people, and boxes and 2D joints are mapped back with `Letterbox`. The 3D output stays
+resize keeping the aspect ratio, centre, pad with the ImageNet mean colour) straight into
+one uint8 batch, the batch runs through a backend (`crowdpose3d.engine.backends`: torch,
+ONNX Runtime or OpenVINO, fp32 / bf16 / int8), which returns the best anchors of each image,
+`PoseDecoder.decode_candidates` turns them into people, and boxes and 2D joints are mapped
+back with `Letterbox`. The 3D output stays
 root-relative and bone-normalised (``Poses.kp3d_rel``); metric ``kp3d`` / ``root`` are left
 NaN for the lift stage.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
-from contextlib import nullcontext
 from pathlib import Path
 
 import cv2
@@ -20,15 +22,15 @@ import torch
 from torch import Tensor
 
 from crowdpose3d.core.anchors import anchor_grid
-from crowdpose3d.core.checkpoint import PandaNetCheckpoint, load_checkpoint
+from crowdpose3d.core.checkpoint import PandaNetCheckpoint
 from crowdpose3d.core.decode import PoseDecoder
 from crowdpose3d.data.transforms import DEFAULT_FILL, Letterbox, ResizeToFit
+from crowdpose3d.engine.backends import ExportedModel, choose, load_model, make_runner
 from crowdpose3d.poses import Poses
 
-__all__ = ["PRECISIONS", "Predictor", "letterbox_image", "resolve_device"]
+__all__ = ["Predictor", "letterbox_image", "resolve_device"]
 
-# Autocast dtypes by name; "fp32" runs without autocast.
-PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+log = logging.getLogger("crowdpose3d.predict")
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -48,36 +50,44 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 def letterbox_image(
-    image: np.ndarray, fit: ResizeToFit, fill: tuple[int, int, int] = DEFAULT_FILL
+    image: np.ndarray,
+    fit: ResizeToFit,
+    fill: tuple[int, int, int] = DEFAULT_FILL,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, Letterbox]:
     """(H, W, 3) uint8 RGB -> ((fit.height, fit.width, 3) uint8, its `Letterbox`).
 
     The placement comes from `ResizeToFit.letterbox`; the resampling is that of
     `crowdpose3d.data.transforms.resize` (INTER_AREA when shrinking, else INTER_LINEAR), so
-    an image placed here matches a `ResizeToFit` evaluation sample pixel for pixel.
+    an image placed here matches a `ResizeToFit` evaluation sample pixel for pixel. With
+    ``out`` ((fit.height, fit.width, 3) uint8, e.g. one slot of a batch) the image is
+    resized straight into it and only the borders are filled: one write per pixel.
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}")
     height, width = image.shape[:2]
     box = fit.letterbox(height, width)
     new_width, new_height = round(width * box.scale_x), round(height * box.scale_y)
+    if out is None:
+        out = np.empty((fit.height, fit.width, 3), dtype=np.uint8)
+    top, left = box.pad_top, box.pad_left
+    colour = np.asarray(fill, dtype=np.uint8)
+    out[:top] = colour  # the borders only; the image's area is written once below
+    out[top + new_height :] = colour
+    out[top : top + new_height, :left] = colour
+    out[top : top + new_height, left + new_width :] = colour
+    inside = out[top : top + new_height, left : left + new_width]  # (h, w, 3) view
     if (new_width, new_height) != (width, height):
         shrinking = box.scale_x * box.scale_y < 1.0
-        image = cv2.resize(
+        cv2.resize(
             image,
             (new_width, new_height),
+            dst=inside,
             interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR,
         )
-    placed = cv2.copyMakeBorder(
-        image,
-        box.pad_top,
-        fit.height - new_height - box.pad_top,
-        box.pad_left,
-        fit.width - new_width - box.pad_left,
-        cv2.BORDER_CONSTANT,
-        value=tuple(int(c) for c in fill),
-    )
-    return placed, box
+    else:
+        inside[...] = image
+    return out, box
 
 
 class Predictor:
@@ -88,7 +98,13 @@ class Predictor:
         device: "auto", "cpu", "cuda" or a torch device.
         score_threshold, nms_iou_threshold, max_detections: see `PoseDecoder`.
         batch_size: images per forward pass.
-        precision: "fp32", or "fp16" / "bf16" autocast (CUDA only).
+        precision: "auto", "fp32", "bf16", "int8" or "fp16" (CUDA only).
+        backend: "auto", "torch", "onnxruntime" or "openvino" (`engine.backends.choose`
+            resolves "auto" and logs the choice).
+        threads: the backend's CPU threads (default: every usable CPU).
+
+    ``checkpoint`` may also be an exported model (`engine.backends.load_model` of an
+    ``.onnx`` / ``.xml`` file).
 
     Calling it with a list of (H, W, 3) uint8 RGB images (sizes may differ) returns one
     `Poses` per image, boxes and 2D joints in that image's pixels (boxes clipped to it).
@@ -103,16 +119,29 @@ class Predictor:
         max_detections: int = 200,
         batch_size: int = 8,
         precision: str = "fp32",
+        backend: str = "torch",
+        threads: int | None = None,
     ) -> None:
-        if precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r}; use one of {sorted(PRECISIONS)}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.device = resolve_device(device)
-        if precision != "fp32" and self.device.type != "cuda":
-            raise ValueError(f"precision {precision!r} needs a CUDA device; use fp32 on CPU")
+        exported = isinstance(checkpoint, ExportedModel)
+        file_precision = checkpoint.precision if exported else None
+        choice = choose(backend, precision, self.device, exported, file_precision)
+        if "auto" in (backend, precision):
+            log.info(
+                "pandanet: %s %s on %s (%s)",
+                choice.backend,
+                choice.precision,
+                self.device,
+                choice.reason,
+            )
         self.checkpoint = checkpoint
-        self.model = checkpoint.model.eval().to(self.device)
+        self.model = None if exported else checkpoint.model.eval().to(self.device)
+        self.runner = make_runner(
+            checkpoint, choice.backend, choice.precision, self.device, threads=threads
+        )
+        self.backend, self.precision = self.runner.backend, self.runner.precision
         self.skeleton = checkpoint.skeleton
         self.input_size = checkpoint.input_size  # (H, W)
         self.fit = ResizeToFit(*self.input_size)
@@ -122,16 +151,16 @@ class Predictor:
             max_detections=max_detections,
         )
         self.batch_size = batch_size
-        self.precision = precision
         self._grids: dict[tuple[int, int], Tensor] = {}  # input (H, W) -> (h, w, A, 4)
 
     @classmethod
     def from_spec(
         cls, spec: str | Path, device: str | torch.device = "auto", **kwargs
     ) -> Predictor:
-        """A predictor for ``builtin:NAME`` or a checkpoint path (`CheckpointError` if bad)."""
+        """A predictor for ``builtin:NAME``, a checkpoint path or an exported ``.onnx`` /
+        ``.xml`` file (`CheckpointError` if bad)."""
         resolved = resolve_device(device)
-        return cls(load_checkpoint(spec, device=resolved), device=resolved, **kwargs)
+        return cls(load_model(spec, device=resolved), device=resolved, **kwargs)
 
     @property
     def name(self) -> str:
@@ -141,9 +170,10 @@ class Predictor:
         """The anchor grid (h, w, A, 4) for an input of ``height x width``, built once."""
         key = (height, width)
         if key not in self._grids:
-            cells = self.model.output_size(height, width)
+            geometry = self.checkpoint if self.model is None else self.model  # exported or not
+            cells = geometry.output_size(height, width)
             self._grids[key] = anchor_grid(
-                self.checkpoint.anchors.to(self.device), *cells, self.model.output_stride
+                self.checkpoint.anchors.to(self.device), *cells, geometry.output_stride
             )
         return self._grids[key]
 
@@ -154,18 +184,12 @@ class Predictor:
         return results
 
     def _predict_batch(self, images: Sequence[np.ndarray]) -> list[Poses]:
-        placed, boxes = zip(*(letterbox_image(image, self.fit) for image in images), strict=True)
-        batch = torch.from_numpy(np.stack(placed)).to(self.device)  # (B, H, W, 3) uint8
-        batch = batch.permute(0, 3, 1, 2).float().div_(255.0)  # (B, 3, H, W) in [0, 1]
-        dtype = PRECISIONS[self.precision]
-        autocast = (
-            torch.autocast(device_type=self.device.type, dtype=dtype)
-            if dtype is not None
-            else nullcontext()
-        )
-        with torch.inference_mode(), autocast:
-            outputs = self.model(batch)
-            detections = self.decoder(outputs, self.anchors(*self.input_size))
+        height, width = self.input_size
+        batch = np.empty((len(images), height, width, 3), dtype=np.uint8)  # (B, H, W, 3)
+        pairs = zip(images, batch, strict=True)  # each image and its slot of the batch
+        boxes = [letterbox_image(image, self.fit, out=slot)[1] for image, slot in pairs]
+        candidates = self.runner(batch)  # the best anchors of each image (B, N, ...)
+        detections = self.decoder.decode_candidates(candidates, self.anchors(height, width))
         return [
             _to_original(poses, box, image.shape[:2])
             for poses, box, image in zip(detections, boxes, images, strict=True)

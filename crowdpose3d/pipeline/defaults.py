@@ -38,12 +38,16 @@ def default_pipeline(
     camera: dict[str, Any] | None = None,
     overlay: str | None = None,
     mot: str | None = None,
+    backend: str = "auto",
+    precision: str = "auto",
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """The default pipeline for one source, as the mapping a pipeline file holds.
 
     ``camera`` holds the lift's camera options (``fov_deg``, or ``fx``/``fy``/``cx``/``cy``,
-    or ``camera_file``; optional ``height_m`` and ``pitch_deg``); ``overlay`` and ``mot``
-    add those sinks after the Parquet one.
+    or ``camera_file``; optional ``height_m`` and ``pitch_deg``); ``backend``, ``precision``
+    and ``threads`` go to the pandanet stage; ``overlay`` and ``mot`` add those sinks after
+    the Parquet one.
     """
     from crowdpose3d.pipeline.config import read_pipeline
 
@@ -52,6 +56,10 @@ def default_pipeline(
     for stage in data["stages"]:
         if stage["type"] == "lift":
             stage.update(camera or {})
+        if stage["type"] == "pandanet":
+            stage.update(backend=backend, precision=precision)
+            if threads is not None:
+                stage["threads"] = threads
     if overlay:
         data["sinks"].append({"type": "overlay", "path": overlay})
     if mot:

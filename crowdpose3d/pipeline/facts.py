@@ -19,7 +19,8 @@ class RunFacts:
     Attributes:
         source_id, source, live, fps, width, height, total_frames: the source's stream
             (``fps`` of the frames it yields; ``total_frames`` for files only).
-        model, skeleton, joint_names, model_input_size, device: the model stage's.
+        model, skeleton, joint_names, model_input_size, device, backend, precision: the
+            model stage's (``backend`` and ``precision`` as chosen, `engine.backends`).
         intrinsics, ground_plane, camera_height_m, camera_pitch_deg: the lift stage's
             camera (``intrinsics`` as `Intrinsics.to_dict` gives it).
     """
@@ -36,6 +37,8 @@ class RunFacts:
     joint_names: list[str] | None = None
     model_input_size: list[int] | None = None
     device: str | None = None
+    backend: str | None = None
+    precision: str | None = None
     intrinsics: dict[str, Any] | None = None
     ground_plane: bool | None = None
     camera_height_m: float | None = None

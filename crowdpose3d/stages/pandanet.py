@@ -20,10 +20,17 @@ from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, Stag
 
 
 class PandaNetParams(StageParams):
-    model: str = DEFAULT_MODEL  # builtin:NAME or a checkpoint path
+    model: str = DEFAULT_MODEL  # builtin:NAME, a checkpoint, or an exported .onnx/.xml
     device: str = "auto"  # auto (CUDA when available), cpu, cuda, cuda:N
-    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # auto: fp16 on CUDA
-    batch_size: int = Field(4, ge=1)  # frames per forward pass (live sources use 1)
+    # auto: fp16 on CUDA, bf16 on a CPU with bf16 instructions, else fp32 (engine.backends)
+    precision: Literal["auto", "fp32", "fp16", "bf16", "int8"] = "auto"
+    # auto: the fastest installed (engine.backends.choose); the choice is logged
+    backend: Literal["auto", "torch", "onnxruntime", "openvino"] = "auto"
+    threads: int | None = Field(None, ge=1)  # the backend's CPU threads (None: all usable)
+    # Frames per forward pass (live sources use 1). None: 4 on CUDA; 1 on a CPU, where a
+    # bigger batch is no faster per frame and holds every image's dense head maps at once
+    # (about 45 MB each at 512x320: the peak memory grows by that per image).
+    batch_size: int | None = Field(None, ge=1)
     score_threshold: float = Field(0.1, ge=0, le=1)  # low: the tracker's second pass uses them
     nms_iou_threshold: float = Field(0.5, gt=0, le=1)
     max_detections: int = Field(200, ge=1)
@@ -41,22 +48,20 @@ class PandaNetStage(BaseStage):
 
     def open(self, context: StageContext) -> None:
         """Load the model now, so a wrong or corrupt model file fails before the run."""
-        from crowdpose3d.core.checkpoint import CheckpointError, load_checkpoint
+        from crowdpose3d.core.checkpoint import CheckpointError
+        from crowdpose3d.engine.backends import load_model
         from crowdpose3d.engine.predictor import resolve_device
 
         super().open(context)
         try:
             device = resolve_device(self.params.device)
-            checkpoint = load_checkpoint(self.params.model, device=device)
+            checkpoint = load_model(self.params.model, device=device)
         except (CheckpointError, ValueError) as error:
             raise StageError(str(error)) from None
         except RuntimeError as error:  # e.g. cuda:3 on a one-GPU machine
             raise StageError(
                 f"cannot use device {self.params.device!r}: {first_line(error)}"
             ) from None
-        precision = self.params.precision
-        if precision == "auto":
-            precision = "fp16" if device.type == "cuda" else "fp32"
         try:
             self.predictor = Predictor(
                 checkpoint,
@@ -64,13 +69,16 @@ class PandaNetStage(BaseStage):
                 score_threshold=self.params.score_threshold,
                 nms_iou_threshold=self.params.nms_iou_threshold,
                 max_detections=self.params.max_detections,
-                batch_size=self.params.batch_size,
-                precision=precision,
+                batch_size=self.params.batch_size or (4 if device.type == "cuda" else 1),
+                precision=self.params.precision,
+                backend=self.params.backend,
+                threads=self.params.threads,
             )
-        except ValueError as error:
-            raise StageError(str(error)) from None
+        except ValueError as error:  # CheckpointError too
+            raise StageError(first_line(error)) from None
         facts = context.facts
         facts.model, facts.device = self.params.model, str(device)
+        facts.backend, facts.precision = self.predictor.backend, self.predictor.precision
         facts.skeleton, facts.joint_names = (
             checkpoint.skeleton.name,
             list(checkpoint.skeleton.joints),
@@ -78,7 +86,8 @@ class PandaNetStage(BaseStage):
         facts.model_input_size = list(checkpoint.input_size)
 
     def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
-        batch_size = 1 if self.context.facts.live else self.params.batch_size
+        assert self.predictor is not None, "open() first"
+        batch_size = 1 if self.context.facts.live else self.predictor.batch_size
         batch: list[Frame] = []
         for frame in frames:
             batch.append(frame)
