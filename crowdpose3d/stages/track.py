@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 from pydantic import Field, model_validator
 
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageParams
+from crowdpose3d.poses import Poses
 from crowdpose3d.tracking import PoseTracker
 
 
@@ -42,6 +44,11 @@ class TrackStage(BaseStage):
         super().__init__(params)
         self.params: TrackParams = params
         self.tracker = PoseTracker(**params.model_dump())
+        self.dropped_non_finite = 0  # people dropped for NaN / infinite model outputs
+
+    def counters(self) -> dict[str, int]:
+        """Counts for the run's stage report."""
+        return {"non_finite_dropped": self.dropped_non_finite}
 
     def open(self, context: StageContext) -> None:
         super().open(context)
@@ -52,7 +59,19 @@ class TrackStage(BaseStage):
         offset = max(self.context.plan.resume_point.after_track_id, 0)
         for frame in frames:
             if frame.poses is not None:
-                frame.poses = self.tracker.update(frame.poses, frame.pts_s)
+                poses, dropped = finite_people(frame.poses)
+                self.dropped_non_finite += dropped
+                frame.poses = self.tracker.update(poses, frame.pts_s)
                 if offset:
                     frame.poses.track_id = frame.poses.track_id + offset
             yield frame
+
+
+def finite_people(poses: Poses) -> tuple[Poses, int]:
+    """The people whose box and score are finite and whose outputs hold no infinity (NaN
+    3D joints or root only mean "not lifted") -> (them, how many were dropped)."""
+    keep = np.isfinite(poses.boxes).all(1) & np.isfinite(poses.scores)  # (N,)
+    for values in (poses.kp2d, poses.kp3d_rel, poses.kp3d, poses.root):
+        keep &= ~np.isinf(values.reshape(len(poses), -1)).any(1)
+    dropped = int(len(poses) - keep.sum())
+    return (poses[keep] if dropped else poses), dropped
