@@ -360,7 +360,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--overwrite", action="store_true", help="replace results already in the output"
     )
     parser.add_argument(
-        "--resume", action="store_true", help="continue a file run after its last complete part"
+        "--resume",
+        action="store_true",
+        help="continue after the earlier run's last complete frame (every sink, from the same "
+        "frame); SIGTERM / SIGINT stop a run cleanly (exit 143 / 130)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or stage report")
 

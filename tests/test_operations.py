@@ -57,7 +57,9 @@ def wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> Non
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("signal_number", "exit_code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+@pytest.mark.parametrize(
+    ("signal_number", "exit_code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)]
+)
 def test_a_signal_stops_the_track_command_cleanly_with_every_sink_flushed(
     tmp_path, people_clip, signal_number, exit_code
 ):
