@@ -293,3 +293,22 @@ def test_a_stalled_http_server_ends_the_run_with_one_line(tmp_path):
     finally:
         release.set()
         server.shutdown()
+
+
+def test_retention_keeps_the_newest_parts_past_part_999999(tmp_path):
+    folder = write_images(tmp_path / "images", 6)
+    output = tmp_path / "tracks"
+    config = {
+        "source": {"type": "images", "path": str(folder)},
+        "stages": [{"type": "pipeline_helpers:FakePeople", "people": 1}],
+        "sinks": [{"type": "parquet", "path": str(output), "rows_per_part": 2}],
+    }
+    run(config)  # frames 0-5 in part-000000 .. part-000002
+    for i, part in enumerate(sorted(output.glob("part-*.parquet"))):
+        part.rename(output / f"part-{999_998 + i:06d}.parquet")  # 999998, 999999, 1000000
+    config["sinks"][0]["retain_parts"] = 2
+    config["source"]["path"] = str(write_images(tmp_path / "more", 8))
+    run(config, resume=True)  # frames 6-7: one new part, numbered after the newest
+    names = sorted(p.name for p in output.glob("part-*.parquet"))
+    assert names == ["part-1000000.parquet", "part-1000001.parquet"]
+    assert sorted(pd.read_parquet(output)["frame"]) == [4, 5, 6, 7]

@@ -110,7 +110,11 @@ class ParquetSink(BaseStage):
                 pq.write_table(kept, partial, compression=self.params.compression)
 
     def _existing_parts(self) -> list[Path]:
-        return sorted(self.directory.glob(PART_GLOB)) if self.directory.is_dir() else []
+        """The complete parts in the order they were written: by number, not by name, so
+        part-1000000 comes after part-999999 and retention never deletes the newest."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(self.directory.glob(PART_GLOB), key=part_number)
 
     def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         for frame in frames:
@@ -136,7 +140,7 @@ class ParquetSink(BaseStage):
         self.parts_written.append(path)
         self._next_part += 1
         if self.params.retain_parts is not None:
-            for old in sorted(self.directory.glob(PART_GLOB))[: -self.params.retain_parts]:
+            for old in self._existing_parts()[: -self.params.retain_parts]:
                 old.unlink()
         self._chunks, self._row_count = [], 0
         self._first_frame, self._last_frame = None, None
