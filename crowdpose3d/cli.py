@@ -185,34 +185,36 @@ def _execute_pipeline(config, overwrite: bool, resume: bool, quiet: bool = False
     from tqdm import tqdm
 
     from crowdpose3d.pipeline.runner import PipelineError, PipelineRunner
+    from crowdpose3d.pipeline.signals import StopOnSignals
     from crowdpose3d.pipeline.stage import StageContext, StageError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     if overwrite and resume:
         return _fail("--overwrite and --resume exclude each other; pick one")
     runner = PipelineRunner(config, StageContext(overwrite=overwrite, resume=resume))
-    try:
-        runner.open()
-    except (StageError, ValueError, OSError) as error:
-        return _fail(first_line(error))
-    facts = runner.context.facts
-    bar = tqdm(
-        total=facts.total_frames,
-        unit="frame",
-        desc=str(facts.source_id or "frames"),
-        disable=quiet or bool(facts.live),
-    )
-    try:
-        report = runner.run(on_frame=lambda frame: bar.update())
-    except PipelineError as error:
+    with StopOnSignals(runner.context.stop) as signals:  # SIGTERM / SIGINT: a clean stop
+        try:
+            runner.open()
+        except (StageError, ValueError, OSError) as error:
+            return _fail(first_line(error))
+        facts = runner.context.facts
+        bar = tqdm(
+            total=facts.total_frames,
+            unit="frame",
+            desc=str(facts.source_id or "frames"),
+            disable=quiet or bool(facts.live),
+        )
+        try:
+            report = runner.run(on_frame=lambda frame: bar.update())
+        except PipelineError as error:
+            bar.close()
+            return _fail(str(error), code=1)
         bar.close()
-        return _fail(str(error), code=1)
-    bar.close()
     if not quiet:
         print(report.format(), file=sys.stderr)
-    if report.interrupted:
+    if signals.exit_code is not None or report.interrupted:
         print("crowdpose3d: interrupted; the results so far are written", file=sys.stderr)
-        return 130
+        return signals.exit_code or 130
     return 0
 
 
@@ -221,7 +223,9 @@ def _run(args: argparse.Namespace) -> int:
     from crowdpose3d.pipeline.config import ConfigError, load_pipeline, parse_assignments
 
     try:
-        config = load_pipeline(args.pipeline, parse_assignments(args.set or []))
+        config = load_pipeline(
+            args.pipeline, parse_assignments(args.set or []), args.allow_custom_stages
+        )
     except ConfigError as error:
         return _fail(str(error))
     return _execute_pipeline(config, args.overwrite, args.resume, args.quiet)
@@ -402,7 +406,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--overwrite", action="store_true", help="replace results already in the output"
     )
     parser.add_argument(
-        "--resume", action="store_true", help="continue a file run after its last complete part"
+        "--resume",
+        action="store_true",
+        help="continue after the earlier run's last complete frame (every sink, from the same "
+        "frame); SIGTERM / SIGINT stop a run cleanly (exit 143 / 130)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or stage report")
 
@@ -536,6 +543,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("pipeline", help="pipeline file, e.g. pipelines/video_to_parquet.yaml")
     run.add_argument(
         "--set", action="append", metavar="NAME=VALUE", help="fill ${NAME} in the file"
+    )
+    run.add_argument(
+        "--allow-custom-stages",
+        action="store_true",
+        help="a pipeline file is code: allow its package.module:Class stages (refused "
+        "otherwise) only if you trust the file",
     )
     _add_run_options(run)
     run.set_defaults(handler=_run)

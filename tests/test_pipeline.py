@@ -171,11 +171,11 @@ def test_damaged_video_keeps_the_frames_that_decode(tmp_path, damage):
 
 
 def test_redact_url():
-    assert redact_url("rtsp://admin:pw@cam:554/s?x=1") == "rtsp://***@cam:554/s?x=1"
+    assert redact_url("rtsp://admin:pw@cam:554/s?x=1") == "rtsp://***@cam:554/s?redacted=12c091ef"
     assert redact_url("/videos/a@b.mp4") == "/videos/a@b.mp4"
     assert redact_url("error 'rtsp://u:p@h/s'") == "error 'rtsp://***@h/s'"
     assert redact_url("rtsp://admin:p@ss@10.0.0.1/x") == "rtsp://***@10.0.0.1/x"
-    assert redact_url("http://h/s?user=a&pwd=secret&x=1") == "http://h/s?user=a&pwd=***&x=1"
+    assert redact_url("http://h/s?user=a&pwd=secret&x=1") == "http://h/s?redacted=346963a1"
 
 
 def test_http_video_files_are_read_like_files():

@@ -43,7 +43,16 @@ def pipeline_file(tmp_path: Path, clip: Path, output: Path, seconds: float) -> P
 def start(path: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(TESTS), "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(
-        [sys.executable, "-m", "crowdpose3d.cli", "run", str(path), "--quiet", *extra],
+        [
+            sys.executable,
+            "-m",
+            "crowdpose3d.cli",
+            "run",
+            str(path),
+            "--quiet",
+            "--allow-custom-stages",
+            *extra,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -25,7 +25,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from crowdpose3d.messages import first_line
 from crowdpose3d.pipeline.defaults import DEFAULT_VARIABLES
-from crowdpose3d.pipeline.stage import StageError, StageParams, resolve_stage_class
+from crowdpose3d.pipeline.stage import (
+    StageError,
+    StageParams,
+    is_custom_stage,
+    resolve_stage_class,
+)
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -93,9 +98,18 @@ def parse_assignments(pairs: list[str]) -> dict[str, str]:
     return values
 
 
-def load_pipeline(path: str | Path, variables: dict[str, str] | None = None) -> PipelineConfig:
-    """Read, fill and validate a pipeline file (every stage's options included)."""
-    return validate_pipeline(read_pipeline(path, variables), str(path))
+def load_pipeline(
+    path: str | Path,
+    variables: dict[str, str] | None = None,
+    allow_custom_stages: bool = False,
+) -> PipelineConfig:
+    """Read, fill and validate a pipeline file (every stage's options included).
+
+    A pipeline file is code: a ``module:Class`` stage imports and runs that module. So a
+    file naming one is refused (`ConfigError`, before anything is imported) unless
+    ``allow_custom_stages`` (``--allow-custom-stages``) says the operator trusts it.
+    """
+    return validate_pipeline(read_pipeline(path, variables), str(path), allow_custom_stages)
 
 
 def read_pipeline(path: str | Path, variables: dict[str, str] | None = None) -> dict[str, Any]:
@@ -132,12 +146,23 @@ def _fill(value: Any, variables: dict[str, str]) -> Any:
     return value
 
 
-def validate_pipeline(data: dict[str, Any], name: str = "pipeline") -> PipelineConfig:
-    """Validate a pipeline given as a mapping (what a YAML file holds)."""
+def validate_pipeline(
+    data: dict[str, Any], name: str = "pipeline", allow_custom_stages: bool = True
+) -> PipelineConfig:
+    """Validate a pipeline given as a mapping (what a YAML file holds). A mapping built in
+    Python may name custom stages; ``allow_custom_stages=False`` (a file's default, see
+    `load_pipeline`) refuses them before any is imported."""
     try:
         config = PipelineConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{name}: {_first_error(exc)}") from None
+    if not allow_custom_stages:
+        for where, entry in config.entries():
+            if is_custom_stage(entry.type):
+                raise ConfigError(
+                    f"{name}: {where}: {entry.type!r} is a custom stage, i.e. code that would "
+                    "run; pass --allow-custom-stages only if you trust this file"
+                )
     for where, entry in config.entries():
         try:
             params_model = getattr(resolve_stage_class(entry.type), "Params", None)

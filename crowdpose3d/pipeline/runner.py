@@ -69,6 +69,18 @@ class StageStats:
         }
 
 
+# What every `StageStats.summary` holds; other keys are a stage's own ``counters()``.
+_SUMMARY_KEYS = (
+    "stage",
+    "frames",
+    "dropped",
+    "fps",
+    "busy_ms_per_frame",
+    "latency_p50_ms",
+    "latency_p95_ms",
+)
+
+
 @dataclass
 class RunReport:
     """What a run did: frames that reached the end, wall time, per-stage figures."""
@@ -90,6 +102,9 @@ class RunReport:
                 f"{s['busy_ms_per_frame']:>10.1f} {s['latency_p50_ms']:>8.1f} "
                 f"{s['latency_p95_ms']:>8.1f} {s['dropped']:>8}"
             )
+            extra = {k: v for k, v in s.items() if k not in _SUMMARY_KEYS}
+            if extra:  # a stage's own counters (e.g. non-finite outputs dropped)
+                lines.append("  " + ", ".join(f"{k} {v}" for k, v in extra.items()))
         return "\n".join(lines)
 
 
@@ -216,10 +231,15 @@ class PipelineRunner:
             raise
         for thread in threads:
             thread.join()
+        summaries = [s.summary() for s in stats]
+        for stage, summary in zip(self.stages, summaries, strict=True):
+            counters = getattr(stage, "counters", None)  # a stage's own counts, if any
+            if callable(counters):
+                summary.update(counters())
         report = RunReport(
             frames=frames,
             seconds=time.perf_counter() - started,
-            stages=[s.summary() for s in stats],
+            stages=summaries,
             interrupted=interrupted,
         )
         if self._errors:

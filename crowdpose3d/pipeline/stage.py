@@ -118,8 +118,15 @@ def claim_output_file(path: Path, context: StageContext) -> None:
         raise StageError(f"cannot create {path.parent}: {error.strerror}") from None
 
 
+def is_custom_stage(type_name: str) -> bool:
+    """True for a ``package.module:Class`` stage: a user's code, not a built-in stage."""
+    return type_name not in BUILTIN_STAGES
+
+
 def resolve_stage_class(type_name: str) -> type:
-    """A registered name or ``package.module:Class`` -> the class (`StageError` if unknown)."""
+    """A registered name or ``package.module:Class`` -> the class (`StageError` if unknown,
+    or if a custom class is not a `BaseStage`, so e.g. ``subprocess:Popen`` is never built).
+    """
     target = BUILTIN_STAGES.get(type_name, type_name)
     if ":" not in target:
         known = ", ".join(sorted(BUILTIN_STAGES))
@@ -134,6 +141,11 @@ def resolve_stage_class(type_name: str) -> type:
     cls = getattr(module, class_name, None)
     if not isinstance(cls, type):
         raise StageError(f"stage {type_name!r}: {module_name} has no class {class_name}")
+    if not issubclass(cls, BaseStage):
+        raise StageError(
+            f"stage {type_name!r} is not a stage: a custom stage subclasses "
+            "crowdpose3d.pipeline.stage.BaseStage"
+        )
     return cls
 
 

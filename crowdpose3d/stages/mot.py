@@ -2,8 +2,11 @@
 tracked person, frames counted from 1, as TrackEval and motmetrics read a tracker's 2D
 results (columns 8-10 are the unused 3D world coordinates of MOTChallenge 2D; TrackEval reads
 column 8 as the class, so anything but -1 there is rejected as "non pedestrian"). The 3D
-root is in the tracks dataset. Written under a temporary name and renamed on close;
-``--resume`` keeps the lines already written up to the resume point."""
+root is in the tracks dataset. Written under a temporary name and renamed on close; each
+frame's lines reach the file as the frame passes (a killed run keeps them), and ``--resume``
+keeps the lines already written up to the run plan's resume point, which this sink bounds by
+what its own file holds (`MOTSink.resume_point`), so the sinks' order in a pipeline does not
+matter."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import numpy as np
 
 from crowdpose3d.files import publish
 from crowdpose3d.pipeline.frame import Frame
+from crowdpose3d.pipeline.plan import ResumePoint
 from crowdpose3d.pipeline.stage import (
     BaseStage,
     StageContext,
@@ -46,24 +50,40 @@ class MOTSink(BaseStage):
         except OSError as error:
             raise StageError(f"cannot write {self.path}: {error.strerror}") from None
 
-    def _lines_before_resume(self, context: StageContext) -> str:
-        """The whole lines already written (the output, or a killed run's longer partial
-        file) up to the frame the resumed run starts after."""
-        last = context.plan.resume_point.first_frame  # the last one kept: MOT counts from 1
-        texts = [p.read_text() for p in (self.path, self._temporary) if p.is_file()]
-        text = max(texts, key=len, default="")
-        lines = text.splitlines(keepends=True)
-        return "".join(
+    def resume_point(self) -> ResumePoint | None:
+        """Where the lines already written stop (None: no lines): the frame before the last
+        one with lines, whose lines may be incomplete when the run was killed, so the plan
+        never starts after a frame this file lacks."""
+        lines, complete = self._written_lines()
+        if not lines:
+            return None
+        last = max(_mot_frame(line) for line in lines) - 1  # a frame index, from 0
+        last_id = max(int(line.split(",", 2)[1]) for line in lines)
+        return ResumePoint(after_frame=last if complete else last - 1, after_track_id=last_id)
+
+    def _written_lines(self) -> tuple[list[str], bool]:
+        """The whole lines of the output, or of a killed run's longer partial file, and
+        whether they come from the output (complete: renamed by a clean close)."""
+        files = (self.path, self._temporary)
+        texts = [(p.read_text(), p == self.path) for p in files if p.is_file()]
+        text, complete = max(texts, key=lambda item: len(item[0]), default=("", False))
+        lines = [
             line
-            for line in lines
-            if line.endswith("\n")
-            and line.split(",", 1)[0].isdigit()
-            and int(line.split(",", 1)[0]) <= last
-        )
+            for line in text.splitlines(keepends=True)
+            if line.endswith("\n") and line.count(",") >= 6 and _mot_frame(line) > 0
+        ]
+        return lines, complete
+
+    def _lines_before_resume(self, context: StageContext) -> str:
+        """The lines already written up to the frame the resumed run starts after."""
+        last = context.plan.resume_point.first_frame  # the last one kept: MOT counts from 1
+        lines, _ = self._written_lines()
+        return "".join(line for line in lines if _mot_frame(line) <= last)
 
     def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         for frame in frames:
             self._stream.write(mot_lines(frame))
+            self._stream.flush()  # a killed run keeps every frame that passed
             yield frame
 
     def close(self) -> None:
@@ -93,3 +113,9 @@ def mot_text(frame_index: int, ids: np.ndarray, boxes: np.ndarray, scores: np.nd
             f"{y2 - y1:.2f},{score:.4f},-1,-1,-1\n"
         )
     return "".join(lines)
+
+
+def _mot_frame(line: str) -> int:
+    """The frame number (from 1) of a MOTChallenge line; 0 when it has none."""
+    head = line.split(",", 1)[0]
+    return int(head) if head.isdigit() else 0

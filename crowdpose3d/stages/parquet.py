@@ -11,6 +11,7 @@ are removed first) or ``resume`` (the run continues after the last complete part
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401 - pa.compute
 import pyarrow.parquet as pq
 from pydantic import Field
 
@@ -63,6 +65,7 @@ class ParquetSink(BaseStage):
         existing = self._existing_parts()
         if existing and context.resume:  # the runner's plan starts after these parts
             self._next_part = part_number(existing[-1]) + 1
+            self._cut_after(existing, context.plan.resume_point.after_frame)
         elif existing and context.overwrite:
             for path in existing:
                 path.unlink()
@@ -86,8 +89,32 @@ class ParquetSink(BaseStage):
         last_frame, last_track = resume_point(self.directory)
         return ResumePoint(after_frame=last_frame, after_track_id=last_track)
 
+    def _cut_after(self, parts: list[Path], after_frame: int) -> None:
+        """Remove the rows after ``after_frame`` from the existing parts, for a plan that
+        resumes before this sink's own last frame (another sink, e.g. MOT, holds less): a
+        part wholly after it goes, a part across it is rewritten (temporary name, rename)."""
+        for path in parts:
+            info = schema.read_part_metadata(path)
+            if int(info.get("last_frame", -1)) <= after_frame:
+                continue
+            if int(info.get("first_frame", 0)) > after_frame:
+                path.unlink()
+                continue
+            table = pq.read_table(path)
+            kept = table.filter(pa.compute.less_equal(table[schema.FRAME], after_frame))
+            info["last_frame"] = after_frame
+            kept = kept.replace_schema_metadata(
+                {**(table.schema.metadata or {}), METADATA_KEY: json.dumps(info).encode()}
+            )
+            with atomic_path(path, path.with_name(f".{path.stem}.tmp")) as partial:
+                pq.write_table(kept, partial, compression=self.params.compression)
+
     def _existing_parts(self) -> list[Path]:
-        return sorted(self.directory.glob(PART_GLOB)) if self.directory.is_dir() else []
+        """The complete parts in the order they were written: by number, not by name, so
+        part-1000000 comes after part-999999 and retention never deletes the newest."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(self.directory.glob(PART_GLOB), key=part_number)
 
     def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         for frame in frames:
@@ -113,7 +140,7 @@ class ParquetSink(BaseStage):
         self.parts_written.append(path)
         self._next_part += 1
         if self.params.retain_parts is not None:
-            for old in sorted(self.directory.glob(PART_GLOB))[: -self.params.retain_parts]:
+            for old in self._existing_parts()[: -self.params.retain_parts]:
                 old.unlink()
         self._chunks, self._row_count = [], 0
         self._first_frame, self._last_frame = None, None

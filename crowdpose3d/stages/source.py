@@ -11,6 +11,7 @@ logs (`redact_url`).
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import re
@@ -42,13 +43,36 @@ LIVE_SCHEMES = (
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
-def redact_url(uri: str) -> str:
-    """``rtsp://user:secret@host/x`` -> ``rtsp://***@host/x``; secrets in a query string
-    (``password=``, ``pwd=``, ``token=`` ...) become ``***`` too. Anything else unchanged."""
-    text = re.sub(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s'\"]*@", r"\1***@", uri)
-    return re.sub(
-        r"(?i)\b(pass|passwd|password|pwd|token|key|signature|secret)=[^&\s'\"]*", r"\1=***", text
-    )
+_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")  # a URL inside any text
+# ``name=value`` secrets in text that is not a URL (e.g. an FFmpeg message quoting options)
+_SECRET_PAIR = re.compile(
+    r"(?i)\b(pass|passwd|password|passphrase|pwd|token|access_token|key|api_key|apikey|auth"
+    r"|sig|signature|secret)=[^&\s'\"]*"
+)
+HASH_CHARS = 8  # hex digits of the hash that keeps two redacted URLs apart
+
+
+def redact_url(text: str) -> str:
+    """Every URL in ``text`` without its secrets: the credentials (``user:pass@``) become
+    ``***@`` and the whole query string and fragment become ``?redacted=<hash>``, a short
+    stable hash of the query, so that two streams that differ only in their query stay
+    distinct. ``rtsp://u:p@cam/s?token=x`` -> ``rtsp://***@cam/s?redacted=1a2b3c4d``.
+    ``name=secret`` pairs outside URLs become ``name=***``; anything else is unchanged."""
+    return _SECRET_PAIR.sub(r"\1=***", _URL.sub(lambda m: _redact_one(m.group(0)), text))
+
+
+def _redact_one(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:cut], rest[cut:]
+    userinfo, at, host = authority.rpartition("@")
+    cut = min((i for i in (tail.find(c) for c in "?#") if i >= 0), default=len(tail))
+    path, query = tail[:cut], tail[cut:]
+    redacted = f"{scheme}://{'***@' if at else ''}{host}{path}"
+    if not query:  # credentials name no other stream: no hash needed
+        return redacted
+    digest = hashlib.sha256(query.encode()).hexdigest()[:HASH_CHARS]
+    return f"{redacted}?redacted={digest}"
 
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".ts", ".m4v", ".mpg", ".mpeg")
@@ -73,7 +97,8 @@ class VideoSourceParams(StageParams):
     source_id: str | None = None  # default: the file's stem, or the URL's host and path
     live: bool | None = None  # default: True for network URLs
     rtsp_transport: Literal["tcp", "udp"] = "tcp"
-    open_timeout_s: float = Field(10.0, gt=0)  # connecting / reading a live stream
+    open_timeout_s: float = Field(10.0, gt=0)  # connecting to a network source
+    read_timeout_s: float = Field(10.0, gt=0)  # a network source that sends nothing this long
     reconnect: bool = True  # live only: reconnect when the stream drops
     reconnect_initial_delay_s: float = Field(0.5, gt=0)
     reconnect_max_delay_s: float = Field(30.0, gt=0)
@@ -233,7 +258,10 @@ class VideoSource(BaseStage):
         options = {}
         if self.params.uri.lower().startswith(("rtsp://", "rtsps://")):
             options["rtsp_transport"] = self.params.rtsp_transport
-        timeout = (self.params.open_timeout_s, self.params.open_timeout_s) if self.live else None
+        # Every network source (a live stream or a file on a server) gets both timeouts, so
+        # a stalled server ends the read with an error instead of blocking forever.
+        network = "://" in self.params.uri and not self.params.uri.lower().startswith("file:")
+        timeout = (self.params.open_timeout_s, self.params.read_timeout_s) if network else None
         try:
             container = av.open(self.params.uri, options=options, timeout=timeout)
         except (av.error.FFmpegError, OSError) as error:
@@ -360,10 +388,14 @@ class ImageFolderSource(BaseStage):
         facts.width, facts.height = first.shape[1], first.shape[0]
 
     def frames(self) -> Iterator[Frame]:
-        for index, path in enumerate(self.files):
+        """The images in name order; a resumed run starts after the plan's resume point
+        (the images before it are not read again)."""
+        first = self.context.plan.resume_point.first_frame  # 0 unless --resume
+        for index in range(first, len(self.files)):
             if self.context.stop.is_set():
                 return
-            yield Frame(self.source_id, index, index / self.params.fps, self._read(path))
+            image = self._read(self.files[index])
+            yield Frame(self.source_id, index, index / self.params.fps, image)
 
     @staticmethod
     def _read(path: Path) -> np.ndarray:
@@ -374,10 +406,13 @@ class ImageFolderSource(BaseStage):
 
 
 def default_source_id(uri: str) -> str:
-    """A source's name from its address: a file's stem, or a stream's host and path made
-    safe for file names (credentials removed)."""
-    if is_live(uri):
+    """A source's name from its address: a file's stem, or a URL's host and path made safe
+    for file names, with its secrets replaced by their hash (`redact_url`)."""
+    if "://" in uri:
         rest = redact_url(uri).split("://", 1)[1].replace("***@", "")
+        if not is_live(uri):  # a video file on a server: its stem, and the hash if any
+            path, _, query = rest.partition("?")
+            rest = "_".join(filter(None, [Path(path).stem, query.replace("redacted=", "")]))
         return re.sub(r"[^A-Za-z0-9._-]+", "_", rest).strip("_") or "stream"
     return Path(uri).stem
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 from pydantic import Field, model_validator
 
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageParams
+from crowdpose3d.poses import Poses
 from crowdpose3d.tracking import KalmanFilterBox, PoseTracker
 
 
@@ -66,6 +68,11 @@ class TrackStage(BaseStage):
         )
         tracker_params = params.model_dump(exclude={"box_acceleration", "box_measurement_noise"})
         self.tracker = PoseTracker(**tracker_params, box_model=box_model)
+        self.dropped_non_finite = 0  # people dropped for NaN / infinite model outputs
+
+    def counters(self) -> dict[str, int]:
+        """Counts for the run's stage report."""
+        return {"non_finite_dropped": self.dropped_non_finite}
 
     def open(self, context: StageContext) -> None:
         super().open(context)
@@ -76,8 +83,20 @@ class TrackStage(BaseStage):
         offset = max(self.context.plan.resume_point.after_track_id, 0)
         for frame in frames:
             if frame.poses is not None:
+                poses, dropped = finite_people(frame.poses)
+                self.dropped_non_finite += dropped
                 size = frame.size if frame.image is not None else None
-                frame.poses = self.tracker.update(frame.poses, frame.pts_s, image_size=size)
+                frame.poses = self.tracker.update(poses, frame.pts_s, image_size=size)
                 if offset:
                     frame.poses.track_id = frame.poses.track_id + offset
             yield frame
+
+
+def finite_people(poses: Poses) -> tuple[Poses, int]:
+    """The people whose box and score are finite and whose outputs hold no infinity (NaN
+    3D joints or root only mean "not lifted") -> (them, how many were dropped)."""
+    keep = np.isfinite(poses.boxes).all(1) & np.isfinite(poses.scores)  # (N,)
+    for values in (poses.kp2d, poses.kp3d_rel, poses.kp3d, poses.root):
+        keep &= ~np.isinf(values.reshape(len(poses), -1)).any(1)
+    dropped = int(len(poses) - keep.sum())
+    return (poses[keep] if dropped else poses), dropped
