@@ -15,7 +15,9 @@ $(VENV)/.runtime: pyproject.toml
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime
-	$(PY) -m pip install --quiet -e ".[plot,ray,mesh]" --group dev
+	$(PY) -m pip install --quiet -e ".[plot,ray,mesh,crowd]" --group dev
+	# JuPedSim declares PySide6 and VTK (1.2 GB) that `import jupedsim` does not use.
+	$(PY) -m pip install --quiet --no-deps "jupedsim>=1.4,<2"
 	touch $@
 
 ## demo: install, then run the main job on the built-in default: the default pipeline with the

@@ -57,13 +57,16 @@ class _Strict(BaseModel):
 
 
 class DataSource(_Strict):
-    """One training dataset. ``jta`` reads JTA's layout, which `crowdpose3d synth` writes."""
+    """One training dataset. ``jta`` reads JTA's layout, which `crowdpose3d synth` writes
+    (composites on real photographs too: ``synth --backgrounds``); ``photos`` reads a
+    `crowdpose3d photos` folder as negative frames (nobody in them)."""
 
-    type: Literal["jta", "panoptic", "mupots", "muco", "coco"] = "jta"
+    type: Literal["jta", "panoptic", "mupots", "muco", "coco", "photos"] = "jta"
     root: str
     split: str = "train"
     frame_step: int = Field(1, ge=1)
     max_samples: int | None = Field(None, ge=1)
+    repeat: int = Field(1, ge=1)  # list the source this many times (a larger share)
 
 
 class ModelSection(_Strict):
@@ -98,6 +101,19 @@ class AugmentSection(_Strict):
     max_scale: float = Field(1.5, gt=0)
     flip: bool = True
     color_jitter: bool = True
+    # Real-camera effects (crowdpose3d/data/camera_effects.py): white balance, defocus and
+    # motion blur, low resolution, sensor noise, JPEG and H.264; False, True (the default
+    # probabilities) or {effect: probability} to change some.
+    camera_effects: bool | dict[str, float] = False
+
+    @field_validator("camera_effects")
+    @classmethod
+    def _known_effects(cls, value: bool | dict[str, float]) -> bool | dict[str, float]:
+        if isinstance(value, dict):
+            from crowdpose3d.data.camera_effects import CameraEffects
+
+            CameraEffects(value)  # a ValueError naming the unknown effect or bad probability
+        return value
 
 
 class TrainConfig(_Strict):
@@ -173,6 +189,10 @@ def open_source(source: DataSource, skeleton: Skeleton) -> Sequence[Sample]:
         from crowdpose3d.data.mupots import MuCoDataset
 
         dataset = MuCoDataset(root, skeleton=skeleton)
+    elif source.type == "photos":
+        from crowdpose3d.data.photos import NegativePhotos
+
+        dataset = NegativePhotos(root, skeleton=skeleton)
     else:
         from crowdpose3d.data.coco import COCODataset
 
@@ -180,6 +200,8 @@ def open_source(source: DataSource, skeleton: Skeleton) -> Sequence[Sample]:
     if source.max_samples is not None and len(dataset) > source.max_samples:
         keep = np.linspace(0, len(dataset) - 1, source.max_samples).round().astype(int)
         dataset = SampleSubset(dataset, keep.tolist())
+    if source.repeat > 1:
+        dataset = SampleSubset(dataset, list(range(len(dataset))) * source.repeat)
     return dataset
 
 
@@ -227,6 +249,11 @@ def training_transform(config: TrainConfig) -> Compose:
         steps.append(RandomHorizontalFlip())
     if config.augment.color_jitter:
         steps.append(ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.03))
+    effects = config.augment.camera_effects
+    if effects:
+        from crowdpose3d.data.camera_effects import CameraEffects
+
+        steps.append(CameraEffects(effects if isinstance(effects, dict) else None))
     return Compose(steps)
 
 
