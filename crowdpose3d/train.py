@@ -67,6 +67,7 @@ class DataSource(_Strict):
     frame_step: int = Field(1, ge=1)
     max_samples: int | None = Field(None, ge=1)
     repeat: int = Field(1, ge=1)  # list the source this many times (a larger share)
+    cache_dir: str | None = None  # jta: keep decoded frames here (memory-mapped), decode once
 
 
 class ModelSection(_Strict):
@@ -173,7 +174,11 @@ def open_source(source: DataSource, skeleton: Skeleton) -> Sequence[Sample]:
         from crowdpose3d.data.jta import JTADataset
 
         dataset: Sequence[Sample] = JTADataset(
-            root, split=source.split, skeleton=skeleton, frame_step=source.frame_step
+            root,
+            split=source.split,
+            skeleton=skeleton,
+            frame_step=source.frame_step,
+            cache_dir=source.cache_dir,
         )
     elif source.type == "panoptic":
         from crowdpose3d.data.panoptic import PanopticDataset

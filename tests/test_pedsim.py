@@ -106,3 +106,22 @@ def test_sequence_with_jupedsim_motion_is_deterministic():
     for x, y in zip(first, second, strict=True):
         np.testing.assert_array_equal(x.image, y.image)
         np.testing.assert_array_equal(x.joints3d, y.joints3d)
+
+
+def test_without_jupedsim_synth_says_so_in_one_line_and_uses_the_procedural_motion(
+    tmp_path, monkeypatch, capsys
+):
+    import json
+
+    from crowdpose3d.cli import main
+    from crowdpose3d.data.synth import pedsim
+
+    monkeypatch.setattr(pedsim, "jupedsim_available", lambda: False)
+    out = tmp_path / "o"
+    args = ["synth", str(out), "--frames", "2", "--width", "64", "--height", "48",
+            "--motion", "jupedsim", "--min-people", "2", "--max-people", "3"]  # fmt: skip
+    assert main(args) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if "jupedsim" in line.lower()]
+    assert len(err) == 1 and "pip install --no-deps" in err[0]
+    camera = json.loads((out / "cameras/train/seq_0.json").read_text())
+    assert camera["settings"]["motion"] == "procedural"

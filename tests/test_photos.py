@@ -288,3 +288,12 @@ def test_synth_cli_backgrounds_folder_missing_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and "crowdpose3d photos" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_photos_cli_writes_the_manifest_and_says_what_it_did(photo_dir, tmp_path, capsys):
+    debs = photo_dir[0].parent / "debs"
+    out = tmp_path / "cli"
+    assert main(["photos", str(out), "--packages", "dep5-wallpapers", "--debs", str(debs)]) == 0
+    said = capsys.readouterr().out
+    assert "wrote 2 photographs from 1 packages" in said and "CC-BY-4.0" in said
+    assert len(json.loads((out / MANIFEST).read_text())["images"]) == 2
