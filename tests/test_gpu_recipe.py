@@ -23,9 +23,11 @@ def _photos(folder: Path) -> Path:
         path = folder / "images" / "test" / f"p{index}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(path), rng.integers(0, 256, (200, 320, 3), dtype=np.uint8))
-        records.append({"file": f"images/test/p{index}.png", "package": "test", "version": "1",
-                        "source_path": f"/p{index}.png", "licence": "CC0-1.0",
-                        "copyright_file": "/c", "width": 320, "height": 200, "sha256": "0"})  # fmt: skip
+        records.append(
+            {"file": f"images/test/p{index}.png", "package": "test", "version": "1",
+             "source_path": f"/p{index}.png", "licence": "CC0-1.0", "copyright_file": "/c",
+             "width": 320, "height": 200, "sha256": "0"}
+        )  # fmt: skip
     (folder / "manifest.json").write_text(json.dumps({"images": records, "skipped": []}))
     return folder
 
