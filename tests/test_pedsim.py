@@ -72,14 +72,15 @@ def test_yaw_rate_is_bounded_and_people_move_and_leave(run):
 
 def test_standing_people_stand(run):
     frames, _ = run
-    standing_steps, drift = 0, 0.0
+    drift = []  # metres moved per frame by people standing in both frames
     for before, after in zip(frames[:-1], frames[1:], strict=True):
         for pid in set(before) & set(after):
             if before[pid][2] and after[pid][2]:
-                standing_steps += 1
-                drift = max(drift, np.hypot(*(after[pid][0] - before[pid][0])))
-    assert standing_steps > 50
-    assert drift < 0.01  # metres per frame: standing still, not walking slowly
+                drift.append(np.hypot(*(after[pid][0] - before[pid][0])))
+    assert len(drift) > 300
+    # Standing (a walker covers about 0.13 m a frame): mostly still, at most the last few
+    # centimetres of the arrival or a step aside for someone passing close.
+    assert np.median(drift) < 0.002 and np.percentile(drift, 95) < 0.03 and max(drift) < 0.06
 
 
 def test_same_seed_same_motion_other_seed_differs():

@@ -9,8 +9,9 @@ overlap. Every person follows a journey of JuPedSim stages:
 * waypoints in the view (one to three), then an exit just outside it;
 * groups of two to four who spawn together and share one journey and one speed;
 * a queue (a line of waiting points in the view, served one person every few seconds);
-* standing still: a waiting set of one point where the person stands for 2-12 s (people
-  who start standing, and some at a waypoint), released by the crowd's clock.
+* standing still: a waiting set where the person (or the group, one point each) stands
+  for 2-12 s from their arrival, released by the crowd's clock: people who start
+  standing wait where they are, and some journeys stop on the way (`STOP_SHARE`).
 
 Whoever reaches an exit is removed and replaced by a newcomer entering from outside the
 view at a free spot, with the next id. The procedural gait (`motion.py`) is kept on top:
@@ -51,6 +52,8 @@ QUEUE_SHARE = 0.15  # share of journeys that go through the queue
 QUEUE_POINTS = 8  # waiting points of the queue, 0.7 m apart
 QUEUE_SERVICE_S = (2.0, 5.0)  # seconds between two people leaving the head of the queue
 STAND_S = (2.0, 12.0)  # seconds a person stands at a waiting point
+AT_POINT_M = 0.05  # an agent this near a waiting point stands there
+STOP_SHARE = 0.5  # of the stand_fraction: journeys that stop to stand after a waypoint
 
 
 def jupedsim_available() -> bool:
@@ -133,7 +136,10 @@ class PedSimCrowd(Crowd):
         self.clock = 0.0
         self.agent_of: dict[int, int] = {}  # person id -> agent id
         self.radius: dict[int, float] = {}  # person id -> disc radius (metres)
-        self.stands: dict[int, tuple[int, float]] = {}  # person id -> (waiting set, release)
+        # waiting set stage -> release time (None until somebody is waiting there)
+        self.waits: dict[int, float | None] = {}
+        self.wait_points: dict[int, np.ndarray] = {}  # waiting set stage -> (P, 2) points
+        self.waiting: set[int] = set()  # agent ids standing at a waiting point now
         for _ in range(population):
             if len(self.people) >= population:
                 break
@@ -144,10 +150,12 @@ class PedSimCrowd(Crowd):
         """Advance by dt seconds: release standers, serve the queue, simulate, replace who left."""
         jps = self._jps
         self.clock += dt
-        for person_id, (stage, release) in list(self.stands.items()):
-            if self.clock >= release:
-                self.sim.get_stage(stage).state = jps.WaitingSetState.INACTIVE
-                del self.stands[person_id]
+        for stage_id, release in list(self.waits.items()):
+            if release is None and self._arrived(stage_id):  # the clock starts on arrival
+                self.waits[stage_id] = self.clock + float(self.sim_rng.uniform(*STAND_S))
+            elif release is not None and self.clock >= release:
+                self.sim.get_stage(stage_id).state = jps.WaitingSetState.INACTIVE
+                del self.waits[stage_id]
         if self.queue_id is not None and self.clock >= self.next_service:
             queue = self.sim.get_stage(self.queue_id)
             if queue.count_enqueued() > 0:
@@ -155,14 +163,15 @@ class PedSimCrowd(Crowd):
             self.next_service = self.clock + float(self.sim_rng.uniform(*QUEUE_SERVICE_S))
         self.sim.iterate(max(1, round(dt / SIM_DT)))
         present = {agent.id: agent for agent in self.sim.agents()}
+        self.waiting = {agent for stage in self.waits for agent in self._arrived(stage)}
         kept = []
         for person in self.people:
             agent = present.get(self.agent_of[person.person_id])
             if agent is None:  # reached an exit
                 del self.agent_of[person.person_id]
-                self.stands.pop(person.person_id, None)
                 continue
             self._follow(person, np.array(agent.position, dtype=np.float64), dt)
+            person.stand_time = 1.0 if agent.id in self.waiting else 0.0
             kept.append(person)
         self.people = kept
         if len(self.people) < self.population:
@@ -180,7 +189,6 @@ class PedSimCrowd(Crowd):
             person.heading = _wrap(person.heading + float(np.clip(error, -limit, limit)))
         person.position = position
         person.speed = speed
-        person.stand_time = 1.0 if person.person_id in self.stands and speed < 0.05 else 0.0
         blend_target = 1.0 if person.running else 0.0
         person.run_blend += float(np.clip(blend_target - person.run_blend, -2 * dt, 2 * dt))
         frequency = float(cycle_frequency(np.array(speed), np.array(person.run_blend)))
@@ -198,7 +206,7 @@ class PedSimCrowd(Crowd):
         running = bool(rng.random() < self.run_fraction) and size == 1
         speed = self._cruise_speed(running)
         standing = inside and size == 1 and rng.random() < self.stand_fraction
-        journey, first = self._journey(standing, centre)
+        journey, first = self._journey(standing, centre, size)
         for member in range(size):
             spot = centre if member == 0 else self._free_spot(inside, near=centre)
             if spot is None:
@@ -241,19 +249,19 @@ class PedSimCrowd(Crowd):
         )
         self.agent_of[person.person_id] = self.sim.add_agent(parameters)
         self.radius[person.person_id] = radius
-        if standing:
-            release = self.clock + float(self.sim_rng.uniform(*STAND_S))
-            self.stands[person.person_id] = (first, release)
         self.people.append(person)
 
-    def _journey(self, standing: bool, spot: np.ndarray) -> tuple[int, int]:
-        """A new journey -> (journey id, first stage id)."""
+    def _journey(self, standing: bool, spot: np.ndarray, size: int) -> tuple[int, int]:
+        """A new journey for ``size`` people -> (journey id, first stage id)."""
         jps, rng = self._jps, self.sim_rng
         stages: list[int] = []
         if standing:  # stand where you are first
-            stages.append(self.sim.add_waiting_set_stage([tuple(spot)]))
+            stages.append(self._waiting_set(spot, 1))
         order = rng.permutation(len(self.waypoints))[: int(rng.integers(1, 4))]
         stages += [self.waypoints[i] for i in order]
+        if not standing and rng.random() < STOP_SHARE * self.stand_fraction:
+            stop = self._inside_point()  # somewhere on the way: stop and stand a while
+            stages.insert(1, self._waiting_set(stop, size))
         queue = self.sim.get_stage(self.queue_id) if self.queue_id is not None else None
         if (
             queue is not None
@@ -268,6 +276,28 @@ class PedSimCrowd(Crowd):
                 current, jps.Transition.create_fixed_transition(following)
             )
         return self.sim.add_journey(journey), stages[0]
+
+    def _arrived(self, stage_id: int) -> list[int]:
+        """Agents of a waiting set that stand on one of its points (within `AT_POINT_M`)."""
+        points = self.wait_points[stage_id]
+        arrived = []
+        for agent_id in self.sim.get_stage(stage_id).waiting():
+            position = np.array(self.sim.agent(agent_id).position)
+            if np.hypot(*(points - position).T).min() < AT_POINT_M:
+                arrived.append(agent_id)
+        return arrived
+
+    def _waiting_set(self, spot: np.ndarray, size: int) -> int:
+        """A waiting set of ``size`` points 0.8 m apart from ``spot`` (stays in the area)."""
+        shrunk = self.area.buffer(-1.0)
+        points = [tuple(spot)]
+        for index in range(1, size):
+            point = spot + 0.8 * np.array([math.cos(index * 2.1), math.sin(index * 2.1)])
+            points.append(tuple(point if shrunk.contains(_point(point)) else spot))
+        stage = self.sim.add_waiting_set_stage(points)
+        self.waits[stage] = None
+        self.wait_points[stage] = np.array(points)
+        return stage
 
     def _add_exit(self) -> int:
         """A 2 m square just outside the view (at a side, or beyond the far edge)."""
