@@ -111,7 +111,9 @@ def _photos(args: argparse.Namespace) -> int:
 
     packages = args.packages or list(PHOTO_PACKAGES)
     try:
-        manifest = fetch_photos(args.out_dir, packages, debs=args.debs)
+        manifest = fetch_photos(
+            args.out_dir, packages, debs=args.debs, max_side=args.max_side or None
+        )
     except (ValueError, OSError) as error:  # PhotoError is a ValueError
         return _fail(first_line(error))
     images = manifest["images"]
@@ -515,6 +517,10 @@ def build_parser() -> argparse.ArgumentParser:
     photos.add_argument(
         "--debs", default=None, metavar="DIR",
         help="use the .deb files already in DIR instead of downloading them",
+    )  # fmt: skip
+    photos.add_argument(
+        "--max-side", type=int, default=1920, metavar="PIXELS",
+        help="store larger photographs shrunk to this longer side (1920; 0 keeps them)",
     )  # fmt: skip
     photos.set_defaults(handler=_photos)
 

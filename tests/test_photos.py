@@ -297,3 +297,12 @@ def test_photos_cli_writes_the_manifest_and_says_what_it_did(photo_dir, tmp_path
     said = capsys.readouterr().out
     assert "wrote 2 photographs from 1 packages" in said and "CC-BY-4.0" in said
     assert len(json.loads((out / MANIFEST).read_text())["images"]) == 2
+
+
+def test_large_photographs_are_stored_shrunk(photo_dir, tmp_path):
+    debs = photo_dir[0].parent / "debs"
+    manifest = fetch_photos(tmp_path / "small", ["dep5-wallpapers"], debs=debs, max_side=500)
+    photos = PhotoSet(tmp_path / "small")
+    for index, record in enumerate(manifest["images"]):
+        assert max(record["width"], record["height"]) == 500
+        assert photos.image(index).shape[:2] == (record["height"], record["width"])

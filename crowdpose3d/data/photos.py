@@ -56,6 +56,9 @@ PHOTO_PACKAGES = (
 EXCLUDED_PACKAGES = ("opencv-doc",)  # evaluation data only: never train on it
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 MIN_WIDTH, MIN_HEIGHT = 640, 360  # smaller images are icons, thumbnails or previews
+# Larger photographs are stored shrunk to this longer side (training inputs are 512-928
+# pixels wide): 5K wallpapers would cost more to decode than the rest of a sample.
+MAX_SIDE = 1920
 MANIFEST = "manifest.json"
 # File names that are previews of a wallpaper, not the wallpaper itself.
 PREVIEW_NAMES = ("screenshot", "thumbnail", "preview")
@@ -200,11 +203,14 @@ def fetch_photos(
     packages: tuple[str, ...] | list[str] = PHOTO_PACKAGES,
     *,
     debs: str | Path | None = None,
+    max_side: int | None = MAX_SIDE,
 ) -> dict:
     """Download, unpack and list the photographs of ``packages`` -> the manifest.
 
     ``debs``: a folder of already downloaded ``.deb`` files to use instead of downloading
     (``<package>_<version>_<arch>.deb``, as ``apt-get download`` names them).
+    ``max_side``: photographs with a longer side are stored shrunk to it (INTER_AREA, the
+    same format; None keeps the files as they are). The manifest gives the stored size.
     """
     out = Path(out_dir)
     for package in packages:
@@ -243,7 +249,7 @@ def fetch_photos(
                 if (out / target).exists() and any(r["file"] == str(target) for r in records):
                     target = target.with_name(f"{len(records)}_{target.name}")
                 (out / target).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(tree / relative, out / target)
+                width, height = _store(tree / relative, out / target, width, height, max_side)
                 digest = hashlib.sha256((out / target).read_bytes()).hexdigest()
                 records.append(
                     {
@@ -261,6 +267,21 @@ def fetch_photos(
     manifest = {"packages": list(packages), "images": records, "skipped": skipped}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
     return manifest
+
+
+def _store(
+    source: Path, target: Path, width: int, height: int, max_side: int | None
+) -> tuple[int, int]:
+    """Copy one photograph, shrunk to ``max_side`` when larger -> its stored size."""
+    if max_side is None or max(width, height) <= max_side:
+        shutil.copyfile(source, target)
+        return width, height
+    scale = max_side / max(width, height)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    image = cv2.imread(str(source), cv2.IMREAD_COLOR)
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(target), small, [cv2.IMWRITE_JPEG_QUALITY, 95, cv2.IMWRITE_WEBP_QUALITY, 95])
+    return size
 
 
 def _find_deb(folder: Path, package: str) -> Path | None:
