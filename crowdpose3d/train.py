@@ -197,7 +197,7 @@ def open_source(source: DataSource, skeleton: Skeleton) -> Sequence[Sample]:
     elif source.type == "photos":
         from crowdpose3d.data.photos import NegativePhotos
 
-        dataset = NegativePhotos(root, skeleton=skeleton)
+        dataset = NegativePhotos(root, skeleton=skeleton, split=source.split)
     else:
         from crowdpose3d.data.coco import COCODataset
 

@@ -226,8 +226,8 @@ def evaluate_all(checkpoint: Path, heldout: dict, photos: Path | None, device: s
         results[name] = {"ap": result.ap, "pck3d": result.pck3d, "mpjpe_mm": result.mpjpe_mm,
                          "people": result.num_people, "images": result.num_images}  # fmt: skip
         _log(f"{name}: AP {result.ap:.1f} / 3DPCK {result.pck3d:.1f} / {result.mpjpe_mm:.1f} mm")
-    if photos is not None:
-        negatives = NegativePhotos(photos)
+    if photos is not None:  # the held-out photographs: never composited nor trained on
+        negatives = NegativePhotos(photos, split="heldout")
         alarms = 0
         for index in range(len(negatives)):
             detections = predictor([negatives[index].image])[0]

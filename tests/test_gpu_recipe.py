@@ -16,10 +16,11 @@ RECIPE = Path(__file__).resolve().parents[1] / "scripts" / "gpu_recipe.py"
 
 
 def _photos(folder: Path) -> Path:
-    """Two 'photographs' and their manifest, as `crowdpose3d photos` writes them."""
+    """Ten 'photographs' and their manifest, as `crowdpose3d photos` writes them (p3 is in
+    the held-out split, `photos.photo_split`)."""
     rng = np.random.default_rng(0)
     records = []
-    for index in range(2):
+    for index in range(10):
         path = folder / "images" / "test" / f"p{index}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(path), rng.integers(0, 256, (200, 320, 3), dtype=np.uint8))
@@ -42,7 +43,7 @@ def test_smoke_run_writes_a_checkpoint_and_a_report(tmp_path):
     assert report["smoke"] and report["iterations"] == 3
     assert set(report["results"]) == {"synth_heldout", "photos_without_people"}
     assert report["results"]["synth_heldout"]["people"] > 0
-    assert report["results"]["photos_without_people"]["photos"] == 2
+    assert report["results"]["photos_without_people"]["photos"] == 1  # held out: p3 only
     checkpoint = load_checkpoint(out / "model.pt", device=torch.device("cpu"))
     assert checkpoint.model.preset == "tiny" and tuple(checkpoint.input_size) == (96, 160)
     for name in ("solids_crowd", "solids_crowd_sim", "solids_traffic", "photo_composites"):

@@ -24,6 +24,7 @@ from crowdpose3d.data.photos import (
     PhotoSet,
     fetch_photos,
     image_licence,
+    photo_split,
 )
 from crowdpose3d.data.synth import SynthConfig, generate_sequence
 from crowdpose3d.train import TrainConfig, training_transform
@@ -306,3 +307,17 @@ def test_large_photographs_are_stored_shrunk(photo_dir, tmp_path):
     for index, record in enumerate(manifest["images"]):
         assert max(record["width"], record["height"]) == 500
         assert photos.image(index).shape[:2] == (record["height"], record["width"])
+
+
+def test_one_photograph_in_five_is_held_out_and_never_trained_on(photo_dir):
+    manifest = json.loads((REPO / "docs/photo_manifest.json").read_text())
+    splits = [photo_split(record["file"]) for record in manifest["images"]]
+    assert 0.12 < splits.count("heldout") / len(splits) < 0.3
+    out, _ = photo_dir
+    everything = {p.file for p in PhotoSet(out, "all").photos}
+    train = {p.file for p in PhotoSet(out, "train").photos}
+    assert train == {f for f in everything if photo_split(f) == "train"}
+    with pytest.raises(PhotoError, match="no photograph in split 'heldout'"):
+        PhotoSet(out, "heldout")  # the three test photographs all fall in train
+    with pytest.raises(PhotoError, match="photo split must be"):
+        PhotoSet(out, "test")

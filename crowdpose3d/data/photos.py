@@ -60,6 +60,8 @@ MIN_WIDTH, MIN_HEIGHT = 640, 360  # smaller images are icons, thumbnails or prev
 # pixels wide): 5K wallpapers would cost more to decode than the rest of a sample.
 MAX_SIDE = 1920
 MANIFEST = "manifest.json"
+PHOTO_SPLITS = ("train", "heldout", "all")
+HELDOUT_EVERY = 5  # one photograph in five is never trained on (see `photo_split`)
 # File names that are previews of a wallpaper, not the wallpaper itself.
 PREVIEW_NAMES = ("screenshot", "thumbnail", "preview")
 # Camera guessed for a photograph: horizontal field of view of a typical wide lens.
@@ -290,10 +292,24 @@ def _find_deb(folder: Path, package: str) -> Path | None:
 
 
 # ---------------------------------------------------------------------- reading
-class PhotoSet:
-    """The photographs listed in ``folder/manifest.json`` (`fetch_photos` output)."""
+def photo_split(file: str) -> str:
+    """``"heldout"`` for one photograph in `HELDOUT_EVERY` (by a hash of its file name, so
+    adding packages moves no photograph between splits), else ``"train"``."""
+    digest = int(hashlib.sha256(file.encode()).hexdigest()[:8], 16)
+    return "heldout" if digest % HELDOUT_EVERY == 0 else "train"
 
-    def __init__(self, folder: str | Path) -> None:
+
+class PhotoSet:
+    """The photographs listed in ``folder/manifest.json`` (`fetch_photos` output).
+
+    split: ``"train"`` (composites and negatives use these), ``"heldout"`` (one in
+    `HELDOUT_EVERY`, for counting false alarms on photographs never trained on) or
+    ``"all"``.
+    """
+
+    def __init__(self, folder: str | Path, split: str = "train") -> None:
+        if split not in PHOTO_SPLITS:
+            raise PhotoError(f"photo split must be one of {', '.join(PHOTO_SPLITS)}, got {split!r}")
         self.folder = Path(folder)
         path = self.folder / MANIFEST
         if not path.is_file():
@@ -302,9 +318,13 @@ class PhotoSet:
                 f"`crowdpose3d photos {self.folder}`"
             )
         manifest = json.loads(path.read_text())
-        self.photos = [Photo(**record) for record in manifest["images"]]
+        self.photos = [
+            Photo(**record)
+            for record in manifest["images"]
+            if split == "all" or photo_split(record["file"]) == split
+        ]
         if not self.photos:
-            raise PhotoError(f"{path} lists no photograph; fetch them again")
+            raise PhotoError(f"{path} lists no photograph in split {split!r}; fetch more")
 
     def __len__(self) -> int:
         return len(self.photos)
@@ -347,9 +367,13 @@ class NegativePhotos:
     """
 
     def __init__(
-        self, folder: str | Path, skeleton: Skeleton = JTA22, max_samples: int | None = None
+        self,
+        folder: str | Path,
+        skeleton: Skeleton = JTA22,
+        max_samples: int | None = None,
+        split: str = "train",
     ) -> None:
-        self.photos = PhotoSet(folder)
+        self.photos = PhotoSet(folder, split)
         self.skeleton = skeleton
         count = len(self.photos)
         self.indices = (

@@ -239,7 +239,7 @@ def photo_background(
 def _photo_set(folder: str):
     from crowdpose3d.data.photos import PhotoSet
 
-    return PhotoSet(folder)
+    return PhotoSet(folder, "train")  # never the held-out photographs
 
 
 def _project(joints3d: np.ndarray, k) -> tuple[np.ndarray, np.ndarray]:
