@@ -73,6 +73,17 @@ HELDOUT_SIZE = (512, 320)  # they are made at 512x320 and letterboxed by the pre
 PHOTO_SCORE = 0.5  # a detection at this score on a photograph without people is a false alarm
 
 
+REQUIRED = ("torch", "numpy", "cv2", "av", "pandas", "pyarrow", "yaml", "pydantic", "tqdm",
+            "filterpy", "lap")  # fmt: skip
+
+
+def _missing_modules() -> list[str]:
+    """Modules the recipe needs that this Python cannot import (a bare GPU machine)."""
+    import importlib.util
+
+    return [name for name in REQUIRED if importlib.util.find_spec(name) is None]
+
+
 def _log(message: str) -> None:
     print(f"[gpu_recipe {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
@@ -250,6 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photos", type=Path, default=None, help="`crowdpose3d photos` folder")
     parser.add_argument("--device", default="auto", help="evaluation device (auto)")
     args = parser.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the package, uninstalled
+    missing = _missing_modules()
+    if missing:
+        print(f"gpu_recipe: this Python lacks {', '.join(missing)}; install the project "
+              "(pip install -e .) or bring wheels for them", file=sys.stderr)  # fmt: skip
+        return 2
 
     import torch
 
