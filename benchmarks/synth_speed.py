@@ -38,11 +38,22 @@ def _load() -> str:
 
 
 def measure(
-    people: int, frames: int, write: bool, renderer: str = "solids", seed: int = 1
+    people: int,
+    frames: int,
+    write: bool,
+    renderer: str = "solids",
+    seed: int = 1,
+    motion: str = "procedural",
+    backgrounds: str | None = None,
 ) -> float:
     """Frames per second for one sequence, timed from its first frame to its last."""
     config = SynthConfig(
-        num_frames=frames + 1, min_people=people, max_people=people, renderer=renderer
+        num_frames=frames + 1,
+        min_people=people,
+        max_people=people,
+        renderer=renderer,
+        motion=motion,
+        backgrounds=backgrounds,
     )
     sequence = iter(generate_sequence(config, seed))
     next(sequence)  # the first frame pays for the background: not timed
@@ -84,7 +95,10 @@ def main() -> None:
         help="people per scene (solids: 1 10 30 60; mesh: 10 30)",
     )
     parser.add_argument("--renderer", choices=["solids", "mesh"], default="solids")
+    parser.add_argument("--motion", choices=["procedural", "jupedsim"], default="procedural")
+    parser.add_argument("--backgrounds", default=None, help="a `crowdpose3d photos` folder")
     args = parser.parse_args()
+    options = {"motion": args.motion, "backgrounds": args.backgrounds}
     people_counts = args.people or ([10, 30] if args.renderer == "mesh" else [1, 10, 30, 60])
 
     print(
@@ -92,14 +106,20 @@ def main() -> None:
         f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
     )
     print(f"before: {_load()} (other processes busy when well above 0)")
-    print(f"renderer {args.renderer}, 928x576, H.264 crf 23 preset veryfast, 2 encoder threads")
+    print(
+        f"renderer {args.renderer}, motion {args.motion}, backgrounds "
+        f"{args.backgrounds or 'procedural'}, 928x576, H.264 crf 23 preset veryfast, "
+        "2 encoder threads"
+    )
     print(f"{'people':>6} {'render fps':>11} {'render+encode+annotate fps':>27}")
     for people in people_counts:
         render = statistics.median(
-            measure(people, args.frames, False, args.renderer) for _ in range(args.repeats)
+            measure(people, args.frames, False, args.renderer, **options)
+            for _ in range(args.repeats)
         )
         full = statistics.median(
-            measure(people, args.frames, True, args.renderer) for _ in range(args.repeats)
+            measure(people, args.frames, True, args.renderer, **options)
+            for _ in range(args.repeats)
         )
         print(f"{people:>6} {render:>11.1f} {full:>27.1f}")
     print(f"after: {_load()}")

@@ -7,6 +7,7 @@ stderr and a non-zero exit code, never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from crowdpose3d import __version__
@@ -60,7 +61,20 @@ def _synth(args: argparse.Namespace) -> int:
             vehicles=args.vehicles,
             renderer=args.renderer,
             street_furniture=args.street_furniture,
+            motion=args.motion,
+            backgrounds=args.backgrounds,
+            **_ranges(args),
         )
+        if config.backgrounds is not None:
+            from crowdpose3d.data.photos import PhotoSet
+
+            PhotoSet(config.backgrounds)  # before any file: one line if it is not there
+        if config.motion == "jupedsim":
+            from crowdpose3d.data.synth.pedsim import MISSING_JUPEDSIM, jupedsim_available
+
+            if not jupedsim_available():  # one line, and the files say what was used
+                print(f"crowdpose3d: {MISSING_JUPEDSIM}", file=sys.stderr)
+                config = dataclasses.replace(config, motion="procedural")
         if config.renderer == "mesh":
             from crowdpose3d.data.synth.mesh_body import check_mesh_extra
 
@@ -79,6 +93,37 @@ def _synth(args: argparse.Namespace) -> int:
         print(f"crowdpose3d: {error}", file=sys.stderr)
         return 2
     print(f"wrote {len(written)} sequence(s) to {args.out_dir}")
+    return 0
+
+
+def _ranges(args: argparse.Namespace) -> dict:
+    """SynthConfig ranges given on the command line (the rest keep their defaults)."""
+    ranges = {}
+    for option, key in (("camera_height", "camera_height_m"), ("camera_pitch", "camera_pitch_deg")):
+        value = getattr(args, option)
+        if value is not None:
+            ranges[key] = tuple(value)
+    return ranges
+
+
+def _photos(args: argparse.Namespace) -> int:
+    """Fetch real photographs without people from Debian packages (crowdpose3d.data.photos)."""
+    from crowdpose3d.data.photos import PHOTO_PACKAGES, fetch_photos
+
+    packages = args.packages or list(PHOTO_PACKAGES)
+    try:
+        manifest = fetch_photos(
+            args.out_dir, packages, debs=args.debs, max_side=args.max_side or None
+        )
+    except (ValueError, OSError) as error:  # PhotoError is a ValueError
+        return _fail(first_line(error))
+    images = manifest["images"]
+    licences = sorted({record["licence"] for record in images})
+    print(
+        f"wrote {len(images)} photographs from {len(packages)} packages to {args.out_dir} "
+        f"({len(manifest['skipped'])} left out for want of a licence); licences: "
+        + ", ".join(licences)
+    )
     return 0
 
 
@@ -467,6 +512,27 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="mesh renderer: add lamp posts, signs, tripods, bollards, bins, benches, trunks",
     )
+    synth.add_argument(
+        "--motion",
+        choices=["procedural", "jupedsim"],
+        default="procedural",
+        help="procedural: each walker steers alone (default); jupedsim: a collision-free "
+        "crowd simulation with groups, a queue and people waiting (needs the 'crowd' extra)",
+    )
+    synth.add_argument(
+        "--backgrounds",
+        default=None,
+        metavar="PHOTO_DIR",
+        help="real photographs behind the people (a folder made by `crowdpose3d photos`)",
+    )
+    synth.add_argument(
+        "--camera-height", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+        help="camera height range in metres (1.5 15)",
+    )  # fmt: skip
+    synth.add_argument(
+        "--camera-pitch", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+        help="camera pitch range below the horizon in degrees (5 45)",
+    )  # fmt: skip
     synth.add_argument("--seed", type=int, default=0, help="dataset seed (0)")
     synth.add_argument(
         "--workers", type=int, default=1, help="processes making sequences in parallel (1)"
@@ -482,6 +548,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="write into a non-empty OUT_DIR, replacing earlier seq_* files",
     )
     synth.set_defaults(handler=_synth)
+
+    photos = commands.add_parser(
+        "photos",
+        help="fetch real photographs without people from Debian packages (for training)",
+        description="apt-get download each package (no install), unpack it with dpkg-deb, "
+        "keep its photographs with the licence read from its copyright file: "
+        "OUT_DIR/images/<package>/*, OUT_DIR/manifest.json. opencv-doc is refused "
+        "(evaluation data only).",
+    )
+    photos.add_argument("out_dir", metavar="OUT_DIR", help="where the photographs go")
+    photos.add_argument(
+        "--packages", nargs="+", default=None, metavar="PACKAGE",
+        help="Debian packages to take photographs from (default: "
+        "crowdpose3d.data.photos.PHOTO_PACKAGES)",
+    )  # fmt: skip
+    photos.add_argument(
+        "--debs", default=None, metavar="DIR",
+        help="use the .deb files already in DIR instead of downloading them",
+    )  # fmt: skip
+    photos.add_argument(
+        "--max-side", type=int, default=1920, metavar="PIXELS",
+        help="store larger photographs shrunk to this longer side (1920; 0 keeps them)",
+    )  # fmt: skip
+    photos.set_defaults(handler=_photos)
 
     train = commands.add_parser(
         "train",

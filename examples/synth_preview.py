@@ -65,6 +65,12 @@ def main() -> None:
         metavar=("LOW", "HIGH"),
         help="camera height range, metres",
     )
+    parser.add_argument(
+        "--camera-pitch", type=float, nargs=2, default=(5.0, 45.0), metavar=("LOW", "HIGH"),
+        help="camera pitch range below the horizon, degrees",
+    )  # fmt: skip
+    parser.add_argument("--motion", choices=["procedural", "jupedsim"], default="procedural")
+    parser.add_argument("--backgrounds", default=None, help="a `crowdpose3d photos` folder")
     args = parser.parse_args()
 
     config = SynthConfig(
@@ -73,6 +79,9 @@ def main() -> None:
         max_people=args.people,
         vehicles=args.vehicles,
         camera_height_m=tuple(args.camera_height),
+        camera_pitch_deg=tuple(args.camera_pitch),
+        motion=args.motion,
+        backgrounds=args.backgrounds,
         renderer=args.renderer,
         street_furniture=args.street_furniture,
     )

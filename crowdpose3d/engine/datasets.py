@@ -8,6 +8,7 @@ Both spell a dataset the same way: a training config's ``{type: KIND, root: ROOT
     mupots    MuPoTS-3D (the ``MultiPersonTestSet`` folder; one test set, no split)
     muco      MuCo-3DHP (``MuCo-3DHP.json``)
     coco      COCO keypoints (split train|val; 2D only)
+    photos    real photographs with nobody in them (``crowdpose3d photos``): negative frames
 
 ``frame_step`` keeps every n-th frame (inside the loader where it can, after it otherwise);
 ``spread_evenly`` picks at most n samples spread over a data set.
@@ -26,7 +27,7 @@ from crowdpose3d.data.dataset import SampleSubset
 from crowdpose3d.data.errors import DatasetError
 from crowdpose3d.data.sample import Sample
 
-DatasetKind = Literal["jta", "panoptic", "mupots", "muco", "coco"]
+DatasetKind = Literal["jta", "panoptic", "mupots", "muco", "coco", "photos"]
 DATASET_KINDS: tuple[str, ...] = get_args(DatasetKind)
 DEFAULT_KIND = "jta"  # a bare folder: JTA's layout (and `crowdpose3d synth` output)
 
@@ -79,6 +80,10 @@ def open_dataset(
         from crowdpose3d.data.mupots import MuCoDataset
 
         samples, step_left = MuCoDataset(root, **options), frame_step
+    elif kind == "photos":
+        from crowdpose3d.data.photos import NegativePhotos
+
+        samples, step_left = NegativePhotos(root, split=split, **options), frame_step
     else:
         from crowdpose3d.data.coco import COCODataset
 

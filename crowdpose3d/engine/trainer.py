@@ -39,7 +39,7 @@ from crowdpose3d.core.losses import LossResult, PandaNetLoss
 from crowdpose3d.core.model import PRESETS, PandaNet
 from crowdpose3d.core.skeleton import SKELETONS, Skeleton, get_skeleton
 from crowdpose3d.core.targets import AnchorMatcher, GroundTruth
-from crowdpose3d.data.dataset import PoseDataset, collate
+from crowdpose3d.data.dataset import PoseDataset, SampleSubset, collate
 from crowdpose3d.data.sample import Sample
 from crowdpose3d.data.transforms import (
     ColorJitter,
@@ -62,13 +62,16 @@ class _Strict(BaseModel):
 class DataSource(_Strict):
     """One training dataset (`crowdpose3d.engine.datasets`: the kinds ``crowdpose3d eval
     --data KIND:ROOT`` names too). ``jta`` reads JTA's layout, which `crowdpose3d synth`
-    writes."""
+    writes (composites on real photographs too: ``synth --backgrounds``); ``photos`` reads a
+    `crowdpose3d photos` folder as negative frames (nobody in them)."""
 
     type: DatasetKind = "jta"
     root: str
     split: str = "train"
     frame_step: int = Field(1, ge=1)
     max_samples: int | None = Field(None, ge=1)
+    repeat: int = Field(1, ge=1)  # list the source this many times (a larger share)
+    cache_dir: str | None = None  # jta: keep decoded frames here (memory-mapped), decode once
 
 
 class ModelSection(_Strict):
@@ -97,6 +100,19 @@ class AugmentSection(_Strict):
     max_scale: float = Field(1.5, gt=0)
     flip: bool = True
     color_jitter: bool = True
+    # Real-camera effects (crowdpose3d/data/camera_effects.py): white balance, defocus and
+    # motion blur, low resolution, sensor noise, JPEG and H.264; False, True (the default
+    # probabilities) or {effect: probability} to change some.
+    camera_effects: bool | dict[str, float] = False
+
+    @field_validator("camera_effects")
+    @classmethod
+    def _known_effects(cls, value: bool | dict[str, float]) -> bool | dict[str, float]:
+        if isinstance(value, dict):
+            from crowdpose3d.data.camera_effects import CameraEffects
+
+            CameraEffects(value)  # a ValueError naming the unknown effect or bad probability
+        return value
 
 
 class TrainConfig(_Strict):
@@ -155,8 +171,12 @@ def open_source(source: DataSource, skeleton: Skeleton) -> Sequence[Sample]:
         split=source.split,
         skeleton=skeleton,
         frame_step=source.frame_step,
+        cache_dir=source.cache_dir,
     )
-    return spread_evenly(dataset, source.max_samples)
+    dataset = spread_evenly(dataset, source.max_samples)
+    if source.repeat > 1:
+        dataset = SampleSubset(dataset, list(range(len(dataset))) * source.repeat)
+    return dataset
 
 
 class _Concat(Sequence[Sample]):
@@ -203,6 +223,11 @@ def training_transform(config: TrainConfig) -> Compose:
         steps.append(RandomHorizontalFlip())
     if config.augment.color_jitter:
         steps.append(ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.03))
+    effects = config.augment.camera_effects
+    if effects:
+        from crowdpose3d.data.camera_effects import CameraEffects
+
+        steps.append(CameraEffects(effects if isinstance(effects, dict) else None))
     return Compose(steps)
 
 

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 RENDERERS = ("solids", "mesh")
+MOTIONS = ("procedural", "jupedsim")
 MAX_PEOPLE = 200  # a hard cap to keep a typo (--max-people 6000) from hanging the renderer
 
 
@@ -38,6 +39,8 @@ class SynthConfig:
     preset: str = "veryfast"  # x264 speed preset
     street_furniture: bool = False  # mesh renderer: lamp posts, signs, tripods, bins ...
     renderer: str = "solids"  # "solids" (fast, painter's algorithm) or "mesh" (anny bodies, OpenGL)
+    motion: str = "procedural"  # "procedural" steering or "jupedsim" (collision-free crowds)
+    backgrounds: str | None = None  # folder of `crowdpose3d photos`: real photographs behind
 
     def __post_init__(self) -> None:
         def check(condition: bool, message: str) -> None:
@@ -78,6 +81,10 @@ class SynthConfig:
         check(
             not self.street_furniture or self.renderer == "mesh",
             "street furniture needs the mesh renderer (--renderer mesh)",
+        )
+        check(
+            self.motion in MOTIONS,
+            f"motion must be one of {', '.join(MOTIONS)}, got {self.motion!r}",
         )
         check(0 <= self.crf <= 51, f"crf must be in 0..51, got {self.crf}")
 

@@ -7,12 +7,14 @@ traffic and the sensor noise, so adding people does not change the camera.
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from crowdpose3d.data.synth.background import render_background, sample_lighting
+from crowdpose3d.data.synth.background import Lighting, render_background, sample_lighting
 from crowdpose3d.data.synth.body import BodyShape
 from crowdpose3d.data.synth.camera_sampling import GroundView, sample_camera
 from crowdpose3d.data.synth.config import SynthConfig
@@ -21,6 +23,7 @@ from crowdpose3d.data.synth.furniture import sample_furniture
 from crowdpose3d.data.synth.mesh_people import MeshFrame, MeshPeople
 from crowdpose3d.data.synth.mesh_render import MeshRenderer
 from crowdpose3d.data.synth.occlusion import buffer_occlusion_flags, in_image, occlusion_flags
+from crowdpose3d.data.synth.pedsim import make_pedsim_crowd
 from crowdpose3d.data.synth.render import Renderer, sample_style
 from crowdpose3d.data.synth.solids import (
     NUM_PARTS,
@@ -32,6 +35,8 @@ from crowdpose3d.data.synth.solids import (
 )
 from crowdpose3d.data.synth.traffic import Traffic, sample_road
 from crowdpose3d.geometry.camera import Camera
+
+PHOTO_TINT = 0.15  # at most this much of a photograph's colour cast is passed to the people
 
 
 @dataclass(frozen=True)
@@ -71,9 +76,10 @@ class SynthSequence:
     def __init__(self, config: SynthConfig, seed: int) -> None:
         self.config = config
         self.seed = int(seed)
-        # Five streams, a sixth added later for street furniture (spawning more keeps the
-        # first five, so older settings give the same frames).
-        streams = np.random.SeedSequence(self.seed).spawn(6)
+        # Five streams, a sixth added later for street furniture, a seventh for photograph
+        # backgrounds and an eighth for the JuPedSim crowd (spawning more keeps the first
+        # ones, so older settings give the same frames).
+        streams = np.random.SeedSequence(self.seed).spawn(8)
         self._streams = streams
         self.camera: Camera = sample_camera(config, np.random.default_rng(streams[0]))
 
@@ -82,7 +88,7 @@ class SynthSequence:
 
     def __iter__(self) -> Iterator[SynthFrame]:
         config, camera = self.config, self.camera
-        scene_rng, crowd_rng, traffic_rng, noise_rng, furniture_rng = (
+        scene_rng, crowd_rng, traffic_rng, noise_rng, furniture_rng, photo_rng, sim_rng = (
             np.random.default_rng(s) for s in self._streams[1:]
         )
         view = GroundView.of(camera, config.distance_range_m)
@@ -90,8 +96,15 @@ class SynthSequence:
         road = sample_road(view, scene_rng) if config.vehicles else None
         lighting = sample_lighting(scene_rng)
         background = render_background(view, lighting, scene_rng, road)
+        if config.backgrounds is not None:
+            background, lighting = photo_background(config.backgrounds, view, lighting, photo_rng)
         style = sample_style(camera, lighting, scene_rng)
-        crowd = Crowd(view, population, crowd_rng, config.run_fraction, config.stand_fraction, road)
+        if config.motion == "jupedsim":
+            crowd = make_pedsim_crowd(view, population, crowd_rng, sim_rng, config, road)
+        else:
+            crowd = Crowd(
+                view, population, crowd_rng, config.run_fraction, config.stand_fraction, road
+            )
         traffic = Traffic(view, road, traffic_rng) if road is not None else None
         furniture = sample_furniture(view, furniture_rng) if config.street_furniture else []
         dt = 1.0 / config.fps
@@ -199,6 +212,34 @@ class SynthSequence:
             vehicle_corners=np.array(corners_cam).reshape(-1, 8, 3),
             mesh=mesh,
         )
+
+
+def photo_background(
+    folder: str, view: GroundView, lighting: Lighting, rng: np.random.Generator
+) -> tuple[np.ndarray, Lighting]:
+    """A real photograph placed for this camera (`photos.place_photo`), and the lighting
+    tinted towards the photograph's mean colour, so the people share its white balance.
+
+    Draws only from its own stream: the camera, people, labels and sensor effects are
+    those of the same seed without photographs.
+    """
+    from crowdpose3d.data.photos import place_photo
+
+    photos = _photo_set(folder)
+    photo = photos.image(int(rng.integers(len(photos))))
+    k = view.camera.intrinsics
+    horizon_v = k.cy - k.fy * math.tan(view.pitch)
+    image = place_photo(photo, k, horizon_v, rng)
+    mean = image.reshape(-1, 3).mean(axis=0) + 1.0  # (3,) RGB
+    tint = np.clip(mean / mean.mean(), 1 - PHOTO_TINT, 1 + PHOTO_TINT)
+    return image, replace(lighting, tint=lighting.tint * tint)
+
+
+@functools.lru_cache(maxsize=4)
+def _photo_set(folder: str):
+    from crowdpose3d.data.photos import PhotoSet
+
+    return PhotoSet(folder, "train")  # never the held-out photographs
 
 
 def _project(joints3d: np.ndarray, k) -> tuple[np.ndarray, np.ndarray]:
