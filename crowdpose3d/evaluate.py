@@ -109,7 +109,9 @@ def evaluate(
         bar = tqdm(total=len(samples), unit="frame", desc="eval", dynamic_ncols=True)
     try:
         for batch in _batches(samples, predictor.batch_size):
-            predictions = predictor([sample.image for sample in batch])
+            predictions = predictor(
+                [sample.image for sample in batch], [sample.intrinsics for sample in batch]
+            )
             for poses, sample in zip(predictions, batch, strict=True):
                 evaluation.add(poses, sample)
             if bar is not None:

@@ -71,6 +71,9 @@ class ModelSection(_Strict):
     skeleton: str = "jta22"
     num_anchors: int = Field(10, ge=1)
     subpixel: bool = True
+    # Frame of the 3D output: "camera" axes (the paper) or the person's viewing "ray"
+    # (crowdpose3d/geometry/rays.py); stored in the checkpoint as metadata "pose_frame".
+    pose_frame: Literal["camera", "ray"] = "camera"
 
     @field_validator("preset")
     @classmethod
@@ -367,6 +370,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
         input_size=config.input_size,
         seed=config.seed,
         image_dtype=torch.uint8,
+        pose_frame=config.model.pose_frame,
     )
     sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=config.seed)
     loader = DataLoader(
@@ -398,6 +402,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
                 "epoch": completed_epoch,
                 "iteration": iteration,
                 "anchor_mean_iou": anchor_fit,
+                "pose_frame": config.model.pose_frame,
                 "config": config.model_dump(mode="json"),
             },
             extra={
