@@ -78,7 +78,9 @@ class People:
         keys = []
         for s, sample in enumerate(samples):
             sample = sample.mapped_to(skeleton)
-            pose, scale = normalize_pose(sample.kp3d.astype(np.float64), skeleton, sample.kp3d_valid)
+            pose, scale = normalize_pose(
+                sample.kp3d.astype(np.float64), skeleton, sample.kp3d_valid
+            )
             root = sample.kp3d[:, skeleton.root].astype(np.float64)  # (N, 3) metres
             camera = sample.extra.get("camera")
             up = (
@@ -101,6 +103,7 @@ class People:
         self.valid = np.concatenate(valid)  # (P, K)
         self.ray = np.concatenate(rays)  # (P, 3, 3)
         up = np.concatenate(ups)  # (P, 3)
+        self.up = up / np.linalg.norm(up, axis=1, keepdims=True)
         root = np.concatenate(roots)
         self.body, self.walking = _walking_frames(keys, root, up, fps)
         self._means()
@@ -199,7 +202,9 @@ def pipeline_rows(
     truth -> (M,) person rows and (M, K, 3) poses at bone-length sum 1."""
     skeleton = truth.skeleton
     names = skeleton.joints
-    by_frame = {(sample.sequence.split("/")[-1], sample.frame): s for s, sample in enumerate(samples)}
+    by_frame = {
+        (sample.sequence.split("/")[-1], sample.frame): s for s, sample in enumerate(samples)
+    }
     people, poses = [], []
     for video in sorted((root / "videos" / "test").glob("seq_*.mp4")):
         out = work / video.stem
@@ -226,6 +231,41 @@ def pipeline_rows(
                 poses.append(normalised[p])
     return np.array(people, dtype=np.int64), np.array(poses, dtype=np.float64).reshape(
         -1, skeleton.num_joints, 3
+    )
+
+
+def lateral_angles(poses: np.ndarray, up: np.ndarray, skeleton: Skeleton) -> np.ndarray:
+    """(M, K, 3) poses, (M, 3) up -> (M,) heading (rad) of the right-to-left axis of the
+    shoulders and hips on the ground plane (NaN where it has no length)."""
+    joints = skeleton.joints
+    left = [joints.index(n) for n in ("left_shoulder", "left_hip")]
+    right = [joints.index(n) for n in ("right_shoulder", "right_hip")]
+    axis = poses[:, left].sum(1) - poses[:, right].sum(1)  # (M, 3)
+    axis = axis - (axis * up).sum(1, keepdims=True) * up
+    # Two fixed directions on each person's ground plane: a = camera x made horizontal.
+    a = np.array([1.0, 0.0, 0.0]) - up[:, :1] * up
+    a /= np.linalg.norm(a, axis=1, keepdims=True)
+    b = np.cross(up, a)
+    angle = np.arctan2((axis * b).sum(1), (axis * a).sum(1))
+    return np.where(np.linalg.norm(axis, axis=1) > 1e-9, angle, np.nan)
+
+
+def heading_line(predicted: np.ndarray, people: np.ndarray, truth: People) -> str:
+    """How the predicted body orientation compares with the truth's: the share of people
+    within 45 degrees, within 45 degrees of the opposite (front and back swapped), and
+    in between (a quarter turn off)."""
+    up = truth.up[people]
+    diff = lateral_angles(predicted, up, truth.skeleton) - lateral_angles(
+        truth.pose[people], up, truth.skeleton
+    )
+    diff = np.abs((diff + np.pi) % (2 * np.pi) - np.pi)  # [0, pi]
+    diff = diff[np.isfinite(diff)]
+    right = 100.0 * (diff < np.pi / 4).mean()
+    flipped = 100.0 * (diff > 3 * np.pi / 4).mean()
+    return (
+        f"body orientation (shoulder and hip axis on the ground): {right:.0f} % within 45 deg "
+        f"of the truth, {flipped:.0f} % turned round (front and back swapped), "
+        f"{100 - right - flipped:.0f} % a quarter turn off"
     )
 
 
@@ -274,11 +314,14 @@ def main() -> None:
     print_block("Predictor", rows, len(people))
     limbs = sets["limbs"]
     scale = truth.scale[people]
+    bone_sum = bone_lengths(predicted, skeleton).sum(-1).mean()
     print(
-        f"predicted bone-length sum: mean {bone_lengths(predicted, skeleton).sum(-1).mean():.3f} "
-        f"(training normalises to 1); limb spread across people: predicted "
-        f"{spread(predicted, limbs, scale):.0f} mm, true {spread(truth.pose[people], limbs, scale):.0f} mm"
+        f"predicted bone-length sum: mean {bone_sum:.3f} (training normalises to 1); limb "
+        f"spread across people: predicted {spread(predicted, limbs, scale):.0f} mm, "
+        f"true {spread(truth.pose[people], limbs, scale):.0f} mm"
     )
+
+    print(heading_line(predicted, people, truth))
 
     if not args.no_track:
         with tempfile.TemporaryDirectory(prefix="pose_vs_mean_") as work:
@@ -287,6 +330,7 @@ def main() -> None:
         for name, baseline in truth.baselines(people).items():
             rows[name] = scores(baseline, people, truth, sets)
         print_block("Pipeline (crowdpose3d track, Parquet)", rows, len(people))
+        print(heading_line(poses, people, truth))
 
 
 if __name__ == "__main__":

@@ -94,6 +94,8 @@ class LossSection(_Strict):
     weighting: Literal["fixed", "task", "task+anchor", "task+anchor+joint"] = "task+anchor+joint"
     selection: Literal["none", "box", "pose"] = "pose"  # Table 1's rows
     classification_balance: Literal["mean", "balanced", "balanced+hard"] = "mean"  # mean: eq. 11
+    pose3d_share: float = Field(1.0, gt=0)  # times the 3D task's term (1: the paper; losses.py)
+    start_at_equilibrium: bool = False  # task weights start at 1 / L, not 1 (losses.py)
 
 
 class AugmentSection(_Strict):
@@ -327,6 +329,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
         weighting=config.loss.weighting,
         selection=config.loss.selection,
         classification_balance=config.loss.classification_balance,
+        pose3d_share=config.loss.pose3d_share,
     )
     start_epoch, iteration, extra = 0, 0, {}
     if resume:
@@ -433,6 +436,10 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
             ground_truth = [gt.to(device) for gt in ground_truth]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
                 result = wrapped(images, ground_truth)
+            if config.loss.start_at_equilibrium and iteration == 0 and not resume:
+                criterion.start_at_equilibrium(result)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                    result = wrapped(images, ground_truth)
             optimiser.zero_grad(set_to_none=True)
             result.total.backward()
             optimiser.step()
