@@ -318,7 +318,9 @@ def main() -> None:
     print(
         f"predicted bone-length sum: mean {bone_sum:.3f} (training normalises to 1); limb "
         f"spread across people: predicted {spread(predicted, limbs, scale):.0f} mm, "
-        f"true {spread(truth.pose[people], limbs, scale):.0f} mm"
+        f"true {spread(truth.pose[people], limbs, scale):.0f} mm; the set's mean pose has "
+        f"bone-length sum {bone_lengths(truth.mean_camera, skeleton).sum():.3f} (camera axes) "
+        f"and {bone_lengths(truth.mean_body, skeleton).sum():.3f} (walking frame)"
     )
 
     print(heading_line(predicted, people, truth))

@@ -90,3 +90,33 @@ def _sample(template, kp3d, intrinsics=None):
     from crowdpose3d.data.dataset import projected_sample
 
     return projected_sample(template.image, kp3d, intrinsics or INTRINSICS, JTA22)
+
+
+def test_a_ray_frame_model_outputs_camera_axes_and_keeps_its_own_frame():
+    """The predictor turns a ray-frame checkpoint's poses into camera axes (with the given
+    intrinsics, else a 60-degree view) and the lift turns them again with its camera."""
+    import torch
+
+    from crowdpose3d.core.checkpoint import load_checkpoint
+    from crowdpose3d.geometry.lift import Lifter
+    from crowdpose3d.predict import DEFAULT_FOV_DEG, Predictor
+
+    checkpoint = load_checkpoint("builtin:crowd-small")
+    checkpoint.metadata["pose_frame"] = "ray"
+    predictor = Predictor(checkpoint, device="cpu", score_threshold=0.0, max_detections=5)
+    torch.manual_seed(0)
+    image = np.random.default_rng(5).integers(0, 255, (320, 512, 3), dtype=np.uint8)
+    guessed = predictor([image])[0]
+    assert len(guessed) == 5
+    ray = guessed.data["kp3d_ray"]
+    default = Intrinsics.from_fov(512, 320, DEFAULT_FOV_DEG)
+    assert np.allclose(guessed.kp3d_rel, pose_to_camera(ray, guessed.kp2d, JTA22.root, default))
+    known = predictor([image], [INTRINSICS])[0]
+    assert np.allclose(known.data["kp3d_ray"], ray)
+    assert np.allclose(known.kp3d_rel, pose_to_camera(ray, known.kp2d, JTA22.root, INTRINSICS))
+    assert not np.allclose(known.kp3d_rel, guessed.kp3d_rel)
+    lifted = Lifter(INTRINSICS, JTA22)(guessed)
+    assert np.allclose(lifted.kp3d_rel, known.kp3d_rel, atol=1e-5)
+    checkpoint.metadata["pose_frame"] = "world"
+    with pytest.raises(ValueError, match="pose_frame 'world'"):
+        Predictor(checkpoint, device="cpu")
