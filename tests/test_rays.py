@@ -120,3 +120,14 @@ def test_a_ray_frame_model_outputs_camera_axes_and_keeps_its_own_frame():
     checkpoint.metadata["pose_frame"] = "world"
     with pytest.raises(ValueError, match="pose_frame 'world'"):
         Predictor(checkpoint, device="cpu")
+
+
+def test_pose_dataset_builds_ray_frame_targets_when_asked():
+    from crowdpose3d.data.dataset import PoseDataset
+
+    samples = [random_sample(np.random.default_rng(6), height=64, width=96, num_people=2,
+                             skeleton=JTA22)]  # fmt: skip
+    ray = PoseDataset(samples, None, JTA22, input_size=(64, 96), pose_frame="ray")[0][1]
+    camera = PoseDataset(samples, None, JTA22, input_size=(64, 96))[0][1]
+    assert np.allclose(ray.kp3d.numpy(), samples[0].to_ground_truth("ray").kp3d.numpy())
+    assert not np.allclose(ray.kp3d.numpy(), camera.kp3d.numpy())
