@@ -226,10 +226,9 @@ def train_in_budget(out: Path, plan: Plan, sources: list, minutes: float) -> tup
 
 
 def evaluate_all(checkpoint: Path, heldout: dict, photos: Path | None, device: str) -> dict:
+    from crowdpose3d.data.photos import NegativePhotos
     from crowdpose3d.engine.evaluator import evaluate, load_samples
     from crowdpose3d.engine.predictor import Predictor
-
-    from crowdpose3d.data.photos import NegativePhotos
 
     predictor = Predictor.from_spec(checkpoint, device=device, score_threshold=0.3)
     results = {}

@@ -3,7 +3,6 @@ intrinsics do not, the same generator gives the same image, and configs switch t
 
 import numpy as np
 import pytest
-from crowdpose3d.train import TrainConfig, training_transform
 from pydantic import ValidationError
 
 from crowdpose3d.core.skeleton import JTA22
@@ -18,6 +17,7 @@ from crowdpose3d.data.camera_effects import (
     WhiteBalance,
 )
 from crowdpose3d.data.dataset import random_sample
+from crowdpose3d.engine.trainer import TrainConfig, training_transform
 
 EFFECTS = [
     WhiteBalance(),

@@ -212,3 +212,35 @@ def test_hard_negative_term_adds_the_mean_of_the_hardest_negatives(monkeypatch):
     extra = torch.nn.functional.softplus(torch.tensor(0.0)).item()
     difference = hard.parts["weighted/cls"].item() - plain.parts["weighted/cls"].item()
     assert difference == pytest.approx(extra)
+
+
+def test_pose3d_share_multiplies_only_the_3d_term_and_its_gradient():
+    targets = AnchorMatcher()(ANCHORS, [two_people()])
+    plain_outputs = crafted_outputs(requires_grad=True)
+    plain = PandaNetLoss(1, 2, weighting="task")(plain_outputs, targets)
+    shared_outputs = crafted_outputs(requires_grad=True)
+    shared = PandaNetLoss(1, 2, weighting="task", pose3d_share=4.0)(shared_outputs, targets)
+    assert shared.parts["weighted/3d"].item() == pytest.approx(4 * plain.parts["weighted/3d"])
+    assert shared.parts["weighted/2d"].item() == pytest.approx(plain.parts["weighted/2d"])
+    plain.total.backward()
+    shared.total.backward()
+    assert torch.allclose(shared_outputs.kp3d.grad, 4 * plain_outputs.kp3d.grad)
+    assert torch.allclose(shared_outputs.kp2d.grad, plain_outputs.kp2d.grad)
+    with pytest.raises(ValueError, match="pose3d_share"):
+        PandaNetLoss(1, 2, pose3d_share=0.0)
+
+
+def test_start_at_equilibrium_sets_each_task_weight_to_its_inverse_loss():
+    targets = AnchorMatcher()(ANCHORS, [two_people()])
+    loss = PandaNetLoss(1, 2, weighting="task")
+    first = loss(crafted_outputs(), targets)
+    loss.start_at_equilibrium(first)
+    again = loss(crafted_outputs(), targets)
+    assert again.weights["task/cls"].item() == pytest.approx(1 / math.log(2), rel=1e-5)
+    assert again.weights["task/3d"].item() == pytest.approx(1 / (0.64 / 6), rel=1e-5)
+    # At the equilibrium the gradient of every task's log-variance is zero.
+    again.total.backward()
+    assert loss.weights.task.grad.abs().max().item() < 1e-5
+    fixed = PandaNetLoss(1, 2, weighting="fixed")
+    fixed.start_at_equilibrium(fixed(crafted_outputs(), targets))
+    assert fixed.weights.task.abs().max().item() == 0.0  # fixed weights stay at 1

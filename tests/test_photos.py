@@ -11,7 +11,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from crowdpose3d.engine.trainer import TrainConfig, training_transform
 
 from crowdpose3d.cli import main
 from crowdpose3d.core.anchors import anchor_grid
@@ -28,6 +27,7 @@ from crowdpose3d.data.photos import (
     photo_split,
 )
 from crowdpose3d.data.synth import SynthConfig, generate_sequence
+from crowdpose3d.engine.trainer import TrainConfig, training_transform
 
 REPO = Path(__file__).resolve().parents[1]
 

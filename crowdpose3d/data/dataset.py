@@ -84,6 +84,8 @@ class PoseDataset(Dataset):
         seed: with the epoch (`set_epoch`) and the index, seeds each item's generator.
         image_dtype: ``torch.float32`` for values in [0, 1] (what the model takes), or
             ``torch.uint8`` for the raw 0-255 values, to convert after the transfer.
+        pose_frame: the frame of the 3D targets, ``camera`` or ``ray``
+            (`Sample.to_ground_truth`).
 
     With DataLoader workers, call `set_epoch` before creating the epoch's iterator and do
     not use ``persistent_workers=True`` (persistent workers keep the epoch they started
@@ -99,6 +101,7 @@ class PoseDataset(Dataset):
         input_size: tuple[int, int],
         seed: int = 0,
         image_dtype: torch.dtype = torch.float32,
+        pose_frame: str = "camera",
     ) -> None:
         height, width = input_size
         if height <= 0 or width <= 0 or height % 32 or width % 32:
@@ -113,6 +116,7 @@ class PoseDataset(Dataset):
         self.input_size = (int(height), int(width))
         self.seed = seed
         self.image_dtype = image_dtype
+        self.pose_frame = pose_frame
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -160,7 +164,7 @@ class PoseDataset(Dataset):
             kp3d=sample.kp3d,
             letterbox=sample.extra.get("letterbox"),
         )
-        return image, sample.to_ground_truth(), meta
+        return image, sample.to_ground_truth(self.pose_frame), meta
 
 
 class SampleSubset(Sequence[Sample]):

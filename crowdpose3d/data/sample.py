@@ -18,6 +18,7 @@ import torch
 from crowdpose3d.core.skeleton import Skeleton, map_joints, normalize_pose
 from crowdpose3d.core.targets import GroundTruth
 from crowdpose3d.geometry.camera import Intrinsics
+from crowdpose3d.geometry.rays import POSE_FRAMES, camera_to_ray, ray_rotation
 
 
 @dataclass
@@ -103,15 +104,30 @@ class Sample:
             skeleton=skeleton,
         )
 
-    def to_ground_truth(self) -> GroundTruth:
+    def to_ground_truth(self, pose_frame: str = "camera") -> GroundTruth:
         """The model's targets: boxes, 2D joints and bone-normalised root-relative 3D joints.
 
+        ``pose_frame`` ``camera`` keeps the 3D joints in camera axes (the paper); ``ray``
+        turns each person's pose into its viewing-ray frame, the ray through its root joint
+        under this sample's (transformed) intrinsics (`crowdpose3d.geometry.rays`), so the
+        label follows a crop or a rescale of the image as the picture does.
         A person whose 3D scale cannot be computed (root invalid) gets no 3D supervision.
         """
+        if pose_frame not in POSE_FRAMES:
+            raise ValueError(f"unknown pose frame {pose_frame!r}; choose from {POSE_FRAMES}")
         kp3d = torch.from_numpy(self.kp3d)
         valid3d = torch.from_numpy(self.kp3d_valid)
         normalised, scale = normalize_pose(kp3d, self.skeleton, valid3d)
         valid3d = valid3d & (scale > 0)[:, None]
+        if pose_frame == "ray" and len(self):
+            root = self.kp3d[:, self.skeleton.root].astype(np.float64)  # (N, 3) metres
+            in_front = root[:, 2] > 1e-6
+            pixels = self.intrinsics.project(np.where(in_front[:, None], root, [0.0, 0.0, 1.0]))
+            rotation = ray_rotation(pixels, self.intrinsics)  # (N, 3, 3)
+            normalised = torch.from_numpy(
+                camera_to_ray(normalised.numpy(), rotation).astype(np.float32)
+            )
+            valid3d = valid3d & torch.from_numpy(in_front)[:, None]
         return GroundTruth(
             boxes=torch.from_numpy(self.boxes),
             kp2d=torch.from_numpy(self.kp2d),

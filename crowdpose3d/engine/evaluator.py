@@ -77,7 +77,12 @@ def evaluate(
         bar = tqdm(total=len(samples), unit="frame", desc="eval", dynamic_ncols=True)
     try:
         for batch in _batches(samples, predictor.batch_size):
-            predictions = predictor([sample.image for sample in batch])
+            images = [sample.image for sample in batch]
+            if getattr(predictor, "pose_frame", "camera") == "ray":
+                # A ray-frame model turns its poses into camera axes with each image's camera.
+                predictions = predictor(images, [sample.intrinsics for sample in batch])
+            else:
+                predictions = predictor(images)
             for poses, sample in zip(predictions, batch, strict=True):
                 evaluation.add(poses, sample)
             if bar is not None:

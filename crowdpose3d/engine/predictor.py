@@ -5,9 +5,16 @@ resize keeping the aspect ratio, centre, pad with the ImageNet mean colour) stra
 one uint8 batch, the batch runs through a backend (`crowdpose3d.engine.backends`: torch,
 ONNX Runtime or OpenVINO, fp32 / bf16 / int8), which returns the best anchors of each image,
 `PoseDecoder.decode_candidates` turns them into people, and boxes and 2D joints are mapped
-back with `Letterbox`. The 3D output stays
-root-relative and bone-normalised (``Poses.kp3d_rel``); metric ``kp3d`` / ``root`` are left
-NaN for the lift stage.
+back with `Letterbox`. The 3D output stays root-relative and bone-normalised
+(``Poses.kp3d_rel``, camera axes); metric ``kp3d`` / ``root`` are left NaN for the lift
+stage.
+
+A checkpoint trained in the viewing-ray frame (metadata ``pose_frame: ray``,
+`crowdpose3d.geometry.rays`) outputs each pose in the frame of the ray through its root
+joint; the predictor turns it into camera axes with the intrinsics given for each image, or,
+without them, those of a `DEFAULT_FOV_DEG` horizontal field of view (the lift stage's
+default), and keeps the ray-frame pose in ``Poses.data["kp3d_ray"]`` so that the lift
+stage can turn it again with the camera it knows.
 """
 
 from __future__ import annotations
@@ -26,11 +33,16 @@ from crowdpose3d.core.checkpoint import PandaNetCheckpoint
 from crowdpose3d.core.decode import PoseDecoder
 from crowdpose3d.data.transforms import DEFAULT_FILL, Letterbox, ResizeToFit
 from crowdpose3d.engine.backends import ExportedModel, choose, load_model, make_runner
+from crowdpose3d.geometry.camera import Intrinsics
+from crowdpose3d.geometry.rays import POSE_FRAMES, pose_to_camera
 from crowdpose3d.poses import Poses
 
 __all__ = ["Predictor", "letterbox_image", "resolve_device"]
 
 log = logging.getLogger("crowdpose3d.predict")
+# Horizontal field of view assumed for a ray-frame model when no intrinsics are given (the
+# lift stage's default, crowdpose3d/stages/lift.py).
+DEFAULT_FOV_DEG = 60.0
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -151,6 +163,12 @@ class Predictor:
             max_detections=max_detections,
         )
         self.batch_size = batch_size
+        self.pose_frame = str(checkpoint.metadata.get("pose_frame", "camera"))
+        if self.pose_frame not in POSE_FRAMES:
+            raise ValueError(
+                f"checkpoint {checkpoint.name} has pose_frame {self.pose_frame!r}; this "
+                f"version knows {POSE_FRAMES}: upgrade crowdpose3d"
+            )
         self._grids: dict[tuple[int, int], Tensor] = {}  # input (H, W) -> (h, w, A, 4)
 
     @classmethod
@@ -177,11 +195,40 @@ class Predictor:
             )
         return self._grids[key]
 
-    def __call__(self, images: Sequence[np.ndarray]) -> list[Poses]:
+    def __call__(
+        self,
+        images: Sequence[np.ndarray],
+        intrinsics: Sequence[Intrinsics | None] | None = None,
+    ) -> list[Poses]:
+        """One `Poses` per image; ``intrinsics`` (one per image, of the image as given)
+        matter only for a ray-frame model (see the module docstring)."""
         results: list[Poses] = []
         for start in range(0, len(images), self.batch_size):
             results.extend(self._predict_batch(images[start : start + self.batch_size]))
+        if self.pose_frame == "ray":
+            cameras = list(intrinsics) if intrinsics is not None else [None] * len(images)
+            if len(cameras) != len(images):
+                raise ValueError(f"{len(images)} images but {len(cameras)} intrinsics")
+            results = [
+                self._to_camera_axes(poses, camera, image.shape[:2])
+                for poses, camera, image in zip(results, cameras, images, strict=True)
+            ]
         return results
+
+    def _to_camera_axes(
+        self, poses: Poses, intrinsics: Intrinsics | None, image_size: tuple[int, int]
+    ) -> Poses:
+        """A ray-frame model's poses in camera axes; the ray-frame ones in data["kp3d_ray"]."""
+        if intrinsics is None:
+            intrinsics = Intrinsics.from_fov(image_size[1], image_size[0], DEFAULT_FOV_DEG)
+        rel = pose_to_camera(poses.kp3d_rel, poses.kp2d, self.skeleton.root, intrinsics)
+        return Poses(
+            boxes=poses.boxes,
+            scores=poses.scores,
+            kp2d=poses.kp2d,
+            kp3d_rel=rel,
+            data={**poses.data, "kp3d_ray": poses.kp3d_rel},
+        )
 
     def _predict_batch(self, images: Sequence[np.ndarray]) -> list[Poses]:
         height, width = self.input_size

@@ -79,6 +79,9 @@ class ModelSection(_Strict):
     skeleton: str = "jta22"
     num_anchors: int = Field(10, ge=1)
     subpixel: bool = True
+    # Frame of the 3D output: "camera" axes (the paper) or the person's viewing "ray"
+    # (crowdpose3d/geometry/rays.py); stored in the checkpoint as metadata "pose_frame".
+    pose_frame: Literal["camera", "ray"] = "camera"
 
     @field_validator("preset", "skeleton")
     @classmethod
@@ -93,6 +96,8 @@ class LossSection(_Strict):
     weighting: Literal["fixed", "task", "task+anchor", "task+anchor+joint"] = "task+anchor+joint"
     selection: Literal["none", "box", "pose"] = "pose"  # Table 1's rows
     classification_balance: Literal["mean", "balanced", "balanced+hard"] = "mean"  # mean: eq. 11
+    pose3d_share: float = Field(1.0, gt=0)  # times the 3D task's term (1: the paper; losses.py)
+    start_at_equilibrium: bool = False  # task weights start at 1 / L, not 1 (losses.py)
 
 
 class AugmentSection(_Strict):
@@ -351,6 +356,7 @@ def build_model_and_loss(config: TrainConfig, skeleton: Skeleton) -> tuple[Panda
         weighting=config.loss.weighting,
         selection=config.loss.selection,
         classification_balance=config.loss.classification_balance,
+        pose3d_share=config.loss.pose3d_share,
     )
     return model, criterion
 
@@ -412,6 +418,7 @@ def training_loader(
         input_size=config.input_size,
         seed=config.seed,
         image_dtype=torch.uint8,
+        pose_frame=config.model.pose_frame,
     )
     world, rank = processes.world, processes.rank
     sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=config.seed)
@@ -447,6 +454,7 @@ def save_state(
             "epoch": completed_epoch,
             "iteration": state.iteration,
             "anchor_mean_iou": state.anchor_fit,
+            "pose_frame": config.model.pose_frame,
             "config": config.model_dump(mode="json"),
         },
         extra={
@@ -546,6 +554,11 @@ def run_epochs(
             ground_truth = [gt.to(device) for gt in ground_truth]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
                 result = wrapped(images, ground_truth)
+            fresh_start = state.iteration == 0 and not state.extra  # not a resumed run
+            if config.loss.start_at_equilibrium and fresh_start:
+                criterion.start_at_equilibrium(result)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                    result = wrapped(images, ground_truth)
             optimiser.zero_grad(set_to_none=True)
             result.total.backward()
             optimiser.step()

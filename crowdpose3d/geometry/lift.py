@@ -38,6 +38,7 @@ import numpy as np
 
 from crowdpose3d.core.skeleton import JTA22, Skeleton
 from crowdpose3d.geometry.camera import Camera, Intrinsics
+from crowdpose3d.geometry.rays import pose_to_camera
 from crowdpose3d.poses import Poses
 
 __all__ = ["DEFAULT_ANKLE_HEIGHT", "SIZE_PRIORS", "LiftResult", "Lifter"]
@@ -147,7 +148,13 @@ class Lifter:
     def __call__(self, poses: Poses, weights: np.ndarray | None = None) -> Poses:
         """A copy of ``poses`` with ``kp3d`` and ``root`` filled and ``scale``,
         ``reprojection_error_px``, ``ground_xy`` added to ``data``."""
-        result = self.lift(poses.kp2d, poses.kp3d_rel, weights)
+        kp3d_rel = poses.kp3d_rel
+        if "kp3d_ray" in poses.data:  # a ray-frame model: turn it with this camera
+            kp3d_rel = pose_to_camera(
+                poses.data["kp3d_ray"], poses.kp2d, self.skeleton.root, self.intrinsics
+            ).astype(np.float32)
+            poses = dataclasses.replace(poses, kp3d_rel=kp3d_rel)
+        result = self.lift(poses.kp2d, kp3d_rel, weights)
         data = {
             **poses.data,
             "scale": result.scale.astype(np.float32),
