@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from crowdpose3d.api import track_pipeline
 from crowdpose3d.core.checkpoint import load_checkpoint
 from crowdpose3d.core.decode import PoseDecoder, gather_candidates
 from crowdpose3d.data.synth import SynthConfig, generate_dataset, write_sequence
@@ -48,8 +49,6 @@ from crowdpose3d.engine import backends
 from crowdpose3d.engine.backends import choose, load_model
 from crowdpose3d.engine.evaluator import evaluate, load_samples
 from crowdpose3d.engine.predictor import Predictor, letterbox_image
-from crowdpose3d.pipeline.config import validate_pipeline
-from crowdpose3d.pipeline.defaults import default_pipeline
 from crowdpose3d.pipeline.runner import PipelineRunner
 from crowdpose3d.pipeline.stage import StageContext
 
@@ -152,18 +151,9 @@ def bare_torch_forward(model, batch: np.ndarray):
 
 def pipeline_ms(clip: dict, output: Path, model: str, backend: str, precision: str,
                 threads: int | None = None) -> dict:  # fmt: skip
-    config = validate_pipeline(
-        default_pipeline(
-            str(clip["video"]),
-            str(output),
-            model=model,
-            device="cpu",
-            camera={"camera_file": str(clip["camera"])},
-            backend=backend,
-            precision=precision,
-            threads=threads,
-        )  # fmt: skip
-    )
+    config = track_pipeline(clip["video"], output, model=model, device="cpu",
+                            camera={"camera_file": str(clip["camera"])}, backend=backend,
+                            precision=precision, threads=threads)  # fmt: skip
     runner = PipelineRunner(config, StageContext(overwrite=True))
     runner.open()
     report = runner.run()

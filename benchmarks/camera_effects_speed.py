@@ -22,13 +22,6 @@ from crowdpose3d.core.skeleton import JTA22
 from crowdpose3d.data.camera_effects import (
     DEFAULT_PROBABILITIES,
     CameraEffects,
-    DefocusBlur,
-    H264Compression,
-    JpegCompression,
-    LowResolution,
-    MotionBlur,
-    SensorNoise,
-    WhiteBalance,
 )
 from crowdpose3d.data.dataset import random_sample
 
@@ -48,16 +41,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
     cv2.setNumThreads(1)
-    effects = {
-        "white_balance": WhiteBalance(),
-        "defocus": DefocusBlur(),
-        "motion": MotionBlur(),
-        "low_resolution": LowResolution(),
-        "noise": SensorNoise(),
-        "jpeg": JpegCompression(),
-        "h264": H264Compression(),
-        "CameraEffects (defaults)": CameraEffects(),
-    }
+    effects = {**CameraEffects().effects, "CameraEffects (defaults)": CameraEffects()}
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, cv2 one thread")
     for width, height in ((512, 320), (928, 576)):
         sample = random_sample(np.random.default_rng(0), height=height, width=width,

@@ -47,9 +47,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from crowdpose3d.api import track_pipeline
 from crowdpose3d.data.synth import SynthConfig, write_sequence
-from crowdpose3d.pipeline.config import validate_pipeline
-from crowdpose3d.pipeline.defaults import default_pipeline
 from crowdpose3d.pipeline.runner import PipelineRunner
 from crowdpose3d.pipeline.stage import StageContext
 
@@ -128,17 +127,9 @@ def run_peer(peer: TopDownPeer, clip: dict, boxes: dict[int, np.ndarray]) -> dic
 
 
 def run_ours(clip: dict, output: Path, model: str, backend: str, precision: str) -> dict:
-    config = validate_pipeline(
-        default_pipeline(
-            str(clip["video"]),
-            str(output),
-            model=model,
-            device="cpu",
-            camera={"camera_file": str(clip["camera"])},
-            backend=backend,
-            precision=precision,
-        )  # fmt: skip
-    )
+    config = track_pipeline(clip["video"], output, model=model, device="cpu",
+                            camera={"camera_file": str(clip["camera"])}, backend=backend,
+                            precision=precision)  # fmt: skip
     runner = PipelineRunner(config, StageContext(overwrite=True))
     runner.open()
     report = runner.run()
