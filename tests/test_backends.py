@@ -253,12 +253,21 @@ def test_auto_choice_follows_the_cpu(monkeypatch):
     assert choose("auto", "int8", CPU)[:2] == ("onnxruntime", "int8")
     monkeypatch.setattr(backends, "available_backends", lambda: BACKENDS_ALL)
     monkeypatch.setattr(backends, "cpu_has_bf16", lambda: True)
-    assert choose("auto", "auto", CPU)[:2] == ("openvino", "bf16")
+    assert choose("auto", "auto", CPU)[:2] == ("torch", "bf16")
+    monkeypatch.setattr(backends, "cpu_has_bf16", lambda: False)
+    assert choose("auto", "auto", CPU)[:2] == ("onnxruntime", "fp32")
+    monkeypatch.setattr(backends, "cpu_has_bf16", lambda: True)
     assert "bf16 instructions" in choose("auto", "auto", CPU).reason
     # An exported file on a machine with ONNX Runtime only: fp32, or int8 for an int8 file.
     monkeypatch.setattr(backends, "available_backends", lambda: ["torch", "onnxruntime"])
     assert choose("auto", "auto", CPU, exported=True)[:2] == ("onnxruntime", "fp32")
     assert choose("auto", "auto", CPU, True, "int8")[:2] == ("onnxruntime", "int8")
+    # An OpenVINO IR file runs only on OpenVINO, whatever else is installed or faster.
+    monkeypatch.setattr(backends, "available_backends", lambda: BACKENDS_ALL)
+    monkeypatch.setattr(backends, "cpu_has_bf16", lambda: False)
+    ir_choice = choose("auto", "auto", CPU, exported=True, file_kind="openvino")
+    assert ir_choice[:2] == ("openvino", "fp32")
+    monkeypatch.setattr(backends, "cpu_has_bf16", lambda: True)
     monkeypatch.setattr(backends, "available_backends", lambda: BACKENDS_ALL)
     # A named backend without bf16 gets fp32 from precision auto, not an error.
     assert choose("onnxruntime", "auto", CPU)[:2] == ("onnxruntime", "fp32")

@@ -77,11 +77,14 @@ SUPPORTED = {
     "onnxruntime": ("fp32", "int8"),
     "openvino": ("fp32", "bf16", "int8"),
 }
-# `choose`'s order of preference on a CPU, fastest first (benchmarks/backends.py).
+# `choose`'s order of preference on a CPU, fastest first: whole-pipeline ms per frame of
+# `python benchmarks/backends.py` on the idle 2-core EPYC (docs/backends.md, "quiet run"):
+# bf16 torch 66.8 < openvino 75.2; fp32 onnxruntime 69.4 < openvino 80.9 < torch 94.8;
+# int8 onnxruntime 54.8 < openvino 68.9.
 CPU_PREFERENCE = {
-    "bf16": ("openvino", "torch"),
-    "fp32": ("openvino", "onnxruntime", "torch"),
-    "int8": ("openvino", "onnxruntime"),
+    "bf16": ("torch", "openvino"),
+    "fp32": ("onnxruntime", "openvino", "torch"),
+    "int8": ("onnxruntime", "openvino"),
 }
 # The Python module that each optional backend needs, and the extra that installs it.
 BACKEND_MODULES = {"onnxruntime": ("onnxruntime", "onnx"), "openvino": ("openvino", "openvino")}
@@ -240,11 +243,13 @@ def choose(
     device: torch.device,
     exported: bool = False,
     file_precision: str | None = None,
+    file_kind: str | None = None,
 ) -> Choice:
     """Resolve ``auto`` in ``backend`` / ``precision`` for this machine, and check the pair.
 
     ``exported``: the model is an exported file (not torch); ``file_precision``: "int8"
-    for a quantised file, which then runs as int8.
+    for a quantised file, which then runs as int8; ``file_kind``: "openvino" for an
+    OpenVINO IR file, which only OpenVINO runs (an ONNX file runs on either).
 
     Raises ValueError (one line) for an unknown name, a backend that is not installed or
     a pair that cannot run here.
@@ -256,6 +261,8 @@ def choose(
     installed = available_backends()
     if exported:
         installed = [name for name in installed if name != "torch"]
+    if file_kind == "openvino":
+        installed = [name for name in installed if name == "openvino"]
     reasons = []
     if precision == "auto" and file_precision == "int8":
         precision = "int8"

@@ -139,7 +139,8 @@ class Predictor:
         self.device = resolve_device(device)
         exported = isinstance(checkpoint, ExportedModel)
         file_precision = checkpoint.precision if exported else None
-        choice = choose(backend, precision, self.device, exported, file_precision)
+        file_kind = checkpoint.kind if exported else None
+        choice = choose(backend, precision, self.device, exported, file_precision, file_kind)
         if "auto" in (backend, precision):
             log.info(
                 "pandanet: %s %s on %s (%s)",
