@@ -49,10 +49,11 @@ from crowdpose3d.engine import backends
 from crowdpose3d.engine.backends import choose, load_model
 from crowdpose3d.engine.evaluator import evaluate, load_samples
 from crowdpose3d.engine.predictor import Predictor, letterbox_image
+from crowdpose3d.pipeline.defaults import DEFAULT_MODEL
 from crowdpose3d.pipeline.runner import PipelineRunner
 from crowdpose3d.pipeline.stage import StageContext
 
-MODEL = "builtin:crowd-small"
+MODEL = DEFAULT_MODEL
 BATCH = 1  # the pandanet stage's batch on a CPU (and benchmarks/model_speed.py's)
 HELD_OUT_SEED = 999  # docs/models.md: the held-out solids set's seed
 ROWS = [  # (backend, precision), in the order printed

@@ -25,6 +25,7 @@ from crowdpose3d.core.losses import TASKS, PandaNetLoss
 from crowdpose3d.core.targets import AnchorMatcher
 from crowdpose3d.data.dataset import PoseDataset, collate
 from crowdpose3d.engine.trainer import TrainConfig, open_source, training_transform
+from crowdpose3d.pipeline.defaults import DEFAULT_MODEL
 
 BATCH_SIZE = 8
 
@@ -32,7 +33,7 @@ BATCH_SIZE = 8
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data", type=Path, help="training-like set (JTA layout, split train)")
-    parser.add_argument("--model", default="builtin:crowd-small")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--batches", type=int, default=3)
     parser.add_argument("--pose-frame", default="camera", choices=("camera", "ray"))
     args = parser.parse_args()

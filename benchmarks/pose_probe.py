@@ -29,6 +29,7 @@ from crowdpose3d.core.skeleton import normalize_pose
 from crowdpose3d.data.transforms import ResizeToFit
 from crowdpose3d.engine.evaluator import load_samples
 from crowdpose3d.engine.predictor import letterbox_image
+from crowdpose3d.pipeline.defaults import DEFAULT_MODEL
 
 PCK_THRESHOLD_MM = 150.0
 MIN_BOX_HEIGHT_PX = 16.0  # smaller people are a few cells; skipped
@@ -114,7 +115,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("train", type=Path)
     parser.add_argument("heldout", type=Path)
-    parser.add_argument("--model", default="builtin:crowd-small")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--frame-step", type=int, default=2)
     args = parser.parse_args()
     checkpoint = load_checkpoint(args.model)

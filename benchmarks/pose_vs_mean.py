@@ -51,6 +51,7 @@ from crowdpose3d.engine.evaluator import load_samples
 from crowdpose3d.engine.metrics import match_people
 from crowdpose3d.engine.predictor import Predictor
 from crowdpose3d.geometry.rays import camera_to_ray, ray_rotation, ray_to_camera
+from crowdpose3d.pipeline.defaults import DEFAULT_MODEL
 
 PCK_THRESHOLD_MM = 150.0  # the paper's 3DPCK threshold
 MIN_WALKING_SPEED = 0.2  # m/s: slower people have no walking direction
@@ -286,7 +287,7 @@ def print_block(title: str, rows: dict[str, dict[str, float]], count: int) -> No
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data", type=Path, help="held-out set (JTA layout, split test)")
-    parser.add_argument("--model", default="builtin:crowd-small")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--frame-step", type=int, default=1)
     parser.add_argument("--no-track", action="store_true", help="skip the pipeline rows")
     args = parser.parse_args()

@@ -49,6 +49,7 @@ import pandas as pd
 
 from crowdpose3d.api import track_pipeline
 from crowdpose3d.data.synth import SynthConfig, write_sequence
+from crowdpose3d.pipeline.defaults import DEFAULT_MODEL
 from crowdpose3d.pipeline.runner import PipelineRunner
 from crowdpose3d.pipeline.stage import StageContext
 
@@ -144,7 +145,7 @@ def main() -> int:
     parser.add_argument("--people", type=int, nargs="+", default=[1, 10, 30, 60])
     parser.add_argument("--frames", type=int, default=20, help="frames per clip (20)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds (2)")
-    parser.add_argument("--model", default="builtin:crowd-small", help="ours: any --model")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="ours: any --model")
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--json", help="also write the figures here")

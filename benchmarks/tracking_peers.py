@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from crowdpose3d.pipeline.defaults import DEFAULT_MODEL
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import StageContext
 from crowdpose3d.poses import Poses
@@ -96,7 +97,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--split", choices=sorted(SEEDS), default="heldout")
     parser.add_argument("--quick", action="store_true", help="one short clip per frame rate")
-    parser.add_argument("--model", default="builtin:crowd-small")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument(
         "--renderer",
         choices=("solids", "mesh"),

@@ -35,6 +35,7 @@ from crowdpose3d.core.model import PandaNet
 from crowdpose3d.core.targets import AnchorMatcher
 from crowdpose3d.data.dataset import PoseDataset, collate
 from crowdpose3d.engine.trainer import TrainConfig, open_source, training_transform
+from crowdpose3d.pipeline.defaults import DEFAULT_MODEL
 
 VARIANTS = (
     ("fp32, NCHW", False, False),
@@ -52,7 +53,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4, help="timed rounds (after one warm-up)")
     args = parser.parse_args()
 
-    shipped = load_checkpoint("builtin:crowd-small")
+    shipped = load_checkpoint(DEFAULT_MODEL)
     skeleton, anchors = shipped.skeleton, shipped.anchors.float()
     config = TrainConfig(output_dir="unused", data=[{"root": str(args.data)}])
     dataset = PoseDataset(

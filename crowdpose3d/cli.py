@@ -617,7 +617,7 @@ def build_parser() -> argparse.ArgumentParser:
         "metadata; --int8 quantises it, calibrated on generated frames. Needs "
         "pip install 'crowdpose3d[onnx]' (and [openvino] for .xml).",
     )
-    export.add_argument("--model", default="builtin:crowd-small", help="builtin:NAME or a path")
+    export.add_argument("--model", default=DEFAULT_MODEL, help="builtin:NAME or a path")
     export.add_argument("-o", "--output", required=True, metavar="OUT", help="OUT.onnx or OUT.xml")
     export.add_argument("--int8", action="store_true", help="post-training int8 quantisation")
     export.add_argument(
