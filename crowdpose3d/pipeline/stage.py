@@ -32,6 +32,9 @@ BUILTIN_STAGES: dict[str, str] = {
     "parquet": "crowdpose3d.stages.parquet:ParquetSink",
     "overlay": "crowdpose3d.stages.overlay:OverlaySink",
     "mot": "crowdpose3d.stages.mot:MOTSink",
+    "regions": "crowdpose3d.stages.regions:RegionsStage",
+    "events": "crowdpose3d.stages.events:EventsSink",
+    "mqtt": "crowdpose3d.stages.mqtt:MqttSink",
 }
 
 

@@ -19,6 +19,8 @@ from crowdpose3d.core.skeleton import get_skeleton
 from crowdpose3d.files import publish
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageParams, claim_output_file
+from crowdpose3d.stages.overlay_regions import draw_regions, ground_camera
+from crowdpose3d.tracks.events import FRAME_REGIONS_KEY
 
 DEFAULT_FPS = 25.0  # when neither the params nor the source give a frame rate
 
@@ -28,6 +30,7 @@ class OverlayParams(StageParams):
     fps: float | None = Field(None, gt=0)  # default: the source's
     crf: int = Field(23, ge=0, le=51)  # x264 quality (lower is better)
     draw_untracked: bool = False  # also draw detections without a track (grey)
+    draw_regions: bool = True  # draw the regions stage's lines and zones with their counts
 
 
 class OverlaySink(BaseStage):
@@ -55,7 +58,11 @@ class OverlaySink(BaseStage):
     def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         for frame in frames:
             if frame.image is not None:
-                self._write(draw_frame(frame, self._skeleton_bones(), self.params.draw_untracked))
+                image = draw_frame(frame, self._skeleton_bones(), self.params.draw_untracked)
+                if self.params.draw_regions and FRAME_REGIONS_KEY in frame.data:
+                    camera = ground_camera(self.context.facts)
+                    draw_regions(image, frame.data[FRAME_REGIONS_KEY], camera)
+                self._write(image)
             yield frame
 
     def close(self) -> None:
