@@ -23,6 +23,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from crowdpose3d.tracks.events import DIRECTIONS
+from crowdpose3d.tracks.regions import Line, step_line
 from crowdpose3d.tracks.schema import FRAME, SOURCE, TIME, TRACK_ID
 
 Point = Sequence[float] | np.ndarray
@@ -31,7 +33,6 @@ Region = Sequence[float] | Sequence[Sequence[float]] | np.ndarray
 KEY_COLUMNS = (SOURCE, FRAME, TIME, TRACK_ID)  # what identifies a person's row
 LONG_VALUES = (("u", "u"), ("v", "v"), ("x", "x_m"), ("y", "y_m"), ("z", "z_m"))
 REFERENCES = ("ground", "camera")  # the two planar frames of reference
-DIRECTIONS = ("left_to_right", "right_to_left")  # of a line crossing, seen from above
 
 
 # ----------------------------------------------------------------------- long and wide
@@ -376,6 +377,7 @@ def line_crossings(
     a: Point,
     b: Point,
     smoothing_window_s: float = 0.0,
+    band_m: float = 0.0,
 ) -> pd.DataFrame:
     """One row per crossing of the segment a-b (planar metres) by a track.
 
@@ -384,40 +386,44 @@ def line_crossings(
     ``direction`` is "left_to_right" or "right_to_left" of the line directed from a to b,
     seen from above with x right and y forward (left of a line pointing +y is -x). Touching
     the line and turning back is no crossing. Consecutive samples of a track are joined
-    even across gaps. ``smoothing_window_s`` smooths positions first (see `trajectories`) so
-    jitter near the line does not count as crossings.
+    even across gaps. Against jitter near the line, ``band_m`` is a dead band (a person
+    within it keeps their side, `crowdpose3d.tracks.regions`) and ``smoothing_window_s``
+    smooths positions first (see `trajectories`). The crossing test is the live regions
+    stage's (`crowdpose3d.tracks.regions.step_line`), on the planar positions here.
     """
     a_xy, b_xy = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a_xy.shape != (2,) or b_xy.shape != (2,) or np.array_equal(a_xy, b_xy):
         raise ValueError("a and b must be two different (x, y) points in metres")
+    line = Line("line", tuple(a_xy), tuple(b_xy), space="ground", band=band_m)
     traj = trajectories(tracks, smoothing_window_s=smoothing_window_s, max_gap_s=np.inf)
     p = traj[["x_smooth_m", "y_smooth_m"]].to_numpy()  # (n, 2)
-    direction = b_xy - a_xy
-    side = direction[0] * (p[:, 1] - a_xy[1]) - direction[1] * (p[:, 0] - a_xy[0])
-    codes = traj.groupby(["source", "track_id"], sort=False, observed=True).ngroup().to_numpy()
-    # A sample exactly on the line keeps the side the track was on (else the one it goes to),
-    # so touching the line is no crossing and passing through it is one.
-    sign = pd.Series(np.sign(side)).replace(0.0, np.nan).groupby(codes)
-    left = (sign.ffill().fillna(sign.bfill()) > 0).to_numpy()
-    i = np.flatnonzero((codes[1:] == codes[:-1]) & (left[1:] != left[:-1]))  # pair (i, i+1)
-    fraction = side[i] / (side[i] - side[i + 1])  # where along the step the line is crossed
-    point = p[i] + fraction[:, None] * (p[i + 1] - p[i])
-    along = (point - a_xy) @ direction / (direction @ direction)  # 0 at a, 1 at b
-    hit = (along >= 0) & (along <= 1)
-    i, fraction, point = i[hit], fraction[hit], point[hit]
     t = traj["time_s"].to_numpy()
+    codes = traj.groupby(["source", "track_id"], sort=False, observed=True).ngroup().to_numpy()
+    rows, times, points, directions = [], [], [], []
+    record, code = None, None
+    for i in range(len(traj)):  # rows are sorted by track, then time
+        if codes[i] != code:
+            record, code = None, codes[i]
+        record, crossing = step_line(line, record, p[i], float(t[i]))
+        if crossing is not None:
+            rows.append(i)
+            times.append(crossing.time_s)
+            points.append(crossing.xy)
+            directions.append(DIRECTIONS.index(crossing.direction))
+    i = np.asarray(rows, np.int64)
+    point = np.asarray(points, np.float64).reshape(-1, 2)
     events = pd.DataFrame(
         {
-            "source": traj["source"].to_numpy()[i + 1],
-            "track_id": traj["track_id"].to_numpy()[i + 1],
-            "frame": traj["frame"].to_numpy()[i + 1],
-            "time_s": t[i] + fraction * (t[i + 1] - t[i]),
+            "source": traj["source"].to_numpy()[i],
+            "track_id": traj["track_id"].to_numpy()[i],
+            "frame": traj["frame"].to_numpy()[i],
+            "time_s": np.asarray(times, np.float64),
             "direction": pd.Categorical.from_codes(
-                np.where(left[i], 0, 1), categories=list(DIRECTIONS)
+                np.asarray(directions, np.int64), categories=list(DIRECTIONS)
             ),
             "x_m": point[:, 0],
             "y_m": point[:, 1],
-            "frame_of_reference": traj["frame_of_reference"].to_numpy()[i + 1],
+            "frame_of_reference": traj["frame_of_reference"].to_numpy()[i],
         }
     )
     events["source"] = events["source"].astype(traj["source"].dtype)
