@@ -4,7 +4,8 @@
 # - GStreamer's RTSP server with PyGObject: the live-camera tests (tests/test_rtsp.py) and
 #   examples/rtsp_server.py;
 # - Mesa's EGL and software rasteriser: `crowdpose3d synth --renderer mesh`
-#   (tests/test_synth_mesh.py).
+#   (tests/test_synth_mesh.py);
+# - Mosquitto, the MQTT broker the mqtt sink's tests start on loopback (tests/test_mqtt.py).
 # Used by .ci/run and `make system-packages`.
 set -euo pipefail
 
@@ -21,6 +22,7 @@ fi
 if ! ldconfig -p 2>/dev/null | grep -q 'libEGL_mesa\.so\.0'; then
   missing+=(libegl1 libegl-mesa0 libgl1-mesa-dri)
 fi
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 if [ ${#missing[@]} -eq 0 ]; then
   echo "system packages: all present"
   exit 0
