@@ -26,7 +26,9 @@ from crowdpose3d.tracks.analysis import (
     to_wide,
     trajectories,
 )
+from crowdpose3d.tracks.events import read_events
 from crowdpose3d.tracks.io import SOURCE_DTYPE, read_frame_index, read_tracks
+from crowdpose3d.tracks.regions import Line, Zone, dwell_per_person, occupancy, region_events
 from crowdpose3d.tracks.plots import (
     plot_counts_over_time,
     plot_density_heatmap,
@@ -36,6 +38,8 @@ from crowdpose3d.tracks.plots import (
 
 __all__ = [
     "DIRECTIONS",
+    "Line",
+    "Zone",
     "KEY_COLUMNS",
     "LONG_VALUES",
     "REFERENCES",
@@ -43,19 +47,23 @@ __all__ = [
     "crossing_counts",
     "crossings_over_time",
     "density",
+    "dwell_per_person",
     "dwell_times",
     "flow_field",
     "inside_region",
     "joint_names",
     "line_crossings",
+    "occupancy",
     "planar_positions",
     "plot_counts_over_time",
     "plot_density_heatmap",
     "plot_speed_histogram",
     "plot_trajectories",
+    "read_events",
     "read_frame_index",
     "read_tracks",
     "region_area_m2",
+    "region_events",
     "region_polygon",
     "to_long",
     "to_wide",
