@@ -1,6 +1,8 @@
 """The tracks API in one namespace, for ``from crowdpose3d import analysis``.
 
-Reading (`crowdpose3d.tracks.io`), crowd-motion measures (`crowdpose3d.tracks.analysis`)
+Reading (`crowdpose3d.tracks.io`), crowd-motion measures (`crowdpose3d.tracks.analysis`),
+lines and zones (`crowdpose3d.tracks.regions`, the live regions stage's code), the events
+dataset (`crowdpose3d.tracks.events`), PedPy trajectories (`crowdpose3d.tracks.pedpy_export`)
 and plots (`crowdpose3d.tracks.plots`) under one name; the code lives in those modules.
 """
 
@@ -28,6 +30,7 @@ from crowdpose3d.tracks.analysis import (
 )
 from crowdpose3d.tracks.events import read_events
 from crowdpose3d.tracks.io import SOURCE_DTYPE, read_frame_index, read_tracks
+from crowdpose3d.tracks.pedpy_export import to_pedpy
 from crowdpose3d.tracks.regions import Line, Zone, dwell_per_person, occupancy, region_events
 from crowdpose3d.tracks.plots import (
     plot_counts_over_time,
@@ -66,6 +69,7 @@ __all__ = [
     "region_events",
     "region_polygon",
     "to_long",
+    "to_pedpy",
     "to_wide",
     "trajectories",
 ]
