@@ -31,13 +31,13 @@ from crowdpose3d.tracks.analysis import (
 from crowdpose3d.tracks.events import read_events
 from crowdpose3d.tracks.io import SOURCE_DTYPE, read_frame_index, read_tracks
 from crowdpose3d.tracks.pedpy_export import to_pedpy
-from crowdpose3d.tracks.regions import Line, Zone, dwell_per_person, occupancy, region_events
 from crowdpose3d.tracks.plots import (
     plot_counts_over_time,
     plot_density_heatmap,
     plot_speed_histogram,
     plot_trajectories,
 )
+from crowdpose3d.tracks.regions import Line, Zone, dwell_per_person, occupancy, region_events
 
 __all__ = [
     "DIRECTIONS",

@@ -23,9 +23,26 @@ from crowdpose3d.tracks.schema import read_part_metadata
 def frames(first: int, last: int) -> list[Frame]:
     """Frames first..last, each with one zone_enter event of track id = frame."""
     return [
-        Frame("cam", i, i / 10, None, data={FRAME_EVENTS_KEY: [Event(
-            source="cam", kind=ZONE_ENTER, region="z", space="image", frame=i, time_s=i / 10,
-            track_id=i, xy=(1.0, 2.0))]})
+        Frame(
+            "cam",
+            i,
+            i / 10,
+            None,
+            data={
+                FRAME_EVENTS_KEY: [
+                    Event(
+                        source="cam",
+                        kind=ZONE_ENTER,
+                        region="z",
+                        space="image",
+                        frame=i,
+                        time_s=i / 10,
+                        track_id=i,
+                        xy=(1.0, 2.0),
+                    )
+                ]
+            },
+        )
         for i in range(first, last + 1)
     ]
 

@@ -119,8 +119,15 @@ class Subscriber:
 
 def crossing(track_id: int, time_s: float) -> Event:
     return Event(
-        source="cam/1", kind=LINE_CROSSING, region="gate", space="image", frame=int(time_s * 10),
-        time_s=time_s, track_id=track_id, direction="left_to_right", xy=(1.5, 2.0),
+        source="cam/1",
+        kind=LINE_CROSSING,
+        region="gate",
+        space="image",
+        frame=int(time_s * 10),
+        time_s=time_s,
+        track_id=track_id,
+        direction="left_to_right",
+        xy=(1.5, 2.0),
     )
 
 
@@ -140,8 +147,17 @@ def open_sink(port: int, **options):
 def test_events_arrive_on_one_topic_per_source_and_kind_as_json(broker):
     subscriber = Subscriber(broker.port, "crowdpose3d/#")
     sink = open_sink(broker.port)
-    leave = Event(source="cam/1", kind=ZONE_LEAVE, region="queue", space="ground", frame=30,
-                  time_s=3.0, track_id=4, dwell_s=12.5, reason="left")
+    leave = Event(
+        source="cam/1",
+        kind=ZONE_LEAVE,
+        region="queue",
+        space="ground",
+        frame=30,
+        time_s=3.0,
+        track_id=4,
+        dwell_s=12.5,
+        reason="left",
+    )
     passed = list(sink(iter(frames_with([crossing(3, 1.0), leave]))))
     assert len(passed) == 2  # the frames go on
     sink.close()
@@ -153,9 +169,18 @@ def test_events_arrive_on_one_topic_per_source_and_kind_as_json(broker):
     ]
     payloads = {payload["kind"]: payload for _, payload in messages}
     assert payloads["line_crossing"] == {
-        "v": 1, "seq": 0, "source": "cam/1", "kind": "line_crossing", "region": "gate",
-        "space": "image", "frame": 10, "time_s": 1.0, "track_id": 3,
-        "direction": "left_to_right", "x": 1.5, "y": 2.0,
+        "v": 1,
+        "seq": 0,
+        "source": "cam/1",
+        "kind": "line_crossing",
+        "region": "gate",
+        "space": "image",
+        "frame": 10,
+        "time_s": 1.0,
+        "track_id": 3,
+        "direction": "left_to_right",
+        "x": 1.5,
+        "y": 2.0,
     }
     assert payloads["zone_leave"]["dwell_s"] == 12.5
     assert payloads["zone_leave"]["reason"] == "left"

@@ -28,10 +28,15 @@ MEASUREMENT_AREA = [(-8, 4), (10, 4), (10, 34), (-8, 34)]  # metres on the groun
 @pytest.fixture(scope="module")
 def tracks_folder(clip, tmp_path_factory):  # noqa: F811 - the imported fixture
     folder = tmp_path_factory.mktemp("pedpy") / "tracks"
-    config = default_pipeline(str(clip.video), str(folder),
-                              camera={"camera_file": str(clip.camera)})
-    config["stages"][0] = {"type": "pipeline_helpers:TruthDetector", "root": str(clip.root),
-                           "noise_px": 1.0, "miss_rate": 0.0}
+    config = default_pipeline(
+        str(clip.video), str(folder), camera={"camera_file": str(clip.camera)}
+    )
+    config["stages"][0] = {
+        "type": "pipeline_helpers:TruthDetector",
+        "root": str(clip.root),
+        "noise_px": 1.0,
+        "miss_rate": 0.0,
+    }
     runner = PipelineRunner(validate_pipeline(config), StageContext())
     runner.open()
     runner.run()
@@ -42,8 +47,9 @@ def fundamental_diagram(traj) -> pd.DataFrame:
     """Per frame: Voronoi density (1/m^2) and Voronoi speed (m/s) in the measurement area."""
     positions = traj.data[["x", "y"]].to_numpy()
     low, high = positions.min(axis=0) - 5, positions.max(axis=0) + 5
-    walkable = pedpy.WalkableArea([(low[0], low[1]), (high[0], low[1]), (high[0], high[1]),
-                                   (low[0], high[1])])
+    walkable = pedpy.WalkableArea(
+        [(low[0], low[1]), (high[0], low[1]), (high[0], high[1]), (low[0], high[1])]
+    )
     area = pedpy.MeasurementArea(MEASUREMENT_AREA)
     # No cut-off: in a sparse scene the cells then tile the area, and the Voronoi speed is
     # the area-weighted mean speed of the people there.
@@ -52,13 +58,16 @@ def fundamental_diagram(traj) -> pd.DataFrame:
         individual_voronoi_data=cells, measurement_area=area
     )
     speed = pedpy.compute_individual_speed(  # adaptive: a speed at a track's ends too
-        traj_data=traj, frame_step=FRAME_STEP,
+        traj_data=traj,
+        frame_step=FRAME_STEP,
         speed_calculation=pedpy.SpeedCalculation.BORDER_ADAPTIVE,
     )
     # People seen for too few frames have no speed; PedPy wants the two tables to agree.
     intersection = intersection.merge(speed[["id", "frame"]], on=["id", "frame"])
     voronoi_speed = pedpy.compute_voronoi_speed(
-        traj_data=traj, individual_speed=speed, individual_voronoi_intersection=intersection,
+        traj_data=traj,
+        individual_speed=speed,
+        individual_voronoi_intersection=intersection,
         measurement_area=area,
     )
     return density.merge(voronoi_speed, on="frame")
@@ -70,7 +79,8 @@ def test_to_pedpy_gives_ground_metres_and_the_frame_rate_of_the_metadata(tracks_
     assert traj.frame_rate == 10.0  # the clip's fps, from the parts' metadata
     assert len(traj.data) == len(tracks)
     assert traj.data["x"].to_numpy() == pytest.approx(
-        tracks.sort_values(["track_id", "frame"])["ground_x_m"].to_numpy(), abs=1e-6)
+        tracks.sort_values(["track_id", "frame"])["ground_x_m"].to_numpy(), abs=1e-6
+    )
     assert analysis.to_pedpy(tracks, source="seq_1").frame_rate == pytest.approx(10.0)
     with pytest.raises(ValueError, match="no source 'cam9'"):
         analysis.to_pedpy(tracks, source="cam9")

@@ -88,8 +88,12 @@ def pipeline(clip, tmp_path, **extra_sinks) -> dict:
     config = default_pipeline(
         str(clip.video), str(tmp_path / "tracks"), camera={"camera_file": str(clip.camera)}
     )
-    config["stages"][0] = {"type": "pipeline_helpers:TruthDetector", "root": str(clip.root),
-                           "noise_px": 1.0, "miss_rate": 0.0}
+    config["stages"][0] = {
+        "type": "pipeline_helpers:TruthDetector",
+        "root": str(clip.root),
+        "noise_px": 1.0,
+        "miss_rate": 0.0,
+    }
     config["stages"].append(regions_stage())
     config["sinks"].append({"type": "events", "path": str(tmp_path / "events")})
     config["sinks"] += [{"type": kind, **options} for kind, options in extra_sinks.items()]
@@ -134,7 +138,10 @@ def test_live_events_match_the_true_crossings_and_the_offline_analysis(clip, tmp
     lines = [Line(n, a, b, "ground", BAND_M) for n, (a, b) in LINES.items()]
     lines.append(Line("mid", (256, 0), (256, 320), "image"))
     offline = analysis.region_events(
-        tracks, lines, [Zone("aisle", ZONE, "ground")], interval_s=1.0,
+        tracks,
+        lines,
+        [Zone("aisle", ZONE, "ground")],
+        interval_s=1.0,
         frame_index=analysis.read_frame_index(tmp_path / "tracks"),
     )
     columns = ["kind", "region", "frame", "track_id", "direction", "reason"]
@@ -170,7 +177,22 @@ def test_bad_region_entries_are_refused_before_anything_runs(tmp_path):
     config["stages"][0] = {"type": "regions", "zones": [{"name": "z", "polygon": [[0, 0]]}]}
     with pytest.raises(ConfigError, match="polygon"):
         validate_pipeline(config)
-    config["stages"][0] = {"type": "regions", "lines": [{"name": "a", "a": [0, 0], "b": [1, 0],
-                                                         "space": "world"}]}
+    config["stages"][0] = {
+        "type": "regions",
+        "lines": [{"name": "a", "a": [0, 0], "b": [1, 0], "space": "world"}],
+    }
     with pytest.raises(ConfigError, match="space"):
         validate_pipeline(config)
+
+
+def test_the_example_pipeline_file_is_valid(tmp_path):
+    from crowdpose3d.pipeline.config import read_pipeline
+    from crowdpose3d.pipeline.defaults import default_pipeline_path
+
+    path = default_pipeline_path().parent / "regions_events.yaml"
+    camera = tmp_path / "camera.json"
+    camera.write_text("{}")
+    variables = {"input": "clip.mp4", "output": str(tmp_path), "camera": str(camera)}
+    config = validate_pipeline(read_pipeline(path, variables))
+    types = [entry.type for _, entry in config.entries()]
+    assert types == ["video", "pandanet", "lift", "track", "regions", "parquet", "events", "mqtt"]

@@ -121,4 +121,3 @@ class EventsSink(BaseStage):
         self.parts_written.append(path)
         self._next_part += 1
         self._events, self._first_frame, self._last_frame = [], None, None
-

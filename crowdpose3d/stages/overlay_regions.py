@@ -75,7 +75,9 @@ def draw_regions(image: np.ndarray, view: RegionsView, camera: Camera | None) ->
 def _label(image, text, corner, colour, scale, thickness) -> None:
     x = int(np.clip(corner[0], 0, image.shape[1] - 1))
     y = int(np.clip(corner[1] - 4, 12, image.shape[0] - 1))
-    cv2.putText(image, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0),
-                thickness + 2, cv2.LINE_AA)
-    cv2.putText(image, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness,
-                cv2.LINE_AA)
+    cv2.putText(
+        image, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA
+    )
+    cv2.putText(
+        image, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness, cv2.LINE_AA
+    )

@@ -19,8 +19,15 @@ import numpy as np
 import pandas as pd
 
 from crowdpose3d.tracks.io import read_tracks
-from crowdpose3d.tracks.schema import FRAME, GROUND_COLUMNS, SOURCE, TIME, TRACK_ID, PART_GLOB
-from crowdpose3d.tracks.schema import read_part_metadata
+from crowdpose3d.tracks.schema import (
+    FRAME,
+    GROUND_COLUMNS,
+    PART_GLOB,
+    SOURCE,
+    TIME,
+    TRACK_ID,
+    read_part_metadata,
+)
 
 
 def to_pedpy(

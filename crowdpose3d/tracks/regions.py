@@ -327,9 +327,10 @@ class RegionCounter:
         state.known_zones.add(zone.name)
         if inside and not was_inside:
             state.entered[zone.name] = time_s
-            return [self._event(ZONE_ENTER, zone, frame, time_s, wall_time) | dict(
-                track_id=track_id, xy=xy
-            )]
+            return [
+                self._event(ZONE_ENTER, zone, frame, time_s, wall_time)
+                | dict(track_id=track_id, xy=xy)
+            ]
         if was_inside and not inside:
             return [self._leave(zone, track_id, state, frame, time_s, "left", wall_time, xy)]
         return []
@@ -342,7 +343,9 @@ class RegionCounter:
     def _leave_all(self, track_id, state, reason, wall_time) -> list[dict]:
         zones = [zone for zone in self.zones if zone.name in state.entered]
         return [
-            self._leave(zone, track_id, state, state.last_frame, state.last_time_s, reason, wall_time)
+            self._leave(
+                zone, track_id, state, state.last_frame, state.last_time_s, reason, wall_time
+            )
             for zone in zones
         ]
 
