@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from crowdpose3d.geometry.camera import Camera, Intrinsics
-from crowdpose3d.pipeline.facts import RunFacts
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import StageContext, build_stage
 from crowdpose3d.poses import Poses
