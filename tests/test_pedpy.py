@@ -73,6 +73,7 @@ def fundamental_diagram(traj) -> pd.DataFrame:
     return density.merge(voronoi_speed, on="frame")
 
 
+@pytest.mark.slow
 def test_to_pedpy_gives_ground_metres_and_the_frame_rate_of_the_metadata(tracks_folder):
     traj = analysis.to_pedpy(tracks_folder)
     tracks = analysis.read_tracks(tracks_folder)

@@ -243,7 +243,6 @@ class RegionCounter:
         self.tracks: dict[int, _TrackState] = {}
         self.crossings = {line.name: dict.fromkeys(DIRECTIONS, 0) for line in self.lines}
         self._interval: _Interval | None = None
-        self._last_time_s: float | None = None
 
     @property
     def spaces(self) -> set[str]:
@@ -266,7 +265,7 @@ class RegionCounter:
         wall_time: float | None = None,
     ) -> list[Event]:
         """One frame: ``track_ids`` (N,) of tracked people (>= 0), ``points[space]`` (N, 2)
-        their positions (NaN where unknown). Returns the events, in time order."""
+        their positions (NaN where unknown). Returns the events in the order found."""
         events = self._close_interval(time_s, wall_time)
         events += self._forget(time_s, wall_time)
         for row, track_id in enumerate(np.asarray(track_ids).tolist()):
@@ -290,7 +289,6 @@ class RegionCounter:
                 if xy is not None:
                     events += self._step_zone(zone, state, track_id, xy, frame, time_s, wall_time)
         self._count(frame, time_s)
-        self._last_time_s = time_s
         return [Event(**fields) for fields in events]
 
     def finish(self, wall_time: float | None = None) -> list[Event]:
