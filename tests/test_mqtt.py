@@ -216,3 +216,4 @@ def test_a_full_queue_drops_its_oldest_events_and_never_blocks(tmp_path):
     kept = [json.loads(payload)["seq"] for _, payload in list(sink.publisher._queue)]
     assert kept == [7, 8, 9]  # the newest stay
     sink.close()
+    assert sink.publisher.unsent == 3  # no broker: they are counted, not sent

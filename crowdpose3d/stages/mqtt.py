@@ -11,13 +11,15 @@ thread owns the paho-mqtt client, connects (and reconnects, with a back-off of u
 ``reconnect_max_s``) and takes an event off the queue only once the broker has acknowledged
 it (QoS 1), so an event that was in the queue when the broker went away is sent when it
 comes back. When the queue is full the oldest event is dropped (counted in ``dropped``).
-``close`` waits up to ``drain_timeout_s`` for the queue to empty.
+``close`` waits up to ``drain_timeout_s`` for the queue to empty; what is still queued
+then is not sent (``unsent``, logged with ``dropped``).
 """
 
 from __future__ import annotations
 
 import collections
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +30,8 @@ from crowdpose3d.messages import first_line
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
 from crowdpose3d.tracks.events import FRAME_EVENTS_KEY, Event
+
+log = logging.getLogger("crowdpose3d.mqtt")
 
 ACK_WAIT_S = 0.5  # how long the sender waits for one acknowledgement before checking again
 IDLE_WAIT_S = 0.05  # how long the sender sleeps when the queue is empty or it is offline
@@ -69,6 +73,7 @@ class MqttPublisher:
         self._connected = threading.Event()
         self.dropped = 0  # events dropped from a full queue
         self.sent = 0  # events the broker acknowledged
+        self.unsent = 0  # events still queued when close() gave up waiting
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=params.client_id)
         client.reconnect_delay_set(min_delay=1, max_delay=max(1, round(params.reconnect_max_s)))
         client.on_connect = self._on_connect
@@ -101,6 +106,15 @@ class MqttPublisher:
         deadline = time.monotonic() + timeout_s
         while self.pending() and time.monotonic() < deadline:
             time.sleep(IDLE_WAIT_S)
+        self.unsent = self.pending()
+        if self.unsent or self.dropped:
+            log.warning(
+                "mqtt: %d event(s) not sent at the end (broker unreachable for %.0f s), %d "
+                "dropped from the full queue",
+                self.unsent,
+                timeout_s,
+                self.dropped,
+            )
         self._stop.set()
         self._thread.join()
         self._client.disconnect()
