@@ -1,6 +1,6 @@
 """Lines and zones on a generated clip, live and offline, as pictures: counts over time, a
-density heat map on the ground plane, a dwell histogram and trajectories over the first
-frame (the pictures of docs/analytics.md).
+density heat map on the ground plane, a dwell histogram, trajectories over the first frame
+and a frame of the overlay with the regions' live counts (the pictures of docs/analytics.md).
 
     python examples/analytics_pictures.py                       # -> out/examples/analytics/
     python examples/analytics_pictures.py --images docs/images  # also the docs' small PNGs
@@ -49,6 +49,7 @@ REGIONS = {
     ],
 }
 DPI = 80  # small PNGs for the docs
+OVERLAY_FRAME = 80  # the overlay frame shown (8 s in: most crossings have happened)
 
 
 def main() -> None:
@@ -112,6 +113,7 @@ def main() -> None:
         "analytics_density_heatmap.png": density_picture(tracks, frames, lines, zones),
         "analytics_dwell_histogram.png": dwell_picture(dwell),
         "analytics_trajectories.png": trajectories_picture(clip.video, tracks, lines, zones),
+        "analytics_overlay.png": overlay_picture(out / "overlay.mp4"),
     }
     for folder in filter(None, [out, args.images and Path(args.images)]):
         folder.mkdir(parents=True, exist_ok=True)
@@ -160,6 +162,21 @@ def trajectories_picture(video: Path, tracks, lines, zones) -> Figure:
         tracks, np.asarray(first), lines, zones, ax=fig.subplots()
     )
     ax.set_title("trajectories (feet) over the first frame")
+    return fig
+
+
+def overlay_picture(video: Path, index: int = OVERLAY_FRAME) -> Figure:
+    """Frame ``index`` of the overlay sink's video: lines and zones with their live counts."""
+    with av.open(str(video)) as container:
+        for k, frame in enumerate(container.decode(video=0)):
+            if k == index:
+                image = frame.to_ndarray(format="rgb24")
+                break
+    fig = figure(6.4, 4.2)
+    ax = fig.subplots()
+    ax.imshow(image)
+    ax.set_axis_off()
+    ax.set_title(f"the overlay sink, frame {index}: counts so far")
     return fig
 
 
