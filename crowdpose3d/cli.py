@@ -229,6 +229,7 @@ def _execute_pipeline(config, overwrite: bool, resume: bool, quiet: bool = False
 
     from tqdm import tqdm
 
+    from crowdpose3d.pipeline.multi import MultiPipelineConfig, MultiRunner
     from crowdpose3d.pipeline.runner import PipelineError, PipelineRunner
     from crowdpose3d.pipeline.signals import StopOnSignals
     from crowdpose3d.pipeline.stage import StageContext, StageError
@@ -236,7 +237,11 @@ def _execute_pipeline(config, overwrite: bool, resume: bool, quiet: bool = False
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     if overwrite and resume:
         return _fail("--overwrite and --resume exclude each other; pick one")
-    runner = PipelineRunner(config, StageContext(overwrite=overwrite, resume=resume))
+    context = StageContext(overwrite=overwrite, resume=resume)
+    if isinstance(config, MultiPipelineConfig):  # several sources: one batched model
+        runner = MultiRunner(config, context)
+    else:
+        runner = PipelineRunner(config, context)
     with StopOnSignals(runner.context.stop) as signals:  # SIGTERM / SIGINT: a clean stop
         try:
             runner.open()
@@ -257,20 +262,32 @@ def _execute_pipeline(config, overwrite: bool, resume: bool, quiet: bool = False
         bar.close()
     if not quiet:
         print(report.format(), file=sys.stderr)
+    failures = getattr(report, "failures", {})  # a multi-source run: sources that failed
+    for source_id, failure in failures.items():
+        _fail(f"source {source_id}: {failure}", code=1)
     if signals.exit_code is not None or report.interrupted:
         print("crowdpose3d: interrupted; the results so far are written", file=sys.stderr)
         return signals.exit_code or 130
-    return 0
+    return 1 if failures else 0
 
 
 def _run(args: argparse.Namespace) -> int:
-    """Run a declarative pipeline file."""
-    from crowdpose3d.pipeline.config import ConfigError, load_pipeline, parse_assignments
+    """Run a declarative pipeline file (``sources:``: several sources, one batched model)."""
+    from crowdpose3d.pipeline.config import (
+        ConfigError,
+        load_pipeline,
+        parse_assignments,
+        read_pipeline,
+    )
+    from crowdpose3d.pipeline.multi import is_multi_source, load_multi_pipeline
 
     try:
-        config = load_pipeline(
-            args.pipeline, parse_assignments(args.set or []), args.allow_custom_stages
-        )
+        variables = parse_assignments(args.set or [])
+        if is_multi_source(read_pipeline(args.pipeline, variables)):
+            load = load_multi_pipeline
+        else:
+            load = load_pipeline
+        config = load(args.pipeline, variables, args.allow_custom_stages)
     except ConfigError as error:
         return _fail(str(error))
     return _execute_pipeline(config, args.overwrite, args.resume, args.quiet)
