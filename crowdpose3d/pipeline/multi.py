@@ -126,9 +126,7 @@ def load_multi_pipeline(
     path: str | Path, variables: dict[str, str] | None = None, allow_custom_stages: bool = False
 ) -> MultiPipelineConfig:
     """Read, fill and validate a pipeline file with ``sources:`` (`ConfigError`, one line)."""
-    return validate_multi_pipeline(
-        read_pipeline(path, variables), str(path), allow_custom_stages
-    )
+    return validate_multi_pipeline(read_pipeline(path, variables), str(path), allow_custom_stages)
 
 
 def validate_multi_pipeline(
@@ -266,9 +264,7 @@ class MultiRunner:
     `PipelineRunner`. ``context`` is the whole run's: its ``stop`` ends every source; its
     ``facts`` hold the model's facts and ``live`` (any source is)."""
 
-    def __init__(
-        self, config: MultiPipelineConfig, context: StageContext | None = None
-    ) -> None:
+    def __init__(self, config: MultiPipelineConfig, context: StageContext | None = None) -> None:
         self.config = config
         self.context = context or StageContext()
         self.model: Any = None
@@ -309,9 +305,7 @@ class MultiRunner:
         self.context.facts.live = any(source.inbox.live for source in self.sources)
         self.context.facts.source_id = f"{len(self.sources)} sources"
 
-    def _open_source(
-        self, source_id: str, config: PipelineConfig, opened: list[Any]
-    ) -> _Source:
+    def _open_source(self, source_id: str, config: PipelineConfig, opened: list[Any]) -> _Source:
         context = StageContext(
             facts=RunFacts(), overwrite=self.context.overwrite, resume=self.context.resume
         )
@@ -371,8 +365,7 @@ class MultiRunner:
                 on_frame(frame)
 
         threads = [
-            threading.Thread(target=self._read_source, args=(s,), daemon=True)
-            for s in self.sources
+            threading.Thread(target=self._read_source, args=(s,), daemon=True) for s in self.sources
         ]
         threads += [
             threading.Thread(target=self._run_chain, args=(s, delivered), daemon=True)
