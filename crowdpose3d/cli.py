@@ -353,6 +353,37 @@ def _batch(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    """Camera groups as Ray actors, one batched model each (crowdpose3d.serve)."""
+    import logging
+    import threading
+
+    from crowdpose3d import serve
+    from crowdpose3d.pipeline.config import ConfigError, parse_assignments
+    from crowdpose3d.pipeline.signals import StopOnSignals
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    try:
+        plan = serve.load_cameras(args.cameras, parse_assignments(args.set or []))
+        stop = threading.Event()  # set by a signal: every group flushes and ends
+        with StopOnSignals(stop):  # SIGTERM / SIGINT: every group flushes its parts
+            finals = serve.serve(
+                plan,
+                stop,
+                address=args.ray_address,
+                num_cpus=args.num_cpus,
+                seconds=args.seconds,
+                report_every_s=args.report_every_s,
+            )
+    except (serve.BatchError, ConfigError, ValueError, OSError) as error:
+        return _fail(first_line(error))
+    table, failures = serve.format_finals(finals, plan)
+    print(table)
+    for failure in failures:
+        _fail(failure, code=1)
+    return 1 if failures else 0
+
+
 def _camera_options(args: argparse.Namespace) -> dict:
     """--camera FILE.json (a camera with intrinsics and pose, or the lift's options such as
     fx, fy, cx, cy, height_m, pitch_deg) and --fov / --camera-height / --camera-pitch."""
@@ -703,6 +734,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_model_and_camera_options(batch_run)
     batch_run.set_defaults(handler=_batch)
+
+    serve_run = commands.add_parser(
+        "serve",
+        help="many live cameras: camera groups as Ray actors, one batched model each",
+        description="Run the cameras of CAMERAS.yaml in groups, each a Ray actor with one "
+        "batched model (restarted by Ray when it dies, resuming its cameras' parts), writing "
+        "OUTPUT/source=<camera>/part-*.parquet. pip install 'crowdpose3d[ray]'.",
+    )
+    serve_run.add_argument("cameras", metavar="CAMERAS.yaml", help="output, cameras, groups")
+    serve_run.add_argument(
+        "--set", action="append", metavar="NAME=VALUE", help="fill ${NAME} in the file"
+    )
+    serve_run.add_argument(
+        "--ray-address", metavar="ADDR", help="connect to this Ray cluster (default: start one)"
+    )
+    serve_run.add_argument("--num-cpus", type=int, help="CPUs of the local cluster (default: all)")
+    serve_run.add_argument(
+        "--seconds", type=float, help="stop after this long (default: until Ctrl-C / SIGTERM)"
+    )
+    serve_run.add_argument(
+        "--report-every-s", type=float, default=60.0, help="status line period (60)"
+    )
+    serve_run.set_defaults(handler=_serve)
 
     demo = commands.add_parser(
         "demo",
