@@ -180,7 +180,9 @@ def worker(args: argparse.Namespace) -> None:
     time.sleep(args.warmup)
     window["start"] = time.time()
     window["end"] = window["start"] + args.seconds
+    cpu_started = time.process_time()  # every thread of this process
     time.sleep(args.seconds)
+    cpu_s = time.process_time() - cpu_started
     runner.context.stop.set()
     thread.join(60)
     figures = {}
@@ -195,6 +197,7 @@ def worker(args: argparse.Namespace) -> None:
             "dropped": sent - len(mine),
             "p50_ms": float(np.percentile(latencies, 50)) if len(mine) else float("nan"),
             "p99_ms": float(np.percentile(latencies, 99)) if len(mine) else float("nan"),
+            "process_cpu_s": cpu_s,  # of the whole process (all its cameras)
         }
     print(json.dumps(figures), flush=True)
 
@@ -229,14 +232,16 @@ def launch(args: argparse.Namespace, mode: str, urls: list[str], out: Path) -> s
     )
 
 
-def run_setup(args: argparse.Namespace, mode: str, clip: Path, cameras: int, work: Path) -> dict:
+def run_setup(
+    args: argparse.Namespace, mode: str, clip: Path, fps: int, cameras: int, work: Path
+) -> dict:
     """One set-up against fresh servers -> per-camera figures (cam0, cam1, ...)."""
     servers, urls = start_servers(clip, cameras)
     groups = [urls] if mode == "batched" else [[url] for url in urls]
     processes = []
     try:
         for k, group in enumerate(groups):
-            processes.append(launch(args, mode, group, work / f"{mode}-{cameras}-{k}"))
+            processes.append(launch(args, mode, group, work / f"{mode}-{fps}-{cameras}-{k}"))
         deadline = time.monotonic() + READY_TIMEOUT_S
         for process in processes:
             while True:
@@ -260,20 +265,28 @@ def run_setup(args: argparse.Namespace, mode: str, clip: Path, cameras: int, wor
             result = json.loads(output.strip().splitlines()[-1])
             for name, values in result.items():  # per-camera processes each say cam0
                 figures[name if mode == "batched" else f"cam{k}"] = values
-        return figures
+        # CPU seconds the set-up used in the window: the batched process once, else the sum
+        if mode == "batched":
+            cpu_s = next(iter(figures.values()))["process_cpu_s"]
+        else:
+            cpu_s = sum(f["process_cpu_s"] for f in figures.values())
+        return {"cameras": figures, "cpu_s": cpu_s}
     finally:
         stop(processes)
         stop(servers)
 
 
-def summary_line(cameras: int, fps: int, mode: str, figures: dict, load: tuple) -> str:
+def summary_line(cameras: int, fps: int, mode: str, setup: dict, load: tuple, window: float):
+    figures = setup["cameras"]
     rates = [f["fps"] for f in figures.values()]
+    per_cpu = sum(f["frames"] for f in figures.values()) / max(setup["cpu_s"], 1e-9)
     p99 = max(f["p99_ms"] for f in figures.values())
     p50 = max(f["p50_ms"] for f in figures.values())
     dropped = sum(f["dropped"] for f in figures.values())
     return (
         f"{cameras:>7} {fps:>4} {mode:<11} {sum(rates):>9.2f} {min(rates):>8.2f} "
-        f"{max(rates):>8.2f} {dropped:>8} {p50:>9.0f} {p99:>9.0f}   {load[0]:.1f} -> {load[1]:.1f}"
+        f"{max(rates):>8.2f} {dropped:>8} {p50:>9.0f} {p99:>9.0f} {setup['cpu_s'] / window:>8.2f} "
+        f"{per_cpu:>10.2f}   {load[0]:.1f} -> {load[1]:.1f}"
     )
 
 
@@ -312,7 +325,8 @@ def main() -> None:
     )
     header = (
         f"{'cameras':>7} {'fps':>4} {'mode':<11} {'total fps':>9} {'min fps':>8} "
-        f"{'max fps':>8} {'dropped':>8} {'p50 ms*':>9} {'p99 ms*':>9}   load before -> after"
+        f"{'max fps':>8} {'dropped':>8} {'p50 ms*':>9} {'p99 ms*':>9} {'CPUs':>8} "
+        f"{'frames/CPU-s':>10}   load before -> after"
     )
     print(header, flush=True)
     results = []
@@ -325,11 +339,11 @@ def main() -> None:
                 row = {"cameras": cameras, "fps": fps}
                 for mode in ("batched", "per-camera"):
                     before = os.getloadavg()[0]
-                    figures = run_setup(args, mode, clip, cameras, work)
+                    setup = run_setup(args, mode, clip, fps, cameras, work)
                     load = (before, os.getloadavg()[0])
-                    row[mode] = {"cameras": figures, "load": load}
-                    print(summary_line(cameras, fps, mode, figures, load), flush=True)
-                    for name, f in figures.items():
+                    row[mode] = {**setup, "load": load}
+                    print(summary_line(cameras, fps, mode, setup, load, args.seconds), flush=True)
+                    for name, f in setup["cameras"].items():
                         print(
                             f"{'':>13} {name}: {f['fps']:.2f} fps, {f['dropped']} dropped, "
                             f"p50 {f['p50_ms']:.0f} ms, p99 {f['p99_ms']:.0f} ms",
@@ -340,14 +354,25 @@ def main() -> None:
                     for mode in ("batched", "per-camera")
                 }
                 row["gain"] = total["batched"] / max(total["per-camera"], 1e-9)
+                efficiency = {
+                    mode: total[mode] * args.seconds / max(row[mode]["cpu_s"], 1e-9)
+                    for mode in total
+                }
+                row["gain_per_cpu"] = efficiency["batched"] / max(efficiency["per-camera"], 1e-9)
                 p99 = max(f["p99_ms"] for f in row["batched"]["cameras"].values())
                 print(
                     f"{'':>13} gain (batched / per-camera total fps): {row['gain']:.2f}x; "
-                    f"batched p99 worst camera {p99:.0f} ms",
+                    f"per CPU-second: {row['gain_per_cpu']:.2f}x; batched p99 worst camera "
+                    f"{p99:.0f} ms",
                     flush=True,
                 )
                 results.append(row)
-    print("* p50 / p99: the worst camera of the row")
+    print(
+        "* p50 / p99: the worst camera of the row. CPUs: CPU-seconds the set-up's processes "
+        "used per second of the window; frames/CPU-s: frames out per CPU-second (on a shared "
+        "machine, N processes get a larger share of the CPUs than one: this column is the "
+        "cost per frame, whatever the share)"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 

@@ -295,3 +295,19 @@ def test_two_sources_give_the_rows_of_two_single_source_runs(two_clips, tmp_path
         pd.testing.assert_frame_equal(
             got[columns], expected[columns], check_exact=False, rtol=1e-4, atol=1e-3
         )
+
+
+def test_a_frame_without_people_passes_the_track_stage():
+    """An empty frame (a camera watching an empty street) is not an error (it was: numpy
+    cannot reshape 0 people to (0, -1))."""
+    from crowdpose3d.poses import Poses
+    from crowdpose3d.stages.track import finite_people
+
+    empty = Poses(
+        boxes=np.zeros((0, 4)),
+        scores=np.zeros(0),
+        kp2d=np.zeros((0, 22, 2)),
+        kp3d_rel=np.zeros((0, 22, 3)),
+    )
+    kept, dropped = finite_people(empty)
+    assert len(kept) == 0 and dropped == 0
