@@ -167,12 +167,12 @@ def test_one_source_failing_leaves_the_others_running(tmp_path):
     assert "FAILED: " in report.format()
 
 
-def test_a_stalled_live_camera_never_blocks_the_others(tmp_path):
+def test_a_stalled_live_camera_never_blocks_a_file_beside_it(tmp_path):
     out = tmp_path / "tracks"
     data = multi(
         [
             counting("frozen", frames=100, live=True, stall_at=2),
-            counting("moving", frames=30, live=True, realtime=True, fps=50),
+            counting("moving", frames=30, realtime=True, fps=50),  # a file: files and live mix
         ],
         out,
     )
@@ -311,3 +311,17 @@ def test_a_frame_without_people_passes_the_track_stage():
     )
     kept, dropped = finite_people(empty)
     assert len(kept) == 0 and dropped == 0
+
+
+def test_the_shipped_multi_camera_files_validate(tmp_path):
+    from crowdpose3d.pipeline.multi import load_multi_pipeline
+    from crowdpose3d.serve import load_cameras
+
+    pipelines = Path(__file__).resolve().parent.parent / "pipelines"
+    config = load_multi_pipeline(
+        pipelines / "multi_camera.yaml",
+        {"cam1": "rtsp://a/s", "cam2": "rtsp://b/s", "output": str(tmp_path)},
+    )
+    assert list(config.chains) == ["cam1", "cam2"] and config.batcher.inbox_size == 1
+    plan = load_cameras(pipelines / "cameras.yaml", {"output": str(tmp_path)})
+    assert plan.cameras == {"group0": ["door", "hall"]}
