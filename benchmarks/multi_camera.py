@@ -23,7 +23,10 @@ live queues drop the oldest when the model is behind), and the latency p50 / p99
 frame's arrival (decoded, ``Frame.wall_time``) to the end of the pipeline. The gain is the
 batched total fps over the per-camera total fps. Target (issue 18): at 4 cameras gain >= 1.5
 with p99 < 1 s per camera. The load average of the machine before and after each run is
-printed: on a shared machine the other jobs take their share of the CPUs.
+printed: on a shared machine the other jobs take their share of the CPUs, and N processes
+get a larger share than one, so the CPU-seconds each set-up used in the window
+(``time.process_time`` of every process) are printed too, with frames per CPU-second and
+the gain per CPU-second: the cost of a frame whatever the share.
 """
 
 from __future__ import annotations
