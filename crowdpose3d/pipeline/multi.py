@@ -33,6 +33,7 @@ failure is reported per source at the end. Only a failure of the shared model st
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -222,9 +223,9 @@ class _Feed:
 
     live = False  # the chain's first queue waits (the batcher keeps it bounded)
 
-    def __init__(self, outbox: queue.Queue, taken: Callable[[], None]) -> None:
+    def __init__(self, outbox: queue.Queue) -> None:
         self.outbox = outbox
-        self.taken = taken
+        self.taken: Callable[[], None] = lambda: None  # told when the chain takes a frame
 
     def open(self, context: StageContext) -> None:
         pass
@@ -323,9 +324,9 @@ class MultiRunner:
         live = bool(getattr(stage, "live", False))
         inbox = Inbox(source_id, self.config.batcher.inbox_size, live, self._lock)
         outbox: queue.Queue = queue.Queue()
-        holder: dict[str, _Source] = {}
+        feed = _Feed(outbox)
         chain = PipelineRunner(config, context)
-        chain.stages = [_Feed(outbox, lambda: self._taken(holder["source"])), *chain_stages]
+        chain.stages = [feed, *chain_stages]  # opened above; the runner only runs them
         names = [name for name, _ in entries]
         source = _Source(
             source_id,
@@ -337,7 +338,7 @@ class MultiRunner:
             StageStats(f"{names[0]}:{entries[0][1].type}"),
             StageStats(f"stages[0]:{self.config.model.type}"),
         )
-        holder["source"] = source
+        feed.taken = functools.partial(self._taken, source)
         return source
 
     def _taken(self, source: _Source) -> None:
