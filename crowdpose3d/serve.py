@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,8 @@ from crowdpose3d.stages.source import redact_url
 
 log = logging.getLogger("crowdpose3d.serve")
 STATUS_TIMEOUT_S = 10.0  # a group that does not answer a status call this fast is "busy"
+OPEN_RETRY_S = 2.0  # a group that cannot open (a camera down) retries after this, doubling
+OPEN_RETRY_MAX_S = 60.0  # ... up to this
 
 
 class Camera(BaseModel):
@@ -155,49 +158,65 @@ def _group_pipeline(
 
 class CameraGroup:
     """The Ray actor of one group: opens its pipeline (resuming each camera's outputs) and
-    runs it on a thread from construction, so a restarted actor goes on by itself."""
+    runs it on a thread from construction, so a restarted actor goes on by itself. A group
+    that cannot open (a camera down at start) retries on that thread with back-off; its
+    status says why meanwhile."""
 
     def __init__(self, name: str, data: dict[str, Any], threads: int) -> None:
         import torch
 
-        from crowdpose3d.pipeline.multi import MultiRunner
-        from crowdpose3d.pipeline.stage import StageContext
-
         torch.set_num_threads(threads)
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
         self.name = name
-        self.started = time.time()
         self.restarted = _was_restarted()
-        config: MultiPipelineConfig = validate_multi_pipeline(data, f"group {name}")
-        self.runner = MultiRunner(config, StageContext(resume=True))
-        self.runner.open()
+        self.config: MultiPipelineConfig = validate_multi_pipeline(data, f"group {name}")
+        self.stopping = threading.Event()  # stop() was called
+        self.runner: Any = None  # the open MultiRunner, once it opened
         self.report = None
         self.error: str | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
+        from crowdpose3d.pipeline.multi import MultiRunner
+        from crowdpose3d.pipeline.stage import StageContext
+
+        delay = OPEN_RETRY_S
+        while not self.stopping.is_set():
+            runner = MultiRunner(self.config, StageContext(stop=self.stopping, resume=True))
+            try:
+                runner.open()
+                break
+            except Exception as error:  # noqa: BLE001 - say why, wait, try again
+                self.error = f"cannot open yet: {redact_url(first_line(error))}"
+                log.warning("serve: group %s %s; retrying in %.0f s", self.name, self.error, delay)
+                self.stopping.wait(delay)
+                delay = min(delay * 2, OPEN_RETRY_MAX_S)
+        else:
+            return
+        self.runner, self.error = runner, None
         try:
-            self.report = self.runner.run()
+            self.report = runner.run()
         except Exception as error:  # noqa: BLE001 - reported by status / stop
             self.error = redact_url(first_line(error))
 
     def status(self) -> dict[str, Any]:
         """Frames out of the model per camera so far, whether this actor is a restart,
-        whether it still runs, and its error if it stopped with one."""
+        whether it still runs, and its error if it stopped (or cannot open) with one."""
+        sources = self.runner.sources if self.runner is not None else []
         return {
             "group": self.name,
             "restarted": self.restarted,
-            "running": self.thread.is_alive(),
-            "frames": {s.source_id: s.model_stats.frames_out for s in self.runner.sources},
-            "dropped": {s.source_id: s.inbox.dropped for s in self.runner.sources},
-            "failures": {s.source_id: s.failure for s in self.runner.sources if s.failure},
+            "running": self.runner is not None and self.thread.is_alive(),
+            "frames": {s.source_id: s.model_stats.frames_out for s in sources},
+            "dropped": {s.source_id: s.inbox.dropped for s in sources},
+            "failures": {s.source_id: s.failure for s in sources if s.failure},
             "error": self.error,
         }
 
     def stop(self) -> dict[str, Any]:
         """Stop the group's cameras, flush every camera's parts -> the final status."""
-        self.runner.context.stop.set()
+        self.stopping.set()
         self.thread.join()
         status = self.status()
         if self.report is not None:
@@ -206,12 +225,16 @@ class CameraGroup:
 
 
 def _was_restarted() -> bool:
+    """True inside an actor that Ray restarted; False outside Ray."""
     try:
         import ray
-
-        return bool(ray.get_runtime_context().was_current_actor_reconstructed)
-    except Exception:  # noqa: BLE001 - outside Ray: a plain object
+    except ImportError:
         return False
+    if not ray.is_initialized():
+        return False
+    with warnings.catch_warnings():  # Ray's property warns about its own internal call
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return bool(ray.get_runtime_context().was_current_actor_reconstructed)
 
 
 @dataclass

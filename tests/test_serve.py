@@ -14,7 +14,7 @@ from test_rtsp import Server, _server_available, free_port, wait_for
 from crowdpose3d.cli import main
 from crowdpose3d.demo import make_sample_clip
 from crowdpose3d.pipeline.config import ConfigError
-from crowdpose3d.serve import CameraServer, load_cameras, plan_groups
+from crowdpose3d.serve import CameraGroup, CameraServer, load_cameras, plan_groups
 from crowdpose3d.tracks import schema
 from crowdpose3d.tracks.schema import PART_GLOB, part_number
 
@@ -149,3 +149,33 @@ def test_a_killed_group_is_restarted_and_continues_its_cameras_parts(tmp_path):
 def _restarted(server: CameraServer) -> bool:
     status = server.poll(5).get("group0")
     return isinstance(status, dict) and status["restarted"]
+
+
+def group_pipeline(tmp_path, source: dict) -> dict:
+    return {
+        "sources": [source],
+        "stages": [{"type": "pipeline_helpers:StampPeople"}],
+        "sinks": [{"type": "parquet", "path": str(tmp_path / "live")}],
+    }
+
+
+def test_a_group_runs_its_cameras_on_its_own_thread(tmp_path):
+    source = {"type": "pipeline_helpers:CountingSource", "source_id": "cam0", "frames": 5}
+    group = CameraGroup("g", group_pipeline(tmp_path, source), threads=1)
+    assert wait_for(lambda: not group.thread.is_alive(), 60)
+    final = group.stop()
+    assert final["frames"] == {"cam0": 5} and final["error"] is None
+    assert final["restarted"] is False  # outside Ray: never a restart
+    assert len(pd.read_parquet(tmp_path / "live")) == 5
+
+
+def test_a_group_whose_camera_is_down_at_start_keeps_trying(tmp_path):
+    url = f"rtsp://user:pw@127.0.0.1:{free_port()}/none"
+    source = {"type": "video", "uri": url, "source_id": "cam0", "open_timeout_s": 1}
+    group = CameraGroup("g", group_pipeline(tmp_path, source), threads=1)
+    assert wait_for(lambda: group.status()["error"] is not None, 30)
+    status = group.status()
+    assert status["running"] is False and "cannot open yet" in status["error"]
+    assert "pw" not in status["error"]
+    final = group.stop()  # stops the retrying at once
+    assert not group.thread.is_alive() and final["frames"] == {}
