@@ -229,6 +229,7 @@ def _execute_pipeline(config, overwrite: bool, resume: bool, quiet: bool = False
 
     from tqdm import tqdm
 
+    from crowdpose3d.pipeline.multi import MultiPipelineConfig, MultiRunner
     from crowdpose3d.pipeline.runner import PipelineError, PipelineRunner
     from crowdpose3d.pipeline.signals import StopOnSignals
     from crowdpose3d.pipeline.stage import StageContext, StageError
@@ -236,7 +237,11 @@ def _execute_pipeline(config, overwrite: bool, resume: bool, quiet: bool = False
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     if overwrite and resume:
         return _fail("--overwrite and --resume exclude each other; pick one")
-    runner = PipelineRunner(config, StageContext(overwrite=overwrite, resume=resume))
+    context = StageContext(overwrite=overwrite, resume=resume)
+    if isinstance(config, MultiPipelineConfig):  # several sources: one batched model
+        runner = MultiRunner(config, context)
+    else:
+        runner = PipelineRunner(config, context)
     with StopOnSignals(runner.context.stop) as signals:  # SIGTERM / SIGINT: a clean stop
         try:
             runner.open()
@@ -257,20 +262,32 @@ def _execute_pipeline(config, overwrite: bool, resume: bool, quiet: bool = False
         bar.close()
     if not quiet:
         print(report.format(), file=sys.stderr)
+    failures = getattr(report, "failures", {})  # a multi-source run: sources that failed
+    for source_id, failure in failures.items():
+        _fail(f"source {source_id}: {failure}", code=1)
     if signals.exit_code is not None or report.interrupted:
         print("crowdpose3d: interrupted; the results so far are written", file=sys.stderr)
         return signals.exit_code or 130
-    return 0
+    return 1 if failures else 0
 
 
 def _run(args: argparse.Namespace) -> int:
-    """Run a declarative pipeline file."""
-    from crowdpose3d.pipeline.config import ConfigError, load_pipeline, parse_assignments
+    """Run a declarative pipeline file (``sources:``: several sources, one batched model)."""
+    from crowdpose3d.pipeline.config import (
+        ConfigError,
+        load_pipeline,
+        parse_assignments,
+        read_pipeline,
+    )
+    from crowdpose3d.pipeline.multi import is_multi_source, load_multi_pipeline
 
     try:
-        config = load_pipeline(
-            args.pipeline, parse_assignments(args.set or []), args.allow_custom_stages
-        )
+        variables = parse_assignments(args.set or [])
+        if is_multi_source(read_pipeline(args.pipeline, variables)):
+            load = load_multi_pipeline
+        else:
+            load = load_pipeline
+        config = load(args.pipeline, variables, args.allow_custom_stages)
     except ConfigError as error:
         return _fail(str(error))
     return _execute_pipeline(config, args.overwrite, args.resume, args.quiet)
@@ -334,6 +351,37 @@ def _batch(args: argparse.Namespace) -> int:
     for result in failed:
         _fail(batch.failure_line(result), code=1)
     return 1 if failed else 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Camera groups as Ray actors, one batched model each (crowdpose3d.serve)."""
+    import logging
+    import threading
+
+    from crowdpose3d import serve
+    from crowdpose3d.pipeline.config import ConfigError, parse_assignments
+    from crowdpose3d.pipeline.signals import StopOnSignals
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    try:
+        plan = serve.load_cameras(args.cameras, parse_assignments(args.set or []))
+        stop = threading.Event()  # set by a signal: every group flushes and ends
+        with StopOnSignals(stop):  # SIGTERM / SIGINT: every group flushes its parts
+            finals = serve.serve(
+                plan,
+                stop,
+                address=args.ray_address,
+                num_cpus=args.num_cpus,
+                seconds=args.seconds,
+                report_every_s=args.report_every_s,
+            )
+    except (serve.BatchError, ConfigError, ValueError, OSError) as error:
+        return _fail(first_line(error))
+    table, failures = serve.format_finals(finals, plan)
+    print(table)
+    for failure in failures:
+        _fail(failure, code=1)
+    return 1 if failures else 0
 
 
 def _camera_options(args: argparse.Namespace) -> dict:
@@ -686,6 +734,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_model_and_camera_options(batch_run)
     batch_run.set_defaults(handler=_batch)
+
+    serve_run = commands.add_parser(
+        "serve",
+        help="many live cameras: camera groups as Ray actors, one batched model each",
+        description="Run the cameras of CAMERAS.yaml in groups, each a Ray actor with one "
+        "batched model (restarted by Ray when it dies, resuming its cameras' parts), writing "
+        "OUTPUT/source=<camera>/part-*.parquet. pip install 'crowdpose3d[ray]'.",
+    )
+    serve_run.add_argument("cameras", metavar="CAMERAS.yaml", help="output, cameras, groups")
+    serve_run.add_argument(
+        "--set", action="append", metavar="NAME=VALUE", help="fill ${NAME} in the file"
+    )
+    serve_run.add_argument(
+        "--ray-address", metavar="ADDR", help="connect to this Ray cluster (default: start one)"
+    )
+    serve_run.add_argument("--num-cpus", type=int, help="CPUs of the local cluster (default: all)")
+    serve_run.add_argument(
+        "--seconds", type=float, help="stop after this long (default: until Ctrl-C / SIGTERM)"
+    )
+    serve_run.add_argument(
+        "--report-every-s", type=float, default=60.0, help="status line period (60)"
+    )
+    serve_run.set_defaults(handler=_serve)
 
     demo = commands.add_parser(
         "demo",

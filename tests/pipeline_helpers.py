@@ -127,3 +127,71 @@ class FirstFrames(BaseStage):
     def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         for _, frame in zip(range(3), frames, strict=False):
             yield frame
+
+
+class CountingSourceParams(StageParams):
+    source_id: str
+    frames: int = 10
+    size: tuple[int, int] = (32, 48)  # (H, W)
+    value: int = 0  # every image is this grey value plus its index (mod 256)
+    fps: float = 10.0
+    live: bool = False  # a live source drops its oldest frames when the model is behind
+    realtime: bool = False  # deliver at ``fps`` (a camera), not as fast as possible
+    fail_at: int | None = None  # raise instead of delivering this frame
+    stall_at: int | None = None  # stop delivering from this frame until the run stops
+
+
+class CountingSource(BaseStage):
+    """A source of plain grey frames that can fail or stall (a broken or frozen camera)."""
+
+    Params = CountingSourceParams
+
+    def __init__(self, params: CountingSourceParams) -> None:
+        super().__init__(params)
+        self.source_id = params.source_id
+        self.live = params.live
+
+    def open(self, context):
+        super().open(context)
+        context.facts.source_id, context.facts.fps = self.source_id, self.params.fps
+        context.facts.height, context.facts.width = self.params.size
+
+    def frames(self) -> Iterator[Frame]:
+        p = self.params
+        for index in range(p.frames):
+            if index == p.fail_at:
+                raise RuntimeError(f"camera {p.source_id} broke at frame {index}")
+            if index == p.stall_at:
+                self.context.stop.wait()
+                return
+            if p.realtime:
+                time.sleep(1 / p.fps)
+            image = np.full((*p.size, 3), (p.value + index) % 256, np.uint8)
+            wall = time.time() if p.live else None
+            yield Frame(p.source_id, index, index / p.fps, image, wall_time=wall)
+
+
+class StampPeople(BaseStage):
+    """One tracked person per frame whose score is the image's first pixel / 255, so rows
+    can be traced back to the image (and thus the source) they came from."""
+
+    Params = FakePeopleParams
+
+    def open(self, context):
+        super().open(context)
+        context.facts.joint_names = [f"j{k}" for k in range(self.params.joints)]
+
+    def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        k = self.params.joints
+        for frame in frames:
+            height, width = frame.size
+            frame.poses = Poses(
+                boxes=np.array([[0.0, 0.0, width / 2, height / 2]]),
+                scores=np.array([frame.image[0, 0, 0] / 255]),
+                kp2d=np.full((1, k, 2), float(frame.index)),
+                kp3d_rel=np.zeros((1, k, 3)),
+                kp3d=np.full((1, k, 3), float(width)),
+                root=np.array([[0.0, 0.0, float(height)]]),
+                track_id=np.array([7]),
+            )
+            yield frame

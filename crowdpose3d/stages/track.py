@@ -97,6 +97,6 @@ def finite_people(poses: Poses) -> tuple[Poses, int]:
     3D joints or root only mean "not lifted") -> (them, how many were dropped)."""
     keep = np.isfinite(poses.boxes).all(1) & np.isfinite(poses.scores)  # (N,)
     for values in (poses.kp2d, poses.kp3d_rel, poses.kp3d, poses.root):
-        keep &= ~np.isinf(values.reshape(len(poses), -1)).any(1)
+        keep &= ~np.isinf(values.reshape(len(poses), -1 if len(poses) else 0)).any(1)
     dropped = int(len(poses) - keep.sum())
     return (poses[keep] if dropped else poses), dropped
