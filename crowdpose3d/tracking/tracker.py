@@ -13,10 +13,14 @@ Each frame, with every time in seconds so the same settings serve 5 and 30 fps:
    (ByteTrack's second pass, on IoU alone);
 4. match the high-score detections left to the tracks left by the box of their *last
    observation* (OC-SORT's observation-centric recovery: a person who stopped while hidden);
-5. a track found again after missed frames restarts its box filter from its last
+5. a detected box side cut by the image border is not where the person ends: the box
+   filter is updated with that side where the prediction puts it (beyond the border), so a
+   person entering or leaving the view, or cut by the top of the image, keeps a natural
+   box size and centre (``edge_aware``); the uncut sides drive the motion;
+6. a track found again after missed frames restarts its box filter from its last
    observation, moved along the straight line to the new one (OC-SORT's observation-centric
    re-update), so the drift of the blind prediction is forgotten;
-6. match the high-score detections left to the tentative tracks (the same cues), then start
+7. match the high-score detections left to the tentative tracks (the same cues), then start
    tentative tracks from those left that score at least ``new_track_score``; confirm after
    ``min_hits_to_confirm`` matches in a row; a confirmed track not seen is lost, and dies
    after ``lost_track_buffer_s``, or ``occluded_track_buffer_s`` while a person in front of
@@ -49,6 +53,10 @@ from crowdpose3d.tracking.xyz_cv import KalmanFilterXYZ
 #: ``direction_lag_s`` at 30 fps up to 0.3 s.
 HISTORY_LENGTH = 10
 
+
+#: A detected box side within this many pixels of the image border counts as cut by it
+#: (detectors clip their boxes to the image, so a cut side lies on the border).
+EDGE_MARGIN_PX = 1.0
 
 #: An empty index array, for passes with nothing to match.
 _NONE = np.zeros(0, np.int64)
@@ -205,6 +213,10 @@ class PoseTracker:
             must cover for the track to count as occluded.
         scale_smoothing: weight of the past in the exponential average of ``data["scale"]``
             (0 keeps the latest measurement; 0.9 averages over about 10 frames).
+        edge_aware: a detected box side on the image border (within ``EDGE_MARGIN_PX``;
+            the right and bottom borders only when ``update`` is given the image size)
+            updates the box filter at the predicted side when that lies beyond the border,
+            else at the border: the person's box goes on past the edge.
         motion_model: the Kalman model of the root; `KalmanFilterXYZ()` when omitted.
         box_model: the Kalman model of the box; `KalmanFilterBox()` when omitted.
 
@@ -236,6 +248,7 @@ class PoseTracker:
         reliable_depth_std_m: float = 0.3,
         occlusion_coverage: float = 0.5,
         scale_smoothing: float = 0.8,
+        edge_aware: bool = True,
         motion_model: KalmanFilterXYZ | None = None,
         box_model: KalmanFilterBox | None = None,
     ) -> None:
@@ -295,6 +308,7 @@ class PoseTracker:
         self.reliable_depth_std_m = reliable_depth_std_m
         self.occlusion_coverage = occlusion_coverage
         self.scale_smoothing = scale_smoothing
+        self.edge_aware = edge_aware
         self.motion_model = motion_model if motion_model is not None else KalmanFilterXYZ()
         self.box_model = box_model if box_model is not None else KalmanFilterBox()
         self.reset()
@@ -552,19 +566,20 @@ class PoseTracker:
         observation after a gap), history, pose cues, hits, state, root, scale."""
         tracks = self.tracks
         boxes = poses.boxes[det_indices].astype(np.float64)
-        self._reupdate_after_gap(track_rows, boxes, timestamp_s)
+        uncut = self._uncut_boxes(track_rows, boxes)  # (K, 4) sides on the border extended
+        self._reupdate_after_gap(track_rows, uncut, timestamp_s)
         tracks.box_mean[track_rows], tracks.box_covariance[track_rows] = self.box_model.update(
-            tracks.box_mean[track_rows], tracks.box_covariance[track_rows], boxes
+            tracks.box_mean[track_rows], tracks.box_covariance[track_rows], uncut
         )
         tracks.observed_box_mean[track_rows] = tracks.box_mean[track_rows]
         tracks.observed_box_covariance[track_rows] = tracks.box_covariance[track_rows]
         tracks.history_centres[track_rows] = np.concatenate(
-            [tracks.history_centres[track_rows, 1:], corners_to_xywh(boxes)[:, None, :2]], axis=1
+            [tracks.history_centres[track_rows, 1:], corners_to_xywh(uncut)[:, None, :2]], axis=1
         )
         tracks.history_s[track_rows] = np.concatenate(
             [tracks.history_s[track_rows, 1:], np.full((len(track_rows), 1), timestamp_s)], axis=1
         )
-        tracks.keypoints[track_rows] = _box_relative_keypoints(poses.kp2d[det_indices], boxes)
+        tracks.keypoints[track_rows] = _box_relative_keypoints(poses.kp2d[det_indices], uncut)
         tracks.pose[track_rows] = _flat_finite(poses.kp3d_rel[det_indices])
         tracks.boxes[track_rows] = boxes
         tracks.hits[track_rows] += 1
@@ -578,6 +593,23 @@ class PoseTracker:
             tracks.scale[track_rows] = self._smooth_scale(
                 tracks.scale[track_rows], poses.data["scale"][det_indices]
             )
+
+    def _uncut_boxes(self, track_rows: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """(K, 4) detected corner boxes with each side that lies on the image border moved to
+        the track's predicted side when that is beyond the border (a cut box keeps the
+        predicted extent on its cut side; its uncut sides are measured as detected)."""
+        if not self.edge_aware or not len(boxes):
+            return boxes
+        predicted = xywh_to_corners(self.tracks.box_mean[track_rows])  # (K, 4) unclipped
+        low = boxes[:, :2] <= EDGE_MARGIN_PX  # (K, 2) left, top sides cut
+        uncut = boxes.copy()
+        uncut[:, :2] = np.where(low, np.minimum(predicted[:, :2], boxes[:, :2]), boxes[:, :2])
+        if self._image_size is not None:
+            height, width = self._image_size
+            limit = np.array([width, height], np.float64) - EDGE_MARGIN_PX
+            high = boxes[:, 2:] >= limit  # (K, 2) right, bottom sides cut
+            uncut[:, 2:] = np.where(high, np.maximum(predicted[:, 2:], boxes[:, 2:]), boxes[:, 2:])
+        return uncut
 
     def _reupdate_after_gap(
         self, track_rows: np.ndarray, boxes: np.ndarray, timestamp_s: float
