@@ -67,7 +67,7 @@ CLIP_SECONDS = {5.0: 16.0, 10.0: 10.0, 30.0: 5.0}
 #: (min, max) people simulated per clip, cycled over a split's clips.
 CROWDS = ((10, 30), (30, 60))
 #: Seeds: held-out clips are reported, tuning clips chose the defaults.
-SEEDS = {"heldout": (9101, 9102, 9103), "tune": (9201, 9202)}
+SEEDS = {"heldout": (9101, 9102, 9103), "tune": (9201, 9202, 9203, 9204)}
 QUICK_SECONDS = 4.0
 MIN_VISIBLE_FRACTION = 0.25  # share of joints seen for a person to be demanded (as the demo)
 MIN_BOX_HEIGHT_PX = 12.0
@@ -97,6 +97,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--split", choices=sorted(SEEDS), default="heldout")
     parser.add_argument("--quick", action="store_true", help="one short clip per frame rate")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", help="only these of the split's seeds (default: all)"
+    )
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument(
         "--renderer",
@@ -123,11 +126,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def clips_of(split: str, quick: bool, renderer: str = "solids") -> list[Clip]:
+def clips_of(
+    split: str, quick: bool, renderer: str = "solids", only: list[int] | None = None
+) -> list[Clip]:
     seeds = SEEDS[split][:1] if quick else SEEDS[split]
+    unknown = sorted(set(only or ()) - set(seeds))
+    if unknown:
+        raise SystemExit(f"--seeds {unknown}: not seeds of split {split!r} {list(seeds)}")
     clips = []
     for fps in FRAME_RATES:
         for i, seed in enumerate(seeds):
+            if only and seed not in only:
+                continue  # skipped, the crowd sizes of the others kept
             seconds = QUICK_SECONDS if quick else CLIP_SECONDS[fps]
             people = CROWDS[(i + int(fps)) % len(CROWDS)]
             frames = int(round(seconds * fps))
@@ -289,19 +299,26 @@ def run_peer(name: str, frames: list[Frame], path: Path, fps: float) -> float:
 
 def load_old_tracker(revision: str, params: dict):
     """``PoseTracker`` and the track stage's defaults as they were at git ``revision``,
-    imported from a temporary copy of that revision's tracking/ and stages/track.py."""
+    imported from a temporary copy of that revision's tracking/ and stages/track.py (its
+    tracking/__init__.py replaced by an empty one: the tracker imports its modules directly)."""
     import importlib
+    import inspect
     import re
 
-    folder = Path(tempfile.mkdtemp(prefix="old_tracker_")) / "old_tracking"
+    package = "old_tracking_" + re.sub(r"\W", "_", revision)
+    folder = Path(tempfile.mkdtemp(prefix="old_tracker_")) / package
     folder.mkdir()
-    for name in ("association.py", "tracker.py", "xyz_cv.py"):
+    listed = subprocess.run(
+        ["git", "ls-tree", "--name-only", revision, "crowdpose3d/tracking/"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    for name in (Path(p).name for p in listed if p.endswith(".py")):
         text = subprocess.run(
             ["git", "show", f"{revision}:crowdpose3d/tracking/{name}"],
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
-        (folder / name).write_text(text.replace("crowdpose3d.tracking.", "old_tracking."))
-    (folder / "__init__.py").write_text("")
+        (folder / name).write_text(text.replace("crowdpose3d.tracking.", f"{package}."))
+    (folder / "__init__.py").write_text("")  # after the copies: replaces theirs
     stage = subprocess.run(
         ["git", "show", f"{revision}:crowdpose3d/stages/track.py"],
         capture_output=True, text=True, check=True,
@@ -311,7 +328,9 @@ def load_old_tracker(revision: str, params: dict):
         for key, value in re.findall(r"^    (\w+): \w+ = Field\(([\d.]+)", stage, re.M)
     }
     sys.path.insert(0, str(folder.parent))
-    module = importlib.import_module("old_tracking.tracker")
+    module = importlib.import_module(f"{package}.tracker")
+    accepted = inspect.signature(module.PoseTracker).parameters  # not the box model's fields
+    defaults = {key: value for key, value in defaults.items() if key in accepted}
     return lambda: module.PoseTracker(**{**defaults, **params})
 
 
@@ -443,7 +462,7 @@ def sweep(clips, cached, gts, grid: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    clips = clips_of(args.split, args.quick, args.renderer)
+    clips = clips_of(args.split, args.quick, args.renderer, args.seeds)
     print(
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; split "
         f"{args.split}, {len(clips)} {args.renderer} clips, model {args.model}"

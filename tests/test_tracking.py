@@ -9,6 +9,7 @@ mapping ground-truth ids to output track ids.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -183,24 +184,25 @@ def test_box_iou_matrix_values():
 
 
 def test_direction_cost_is_the_angle_between_heading_and_detection():
-    origins = np.array([[0.0, 0.0], [0.0, 0.0]])
-    headings = np.array([[1.0, 0.0], [0.0, 0.0]])  # the second track has no heading
-    dets = np.array([[10.0, 0.0], [0.0, 10.0], [-10.0, 0.0]])
-    np.testing.assert_allclose(direction_cost(origins, headings, dets), [[0, 0.5, 1], [0, 0, 0]])
+    # Six pairs: a track heading +x against three detections, one without a heading too.
+    origins = np.zeros((6, 2))
+    headings = np.array([[1.0, 0.0]] * 3 + [[0.0, 0.0]] * 3)  # the last three: no heading
+    dets = np.array([[10.0, 0.0], [0.0, 10.0], [-10.0, 0.0]] * 2)
+    np.testing.assert_allclose(direction_cost(origins, headings, dets), [0, 0.5, 1, 0, 0, 0])
 
 
 def test_descriptor_distance_is_rms_per_joint_and_clipped():
-    a = np.array([[0.0, 0.0, 0.0, 0.0]])  # two 2D joints
+    a = np.zeros((2, 4))  # two 2D joints
     b = np.array([[0.3, 0.4, 0.0, 0.0], [3.0, 4.0, 3.0, 4.0]])
-    np.testing.assert_allclose(descriptor_distance(a, b, 2), [[np.sqrt(0.25 / 2), 1.0]])
+    np.testing.assert_allclose(descriptor_distance(a, b, 2), [np.sqrt(0.25 / 2), 1.0])
 
 
 def test_root_distance_discounts_depth_and_keeps_unknown_roots_nan():
-    tracks = np.array([[0.0, 0.0, 5.0], [np.nan] * 3])
-    dets = np.array([[0.3, 0.0, 5.4], [0.0, 0.0, 8.0]])
-    distance = root_distance(tracks, dets, np.array([1.0, 0.25]))
-    np.testing.assert_allclose(distance[0], [0.5, 0.75])
-    assert np.isnan(distance[1]).all()
+    tracks = np.array([[0.0, 0.0, 5.0], [0.0, 0.0, 5.0], [np.nan] * 3])
+    dets = np.array([[0.3, 0.0, 5.4], [0.0, 0.0, 8.0], [0.0, 0.0, 8.0]])
+    distance = root_distance(tracks, dets, np.array([1.0, 0.25, 1.0]))
+    np.testing.assert_allclose(distance[:2], [0.5, 0.75])
+    assert np.isnan(distance[2])
 
 
 def test_batched_box_kalman_matches_filterpy():
@@ -245,9 +247,10 @@ def test_gated_assignment_equals_the_extended_problem():
     from crowdpose3d.tracking.association import gated_assignment
 
     rng = np.random.default_rng(4)
-    for shape in [(5, 5), (7, 3), (2, 9), (30, 28)]:
+    # Dense and sparse possible pairs (sparse: many a row's and a column's only pair).
+    for shape, share_gated in itertools.product([(5, 5), (7, 3), (2, 9), (30, 28)], (0.6, 0.95)):
         cost = rng.random(shape) * 2.0
-        gated = rng.random(shape) < 0.6
+        gated = rng.random(shape) < share_gated
         fast = gated_assignment(cost, gated)
         slow = linear_assignment(np.where(gated, GATED_COST, cost), cost_limit=GATED_COST / 2)
         assert len(fast.matches) == len(slow.matches)

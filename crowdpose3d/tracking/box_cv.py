@@ -14,7 +14,8 @@ more pixels per second and its box edges are noisier in pixels):
   heights per second squared.
 
 The time step is the gap between frame timestamps, so the model behaves the same at 5 and
-30 fps. Everything is batched over tracks: ``(T, 8)`` states, ``(T, 8, 8)`` covariances.
+30 fps. Everything is batched over tracks: ``(T, 8)`` states, ``(T, 8, 8)`` covariances,
+computed elementwise on the four independent (position, velocity) blocks.
 """
 
 from __future__ import annotations
@@ -23,9 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: (4, 8) measurement matrix: the filter observes the box (cx, cy, w, h).
-MEASUREMENT_MATRIX = np.hstack([np.eye(4), np.zeros((4, 4))])
-_EYE4, _EYE8 = np.eye(4), np.eye(8)
+_EYE8 = np.eye(8)
 #: Smallest box side kept by the filter, pixels (a shrinking prediction never turns over).
 MIN_SIDE_PX = 1.0
 
@@ -87,44 +86,68 @@ class KalmanFilterBox:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Move (T, 8) states and (T, 8, 8) covariances ``dt`` seconds ahead (scalar or (T,)).
 
-        ``F P F^T`` in blocks, F = [[I, dt I], [0, I]] on (position, velocity):
-        P_pp + dt (P_pv + P_vp) + dt^2 P_vv, P_pv + dt P_vv, P_vp + dt P_vv, P_vv.
+        ``F P F^T + Q`` per box coordinate, F = [[1, dt], [0, 1]] on (position, velocity):
+        pp + 2 dt pv + dt^2 vv + dt^4/4 q, pv + dt vv + dt^3/2 q, vv + dt^2 q, with q the
+        acceleration variance (see `_blocks` for why the coordinates are separate).
         """
-        dt = np.broadcast_to(np.asarray(dt, dtype=np.float64), (len(state),))  # (T,)
-        step = dt[:, None, None]
+        dt = np.asarray(dt, dtype=np.float64)
+        step = dt[:, None] if dt.ndim else dt  # (T, 1) or scalar
         state = state.copy()
-        state[:, :4] += dt[:, None] * state[:, 4:]
+        state[:, :4] += step * state[:, 4:]
         state[:, 2:4] = np.maximum(state[:, 2:4], MIN_SIDE_PX)
-        pp, pv = covariance[:, :4, :4], covariance[:, :4, 4:]
-        vp, vv = covariance[:, 4:, :4], covariance[:, 4:, 4:]
-        variance = (self.acceleration_heights_per_s2 * state[:, 3])[:, None, None] ** 2
-        # Piecewise white acceleration per coordinate: [[dt^4/4, dt^3/2], [dt^3/2, dt^2]] var.
-        cross = pv + step * vv + (step**3 / 2) * variance * _EYE4
-        covariance = np.concatenate(
-            [
-                np.concatenate(
-                    [
-                        pp + step * (pv + vp) + step**2 * vv + (step**4 / 4) * variance * _EYE4,
-                        cross,
-                    ],
-                    axis=2,
-                ),
-                np.concatenate([cross.transpose(0, 2, 1), vv + step**2 * variance * _EYE4], axis=2),
-            ],
-            axis=1,
-        )  # (T, 8, 8)
-        return state, covariance
+        pp, pv, vv = _blocks(covariance)  # (T, 4) each
+        q = ((self.acceleration_heights_per_s2 * state[:, 3]) ** 2)[:, None]  # (T, 1)
+        step2 = step * step
+        pp = pp + 2.0 * step * pv + step2 * vv + (step2 * step2 / 4.0) * q
+        pv = pv + step * vv + (step2 * step / 2.0) * q
+        vv = vv + step2 * q
+        return state, _compose(pp, pv, vv)
 
     def update(
         self, state: np.ndarray, covariance: np.ndarray, boxes: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Correct (T, 8) states and (T, 8, 8) covariances with (T, 4) detected corner boxes."""
+        """Correct (T, 8) states and (T, 8, 8) covariances with (T, 4) detected corner boxes.
+
+        Per coordinate: S = pp + r, gain (pp, pv) / S, covariance (I - K H) P."""
         measured = corners_to_xywh(boxes)  # (T, 4)
         height = np.maximum(measured[:, 3], MIN_SIDE_PX)
-        noise = (self.measurement_noise_per_height * height)[:, None, None] ** 2 * _EYE4
+        noise = ((self.measurement_noise_per_height * height) ** 2)[:, None]  # (T, 1) r
+        pp, pv, vv = _blocks(covariance)  # (T, 4) each
+        system = pp + noise  # (T, 4) S = H P H^T + R, per coordinate
+        gain_p, gain_v = pp / system, pv / system  # (T, 4) K = P H^T S^-1
         innovation = measured - state[:, :4]  # (T, 4)
-        system = covariance[:, :4, :4] + noise  # (T, 4, 4) S = H P H^T + R
-        gain = covariance[:, :, :4] @ np.linalg.inv(system)  # (T, 8, 4) K = P H^T S^-1
-        state = state + (gain @ innovation[:, :, None])[:, :, 0]
-        covariance = covariance - gain @ covariance[:, :4, :]  # (I - K H) P
-        return state, covariance
+        state = np.concatenate(
+            [state[:, :4] + gain_p * innovation, state[:, 4:] + gain_v * innovation], axis=1
+        )
+        keep = 1.0 - gain_p
+        return state, _compose(pp * keep, pv * keep, vv - gain_v * pv)
+
+
+#: Indices of the four box coordinates; coordinate i is position i, velocity 4 + i.
+_COORDS = np.arange(4)
+
+
+def _blocks(covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(T, 8, 8) covariances -> (T, 4) position variances, position-velocity covariances and
+    velocity variances of each box coordinate.
+
+    The four coordinates never mix: the initial covariance, the transition, the process
+    noise and the measurement noise are all per coordinate (their scale, the box height, is
+    a number, not a state the filter correlates), so each (T, 8, 8) covariance is four
+    independent 2x2 blocks and the filter runs elementwise on them.
+    """
+    return (
+        covariance[:, _COORDS, _COORDS],
+        covariance[:, _COORDS, _COORDS + 4],
+        covariance[:, _COORDS + 4, _COORDS + 4],
+    )
+
+
+def _compose(pp: np.ndarray, pv: np.ndarray, vv: np.ndarray) -> np.ndarray:
+    """(T, 4) blocks (as `_blocks` returns them) -> (T, 8, 8) covariances."""
+    covariance = np.zeros((len(pp), 8, 8))
+    covariance[:, _COORDS, _COORDS] = pp
+    covariance[:, _COORDS, _COORDS + 4] = pv
+    covariance[:, _COORDS + 4, _COORDS] = pv
+    covariance[:, _COORDS + 4, _COORDS + 4] = vv
+    return covariance
