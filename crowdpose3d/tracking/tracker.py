@@ -612,13 +612,15 @@ class PoseTracker:
         if not self.edge_aware or not len(boxes):
             return boxes
         predicted = xywh_to_corners(self.tracks.box_mean[track_rows])  # (K, 4) unclipped
-        low = boxes[:, :2] <= EDGE_MARGIN_PX  # (K, 2) left, top sides cut
+        # A box squeezed onto the border on both sides of an axis has nothing left to
+        # measure there; only a side whose opposite side is off that border is cut.
+        low = (boxes[:, :2] <= EDGE_MARGIN_PX) & (boxes[:, 2:] > 2 * EDGE_MARGIN_PX)  # (K, 2)
         uncut = boxes.copy()
         uncut[:, :2] = np.where(low, np.minimum(predicted[:, :2], boxes[:, :2]), boxes[:, :2])
         if self._image_size is not None:
             height, width = self._image_size
             limit = np.array([width, height], np.float64) - EDGE_MARGIN_PX
-            high = boxes[:, 2:] >= limit  # (K, 2) right, bottom sides cut
+            high = (boxes[:, 2:] >= limit) & (boxes[:, :2] < limit - EDGE_MARGIN_PX)  # (K, 2)
             uncut[:, 2:] = np.where(high, np.maximum(predicted[:, 2:], boxes[:, 2:]), boxes[:, 2:])
         return uncut
 
