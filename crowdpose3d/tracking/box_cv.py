@@ -15,7 +15,7 @@ more pixels per second and its box edges are noisier in pixels):
 
 The time step is the gap between frame timestamps, so the model behaves the same at 5 and
 30 fps. Everything is batched over tracks: ``(T, 8)`` states, ``(T, 8, 8)`` covariances,
-computed elementwise on the four independent (position, velocity) blocks.
+computed elementwise on the four independent (position, velocity) blocks (``cv_blocks``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+import crowdpose3d.tracking.cv_blocks as cv_blocks
 
 _EYE8 = np.eye(8)
 #: Smallest box side kept by the filter, pixels (a shrinking prediction never turns over).
@@ -84,70 +86,21 @@ class KalmanFilterBox:
     def predict(
         self, state: np.ndarray, covariance: np.ndarray, dt: float | np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Move (T, 8) states and (T, 8, 8) covariances ``dt`` seconds ahead (scalar or (T,)).
-
-        ``F P F^T + Q`` per box coordinate, F = [[1, dt], [0, 1]] on (position, velocity):
-        pp + 2 dt pv + dt^2 vv + dt^4/4 q, pv + dt vv + dt^3/2 q, vv + dt^2 q, with q the
-        acceleration variance (see `_blocks` for why the coordinates are separate).
-        """
+        """Move (T, 8) states and (T, 8, 8) covariances ``dt`` seconds ahead (scalar or (T,));
+        the acceleration variance of the predicted box's height (`cv_blocks.predict`)."""
         dt = np.asarray(dt, dtype=np.float64)
         step = dt[:, None] if dt.ndim else dt  # (T, 1) or scalar
-        state = state.copy()
-        state[:, :4] += step * state[:, 4:]
+        height = np.maximum(state[:, 3] + (step * state[:, 7:8])[:, 0], MIN_SIDE_PX)  # (T,)
+        variance = ((self.acceleration_heights_per_s2 * height) ** 2)[:, None]  # (T, 1)
+        state, covariance = cv_blocks.predict(state, covariance, dt, variance)
         state[:, 2:4] = np.maximum(state[:, 2:4], MIN_SIDE_PX)
-        pp, pv, vv = _blocks(covariance)  # (T, 4) each
-        q = ((self.acceleration_heights_per_s2 * state[:, 3]) ** 2)[:, None]  # (T, 1)
-        step2 = step * step
-        pp = pp + 2.0 * step * pv + step2 * vv + (step2 * step2 / 4.0) * q
-        pv = pv + step * vv + (step2 * step / 2.0) * q
-        vv = vv + step2 * q
-        return state, _compose(pp, pv, vv)
+        return state, covariance
 
     def update(
         self, state: np.ndarray, covariance: np.ndarray, boxes: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Correct (T, 8) states and (T, 8, 8) covariances with (T, 4) detected corner boxes.
-
-        Per coordinate: S = pp + r, gain (pp, pv) / S, covariance (I - K H) P."""
+        """Correct (T, 8) states and (T, 8, 8) covariances with (T, 4) detected corner boxes."""
         measured = corners_to_xywh(boxes)  # (T, 4)
         height = np.maximum(measured[:, 3], MIN_SIDE_PX)
-        noise = ((self.measurement_noise_per_height * height) ** 2)[:, None]  # (T, 1) r
-        pp, pv, vv = _blocks(covariance)  # (T, 4) each
-        system = pp + noise  # (T, 4) S = H P H^T + R, per coordinate
-        gain_p, gain_v = pp / system, pv / system  # (T, 4) K = P H^T S^-1
-        innovation = measured - state[:, :4]  # (T, 4)
-        state = np.concatenate(
-            [state[:, :4] + gain_p * innovation, state[:, 4:] + gain_v * innovation], axis=1
-        )
-        keep = 1.0 - gain_p
-        return state, _compose(pp * keep, pv * keep, vv - gain_v * pv)
-
-
-#: Indices of the four box coordinates; coordinate i is position i, velocity 4 + i.
-_COORDS = np.arange(4)
-
-
-def _blocks(covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(T, 8, 8) covariances -> (T, 4) position variances, position-velocity covariances and
-    velocity variances of each box coordinate.
-
-    The four coordinates never mix: the initial covariance, the transition, the process
-    noise and the measurement noise are all per coordinate (their scale, the box height, is
-    a number, not a state the filter correlates), so each (T, 8, 8) covariance is four
-    independent 2x2 blocks and the filter runs elementwise on them.
-    """
-    return (
-        covariance[:, _COORDS, _COORDS],
-        covariance[:, _COORDS, _COORDS + 4],
-        covariance[:, _COORDS + 4, _COORDS + 4],
-    )
-
-
-def _compose(pp: np.ndarray, pv: np.ndarray, vv: np.ndarray) -> np.ndarray:
-    """(T, 4) blocks (as `_blocks` returns them) -> (T, 8, 8) covariances."""
-    covariance = np.zeros((len(pp), 8, 8))
-    covariance[:, _COORDS, _COORDS] = pp
-    covariance[:, _COORDS, _COORDS + 4] = pv
-    covariance[:, _COORDS + 4, _COORDS] = pv
-    covariance[:, _COORDS + 4, _COORDS + 4] = vv
-    return covariance
+        noise = ((self.measurement_noise_per_height * height) ** 2)[:, None]  # (T, 1)
+        return cv_blocks.update(state, covariance, measured, noise)
