@@ -609,7 +609,7 @@ def test_a_box_cut_by_the_border_keeps_its_predicted_size():
         assert len(set(ids_per_person(outputs)[1])) == 1
         widths[edge_aware] = tracker.tracks.box_mean[0, 2]
     assert abs(widths[True] - true_width) < 0.1 * true_width
-    assert widths[False] < 0.6 * true_width  # without it, the filter follows the cut box
+    assert widths[False] < 0.75 * true_width  # without it, the filter follows the cut box
 
 
 def test_people_cut_by_the_top_of_the_image_crossing_keep_their_ids():

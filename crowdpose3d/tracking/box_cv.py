@@ -56,7 +56,7 @@ class KalmanFilterBox:
             in box heights per second (a brisk walk is about one height per second).
     """
 
-    acceleration_heights_per_s2: float = 1.0
+    acceleration_heights_per_s2: float = 0.25
     measurement_noise_per_height: float = 0.05
     initial_speed_heights_per_s: float = 1.0
 

@@ -239,7 +239,7 @@ class PoseTracker:
         lost_track_buffer_s: float = 1.5,
         occluded_track_buffer_s: float = 3.0,
         min_iou: float = 0.3,
-        min_iou_low_score: float = 0.3,
+        min_iou_low_score: float = 0.5,
         position_uncertainty_buffer: float = 1.0,
         fuse_score: bool = False,
         direction_weight: float = 0.5,
@@ -253,7 +253,7 @@ class PoseTracker:
         reliable_depth_std_m: float = 0.3,
         occlusion_coverage: float = 0.5,
         scale_smoothing: float = 0.8,
-        edge_aware: bool = True,
+        edge_aware: bool = False,
         motion_model: KalmanFilterXYZ | None = None,
         box_model: KalmanFilterBox | None = None,
     ) -> None:
