@@ -9,6 +9,7 @@ mapping ground-truth ids to output track ids.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -183,24 +184,25 @@ def test_box_iou_matrix_values():
 
 
 def test_direction_cost_is_the_angle_between_heading_and_detection():
-    origins = np.array([[0.0, 0.0], [0.0, 0.0]])
-    headings = np.array([[1.0, 0.0], [0.0, 0.0]])  # the second track has no heading
-    dets = np.array([[10.0, 0.0], [0.0, 10.0], [-10.0, 0.0]])
-    np.testing.assert_allclose(direction_cost(origins, headings, dets), [[0, 0.5, 1], [0, 0, 0]])
+    # Six pairs: a track heading +x against three detections, one without a heading too.
+    origins = np.zeros((6, 2))
+    headings = np.array([[1.0, 0.0]] * 3 + [[0.0, 0.0]] * 3)  # the last three: no heading
+    dets = np.array([[10.0, 0.0], [0.0, 10.0], [-10.0, 0.0]] * 2)
+    np.testing.assert_allclose(direction_cost(origins, headings, dets), [0, 0.5, 1, 0, 0, 0])
 
 
 def test_descriptor_distance_is_rms_per_joint_and_clipped():
-    a = np.array([[0.0, 0.0, 0.0, 0.0]])  # two 2D joints
+    a = np.zeros((2, 4))  # two 2D joints
     b = np.array([[0.3, 0.4, 0.0, 0.0], [3.0, 4.0, 3.0, 4.0]])
-    np.testing.assert_allclose(descriptor_distance(a, b, 2), [[np.sqrt(0.25 / 2), 1.0]])
+    np.testing.assert_allclose(descriptor_distance(a, b, 2), [np.sqrt(0.25 / 2), 1.0])
 
 
 def test_root_distance_discounts_depth_and_keeps_unknown_roots_nan():
-    tracks = np.array([[0.0, 0.0, 5.0], [np.nan] * 3])
-    dets = np.array([[0.3, 0.0, 5.4], [0.0, 0.0, 8.0]])
-    distance = root_distance(tracks, dets, np.array([1.0, 0.25]))
-    np.testing.assert_allclose(distance[0], [0.5, 0.75])
-    assert np.isnan(distance[1]).all()
+    tracks = np.array([[0.0, 0.0, 5.0], [0.0, 0.0, 5.0], [np.nan] * 3])
+    dets = np.array([[0.3, 0.0, 5.4], [0.0, 0.0, 8.0], [0.0, 0.0, 8.0]])
+    distance = root_distance(tracks, dets, np.array([1.0, 0.25, 1.0]))
+    np.testing.assert_allclose(distance[:2], [0.5, 0.75])
+    assert np.isnan(distance[2])
 
 
 def test_batched_box_kalman_matches_filterpy():
@@ -245,9 +247,10 @@ def test_gated_assignment_equals_the_extended_problem():
     from crowdpose3d.tracking.association import gated_assignment
 
     rng = np.random.default_rng(4)
-    for shape in [(5, 5), (7, 3), (2, 9), (30, 28)]:
+    # Dense and sparse possible pairs (sparse: many a row's and a column's only pair).
+    for shape, share_gated in itertools.product([(5, 5), (7, 3), (2, 9), (30, 28)], (0.6, 0.95)):
         cost = rng.random(shape) * 2.0
-        gated = rng.random(shape) < 0.6
+        gated = rng.random(shape) < share_gated
         fast = gated_assignment(cost, gated)
         slow = linear_assignment(np.where(gated, GATED_COST, cost), cost_limit=GATED_COST / 2)
         assert len(fast.matches) == len(slow.matches)
@@ -565,3 +568,60 @@ def test_one_box_iou_with_one_empty_union_rule():
     np.testing.assert_array_equal(shared(point, point), [[0.0]])  # empty union: 0, not NaN
     np.testing.assert_array_equal(shared(point, inverted), [[0.0]])
     assert shared(np.zeros((0, 4)), point).shape == (0, 1) and shared([], []).shape == (0, 0)
+
+
+# --- boxes cut by the image border --------------------------------------------------------
+
+IMAGE_SIZE = (720, 1280)  # height, width of the test camera (CENTRE_PX at its middle)
+
+
+def cut_by_border(poses: Poses) -> Poses:
+    """The detections with their boxes clipped to the image, as a detector clips them."""
+    height, width = IMAGE_SIZE
+    poses.boxes = np.clip(poses.boxes, 0.0, [width, height, width, height])
+    return poses
+
+
+def run_cut(tracker: PoseTracker, walkers: list[Walker], num_frames: int, seed: int = 0):
+    """``run`` with the boxes clipped to the image and the image size given to the tracker."""
+    rng = np.random.default_rng(seed)
+    outputs = []
+    for frame in range(num_frames):
+        t = frame / FPS
+        roots = np.array([w.root(t) for w in walkers]).reshape(-1, 3)
+        poses = cut_by_border(detect(roots, np.array([w.gt_id for w in walkers]), rng))
+        outputs.append(tracker.update(poses, t, image_size=IMAGE_SIZE))
+    return outputs
+
+
+def test_a_box_cut_by_the_border_keeps_its_predicted_size():
+    # Walking out of the left of the view at 1.5 m/s, 6 m away: cut from 0.66 s on, after
+    # 0.9 s the detected box is less than half the person's width; the filter keeps the
+    # whole width.
+    leaving = [Walker(1, (-2.6, 0.6, 6.0), (-1.5, 0.0, 0.0))]
+    true_width = project_box(np.array([leaving[0].root(0.9)]))[0, [0, 2]] @ [-1.0, 1.0]
+    widths = {}
+    for edge_aware in (True, False):
+        tracker = PoseTracker(edge_aware=edge_aware)
+        outputs = run_cut(tracker, leaving, int(0.9 * FPS) + 1)
+        detected = outputs[-1].boxes[0, 2] - outputs[-1].boxes[0, 0]
+        assert detected < 0.5 * true_width
+        assert len(set(ids_per_person(outputs)[1])) == 1
+        widths[edge_aware] = tracker.tracks.box_mean[0, 2]
+    assert abs(widths[True] - true_width) < 0.1 * true_width
+    assert widths[False] < 0.75 * true_width  # without it, the filter follows the cut box
+
+
+def test_people_cut_by_the_top_of_the_image_crossing_keep_their_ids():
+    # Near the camera with their heads above the view (as the benchmark's clips), crossing
+    # each other 2.6 m and 3.4 m away: every box is cut at the top for the whole clip.
+    walkers = [
+        Walker(1, (-1.5, -0.6, 2.6), (1.0, 0.0, 0.0)),
+        Walker(2, (1.8, -0.6, 3.4), (-1.0, 0.0, 0.0)),
+    ]
+    for seed in range(3):
+        outputs = run_cut(PoseTracker(), walkers, int(3.3 * FPS), seed=seed)
+        assert all((out.boxes[:, 1] == 0.0).all() for out in outputs)
+        ids = ids_per_person(outputs)
+        assert count_id_switches(outputs) == 0
+        assert len(set(ids[1])) == 1 and len(set(ids[2])) == 1 and ids[1][0] != ids[2][0]

@@ -28,7 +28,7 @@ class TrackParams(StageParams):
     lost_track_buffer_s: float = Field(1.5, ge=0)  # how long a lost track can come back
     occluded_track_buffer_s: float = Field(3.0, ge=0)  # ... while a nearer person covers it
     min_iou: float = Field(0.3, ge=0, le=1)  # least IoU, predicted (or last seen) box vs det
-    min_iou_low_score: float = Field(0.3, ge=0, le=1)  # least IoU for low-score detections
+    min_iou_low_score: float = Field(0.5, ge=0, le=1)  # least IoU for low-score detections
     position_uncertainty_buffer: float = Field(1.0, ge=0)  # predicted box widened, in stds
     fuse_score: bool = False  # first-pass cost 1 - IoU * score, as BoT-SORT
     direction_weight: float = Field(0.5, ge=0)  # OC-SORT's heading consistency (angle / pi)
@@ -42,8 +42,9 @@ class TrackParams(StageParams):
     reliable_depth_std_m: float = Field(0.3, ge=0)  # depth noise up to which depth is trusted
     occlusion_coverage: float = Field(0.5, ge=0, le=1)  # share of a box hidden = occluded
     scale_smoothing: float = Field(0.8, ge=0, lt=1)  # weight of the past in the body scale
+    edge_aware: bool = False  # a box side cut by the image border keeps its predicted place
     # The box's Kalman model (`crowdpose3d.tracking.KalmanFilterBox`), in box heights:
-    box_acceleration: float = Field(1.0, gt=0)  # process noise, heights per s^2
+    box_acceleration: float = Field(0.25, gt=0)  # process noise, heights per s^2
     box_measurement_noise: float = Field(0.05, gt=0)  # std of a detected box side, heights
 
     @model_validator(mode="after")

@@ -1,7 +1,9 @@
 """Matching tracks to detections: the cues of a pair, and Hungarian assignment.
 
-Each cue is an (M, N) matrix for M tracks and N detections, in [0, 1] for possible pairs
-(0: a perfect fit), so a weight reads as the importance of that cue next to ``1 - IoU``:
+Box overlap is an (M, N) matrix for M tracks and N detections; the other cues are computed
+only for the K pairs the overlap leaves possible, as (K,) arrays (a track overlaps one or
+two people, so K is about M, not M x N). Each is in [0, 1] (0: a perfect fit), so a
+weight reads as the importance of that cue next to ``1 - IoU``:
 
 - ``box_iou_matrix``: overlap of the track's predicted box and the detected box;
 - ``direction_cost``: OC-SORT's velocity-direction consistency, the angle between the way
@@ -43,40 +45,37 @@ __all__ = [
 def direction_cost(
     origins: np.ndarray, track_directions: np.ndarray, det_centres: np.ndarray
 ) -> np.ndarray:
-    """OC-SORT's velocity-direction consistency: (M, N) angle / pi between each track's unit
-    heading (M, 2) and the direction from its older observation ``origins`` (M, 2) to each
-    detection centre (N, 2); 0 for tracks without a heading (NaN or zero rows)."""
-    to_det = det_centres[None, :, :] - origins[:, None, :]  # (M, N, 2)
-    to_det /= np.maximum(np.linalg.norm(to_det, axis=-1, keepdims=True), 1e-9)
-    cosine = np.minimum(np.maximum(np.einsum("mnk,mk->mn", to_det, track_directions), -1.0), 1.0)
+    """OC-SORT's velocity-direction consistency of K track-detection pairs: (K,) angle / pi
+    between each track's unit heading (K, 2) and the direction from its older observation
+    ``origins`` (K, 2) to the detection centre (K, 2); 0 for tracks without a heading (NaN
+    or zero rows)."""
+    to_det = det_centres - origins  # (K, 2)
+    to_det /= np.maximum(np.sqrt(np.einsum("kd,kd->k", to_det, to_det)), 1e-9)[:, None]
+    cosine = np.minimum(np.maximum(np.einsum("kd,kd->k", to_det, track_directions), -1.0), 1.0)
     has_heading = np.isfinite(track_directions).all(axis=1) & (
         np.abs(track_directions).sum(axis=1) > 0
     )
-    return np.where(has_heading[:, None], np.arccos(cosine) / np.pi, 0.0)
+    return np.where(has_heading, np.arccos(cosine) / np.pi, 0.0)
 
 
 def descriptor_distance(track_desc: np.ndarray, det_desc: np.ndarray, dims: int) -> np.ndarray:
-    """(M, D) and (N, D) flattened joint coordinates -> (M, N) RMS distance per joint,
-    clipped to 1. ``dims`` is the number of coordinates per joint (2 or 3); NaN joints must
-    have been zeroed by the caller. Computed as |a|^2 + |b|^2 - 2 a.b in one product."""
+    """(K, D) and (K, D) flattened joint coordinates of K pairs -> (K,) RMS distance per
+    joint, clipped to 1. ``dims`` is the number of coordinates per joint (2 or 3); NaN
+    joints must have been zeroed by the caller."""
     num_joints = max(track_desc.shape[1] // dims, 1)
-    squared = (
-        np.einsum("md,md->m", track_desc, track_desc)[:, None]
-        + np.einsum("nd,nd->n", det_desc, det_desc)[None, :]
-        - 2.0 * track_desc @ det_desc.T
-    )  # (M, N)
-    return np.minimum(np.sqrt(np.maximum(squared, 0.0) / num_joints), 1.0)
+    diff = track_desc - det_desc  # (K, D)
+    return np.minimum(np.sqrt(np.einsum("kd,kd->k", diff, diff) / num_joints), 1.0)
 
 
 def root_distance(
     track_roots: np.ndarray, det_roots: np.ndarray, depth_weight: np.ndarray
 ) -> np.ndarray:
-    """(M, 3) and (N, 3) roots in metres -> (M, N) distance with each detection's depth
-    difference multiplied by ``depth_weight`` (N,) first (monocular depth is less certain
+    """(K, 3) and (K, 3) roots of K pairs in metres -> (K,) distance with the depth
+    difference multiplied by ``depth_weight`` (K,) first (monocular depth is less certain
     than the lateral position); NaN where a root is unknown."""
-    diff = track_roots[:, None, :] - det_roots[None, :, :]  # (M, N, 3)
-    diff[..., 2] *= depth_weight[None, :]
-    return np.sqrt(np.einsum("mnk,mnk->mn", diff, diff))
+    diff = track_roots - det_roots  # (K, 3)
+    diff[:, 2] *= depth_weight
+    return np.sqrt(np.einsum("kd,kd->k", diff, diff))
 
 
 @dataclass(frozen=True)
@@ -118,25 +117,42 @@ def gated_assignment(cost: np.ndarray, gated: np.ndarray) -> Assignment:
     """Minimum-cost matching that never uses a ``gated`` pair, for costs far below
     ``GATED_COST``: the most possible pairs, then the least total cost.
 
-    The same matching as ``linear_assignment(cost with GATED_COST, GATED_COST / 2)``, about
-    three times faster: the matrix is padded to a square of ``GATED_COST`` and solved by
-    plain ``lapjv`` (no extension to M + N rows), and the gated pairs it had to use are
-    dropped. A Hungarian solution first minimises how many ``GATED_COST`` pairs it uses,
-    which is maximising the possible pairs, exactly as the extended problem does.
+    The same matching as ``linear_assignment(cost with GATED_COST, GATED_COST / 2)``, much
+    faster: pairs that are the only possibility of their row and of their column are taken
+    at once (most pairs, people being apart), and the rest is padded to a square of
+    ``GATED_COST`` and solved by plain ``lapjv`` (no extension to M + N rows); the gated
+    pairs it had to use are dropped. A Hungarian solution first minimises how many
+    ``GATED_COST`` pairs it uses, which is maximising the possible pairs, exactly as the
+    extended problem does.
     """
     num_rows, num_cols = cost.shape
     if num_rows == 0 or num_cols == 0:
         return linear_assignment(np.zeros((num_rows, num_cols)))
-    size = max(num_rows, num_cols)
-    square = np.full((size, size), GATED_COST)
-    square[:num_rows, :num_cols] = np.where(gated, GATED_COST, cost)
-    _, col_of_row, _ = lap.lapjv(square)
-    rows = np.arange(num_rows)
-    cols = np.asarray(col_of_row[:num_rows], dtype=np.int64)
-    inside = cols < num_cols
-    rows, cols = rows[inside], cols[inside]
-    keep = ~gated[rows, cols]
-    matches = np.stack([rows[keep], cols[keep]], axis=1)  # (K, 2)
+    possible = ~gated  # (M, N)
+    row_degree, col_degree = possible.sum(axis=1), possible.sum(axis=0)  # (M,), (N,)
+    # A pair that is the only possibility of both its row and its column is in every
+    # optimal matching; only the rows and columns left need the solver.
+    alone = possible & (row_degree == 1)[:, None] & (col_degree == 1)[None, :]
+    alone_rows, alone_cols = np.nonzero(alone)
+    rest_rows = np.flatnonzero((row_degree > 0) & ~alone.any(axis=1))
+    rest_cols = np.flatnonzero((col_degree > 0) & ~alone.any(axis=0))
+    rows, cols = [alone_rows], [alone_cols]
+    if len(rest_rows) and len(rest_cols):
+        sub_gated = gated[np.ix_(rest_rows, rest_cols)]
+        size = max(len(rest_rows), len(rest_cols))
+        square = np.full((size, size), GATED_COST)
+        square[: len(rest_rows), : len(rest_cols)] = np.where(
+            sub_gated, GATED_COST, cost[np.ix_(rest_rows, rest_cols)]
+        )
+        _, col_of_row, _ = lap.lapjv(square)
+        sub_cols = np.asarray(col_of_row[: len(rest_rows)], dtype=np.int64)
+        inside = sub_cols < len(rest_cols)
+        sub_rows, sub_cols = np.flatnonzero(inside), sub_cols[inside]
+        keep = ~sub_gated[sub_rows, sub_cols]
+        rows.append(rest_rows[sub_rows[keep]])
+        cols.append(rest_cols[sub_cols[keep]])
+    matches = np.stack([np.concatenate(rows), np.concatenate(cols)], axis=1)  # (K, 2)
+    matches = matches[np.argsort(matches[:, 0], kind="stable")]
     row_taken = np.zeros(num_rows, bool)
     row_taken[matches[:, 0]] = True
     col_taken = np.zeros(num_cols, bool)

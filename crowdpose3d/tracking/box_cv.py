@@ -14,7 +14,8 @@ more pixels per second and its box edges are noisier in pixels):
   heights per second squared.
 
 The time step is the gap between frame timestamps, so the model behaves the same at 5 and
-30 fps. Everything is batched over tracks: ``(T, 8)`` states, ``(T, 8, 8)`` covariances.
+30 fps. Everything is batched over tracks: ``(T, 8)`` states, ``(T, 8, 8)`` covariances,
+computed elementwise on the four independent (position, velocity) blocks (``cv_blocks``).
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: (4, 8) measurement matrix: the filter observes the box (cx, cy, w, h).
-MEASUREMENT_MATRIX = np.hstack([np.eye(4), np.zeros((4, 4))])
-_EYE4, _EYE8 = np.eye(4), np.eye(8)
+import crowdpose3d.tracking.cv_blocks as cv_blocks
+
+_EYE8 = np.eye(8)
 #: Smallest box side kept by the filter, pixels (a shrinking prediction never turns over).
 MIN_SIDE_PX = 1.0
 
@@ -55,7 +56,7 @@ class KalmanFilterBox:
             in box heights per second (a brisk walk is about one height per second).
     """
 
-    acceleration_heights_per_s2: float = 1.0
+    acceleration_heights_per_s2: float = 0.25
     measurement_noise_per_height: float = 0.05
     initial_speed_heights_per_s: float = 1.0
 
@@ -85,34 +86,14 @@ class KalmanFilterBox:
     def predict(
         self, state: np.ndarray, covariance: np.ndarray, dt: float | np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Move (T, 8) states and (T, 8, 8) covariances ``dt`` seconds ahead (scalar or (T,)).
-
-        ``F P F^T`` in blocks, F = [[I, dt I], [0, I]] on (position, velocity):
-        P_pp + dt (P_pv + P_vp) + dt^2 P_vv, P_pv + dt P_vv, P_vp + dt P_vv, P_vv.
-        """
-        dt = np.broadcast_to(np.asarray(dt, dtype=np.float64), (len(state),))  # (T,)
-        step = dt[:, None, None]
-        state = state.copy()
-        state[:, :4] += dt[:, None] * state[:, 4:]
+        """Move (T, 8) states and (T, 8, 8) covariances ``dt`` seconds ahead (scalar or (T,));
+        the acceleration variance of the predicted box's height (`cv_blocks.predict`)."""
+        dt = np.asarray(dt, dtype=np.float64)
+        step = dt[:, None] if dt.ndim else dt  # (T, 1) or scalar
+        height = np.maximum(state[:, 3] + (step * state[:, 7:8])[:, 0], MIN_SIDE_PX)  # (T,)
+        variance = ((self.acceleration_heights_per_s2 * height) ** 2)[:, None]  # (T, 1)
+        state, covariance = cv_blocks.predict(state, covariance, dt, variance)
         state[:, 2:4] = np.maximum(state[:, 2:4], MIN_SIDE_PX)
-        pp, pv = covariance[:, :4, :4], covariance[:, :4, 4:]
-        vp, vv = covariance[:, 4:, :4], covariance[:, 4:, 4:]
-        variance = (self.acceleration_heights_per_s2 * state[:, 3])[:, None, None] ** 2
-        # Piecewise white acceleration per coordinate: [[dt^4/4, dt^3/2], [dt^3/2, dt^2]] var.
-        cross = pv + step * vv + (step**3 / 2) * variance * _EYE4
-        covariance = np.concatenate(
-            [
-                np.concatenate(
-                    [
-                        pp + step * (pv + vp) + step**2 * vv + (step**4 / 4) * variance * _EYE4,
-                        cross,
-                    ],
-                    axis=2,
-                ),
-                np.concatenate([cross.transpose(0, 2, 1), vv + step**2 * variance * _EYE4], axis=2),
-            ],
-            axis=1,
-        )  # (T, 8, 8)
         return state, covariance
 
     def update(
@@ -121,10 +102,5 @@ class KalmanFilterBox:
         """Correct (T, 8) states and (T, 8, 8) covariances with (T, 4) detected corner boxes."""
         measured = corners_to_xywh(boxes)  # (T, 4)
         height = np.maximum(measured[:, 3], MIN_SIDE_PX)
-        noise = (self.measurement_noise_per_height * height)[:, None, None] ** 2 * _EYE4
-        innovation = measured - state[:, :4]  # (T, 4)
-        system = covariance[:, :4, :4] + noise  # (T, 4, 4) S = H P H^T + R
-        gain = covariance[:, :, :4] @ np.linalg.inv(system)  # (T, 8, 4) K = P H^T S^-1
-        state = state + (gain @ innovation[:, :, None])[:, :, 0]
-        covariance = covariance - gain @ covariance[:, :4, :]  # (I - K H) P
-        return state, covariance
+        noise = ((self.measurement_noise_per_height * height) ** 2)[:, None]  # (T, 1)
+        return cv_blocks.update(state, covariance, measured, noise)

@@ -13,10 +13,14 @@ Each frame, with every time in seconds so the same settings serve 5 and 30 fps:
    (ByteTrack's second pass, on IoU alone);
 4. match the high-score detections left to the tracks left by the box of their *last
    observation* (OC-SORT's observation-centric recovery: a person who stopped while hidden);
-5. a track found again after missed frames restarts its box filter from its last
+5. a detected box side cut by the image border is not where the person ends: the box
+   filter is updated with that side where the prediction puts it (beyond the border), so a
+   person entering or leaving the view, or cut by the top of the image, keeps a natural
+   box size and centre (``edge_aware``); the uncut sides drive the motion;
+6. a track found again after missed frames restarts its box filter from its last
    observation, moved along the straight line to the new one (OC-SORT's observation-centric
    re-update), so the drift of the blind prediction is forgotten;
-6. match the high-score detections left to the tentative tracks (the same cues), then start
+7. match the high-score detections left to the tentative tracks (the same cues), then start
    tentative tracks from those left that score at least ``new_track_score``; confirm after
    ``min_hits_to_confirm`` matches in a row; a confirmed track not seen is lost, and dies
    after ``lost_track_buffer_s``, or ``occluded_track_buffer_s`` while a person in front of
@@ -36,6 +40,7 @@ import numpy as np
 
 from crowdpose3d.poses import Poses
 from crowdpose3d.tracking.association import (
+    GATED_COST,
     box_iou_matrix,
     descriptor_distance,
     direction_cost,
@@ -50,6 +55,10 @@ from crowdpose3d.tracking.xyz_cv import KalmanFilterXYZ
 HISTORY_LENGTH = 10
 
 
+#: A detected box side within this many pixels of the image border counts as cut by it
+#: (detectors clip their boxes to the image, so a cut side lies on the border).
+EDGE_MARGIN_PX = 1.0
+
 #: An empty index array, for passes with nothing to match.
 _NONE = np.zeros(0, np.int64)
 
@@ -60,6 +69,10 @@ class TrackState(IntEnum):
     TENTATIVE = 0  # seen fewer than min_hits_to_confirm times in a row; not output
     CONFIRMED = 1  # matched in the latest frame
     LOST = 2  # confirmed before, unmatched since; dropped after its buffer
+
+
+#: The states as plain ints for the hot path (an enum member lookup costs a microsecond).
+_TENTATIVE, _CONFIRMED, _LOST = (int(state) for state in TrackState)
 
 
 @dataclass
@@ -205,6 +218,10 @@ class PoseTracker:
             must cover for the track to count as occluded.
         scale_smoothing: weight of the past in the exponential average of ``data["scale"]``
             (0 keeps the latest measurement; 0.9 averages over about 10 frames).
+        edge_aware: a detected box side on the image border (within ``EDGE_MARGIN_PX``;
+            the right and bottom borders only when ``update`` is given the image size)
+            updates the box filter at the predicted side when that lies beyond the border,
+            else at the border: the person's box goes on past the edge.
         motion_model: the Kalman model of the root; `KalmanFilterXYZ()` when omitted.
         box_model: the Kalman model of the box; `KalmanFilterBox()` when omitted.
 
@@ -222,7 +239,7 @@ class PoseTracker:
         lost_track_buffer_s: float = 1.5,
         occluded_track_buffer_s: float = 3.0,
         min_iou: float = 0.3,
-        min_iou_low_score: float = 0.3,
+        min_iou_low_score: float = 0.5,
         position_uncertainty_buffer: float = 1.0,
         fuse_score: bool = False,
         direction_weight: float = 0.5,
@@ -236,6 +253,7 @@ class PoseTracker:
         reliable_depth_std_m: float = 0.3,
         occlusion_coverage: float = 0.5,
         scale_smoothing: float = 0.8,
+        edge_aware: bool = False,
         motion_model: KalmanFilterXYZ | None = None,
         box_model: KalmanFilterBox | None = None,
     ) -> None:
@@ -295,6 +313,7 @@ class PoseTracker:
         self.reliable_depth_std_m = reliable_depth_std_m
         self.occlusion_coverage = occlusion_coverage
         self.scale_smoothing = scale_smoothing
+        self.edge_aware = edge_aware
         self.motion_model = motion_model if motion_model is not None else KalmanFilterXYZ()
         self.box_model = box_model if box_model is not None else KalmanFilterBox()
         self.reset()
@@ -357,11 +376,13 @@ class PoseTracker:
         confirmed = self._confirmed(everyone)
         first = self._associate(confirmed, high, poses, timestamp_s)
         left = first.unmatched_track_rows
-        seen_last_frame = left[self.tracks.states[left] == TrackState.CONFIRMED]
+        seen_last_frame = left[self.tracks.states[left] == _CONFIRMED]
         second = self._associate_by_iou(seen_last_frame, low, poses, "predicted")
-        left = np.setdiff1d(left, second.track_rows, assume_unique=True)
+        taken = np.zeros(len(self.tracks), bool)
+        taken[second.track_rows] = True
+        left = left[~taken[left]]
         recovered = self._associate_by_iou(left, first.unmatched_det_indices, poses)
-        tentative = np.setdiff1d(everyone, confirmed, assume_unique=True)
+        tentative = np.flatnonzero(self.tracks.states == _TENTATIVE)
         unconfirmed = self._associate(
             tentative, recovered.unmatched_det_indices, poses, timestamp_s
         )
@@ -420,7 +441,7 @@ class PoseTracker:
 
     def _confirmed(self, track_rows: np.ndarray) -> np.ndarray:
         """The rows among ``track_rows`` of confirmed (tracked or lost) tracks."""
-        return track_rows[self.tracks.states[track_rows] != TrackState.TENTATIVE]
+        return track_rows[self.tracks.states[track_rows] != _TENTATIVE]
 
     def _associate(
         self, track_rows: np.ndarray, det_indices: np.ndarray, poses: Poses, timestamp_s: float
@@ -431,27 +452,32 @@ class PoseTracker:
         tracks = self.tracks
         det_boxes = poses.boxes[det_indices].astype(np.float64)  # (N, 4)
         iou = self._buffered_iou(track_rows, det_boxes)  # (M, N)
-        unseen_s = timestamp_s - tracks.last_seen_s[track_rows]  # (M,) 0 if seen last frame
-        scores = poses.scores[det_indices].astype(np.float64)[None, :]  # (1, N)
-        overlap = iou * scores if self.fuse_score else iou  # BoT-SORT's score fusion
-        cost = 1.0 - overlap + self.unseen_cost_per_s * (unseen_s[:, None] - self._frame_step_s)
         gated = iou < self.min_iou
+        # Every other cue only for the K pairs the overlap allows (one or two per track).
+        r, c = np.nonzero(~gated)  # (K,) positions in track_rows, det_indices
+        rows, dets = track_rows[r], det_indices[c]
+        unseen_s = timestamp_s - tracks.last_seen_s[rows]  # (K,) 0 if seen last frame
+        scores = poses.scores[dets].astype(np.float64)  # (K,)
+        overlap = iou[r, c] * scores if self.fuse_score else iou[r, c]  # BoT-SORT's fusion
+        cost = 1.0 - overlap + self.unseen_cost_per_s * (unseen_s - self._frame_step_s)  # (K,)
         if self.direction_weight > 0:
-            origins, headings = self._headings(track_rows)
-            centres = corners_to_xywh(det_boxes)[:, :2]
+            origins, headings = self._headings(rows)  # (K, 2) each
+            centres = corners_to_xywh(det_boxes[c])[:, :2]
             cost += self.direction_weight * direction_cost(origins, headings, centres) * scores
         if self.keypoint_weight > 0 and tracks.keypoints.shape[1]:
-            det_keypoints = _box_relative_keypoints(poses.kp2d[det_indices], det_boxes)
-            distance = descriptor_distance(tracks.keypoints[track_rows], det_keypoints, 2)
+            det_keypoints = _box_relative_keypoints(poses.kp2d[dets], det_boxes[c])
+            distance = descriptor_distance(tracks.keypoints[rows], det_keypoints, 2)
             cost += self.keypoint_weight * distance
         if self.pose_weight > 0 and tracks.pose.shape[1]:
-            det_pose = _flat_finite(poses.kp3d_rel[det_indices])
-            cost += self.pose_weight * descriptor_distance(tracks.pose[track_rows], det_pose, 3)
+            det_pose = _flat_finite(poses.kp3d_rel[dets])
+            cost += self.pose_weight * descriptor_distance(tracks.pose[rows], det_pose, 3)
         if self.root_weight > 0:
-            distance, reliable = self._reliable_root_distance(track_rows, det_indices, poses)
+            distance, reliable = self._reliable_root_distance(rows, dets, poses)
             cost += np.where(reliable, self.root_weight * distance / self.max_distance_m, 0.0)
-            gated |= reliable & (distance > self.max_distance_m)
-        return self._assign(cost, gated, track_rows, det_indices)
+            gated[r, c] = reliable & (distance > self.max_distance_m)
+        full = np.full(gated.shape, GATED_COST)  # (M, N)
+        full[r, c] = cost
+        return self._assign(full, gated, track_rows, det_indices)
 
     def _associate_by_iou(
         self,
@@ -533,17 +559,16 @@ class PoseTracker:
     def _reliable_root_distance(
         self, track_rows: np.ndarray, det_indices: np.ndarray, poses: Poses
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(M, N) root distances (depth discounted) and where both roots are reliable."""
+        """(K,) root distances (depth discounted) of K track-detection pairs, and (K,) where
+        both roots are reliable."""
         tracks = self.tracks
-        det_roots = poses.root[det_indices].astype(np.float64)  # (N, 3)
-        std = self.motion_model.measurement_std(_zero_nan(det_roots))  # (N, 3)
+        det_roots = poses.root[det_indices].astype(np.float64)  # (K, 3)
+        std = self.motion_model.measurement_std(_zero_nan(det_roots))  # (K, 3)
         det_ok = np.isfinite(det_roots).all(axis=1) & (std[:, 2] <= self.reliable_depth_std_m)
-        track_roots = np.where(
-            tracks.has_root[track_rows, None], tracks.mean[track_rows, :3], np.nan
-        )
+        has_root = tracks.has_root[track_rows]
+        track_roots = np.where(has_root[:, None], tracks.mean[track_rows, :3], np.nan)
         distance = root_distance(track_roots, det_roots, std[:, 0] / std[:, 2])
-        reliable = det_ok[None, :] & tracks.has_root[track_rows, None]
-        return _zero_nan(distance), reliable
+        return _zero_nan(distance), det_ok & has_root
 
     def _correct(
         self, track_rows: np.ndarray, det_indices: np.ndarray, poses: Poses, timestamp_s: float
@@ -552,32 +577,52 @@ class PoseTracker:
         observation after a gap), history, pose cues, hits, state, root, scale."""
         tracks = self.tracks
         boxes = poses.boxes[det_indices].astype(np.float64)
-        self._reupdate_after_gap(track_rows, boxes, timestamp_s)
+        uncut = self._uncut_boxes(track_rows, boxes)  # (K, 4) sides on the border extended
+        self._reupdate_after_gap(track_rows, uncut, timestamp_s)
         tracks.box_mean[track_rows], tracks.box_covariance[track_rows] = self.box_model.update(
-            tracks.box_mean[track_rows], tracks.box_covariance[track_rows], boxes
+            tracks.box_mean[track_rows], tracks.box_covariance[track_rows], uncut
         )
         tracks.observed_box_mean[track_rows] = tracks.box_mean[track_rows]
         tracks.observed_box_covariance[track_rows] = tracks.box_covariance[track_rows]
         tracks.history_centres[track_rows] = np.concatenate(
-            [tracks.history_centres[track_rows, 1:], corners_to_xywh(boxes)[:, None, :2]], axis=1
+            [tracks.history_centres[track_rows, 1:], corners_to_xywh(uncut)[:, None, :2]], axis=1
         )
         tracks.history_s[track_rows] = np.concatenate(
             [tracks.history_s[track_rows, 1:], np.full((len(track_rows), 1), timestamp_s)], axis=1
         )
-        tracks.keypoints[track_rows] = _box_relative_keypoints(poses.kp2d[det_indices], boxes)
+        tracks.keypoints[track_rows] = _box_relative_keypoints(poses.kp2d[det_indices], uncut)
         tracks.pose[track_rows] = _flat_finite(poses.kp3d_rel[det_indices])
         tracks.boxes[track_rows] = boxes
         tracks.hits[track_rows] += 1
         tracks.last_seen_s[track_rows] = timestamp_s
-        confirmed = (tracks.states[track_rows] != TrackState.TENTATIVE) | (
+        confirmed = (tracks.states[track_rows] != _TENTATIVE) | (
             tracks.hits[track_rows] >= self.min_hits_to_confirm
         )
-        tracks.states[track_rows] = np.where(confirmed, TrackState.CONFIRMED, TrackState.TENTATIVE)
+        tracks.states[track_rows] = np.where(confirmed, _CONFIRMED, _TENTATIVE)
         self._correct_roots(track_rows, poses.root[det_indices].astype(np.float64))
         if "scale" in poses.data:
             tracks.scale[track_rows] = self._smooth_scale(
                 tracks.scale[track_rows], poses.data["scale"][det_indices]
             )
+
+    def _uncut_boxes(self, track_rows: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """(K, 4) detected corner boxes with each side that lies on the image border moved to
+        the track's predicted side when that is beyond the border (a cut box keeps the
+        predicted extent on its cut side; its uncut sides are measured as detected)."""
+        if not self.edge_aware or not len(boxes):
+            return boxes
+        predicted = xywh_to_corners(self.tracks.box_mean[track_rows])  # (K, 4) unclipped
+        # A box squeezed onto the border on both sides of an axis has nothing left to
+        # measure there; only a side whose opposite side is off that border is cut.
+        low = (boxes[:, :2] <= EDGE_MARGIN_PX) & (boxes[:, 2:] > 2 * EDGE_MARGIN_PX)  # (K, 2)
+        uncut = boxes.copy()
+        uncut[:, :2] = np.where(low, np.minimum(predicted[:, :2], boxes[:, :2]), boxes[:, :2])
+        if self._image_size is not None:
+            height, width = self._image_size
+            limit = np.array([width, height], np.float64) - EDGE_MARGIN_PX
+            high = (boxes[:, 2:] >= limit) & (boxes[:, :2] < limit - EDGE_MARGIN_PX)  # (K, 2)
+            uncut[:, 2:] = np.where(high, np.maximum(predicted[:, 2:], boxes[:, 2:]), boxes[:, 2:])
+        return uncut
 
     def _reupdate_after_gap(
         self, track_rows: np.ndarray, boxes: np.ndarray, timestamp_s: float
@@ -589,7 +634,7 @@ class PoseTracker:
         that follows. The drift of the blind predictions is forgotten and the velocity
         becomes that of the line."""
         tracks = self.tracks
-        lost = tracks.states[track_rows] == TrackState.LOST
+        lost = tracks.states[track_rows] == _LOST
         returning, new_boxes = track_rows[lost], boxes[lost]
         if not len(returning):
             return
@@ -656,7 +701,7 @@ class PoseTracker:
             if "scale" in poses.data
             else np.full(count, np.nan)
         )
-        state = TrackState.CONFIRMED if self.min_hits_to_confirm <= 1 else TrackState.TENTATIVE
+        state = _CONFIRMED if self.min_hits_to_confirm <= 1 else _TENTATIVE
         new = TrackTable(
             ids=np.full(count, -1, np.int64),
             states=np.full(count, state, np.int8),
@@ -684,14 +729,14 @@ class PoseTracker:
         """Give the next ids, in row order, to the tracks among ``track_rows`` just confirmed."""
         tracks = self.tracks
         rows = np.sort(track_rows[tracks.ids[track_rows] < 0])
-        rows = rows[tracks.states[rows] == TrackState.CONFIRMED]
+        rows = rows[tracks.states[rows] == _CONFIRMED]
         tracks.ids[rows] = np.arange(self._next_id, self._next_id + len(rows))
         self._next_id += len(rows)
 
     def _output(self, poses: Poses, track_rows: np.ndarray, det_indices: np.ndarray) -> Poses:
         """The detections of confirmed tracks, in input order, with their track's estimates."""
         tracks = self.tracks
-        keep = tracks.states[track_rows] == TrackState.CONFIRMED
+        keep = tracks.states[track_rows] == _CONFIRMED
         order = np.argsort(det_indices[keep], kind="stable")
         rows, dets = track_rows[keep][order], det_indices[keep][order]
         out = poses[dets]
@@ -709,9 +754,9 @@ class PoseTracker:
         tracks = self.tracks
         unmatched = np.ones(len(tracks), bool)
         unmatched[matched_rows] = False
-        tentative = tracks.states == TrackState.TENTATIVE
+        tentative = tracks.states == _TENTATIVE
         lost = unmatched & ~tentative
-        tracks.states[lost] = TrackState.LOST
+        tracks.states[lost] = _LOST
         tracks.box_mean[lost, 6:] = 0.0
         occluded = self._occluded(np.flatnonzero(lost), matched_rows)
         buffer = np.where(occluded, self.occluded_track_buffer_s, self.lost_track_buffer_s)

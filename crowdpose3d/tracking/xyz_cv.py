@@ -30,6 +30,8 @@ import numpy as np
 from filterpy.common import Q_discrete_white_noise
 from filterpy.kalman import KalmanFilter
 
+import crowdpose3d.tracking.cv_blocks as cv_blocks
+
 #: (3, 6) measurement matrix: the filter observes the position only.
 MEASUREMENT_MATRIX = np.hstack([np.eye(3), np.zeros((3, 3))])
 
@@ -101,30 +103,19 @@ class KalmanFilterXYZ:
     def predict(
         self, state: np.ndarray, covariance: np.ndarray, dt: float
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Move (T, 6) states and (T, 6, 6) covariances ``dt`` seconds ahead."""
-        transition = self.transition(dt)
-        state = state @ transition.T  # (T, 6)
-        covariance = transition @ covariance @ transition.T + self.process_noise(dt)  # (T, 6, 6)
-        return state, covariance
+        """Move (T, 6) states and (T, 6, 6) covariances ``dt`` seconds ahead
+        (`cv_blocks.predict`: the three axes are independent blocks)."""
+        return cv_blocks.predict(state, covariance, dt, self.acceleration_std_mps2**2)
 
     def update(
         self, state: np.ndarray, covariance: np.ndarray, roots: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Correct (T, 6) states and (T, 6, 6) covariances with (T, 3) measured roots.
-
-        Joseph-form covariance update, as filterpy's ``KalmanFilter.update``.
-        """
+        """Correct (T, 6) states and (T, 6, 6) covariances with (T, 3) measured roots
+        (`cv_blocks.update`; the same numbers as filterpy's Joseph-form update, which the
+        optimal gain makes equal to ``(I - K H) P``)."""
         roots = np.asarray(roots, dtype=np.float64).reshape(-1, 3)
-        noise = self.measurement_noise(roots)  # (T, 3, 3)
-        innovation = roots - state[:, :3]  # (T, 3)
-        system = covariance[:, :3, :3] + noise  # (T, 3, 3) S = H P H^T + R
-        gain = covariance[:, :, :3] @ np.linalg.inv(system)  # (T, 6, 3) K = P H^T S^-1
-        state = state + (gain @ innovation[:, :, None])[:, :, 0]
-        correction = np.eye(6) - gain @ MEASUREMENT_MATRIX  # (T, 6, 6) I - K H
-        covariance = correction @ covariance @ correction.transpose(
-            0, 2, 1
-        ) + gain @ noise @ gain.transpose(0, 2, 1)
-        return state, covariance
+        noise = self.measurement_std(roots) ** 2  # (T, 3) diagonal R
+        return cv_blocks.update(state, covariance, roots, noise)
 
     def make_filter(self, root: np.ndarray) -> KalmanFilter:
         """A filterpy ``KalmanFilter`` for one track started at ``root`` (3,).
