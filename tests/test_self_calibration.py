@@ -1,0 +1,122 @@
+"""Self-calibration on crafted people seen by a known camera (no model, no video)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crowdpose3d.core.skeleton import JTA22
+from crowdpose3d.geometry.camera import Intrinsics
+from crowdpose3d.geometry.self_calibration import (
+    FOOT_HEIGHT_M,
+    HEIGHT_PRIORS,
+    SelfCalibrator,
+    ground_camera,
+)
+from crowdpose3d.poses import Poses
+
+WIDTH, HEIGHT = 960, 540
+JOINTS = list(JTA22.joints)
+HEAD, NECK = JOINTS.index("head_top"), JOINTS.index("neck")
+ANKLES = [JOINTS.index("right_ankle"), JOINTS.index("left_ankle")]
+
+
+def crafted_people(
+    camera, rng, people=40, frames=20, sitting=0.0, junk=0.0, noise_px=1.0, spread=0.07
+):
+    """Frames of people standing at random on the ground that ``camera`` sees: (poses,
+    person ids) per frame. ``sitting``: share of people at 0.6 of their height; ``junk``:
+    share of detections with random joints."""
+    k = camera.intrinsics
+    out = []
+    stature = rng.normal(1.72, spread, people)
+    short = rng.random(people) < sitting
+    stature[short] *= 0.6
+    # Ground points that project into the image: sample pixels, cast onto the ground.
+    pixels = np.stack(
+        (rng.uniform(40, WIDTH - 40, people), rng.uniform(0.45, 0.95, people) * HEIGHT), 1
+    )
+    ray = np.stack(((pixels[:, 0] - k.cx) / k.fx, (pixels[:, 1] - k.cy) / k.fy, np.ones(people)), 1)
+    world_ray = ray @ camera.rotation  # R^T d
+    centre = camera.centre
+    t = -centre[2] / world_ray[:, 2]
+    ground = centre + t[:, None] * world_ray  # (P, 3)
+    for f in range(frames):
+        phase = f * 0.1 + np.arange(people)
+        walk = ground + 0.05 * f * np.stack((np.sin(phase), np.cos(phase), 0 * stature), 1)
+        kp3d_world = np.zeros((people, len(JOINTS), 3))
+        kp3d_world[:] = walk[:, None]
+        for a, side in zip(ANKLES, (-0.1, 0.1), strict=True):
+            kp3d_world[:, a, 0] += side
+            kp3d_world[:, a, 2] = FOOT_HEIGHT_M[0]
+        kp3d_world[:, HEAD, 2] = stature * HEIGHT_PRIORS["head_top"][0] / 1.72
+        kp3d_world[:, NECK, 2] = stature * HEIGHT_PRIORS["neck"][0] / 1.72
+        cam = camera.world_to_camera(kp3d_world)  # (P, K, 3)
+        kp2d = k.project(cam) + rng.normal(0, noise_px, (people, len(JOINTS), 2))
+        rel = cam - cam[:, 15:16]
+        rel /= 4.25
+        bad = rng.random(people) < junk
+        kp2d[bad] = rng.uniform(50, 500, (int(bad.sum()), len(JOINTS), 2))
+        boxes = np.concatenate((kp2d.min(1) - 5, kp2d.max(1) + 5), axis=1)
+        visible = (
+            (cam[..., 2] > 0).all(1)
+            & (boxes[:, 0] > 10)
+            & (boxes[:, 2] < WIDTH - 10)
+            & (boxes[:, 1] > 10)
+            & (boxes[:, 3] < HEIGHT - 10)
+        )
+        poses = Poses(
+            boxes=boxes[visible],
+            scores=np.full(int(visible.sum()), 0.9),
+            kp2d=kp2d[visible],
+            kp3d_rel=rel[visible],
+        )
+        out.append((poses, np.flatnonzero(visible)))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("height", "pitch", "roll", "fov"),
+    [(3.0, 10.0, 0.0, 60.0), (8.0, 30.0, 3.0, 80.0), (15.0, 45.0, -2.0, 45.0)],
+)
+def test_recovers_a_known_camera(height, pitch, roll, fov):
+    rng = np.random.default_rng(7)
+    camera = ground_camera(Intrinsics.from_fov(WIDTH, HEIGHT, fov), height, pitch, roll)
+    calibrator = SelfCalibrator(JTA22, WIDTH, HEIGHT)
+    for poses, ids in crafted_people(camera, rng, people=80):
+        calibrator.add(poses, ids)
+    estimate = calibrator.estimate()
+    assert estimate is not None
+    print(estimate.describe())
+    assert abs(estimate.pitch_deg - pitch) < 1.0
+    assert abs(estimate.roll_deg - roll) < 1.0
+    assert abs(estimate.height_m / height - 1) < 0.05
+    assert abs(estimate.fov_deg / fov - 1) < 0.05
+    # The uncertainty is honest: the truth within 4 sigma, and sigma is not huge.
+    assert abs(estimate.pitch_deg - pitch) < 4 * estimate.pitch_sigma_deg + 0.2
+    assert 0 < estimate.height_sigma_m < 0.2 * height
+
+
+def test_outliers_are_rejected():
+    rng = np.random.default_rng(8)
+    height, pitch, fov = 6.0, 20.0, 70.0
+    camera = ground_camera(Intrinsics.from_fov(WIDTH, HEIGHT, fov), height, pitch)
+    calibrator = SelfCalibrator(JTA22, WIDTH, HEIGHT)
+    for poses, ids in crafted_people(camera, rng, sitting=0.15, junk=0.1):
+        calibrator.add(poses, ids)
+    estimate = calibrator.estimate()
+    assert estimate is not None
+    print(estimate.describe())
+    assert abs(estimate.pitch_deg - pitch) < 1.5
+    assert abs(estimate.height_m / height - 1) < 0.07
+    assert abs(estimate.fov_deg / fov - 1) < 0.07
+    assert estimate.inliers < 0.9 * estimate.observations  # the sitting and the junk
+
+
+def test_too_few_people_give_no_estimate():
+    rng = np.random.default_rng(9)
+    camera = ground_camera(Intrinsics.from_fov(WIDTH, HEIGHT, 60), 5.0, 20.0)
+    calibrator = SelfCalibrator(JTA22, WIDTH, HEIGHT)
+    for poses, ids in crafted_people(camera, rng, people=3, frames=2):
+        calibrator.add(poses, ids)
+    assert calibrator.estimate() is None
