@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ from crowdpose3d.pipeline.defaults import DEFAULT_MODEL
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import StageContext
 from crowdpose3d.poses import Poses
+from crowdpose3d.stages.lift import LiftParams, LiftStage
+from crowdpose3d.stages.track import TrackParams, TrackStage
 
 OUT = Path("out/calibration")
 SIZE = (384, 640)  # (H, W) pixels of the clips
@@ -63,6 +66,7 @@ CAMERAS = (
 SEED_BASE = {"heldout": 17001, "tune": 16001}
 SPEED_WINDOW_S = 1.0  # seconds over which a displacement counts as one speed sample
 MOVING_M_S = 0.3  # truth speeds below this are people standing still: left out
+ROOT_JOINT = 15  # the pelvis, jta22's root
 MATCH_PX = 0.15  # root pixel distance (fraction of the true box height) for a match
 # The targets of issue 17.
 TARGET_PITCH_DEG = 2.0
@@ -171,6 +175,152 @@ def true_camera(clip: Clip) -> Camera:
     return Camera.from_dict(json.loads(clip.camera.read_text()))
 
 
+def run_stages(frames: list[Frame], lift_params: dict) -> tuple[list[Frame], LiftStage]:
+    """The lift (with ``lift_params``) and track stages on cached frames."""
+    context = StageContext()
+    context.facts.fps, context.facts.live, context.facts.skeleton = FPS, False, "jta22"
+    lift = LiftStage(LiftParams(**lift_params))
+    track = TrackStage(TrackParams())
+    lift.open(context)
+    track.open(context)
+    return list(track(lift(iter(frames)))), lift
+
+
+def truth_paths(clip: Clip, camera: Camera) -> dict[int, dict[int, np.ndarray]]:
+    """person id -> frame (0-based) -> (u, v, x, y): the pelvis pixel and its world ground
+    point, from the clip's annotations."""
+    rows = np.array(json.loads((clip.folder / "annotations/test/seq_1.json").read_text()))
+    rows = rows[rows[:, 2] == ROOT_JOINT]
+    world = camera.camera_to_world(rows[:, 5:8])  # (R, 3)
+    paths: dict[int, dict[int, np.ndarray]] = {}
+    for row, point in zip(rows, world, strict=True):
+        paths.setdefault(int(row[1]), {})[int(row[0]) - 1] = np.array(
+            [row[3], row[4], point[0], point[1]]
+        )
+    return paths
+
+
+def speeds(tracked: list[Frame], truth: dict[int, dict[int, np.ndarray]]) -> np.ndarray:
+    """(S, 2) window speeds (ours, truth) in m/s of tracks matched to true people."""
+    window = int(round(SPEED_WINDOW_S * FPS))
+    by_frame: dict[int, list[tuple[int, np.ndarray]]] = {}
+    for person, path in truth.items():
+        for frame, value in path.items():
+            by_frame.setdefault(frame, []).append((person, value))
+    tracks: dict[int, dict[int, tuple[np.ndarray, int]]] = {}
+    for frame in tracked:
+        poses = frame.poses
+        if poses is None or not len(poses):
+            continue
+        candidates = by_frame.get(frame.index, [])
+        if not candidates:
+            continue
+        people = np.array([c[0] for c in candidates])
+        pixels = np.array([c[1][:2] for c in candidates])  # (T, 2)
+        ground = poses.data["ground_xy"]
+        for i in range(len(poses)):
+            root = poses.kp2d[i, ROOT_JOINT]
+            distance = np.linalg.norm(pixels - root, axis=1)
+            best = int(np.argmin(distance))
+            box_height = float(poses.boxes[i, 3] - poses.boxes[i, 1])
+            if distance[best] <= MATCH_PX * box_height and np.isfinite(ground[i]).all():
+                tracks.setdefault(int(poses.track_id[i]), {})[frame.index] = (
+                    ground[i].astype(np.float64),
+                    int(people[best]),
+                )
+    out = []
+    for path in tracks.values():
+        owners = [person for _, person in path.values()]
+        person = max(set(owners), key=owners.count)
+        true_path = truth[person]
+        for frame, (point, owner) in path.items():
+            later = path.get(frame + window)
+            if owner != person or later is None or later[1] != person:
+                continue
+            if frame not in true_path or frame + window not in true_path:
+                continue
+            ours = np.linalg.norm(later[0] - point) / SPEED_WINDOW_S
+            true = np.linalg.norm(true_path[frame + window][2:] - true_path[frame][2:])
+            out.append((ours, true / SPEED_WINDOW_S))
+    pairs = np.array(out, dtype=np.float64).reshape(-1, 2)
+    return pairs[pairs[:, 1] > MOVING_M_S]
+
+
+def speed_error_pct(pairs: np.ndarray) -> float:
+    """Median of our window speeds against the truth's median, per cent."""
+    if not len(pairs):
+        return math.nan
+    return 100 * (float(np.median(pairs[:, 0])) / float(np.median(pairs[:, 1])) - 1)
+
+
+def evaluate(clip: Clip, model: str, seconds: float) -> dict:
+    camera = true_camera(clip)
+    truth = truth_paths(clip, camera)
+    start = time.perf_counter()
+    auto = {"camera": "auto", "auto_seconds": seconds, "auto_until_seconds": seconds}
+    tracked, lift = run_stages(detections(clip, model), auto)
+    elapsed = time.perf_counter() - start
+    estimate = lift._estimate
+    known, _ = run_stages(detections(clip, model), {"camera_file": str(clip.camera)})
+    row = {
+        "clip": clip.name,
+        "true": (clip.height_m, clip.pitch_deg, clip.fov_deg),
+        "seconds": elapsed,
+        "speed_true_cam_pct": speed_error_pct(speeds(known, truth)),
+    }
+    if estimate is None:
+        return {**row, "estimate": None}
+    pairs = speeds(tracked, truth)
+    return {
+        **row,
+        "estimate": estimate,
+        "pitch_err_deg": estimate.pitch_deg - clip.pitch_deg,
+        "height_err_pct": 100 * (estimate.height_m / clip.height_m - 1),
+        "fov_err_pct": 100 * (estimate.fov_deg / clip.fov_deg - 1),
+        "speed_err_pct": speed_error_pct(pairs),
+        "speed_pairs": len(pairs),
+    }
+
+
+def print_table(rows: list[dict]) -> None:
+    head = (
+        f"{'clip':<26} {'pitch':>12} {'height m':>14} {'fov':>12} {'d pitch':>8} "
+        f"{'d h %':>7} {'d fov %':>8} {'speed %':>8} {'(true cam)':>10} {'inl/obs':>10}"
+    )
+    print(head)
+    for r in rows:
+        e = r["estimate"]
+        if e is None:
+            print(f"{r['clip']:<26} no estimate (too few people)")
+            continue
+        print(
+            f"{r['clip']:<26} {e.pitch_deg:5.1f}+-{e.pitch_sigma_deg:<4.1f}  "
+            f"{e.height_m:6.2f}+-{e.height_sigma_m:<5.2f} {e.fov_deg:5.1f}+-{e.fov_sigma_deg:<4.1f}"
+            f"  {r['pitch_err_deg']:+7.1f} {r['height_err_pct']:+7.1f} {r['fov_err_pct']:+8.1f} "
+            f"{r['speed_err_pct']:+8.1f} {r['speed_true_cam_pct']:+10.1f} "
+            f"{e.inliers:>4}/{e.observations:<5}"
+        )
+
+
+def print_targets(rows: list[dict]) -> None:
+    done = [r for r in rows if r["estimate"] is not None]
+    print(f"\nestimates: {len(done)}/{len(rows)} clips")
+    for key, target, unit, label in (
+        ("pitch_err_deg", TARGET_PITCH_DEG, "deg", "pitch"),
+        ("height_err_pct", TARGET_HEIGHT_PCT, "%", "height"),
+        ("fov_err_pct", TARGET_FOV_PCT, "%", "field of view"),
+        ("speed_err_pct", TARGET_SPEED_PCT, "%", "walking speed"),
+    ):
+        errors = np.abs([r[key] for r in done])
+        within = int((errors <= target).sum())
+        median = float(np.median(errors)) if len(errors) else math.nan
+        met = "met" if len(done) == len(rows) and within == len(rows) else "not met"
+        print(
+            f"target {label} within {target:g} {unit}: {met} ({within}/{len(rows)} clips "
+            f"within; median |error| {median:.1f} {unit}, worst {errors.max():.1f} {unit})"
+        )
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--split", choices=sorted(SEED_BASE), default="heldout")
@@ -193,6 +343,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{clip.name}: ready ({time.perf_counter() - start:.0f} s)", flush=True)
     if args.prepare_only:
         return 0
+    print(f"\nmodel {args.model}, {args.split} clips, estimate from the first {args.seconds:g} s")
+    rows = [evaluate(clip, args.model, args.seconds) for clip in clips]
+    print_table(rows)
+    print_targets(rows)
     return 0
 
 

@@ -83,11 +83,8 @@ def ground_camera(
     """A camera ``height`` m above the ground (world z = 0, z up) at the world origin,
     heading along world +y, tilted down by ``pitch_deg`` and rolled by ``roll_deg`` about
     its optical axis (positive: the camera's x axis turns towards its y axis, so the world
-    appears turned anticlockwise in the image)."""
-    rotation = _rotations(np.array([math.radians(pitch_deg)]), np.array([math.radians(roll_deg)]))[
-        0
-    ]
-    return Camera(intrinsics, rotation, -rotation @ np.array([0.0, 0.0, height]))
+    appears turned anticlockwise in the image); `_rotations` is the same, batched."""
+    return Camera.looking_at_ground(intrinsics, height, pitch_deg, roll_deg=roll_deg)
 
 
 @dataclass(frozen=True)
