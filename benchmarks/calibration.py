@@ -20,7 +20,10 @@ tracks on the estimated ground plane against the truth (per cent); the same spee
 true camera (what the tracker and the lift alone give). Speeds: per matched track, the
 ground distance covered over ``SPEED_WINDOW_S`` windows divided by the time, median over the
 windows; the truth the same over the same frames (people moving faster than
-``MOVING_M_S``). The last lines print each target as met or not met.
+``MOVING_M_S``); the error is the median over the windows of our speed over the true one.
+Windows of 3 s, not 1 s, and a median of ratios, because the lift's ground points of far
+people jump (tune clip 0, true camera: our 1 s window speeds are 0.57 to 4.7 times the
+truth between the 10th and 90th percentiles), which is the lift's noise, not the camera's. The last lines print each target as met or not met.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ CAMERAS = (
     (15.0, 12.0, 45.0),
 )
 SEED_BASE = {"heldout": 17001, "tune": 16001}
-SPEED_WINDOW_S = 1.0  # seconds over which a displacement counts as one speed sample
+SPEED_WINDOW_S = 3.0  # seconds over which a displacement counts as one speed sample
 MOVING_M_S = 0.3  # truth speeds below this are people standing still: left out
 ROOT_JOINT = 15  # the pelvis, jta22's root
 MATCH_PX = 0.15  # root pixel distance (fraction of the true box height) for a match
@@ -247,10 +250,12 @@ def speeds(tracked: list[Frame], truth: dict[int, dict[int, np.ndarray]]) -> np.
 
 
 def speed_error_pct(pairs: np.ndarray) -> float:
-    """Median of our window speeds against the truth's median, per cent."""
+    """The median over windows of our speed over the true speed, minus 1, per cent (a
+    median of ratios: the lift's jitter on far people makes a few windows several times
+    too fast, which would drag a ratio of medians or means)."""
     if not len(pairs):
         return math.nan
-    return 100 * (float(np.median(pairs[:, 0])) / float(np.median(pairs[:, 1])) - 1)
+    return 100 * (float(np.median(pairs[:, 0] / pairs[:, 1])) - 1)
 
 
 def evaluate(clip: Clip, model: str, seconds: float) -> dict:

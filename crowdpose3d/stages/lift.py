@@ -132,11 +132,22 @@ class LiftStage(BaseStage):
                 yield self._lift(waiting)
             held = []
             yield self._lift(frame)
-        if held:  # the stream ended during the hold: estimate from what there is
-            auto = self._auto_for(held[0].size)
-            self._use(auto.update(held[0].index))
+        if held or (self._auto is not None and self._auto.attempts == 0):
+            # The stream ended before the first estimate was due: estimate from what there is.
+            assert self._auto is not None
+            self._use(self._auto.update(held[0].index if held else 0))
             for waiting in held:
                 yield self._lift(waiting)
+
+    @property
+    def estimate(self) -> CameraEstimate | None:
+        """camera: auto's current estimate (None before the first, or without auto)."""
+        return self._estimate
+
+    @property
+    def auto_camera(self) -> AutoCamera | None:
+        """camera: auto's collector (None before the first frame, or without auto)."""
+        return self._auto
 
     def _auto_for(self, size: tuple[int, int]) -> AutoCamera:
         """The auto camera for images of ``size`` (H, W), made at the first frame."""
