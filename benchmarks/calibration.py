@@ -23,7 +23,8 @@ windows; the truth the same over the same frames (people moving faster than
 ``MOVING_M_S``); the error is the median over the windows of our speed over the true one.
 Windows of 3 s, not 1 s, and a median of ratios, because the lift's ground points of far
 people jump (tune clip 0, true camera: our 1 s window speeds are 0.57 to 4.7 times the
-truth between the 10th and 90th percentiles), which is the lift's noise, not the camera's. The last lines print each target as met or not met.
+truth between the 10th and 90th percentiles), which is the lift's noise, not the camera's.
+The last lines print each target as met or not met.
 """
 
 from __future__ import annotations
@@ -290,7 +291,8 @@ def evaluate(clip: Clip, model: str, seconds: float) -> dict:
 def print_table(rows: list[dict]) -> None:
     head = (
         f"{'clip':<26} {'pitch':>12} {'height m':>14} {'fov':>12} {'d pitch':>8} "
-        f"{'d h %':>7} {'d fov %':>8} {'speed %':>8} {'(true cam)':>10} {'inl/obs':>10}"
+        f"{'d h %':>7} {'d fov %':>8} {'speed %':>8} {'(true cam)':>10} {'inl/obs':>10} "
+        f"{'err/sigma p h f':>16}"
     )
     print(head)
     for r in rows:
@@ -303,13 +305,24 @@ def print_table(rows: list[dict]) -> None:
             f"{e.height_m:6.2f}+-{e.height_sigma_m:<5.2f} {e.fov_deg:5.1f}+-{e.fov_sigma_deg:<4.1f}"
             f"  {r['pitch_err_deg']:+7.1f} {r['height_err_pct']:+7.1f} {r['fov_err_pct']:+8.1f} "
             f"{r['speed_err_pct']:+8.1f} {r['speed_true_cam_pct']:+10.1f} "
-            f"{e.inliers:>4}/{e.observations:<5}"
+            f"{e.inliers:>4}/{e.observations:<5} "
+            f"{abs(r['pitch_err_deg']) / e.pitch_sigma_deg:5.1f}"
+            f"{abs(e.height_m - clip_true(r)[0]) / e.height_sigma_m:5.1f}"
+            f"{abs(e.fov_deg - clip_true(r)[2]) / e.fov_sigma_deg:5.1f}"
         )
+
+
+def clip_true(row: dict) -> tuple[float, float, float]:
+    """(height m, pitch deg, fov deg) of the row's clip."""
+    return row["true"]
 
 
 def print_targets(rows: list[dict]) -> None:
     done = [r for r in rows if r["estimate"] is not None]
-    print(f"\nestimates: {len(done)}/{len(rows)} clips")
+    print(
+        f"\nestimates: {len(done)}/{len(rows)} clips (err/sigma: each error over the "
+        "reported one-sigma uncertainty)"
+    )
     for key, target, unit, label in (
         ("pitch_err_deg", TARGET_PITCH_DEG, "deg", "pitch"),
         ("height_err_pct", TARGET_HEIGHT_PCT, "%", "height"),
