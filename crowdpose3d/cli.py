@@ -383,7 +383,9 @@ def _camera_options(args: argparse.Namespace) -> dict:
     from pathlib import Path
 
     options: dict = {}
-    if args.camera:
+    if args.camera == "auto":  # estimate the camera from the people (lift: camera: auto)
+        options = {"camera": "auto"}
+    elif args.camera:
         path = Path(args.camera)
         try:
             data = dict(json.loads(path.read_text()))
@@ -480,7 +482,11 @@ def _add_model_and_camera_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default=DEFAULT_DEVICE, help="auto, cpu, cuda or cuda:N")
     _add_backend_options(parser)
-    parser.add_argument("--camera", metavar="CAMERA.json", help="camera intrinsics / lift options")
+    parser.add_argument(
+        "--camera",
+        metavar="CAMERA.json",
+        help="camera intrinsics / lift options, or auto: estimate it from the people",
+    )
     parser.add_argument("--fov", type=float, help="horizontal field of view in degrees (60)")
     parser.add_argument("--camera-height", type=float, help="camera height above ground (m)")
     parser.add_argument("--camera-pitch", type=float, help="camera pitch below horizon (deg)")

@@ -126,3 +126,12 @@ def test_lift_refuses_auto_with_a_given_camera():
 
     with pytest.raises(ValueError, match="camera: auto estimates the camera"):
         LiftParams(camera="auto", height_m=5.0, pitch_deg=20.0)
+
+
+def test_track_camera_auto_option():
+    import argparse
+
+    from crowdpose3d.cli import _camera_options
+
+    args = argparse.Namespace(camera="auto", fov=70.0, camera_height=None, camera_pitch=None)
+    assert _camera_options(args) == {"camera": "auto", "fov_deg": 70.0}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from crowdpose3d.core.skeleton import JTA22
-from crowdpose3d.geometry.camera import Intrinsics
+from crowdpose3d.geometry.camera import Camera, Intrinsics
 from crowdpose3d.geometry.self_calibration import (
     FOOT_HEIGHT_M,
     HEIGHT_PRIORS,
@@ -120,3 +120,32 @@ def test_too_few_people_give_no_estimate():
     for poses, ids in crafted_people(camera, rng, people=3, frames=2):
         calibrator.add(poses, ids)
     assert calibrator.estimate() is None
+
+
+def test_cut_off_and_unsure_people_are_skipped():
+    camera = ground_camera(Intrinsics.from_fov(WIDTH, HEIGHT, 60), 5.0, 20.0)
+    poses, _ = crafted_people(camera, np.random.default_rng(3), people=10, frames=1)[0]
+    calibrator = SelfCalibrator(JTA22, WIDTH, HEIGHT)
+    assert calibrator.add(poses, 0) > 0
+    poses.boxes[:, 3] = HEIGHT - 1  # every box reaches the bottom edge: cut off
+    assert calibrator.add(poses, 0) == 0
+    poses, _ = crafted_people(camera, np.random.default_rng(3), people=10, frames=1)[0]
+    poses.scores[:] = 0.2
+    assert calibrator.add(poses, 0) == 0
+
+
+def test_estimate_round_trips_as_a_camera_file():
+    rng = np.random.default_rng(11)
+    camera = ground_camera(Intrinsics.from_fov(WIDTH, HEIGHT, 70), 6.0, 25.0, 4.0)
+    assert camera.pitch_deg == pytest.approx(25.0) and camera.roll_deg == pytest.approx(4.0)
+    calibrator = SelfCalibrator(JTA22, WIDTH, HEIGHT, focal_px=camera.intrinsics.fx)
+    for poses, ids in crafted_people(camera, rng):
+        calibrator.add(poses, ids)
+    estimate = calibrator.estimate()
+    assert estimate is not None
+    assert estimate.fov_deg == pytest.approx(70.0)  # a known focal length stays
+    assert estimate.fov_sigma_deg == 0.0
+    back = Camera.from_dict(estimate.to_dict())
+    assert back.roll_deg == pytest.approx(estimate.roll_deg, abs=1e-9)
+    assert back.centre[2] == pytest.approx(estimate.height_m)
+    assert abs(estimate.roll_deg - 4.0) < 1.0
