@@ -149,3 +149,43 @@ def test_estimate_round_trips_as_a_camera_file():
     assert back.roll_deg == pytest.approx(estimate.roll_deg, abs=1e-9)
     assert back.centre[2] == pytest.approx(estimate.height_m)
     assert abs(estimate.roll_deg - 4.0) < 1.0
+
+
+def lift_stage_run(hold: bool) -> tuple[list, object]:
+    """The lift stage with camera: auto on 4 s of crafted people at 10 fps."""
+    from crowdpose3d.pipeline.frame import Frame
+    from crowdpose3d.pipeline.stage import StageContext
+    from crowdpose3d.stages.lift import LiftParams, LiftStage
+
+    camera = ground_camera(Intrinsics.from_fov(WIDTH, HEIGHT, 65), 7.0, 25.0)
+    people = crafted_people(camera, np.random.default_rng(5), people=60, frames=40)
+    image = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (HEIGHT, WIDTH, 3))
+    frames = [Frame("crafted", i, i / 10, image, poses=p) for i, (p, _) in enumerate(people)]
+    context = StageContext()
+    context.facts.fps, context.facts.skeleton, context.facts.live = 10.0, "jta22", False
+    params = LiftParams(camera="auto", auto_seconds=1.0, auto_refine_seconds=1.0,
+                        auto_until_seconds=3.0, auto_hold=hold)  # fmt: skip
+    stage = LiftStage(params)
+    stage.open(context)
+    return list(stage(iter(frames))), context.facts
+
+
+def test_lift_stage_auto_holds_then_refines():
+    out, facts = lift_stage_run(hold=True)
+    assert len(out) == 40 and [f.index for f in out] == list(range(40))  # order kept
+    assert all(np.isfinite(f.poses.data["ground_xy"]).all() for f in out)  # all held rows
+    calibration = facts.self_calibration
+    assert calibration["ready"] and calibration["ready_frame"] == 0
+    assert calibration["estimates"] == 3  # at 1, 2 and 3 s
+    assert abs(calibration["pitch_deg"] - 25.0) < 1.5
+    assert facts.camera_source == "auto" and facts.ground_plane is True
+    assert facts.camera_height_m == pytest.approx(calibration["height_m"])
+
+
+def test_lift_stage_auto_without_hold_marks_the_first_ground_row():
+    out, facts = lift_stage_run(hold=False)
+    ready = facts.self_calibration["ready_frame"]
+    assert ready == 10  # the first estimate at 1 s
+    for frame in out:
+        ground = frame.poses.data["ground_xy"]
+        assert np.isnan(ground).all() if frame.index < ready else np.isfinite(ground).all()
