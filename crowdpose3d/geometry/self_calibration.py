@@ -16,8 +16,9 @@ vanishing point and the horizon one after the other:
   residuals per top joint: ``log(height / prior) / sigma`` (the joint's height above the
   ground against its prior) and the horizontal miss over ``LEAN_SIGMA`` x prior (the head
   is not above the feet). Optionally (``up_sigma_deg``, off by default: on the tune clips
-  it made the field of view and pitch worse) a third: the angle between the person's up
-  direction in the network's 3D pose (camera axes) and the camera's up.
+  it made the field of view worse, `benchmarks/calibration_tuning.py variants`) a third:
+  the angle between the person's up direction in the network's 3D pose (camera axes) and
+  the camera's up.
 - Robust: a coarse grid over field of view and pitch (the height in closed form, a median)
   picks the start, then `scipy.optimize.least_squares` with the ``soft_l1`` loss (a smooth
   Huber) refines all four; observations whose residuals stay beyond ``INLIER_SIGMAS`` are
@@ -33,7 +34,8 @@ the world frame with the clip's camera: head top 1.722 +- 0.078 m above the grou
 1.483 +- 0.069 m, mid-ankle 0.143 +- 0.054 m; the head top's horizontal offset from the
 mid-ankle point 0.21 m rms (0.15 m for the neck), i.e. about 13 % (10 %) of the height
 above the mid-ankle point. On the tune clips of `benchmarks/calibration.py` (seeds 16001..,
-the model's detections, the true cameras) the model's people fit those heights (median
+the model's detections, the true cameras; `python benchmarks/calibration_tuning.py priors`)
+the model's people fit those heights (median
 1.739 m for the head top, 1.495 m for the neck, robust std 0.13 and 0.11 m); their
 horizontal offset is smaller than the walking bodies' (robust std 0.086 m and 0.074 m,
 hence `LEAN_SIGMA`).
@@ -79,7 +81,8 @@ MIN_OBSERVATIONS = 30  # fewer usable observations: no estimate
 MIN_GROUPS = 5  # fewer distinct people (groups): no estimate
 MIN_PIXEL_HEIGHT = 24.0  # pixels from mid-ankle to the top joint; smaller people are skipped
 # Taller people (mid-ankle to top joint over the image height) are skipped: on the tune
-# clips the model's head-to-feet span of people over a quarter of the image is 5-10 % long.
+# clips the model's head-to-feet span of people over a quarter of the image is 5-10 % long
+# (`benchmarks/calibration_tuning.py by-size`).
 MAX_HEIGHT_FRACTION = 0.25
 MIN_SCORE = 0.5  # detection confidence below this is not used
 BORDER_FRACTION = 0.01  # joints or box edges this close to the image border: cut off, skipped

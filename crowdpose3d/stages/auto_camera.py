@@ -11,7 +11,8 @@ track stage, else by ``GROUP_SECONDS`` of stream and a cell of ``GROUP_CELL_FRAC
 the image width around the person's feet: an approximation of "one person" that splits a
 walking person over a few cells and merges the people who pass one cell. On the tune clips
 of `benchmarks/calibration.py` one-second groups gave errors of up to 12 sigma, ten-second
-groups up to 7 sigma (the rest is the detector's bias, which no clustering shows).
+groups up to 7 sigma (`benchmarks/calibration_tuning.py groups`; the rest is the
+detector's bias, which no clustering shows).
 """
 
 from __future__ import annotations
