@@ -36,7 +36,7 @@ mid-ankle point 0.21 m rms (0.15 m for the neck), i.e. about 13 % (10 %) of the 
 above the mid-ankle point. On the tune clips of `benchmarks/calibration.py` (seeds 16001..,
 the model's detections, the true cameras; `python benchmarks/calibration_tuning.py priors`)
 the model's people fit those heights (median
-1.739 m for the head top, 1.495 m for the neck, robust std 0.13 and 0.11 m); their
+1.731 m for the head top, 1.488 m for the neck, robust std 0.120 and 0.102 m); their
 horizontal offset is smaller than the walking bodies' (robust std 0.086 m and 0.074 m,
 hence `LEAN_SIGMA`).
 
