@@ -118,7 +118,9 @@ class LiftStage(BaseStage):
         if hold is None:
             hold = not self.context.facts.live
         held: list[Frame] = []
+        after = 0  # the index after the last frame seen
         for frame in frames:
+            after = frame.index + 1
             auto = self._auto_for(frame.size)
             auto.observe(frame)
             if auto.due(frame):
@@ -133,9 +135,10 @@ class LiftStage(BaseStage):
             held = []
             yield self._lift(frame)
         if held or (self._auto is not None and self._auto.attempts == 0):
-            # The stream ended before the first estimate was due: estimate from what there is.
+            # The stream ended before the first estimate was due: estimate from what there is
+            # (no frame was lifted with it unless frames were held).
             assert self._auto is not None
-            self._use(self._auto.update(held[0].index if held else 0))
+            self._use(self._auto.update(held[0].index if held else after))
             for waiting in held:
                 yield self._lift(waiting)
 
