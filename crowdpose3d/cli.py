@@ -223,6 +223,46 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrate(args: argparse.Namespace) -> int:
+    """The camera of a video from its people: a camera file with the uncertainty."""
+    import json
+    import logging
+    from pathlib import Path
+
+    from crowdpose3d.calibrate import CalibrationError, calibrate_video
+    from crowdpose3d.files import atomic_path
+    from crowdpose3d.pipeline.stage import StageError
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", stream=sys.stderr)
+    try:
+        estimate, facts = calibrate_video(
+            args.video,
+            seconds=args.seconds,
+            model=args.model,
+            device=args.device,
+            fov_deg=args.fov,
+            backend=args.backend,
+            precision=args.precision,
+        )
+    except (CalibrationError, StageError, ValueError, OSError) as error:
+        return _fail(first_line(error))
+    data = {**estimate.to_dict(), "source": facts.get("source"), "fps": facts.get("fps")}
+    text = json.dumps(data, indent=2)
+    print(f"camera: {estimate.describe()}", file=sys.stderr)
+    if args.output is None:
+        print(text)
+        return 0
+    path = Path(args.output)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as partial:
+            Path(partial).write_text(text + "\n")
+    except OSError as error:
+        return _fail(f"cannot write {path}: {error.strerror or error}")
+    print(f"wrote {path}; use it with crowdpose3d track --camera {path}", file=sys.stderr)
+    return 0
+
+
 def _execute_pipeline(config, overwrite: bool, resume: bool, quiet: bool = False) -> int:
     """Open and run a validated pipeline; users' mistakes and stage failures are one line."""
     import logging
@@ -391,7 +431,9 @@ def _camera_options(args: argparse.Namespace) -> dict:
     from pathlib import Path
 
     options: dict = {}
-    if args.camera:
+    if args.camera == "auto":  # estimate the camera from the people (lift: camera: auto)
+        options = {"camera": "auto"}
+    elif args.camera:
         path = Path(args.camera)
         try:
             data = dict(json.loads(path.read_text()))
@@ -488,7 +530,11 @@ def _add_model_and_camera_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default=DEFAULT_DEVICE, help="auto, cpu, cuda or cuda:N")
     _add_backend_options(parser)
-    parser.add_argument("--camera", metavar="CAMERA.json", help="camera intrinsics / lift options")
+    parser.add_argument(
+        "--camera",
+        metavar="CAMERA.json",
+        help="camera intrinsics / lift options, or auto: estimate it from the people",
+    )
     parser.add_argument("--fov", type=float, help="horizontal field of view in degrees (60)")
     parser.add_argument("--camera-height", type=float, help="camera height above ground (m)")
     parser.add_argument("--camera-pitch", type=float, help="camera pitch below horizon (deg)")
@@ -757,6 +803,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--report-every-s", type=float, default=60.0, help="status line period (60)"
     )
     serve_run.set_defaults(handler=_serve)
+
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="estimate the camera (field of view, pitch, roll, height) from the people it sees",
+        description="Run the model on the first seconds of VIDEO and fit the camera to the "
+        "people standing or walking on the ground (head and feet against a stature prior); "
+        "writes a camera file with the uncertainty, for crowdpose3d track --camera.",
+    )
+    calibrate.add_argument("video", metavar="VIDEO", help="video file or stream URL")
+    calibrate.add_argument(
+        "-o", "--output", metavar="CAMERA.json", help="write here (default: print the JSON)"
+    )
+    calibrate.add_argument(
+        "--seconds", type=float, default=10.0, help="of video to calibrate on (10)"
+    )
+    calibrate.add_argument("--fov", type=float, help="a known horizontal field of view (deg)")
+    calibrate.add_argument(
+        "--model", default=DEFAULT_MODEL, help="builtin:NAME, a checkpoint or .onnx/.xml"
+    )
+    calibrate.add_argument("--device", default=DEFAULT_DEVICE, help="auto, cpu, cuda or cuda:N")
+    _add_backend_options(calibrate)
+    calibrate.set_defaults(handler=_calibrate)
 
     demo = commands.add_parser(
         "demo",

@@ -20,7 +20,7 @@ LAYERS = [
     {"engine", "tracking", "tracks"},  # model life cycle, tracker, tracks dataset
     {"pipeline"},  # frame, stage protocol, plan, runner
     {"stages"},  # one file per stage
-    {"api", "analysis", "batch", "cli", "demo", "serve", "__init__"},  # entry points
+    {"api", "analysis", "batch", "calibrate", "cli", "demo", "serve", "__init__"},  # entry points
 ]
 TOP = len(LAYERS) - 1  # entry points may use each other
 # Tracks column names that are also ordinary words elsewhere: a pipeline's `source` entry,

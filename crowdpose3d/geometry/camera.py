@@ -143,18 +143,33 @@ class Camera:
         pitch_deg: float,
         yaw_deg: float = 0.0,
         position_xy: tuple[float, float] = (0.0, 0.0),
+        roll_deg: float = 0.0,
     ) -> Camera:
         """A camera ``height`` metres above the ground (z = 0, z up), tilted down by
-        ``pitch_deg`` below the horizon, looking along ``yaw_deg`` (0 = world +y)."""
-        pitch, yaw = math.radians(pitch_deg), math.radians(yaw_deg)
+        ``pitch_deg`` below the horizon, looking along ``yaw_deg`` (0 = world +y), rolled by
+        ``roll_deg`` about its optical axis (positive turns the camera's x axis towards its
+        y axis: the world appears turned anticlockwise in the image)."""
+        pitch, yaw, roll = math.radians(pitch_deg), math.radians(yaw_deg), math.radians(roll_deg)
         forward = np.array(
             [math.sin(yaw) * math.cos(pitch), math.cos(yaw) * math.cos(pitch), -math.sin(pitch)]
         )
-        right = np.array([math.cos(yaw), -math.sin(yaw), 0.0])
-        down = np.cross(forward, right)
+        level = np.array([math.cos(yaw), -math.sin(yaw), 0.0])  # x axis before the roll
+        below = np.cross(forward, level)  # y axis before the roll
+        right = math.cos(roll) * level + math.sin(roll) * below
+        down = -math.sin(roll) * level + math.cos(roll) * below
         rotation = np.stack((right, down, forward))  # rows: camera axes in world coordinates
         centre = np.array([position_xy[0], position_xy[1], height])
         return cls(intrinsics, rotation, -rotation @ centre)
+
+    @property
+    def pitch_deg(self) -> float:
+        """The optical axis's angle below the horizon (world z up)."""
+        return math.degrees(math.asin(float(np.clip(-self.rotation[2, 2], -1, 1))))
+
+    @property
+    def roll_deg(self) -> float:
+        """The turn about the optical axis (`looking_at_ground`'s ``roll_deg``)."""
+        return math.degrees(math.atan2(-self.rotation[0, 2], -self.rotation[1, 2]))
 
     @property
     def centre(self) -> np.ndarray:

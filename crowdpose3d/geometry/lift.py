@@ -74,14 +74,14 @@ class Lifter:
 
     Without ``camera_height`` the scale is the size prior and only the root is fitted.
     With ``camera_height`` (metres above the ground) and ``pitch_deg`` (optical axis below
-    the horizon, no roll) the scale is fitted too: the lowest ankle must lie
-    ``ankle_height * scale / size_prior`` above the ground, a weak prior (relative std
-    ``size_prior_sigma``) keeps near-degenerate views stable, and the scale is clamped to
-    ``scale_range`` x prior. Residual weights: ``pixel_sigma`` for 2D joints, ``foot_sigma``
-    (metres) for the ground contact. ``irls_iterations`` reweighted passes use Huber weights
-    whose threshold is twice the person's median joint residual (at least
-    ``huber_min_px``). People with fewer than ``min_joints`` usable joints, or whose root
-    would be behind the camera, get NaN.
+    the horizon; ``roll_deg`` about the optical axis, default 0) the scale is fitted too:
+    the lowest ankle must lie ``ankle_height * scale / size_prior`` above the ground, a weak
+    prior (relative std ``size_prior_sigma``) keeps near-degenerate views stable, and the
+    scale is clamped to ``scale_range`` x prior. Residual weights: ``pixel_sigma`` for 2D
+    joints, ``foot_sigma`` (metres) for the ground contact. ``irls_iterations`` reweighted
+    passes use Huber weights whose threshold is twice the person's median joint residual
+    (at least ``huber_min_px``). People with fewer than ``min_joints`` usable joints, or
+    whose root would be behind the camera, get NaN.
     """
 
     def __init__(
@@ -100,6 +100,7 @@ class Lifter:
         irls_iterations: int = 3,
         huber_min_px: float = 1.0,
         min_joints: int = 3,
+        roll_deg: float = 0.0,
     ) -> None:
         if size_prior is None:
             if skeleton.name not in SIZE_PRIORS:
@@ -142,7 +143,9 @@ class Lifter:
                     f"skeleton {skeleton.name!r} has no '*ankle' joint to put on the ground"
                 )
             # Yaw 0 at the world origin: world x, y are the ground frame of `LiftResult`.
-            self.camera = Camera.looking_at_ground(intrinsics, camera_height, pitch_deg)
+            self.camera = Camera.looking_at_ground(
+                intrinsics, camera_height, pitch_deg, roll_deg=roll_deg
+            )
 
     # ------------------------------------------------------------------ public
     def __call__(self, poses: Poses, weights: np.ndarray | None = None) -> Poses:

@@ -23,6 +23,9 @@ class RunFacts:
             model stage's (``backend`` and ``precision`` as chosen, `engine.backends`).
         intrinsics, ground_plane, camera_height_m, camera_pitch_deg: the lift stage's
             camera (``intrinsics`` as `Intrinsics.to_dict` gives it).
+        camera_roll_deg, camera_source, self_calibration: the lift's roll, where its
+            camera came from ("given" or "auto") and, for ``camera: auto``, the estimate
+            with its uncertainty (`crowdpose3d.stages.auto_camera.AutoCamera.facts`).
     """
 
     source_id: str | None = None
@@ -43,6 +46,9 @@ class RunFacts:
     ground_plane: bool | None = None
     camera_height_m: float | None = None
     camera_pitch_deg: float | None = None
+    camera_roll_deg: float | None = None
+    camera_source: str | None = None
+    self_calibration: dict[str, Any] | None = None
 
     def known(self) -> dict[str, Any]:
         """The facts that were set, by name (what a sink writes as metadata)."""

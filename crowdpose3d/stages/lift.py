@@ -6,23 +6,40 @@ The camera: a camera file (``Camera.to_dict`` JSON, as `crowdpose3d synth` write
 follow), or ``fx, fy, cx, cy`` in the source's pixels, or a horizontal field of view when
 the intrinsics are unknown. With ``height_m`` and ``pitch_deg`` (or a camera file) the ground
 plane fixes each person's scale and adds ground-plane coordinates.
+
+``camera: auto`` estimates the field of view, pitch, roll and height from the people the
+stage sees (`crowdpose3d.stages.auto_camera`, `crowdpose3d.geometry.self_calibration`): the
+first estimate after ``auto_seconds`` of stream, refined every ``auto_refine_seconds`` until
+``auto_until_seconds``; given ``fx`` or ``fov_deg`` the field of view is kept. What the rows
+before the first estimate carry depends on ``auto_hold`` (default: hold for files, not for
+live streams): held, the frames wait in the stage (their images too: about
+``auto_seconds x fps x H x W x 3`` bytes) and are lifted with the first estimate, so every
+row has the ground plane; not held, they are lifted at once with the fallback camera
+(``fov_deg`` or ``fx``, no ground plane: ``ground_x_m`` / ``ground_y_m`` NaN, the scale from
+the size prior), and the metadata's ``self_calibration.ready_frame`` says from which frame
+on the rows use an estimate. Too few people by the end of the hold: the held frames are
+lifted with the fallback and the stage keeps trying at each refinement.
 """
 
 from __future__ import annotations
 
 import json
-import math
+import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
-import numpy as np
 from pydantic import Field, model_validator
 
 from crowdpose3d.core.skeleton import get_skeleton
 from crowdpose3d.geometry.camera import Camera, Intrinsics
 from crowdpose3d.geometry.lift import Lifter
+from crowdpose3d.geometry.self_calibration import CameraEstimate
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
+from crowdpose3d.stages.auto_camera import AutoCamera
+
+log = logging.getLogger(__name__)
 
 DEFAULT_SKELETON = "jta22"  # when no stage before names one (a model stage always does)
 
@@ -37,11 +54,22 @@ class LiftParams(StageParams):
     height_m: float | None = Field(None, gt=0)  # camera height above a flat ground
     pitch_deg: float | None = Field(None, ge=-90, le=90)  # optical axis below the horizon
     size_prior_m: float | None = Field(None, gt=0)  # typical bone-length sum (see lift.py)
+    roll_deg: float = Field(0.0, ge=-45, le=45)  # turn about the optical axis (with height_m)
+    camera: Literal["auto"] | None = None  # auto: estimate the camera from the people seen
+    auto_seconds: float = Field(5.0, gt=0)  # the first estimate after this much stream
+    auto_refine_seconds: float = Field(5.0, gt=0)  # then again this often ...
+    auto_until_seconds: float = Field(60.0, gt=0)  # ... until this much stream has passed
+    auto_hold: bool | None = None  # hold frames until the first estimate (None: files only)
 
     @model_validator(mode="after")
     def _consistent(self) -> LiftParams:
         if (self.height_m is None) != (self.pitch_deg is None):
             raise ValueError("give both height_m and pitch_deg for a ground plane, or neither")
+        if self.camera == "auto" and (self.camera_file or self.height_m is not None):
+            raise ValueError(
+                "camera: auto estimates the camera; drop camera_file, height_m and pitch_deg "
+                "(or drop camera: auto to use them)"
+            )
         if self.fx is not None and self.fy is None:
             self.fy = self.fx
         return self
@@ -59,6 +87,9 @@ class LiftStage(BaseStage):
         self._camera: Camera | None = None
         self._lifter: Lifter | None = None
         self._size: tuple[int, int] | None = None
+        self._auto: AutoCamera | None = None
+        self._auto_size: tuple[int, int] | None = None
+        self._estimate: CameraEstimate | None = None  # camera: auto's current estimate
 
     def open(self, context: StageContext) -> None:
         super().open(context)
@@ -70,16 +101,97 @@ class LiftStage(BaseStage):
                 raise StageError(f"cannot read the camera file {path}: {error}") from None
 
     def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        if self.params.camera == "auto":
+            yield from self._auto_frames(frames)
+            return
         for frame in frames:
-            if frame.poses is not None:
-                frame.poses = self._lifter_for(frame.size)(frame.poses)
-            yield frame
+            yield self._lift(frame)
+
+    def _lift(self, frame: Frame) -> Frame:
+        if frame.poses is not None:
+            frame.poses = self._lifter_for(frame.size)(frame.poses)
+        return frame
+
+    def _auto_frames(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        """camera: auto (see the module docstring): observe, estimate on schedule, hold."""
+        hold = self.params.auto_hold
+        if hold is None:
+            hold = not self.context.facts.live
+        held: list[Frame] = []
+        after = 0  # the index after the last frame seen
+        for frame in frames:
+            after = frame.index + 1
+            auto = self._auto_for(frame.size)
+            auto.observe(frame)
+            if auto.due(frame):
+                first = held[0].index if held else frame.index
+                self._use(auto.update(first))
+                hold = False  # held frames wait for the first estimate only
+            if hold:
+                held.append(frame)
+                continue
+            for waiting in held:
+                yield self._lift(waiting)
+            held = []
+            yield self._lift(frame)
+        if held or (self._auto is not None and self._auto.attempts == 0):
+            # The stream ended before the first estimate was due: estimate from what there is
+            # (no frame was lifted with it unless frames were held).
+            assert self._auto is not None
+            self._use(self._auto.update(held[0].index if held else after))
+            for waiting in held:
+                yield self._lift(waiting)
+
+    @property
+    def estimate(self) -> CameraEstimate | None:
+        """camera: auto's current estimate (None before the first, or without auto)."""
+        return self._estimate
+
+    @property
+    def auto_camera(self) -> AutoCamera | None:
+        """camera: auto's collector (None before the first frame, or without auto)."""
+        return self._auto
+
+    def _auto_for(self, size: tuple[int, int]) -> AutoCamera:
+        """The auto camera for images of ``size`` (H, W), made at the first frame."""
+        if self._auto is None or size != self._auto_size:
+            self._auto_size = size
+            p = self.params
+            focal = None
+            if p.fx is not None:
+                focal = p.fx
+            elif "fov_deg" in p.model_fields_set:
+                focal = Intrinsics.from_fov(size[1], size[0], p.fov_deg).fx
+            self._auto = AutoCamera(
+                get_skeleton(self.context.facts.skeleton or DEFAULT_SKELETON),
+                size,
+                self.context.facts.fps,
+                focal,
+                p.auto_seconds,
+                p.auto_refine_seconds,
+                p.auto_until_seconds,
+            )
+            self._estimate, self._lifter = None, None
+            self._publish_auto()
+        return self._auto
+
+    def _use(self, estimate: CameraEstimate | None) -> None:
+        """Lift with ``estimate`` from now on (None: keep the current camera)."""
+        if estimate is not None:
+            self._estimate, self._lifter = estimate, None  # rebuilt at the next frame
+            log.info("lift: camera: auto: %s", estimate.describe())
+        self._publish_auto()
+
+    def _publish_auto(self) -> None:
+        assert self._auto is not None
+        self.context.facts.camera_source = "auto"
+        self.context.facts.self_calibration = self._auto.facts()
 
     def _lifter_for(self, size: tuple[int, int]) -> Lifter:
         """The lifter for images of ``size`` (H, W), built at the first frame."""
         if self._lifter is None or size != self._size:
             self._size = size
-            intrinsics, height, pitch = self._camera_for(size)
+            intrinsics, height, pitch, roll = self._camera_for(size)
             skeleton = get_skeleton(self.context.facts.skeleton or DEFAULT_SKELETON)
             try:
                 self._lifter = Lifter(
@@ -88,23 +200,29 @@ class LiftStage(BaseStage):
                     size_prior=self.params.size_prior_m,
                     camera_height=height,
                     pitch_deg=pitch,
+                    roll_deg=roll,
                 )
             except ValueError as error:
                 raise StageError(f"lift: {error}") from None
             facts = self.context.facts
             facts.intrinsics, facts.ground_plane = intrinsics.to_dict(), height is not None
             facts.camera_height_m, facts.camera_pitch_deg = height, pitch
+            facts.camera_roll_deg = roll if height is not None else None
+            if facts.camera_source is None:
+                facts.camera_source = "given" if height is not None else None
         return self._lifter
 
-    def _camera_for(self, size: tuple[int, int]) -> tuple[Intrinsics, float | None, float | None]:
+    def _camera_for(
+        self, size: tuple[int, int]
+    ) -> tuple[Intrinsics, float | None, float | None, float]:
+        """Intrinsics, height (m), pitch and roll (deg) for images of ``size`` (H, W)."""
         height_px, width_px = size
         p = self.params
-        if self._camera is not None:
-            known = self._camera.intrinsics
+        camera = self._estimate.camera if self._estimate is not None else self._camera
+        if camera is not None:
+            known = camera.intrinsics
             intrinsics = known.scaled(width_px / known.width, height_px / known.height)
-            forward = self._camera.rotation[2]  # optical axis in world coordinates
-            pitch = math.degrees(math.asin(float(np.clip(-forward[2], -1, 1))))
-            return intrinsics, float(self._camera.centre[2]), pitch
+            return intrinsics, float(camera.centre[2]), camera.pitch_deg, camera.roll_deg
         if p.fx is not None:
             intrinsics = Intrinsics(
                 p.fx,
@@ -116,4 +234,4 @@ class LiftStage(BaseStage):
             )
         else:
             intrinsics = Intrinsics.from_fov(width_px, height_px, p.fov_deg)
-        return intrinsics, p.height_m, p.pitch_deg
+        return intrinsics, p.height_m, p.pitch_deg, p.roll_deg

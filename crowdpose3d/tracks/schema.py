@@ -84,6 +84,16 @@ METADATA_KEYS: Mapping[str, str] = {
     "ground_plane": "true when the lift knew the camera's height and pitch",
     "camera_height_m": "camera height above the ground in metres (null without a ground plane)",
     "camera_pitch_deg": "camera pitch below the horizon in degrees (null without one)",
+    "camera_roll_deg": "camera roll about its optical axis in degrees (null without a ground "
+    "plane)",
+    "camera_source": "where the lift's ground-plane camera came from: given (a camera file or "
+    "height and pitch) or auto (estimated from the people, `camera: auto`)",
+    "self_calibration": "camera: auto only: ready (bool), estimates (attempts so far) and, once "
+    "ready, fov_deg, pitch_deg, roll_deg, height_m with their one-sigma fov_sigma_deg, "
+    "pitch_sigma_deg, roll_sigma_deg, height_sigma_m, the observations (person-frames) used, "
+    "the inliers among them, the groups (people) they came from, and ready_frame (the first "
+    "frame lifted with an estimate; earlier rows have no ground plane). A part holds the "
+    "estimate current when it was written",
     "first_frame": "the first frame index this part covers",
     "last_frame": "the last frame index this part covers (frames without people included)",
 }

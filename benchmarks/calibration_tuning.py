@@ -1,0 +1,140 @@
+"""How the self-calibration's priors and defaults were chosen, on the tune clips only.
+
+    python benchmarks/calibration.py --split tune --clips 5 --prepare-only   # the clips
+    python benchmarks/calibration_tuning.py priors     # the model's people under true cameras
+    python benchmarks/calibration_tuning.py by-size    # ... by their height in pixels
+    python benchmarks/calibration_tuning.py variants   # the 3D up cue, lean sigma, size cut
+    python benchmarks/calibration_tuning.py groups     # error over sigma for two groupings
+
+Each reads the cached detections of `benchmarks/calibration.py`'s tune clips (seeds
+16001..), never the held-out ones. ``priors`` and ``by-size`` cast each usable person's feet
+onto the ground with the clip's true camera and print the implied height of the head top
+and neck above the ground (median, robust std = 1.4826 x MAD) and the horizontal offset of
+those joints from the feet; ``variants`` and ``groups`` estimate the camera from the first
+6 s under changed module constants and print the errors (pitch deg, height %, fov %, roll
+deg) or the errors over the reported sigmas.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import calibration as bench  # noqa: E402
+
+import crowdpose3d.geometry.self_calibration as sc  # noqa: E402
+import crowdpose3d.stages.auto_camera as ac  # noqa: E402
+from crowdpose3d.core.skeleton import JTA22  # noqa: E402
+
+CLIPS = 5  # tune clips made by `calibration.py --split tune --clips 5`
+FIRST_FRAMES = 60  # 6 s at 10 fps
+
+
+def collector() -> ac.AutoCamera:
+    return ac.AutoCamera(JTA22, bench.SIZE, bench.FPS, None, 6.0, 6.0, 6.0)
+
+
+def implied(clip, frames) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """(N, J) heights above the ground and (N, J) horizontal offsets (m) of the top joints
+    under the true camera, (N,) pixel heights, and the joint names."""
+    auto = collector()
+    for frame in frames:
+        auto.observe(frame)
+    cal = auto.calibrator
+    obs = sc.Observations.concatenate(cal._parts, len(cal.tops))
+    model = sc._Model(obs, cal.top_names, bench.SIZE[1], bench.SIZE[0], None)
+    camera = bench.true_camera(clip)
+    x = np.array(
+        [[math.log(camera.intrinsics.fx / bench.SIZE[1]), math.radians(clip.pitch_deg), 0.0,
+          math.log(clip.height_m)]]
+    )  # fmt: skip
+    r = model.residuals(x)[0].reshape(model.rows_per_observation, len(obs))
+    z = np.stack([model.prior[j] * np.exp(r[2 * j] * model.height_sigma[:, j])
+                  for j in range(len(cal.tops))], 1)  # fmt: skip
+    side = np.stack([r[2 * j + 1] * model.lean_sigma[:, j] for j in range(len(cal.tops))], 1)
+    return z, side, obs.foot[:, 1] - obs.top[:, 0, 1], cal.top_names
+
+
+def robust_std(values: np.ndarray, centre: float | None = None) -> float:
+    centre = float(np.median(values)) if centre is None else centre
+    return float(1.4826 * np.median(np.abs(values - centre)))
+
+
+def errors(clips, data, **calibrator) -> np.ndarray:
+    rows = []
+    for clip in clips:
+        auto = collector()
+        for key, value in calibrator.items():
+            setattr(auto.calibrator, key, value)
+        for frame in data[clip.name][:FIRST_FRAMES]:
+            auto.observe(frame)
+        e = auto.calibrator.estimate()
+        rows.append((e.pitch_deg - clip.pitch_deg, 100 * (e.height_m / clip.height_m - 1),
+                     100 * (e.fov_deg / clip.fov_deg - 1), e.roll_deg,
+                     (e.pitch_deg - clip.pitch_deg) / e.pitch_sigma_deg,
+                     (e.height_m - clip.height_m) / e.height_sigma_m,
+                     (e.fov_deg - clip.fov_deg) / e.fov_sigma_deg))  # fmt: skip
+    return np.array(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("mode", choices=("priors", "by-size", "variants", "groups"))
+    args = parser.parse_args()
+    clips = bench.clips_of("tune")[:CLIPS]
+    data = {clip.name: bench.detections(clip, bench.DEFAULT_MODEL) for clip in clips}
+    if args.mode == "by-size":
+        sc.MAX_HEIGHT_FRACTION = 1.0  # show the tall people the default leaves out
+    if args.mode in ("priors", "by-size"):
+        found = [implied(clip, data[clip.name]) for clip in clips]
+        names = found[0][3]
+        z = np.concatenate([f[0] for f in found])
+        side = np.concatenate([f[1] for f in found])
+        pixels = np.concatenate([f[2] for f in found])
+        if args.mode == "priors":
+            for j, name in enumerate(names):
+                print(f"{name}: height {np.median(z[:, j]):.3f} m (robust std "
+                      f"{robust_std(z[:, j]):.3f}), offset robust std "
+                      f"{robust_std(side[:, j], 0.0):.3f} m, {len(z)} person-frames")  # fmt: skip
+        else:
+            for low, high in ((24, 35), (35, 50), (50, 70), (70, 100), (100, 150), (150, 400)):
+                rows = (pixels >= low) & (pixels < high)
+                print(
+                    f"{low:>3}-{high:<3} px: {rows.sum():>5} person-frames, head top "
+                    f"{np.median(z[rows, 0]):.3f} m (robust std {robust_std(z[rows, 0]):.3f})"
+                )
+        return
+    if args.mode == "variants":
+        for label, changes, options in (
+            ("defaults", {}, {}),
+            ("with the 3D up cue, 12 deg", {}, {"up_sigma_deg": 12.0}),
+            ("lean sigma 0.13 / 0.10", {"LEAN_SIGMA": {"head_top": 0.13, "neck": 0.10}}, {}),
+            ("no size cut", {"MAX_HEIGHT_FRACTION": 1.0}, {}),
+        ):
+            saved = {key: getattr(sc, key) for key in changes}
+            for key, value in changes.items():
+                setattr(sc, key, value)
+            found = errors(clips, data, **options)
+            for key, value in saved.items():
+                setattr(sc, key, value)
+            print(f"{label:<28} errors (pitch, height %, fov %, roll) per clip "
+                  f"{np.round(found[:, :4], 1).tolist()}; median |error| "
+                  f"{np.round(np.median(np.abs(found[:, :4]), 0), 1).tolist()}")  # fmt: skip
+        return
+    saved = ac.GROUP_SECONDS
+    for seconds in (1.0, 10.0):
+        ac.GROUP_SECONDS = seconds
+        found = errors(clips, data)
+        print(f"groups of {seconds:g} s: error / sigma (pitch, height, fov) per clip "
+              f"{np.round(found[:, 4:], 1).tolist()}")  # fmt: skip
+    ac.GROUP_SECONDS = saved
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,553 @@
+"""Self-calibration: the camera's field of view, pitch, roll and height from the people it sees.
+
+Many people standing or walking on one flat ground are a calibration object of roughly
+known size (Lv, Zhao & Nevatia 2006; Krahnstoever & Mendonca 2005; Brouwers et al. 2016):
+the line from a person's feet to their head points at the vertical vanishing point, and
+the head's height above the feet, measured against a stature prior, fixes the horizon and
+the scale. This module fits the camera to those cues directly, rather than through the
+vanishing point and the horizon one after the other:
+
+- Unknowns: log focal length (square pixels, principal point at the image centre), pitch
+  (optical axis below the horizon), roll (about the optical axis) and log camera height
+  above the ground.
+- Per person and frame (an *observation*): the mid-ankle pixel is cast onto the plane
+  ``FOOT_HEIGHT_M`` above the ground, and each top joint's ray (head top, neck) is met by
+  the vertical line through that foot point at the ray's horizontally closest point. Two
+  residuals per top joint: ``log(height / prior) / sigma`` (the joint's height above the
+  ground against its prior) and the horizontal miss over ``LEAN_SIGMA`` x prior (the head
+  is not above the feet). Optionally (``up_sigma_deg``, off by default: on the tune clips
+  it made the field of view worse, `benchmarks/calibration_tuning.py variants`) a third:
+  the angle between the person's up direction in the network's 3D pose (camera axes) and
+  the camera's up.
+- Robust: a coarse grid over field of view and pitch (the height in closed form, a median)
+  picks the start, then `scipy.optimize.least_squares` with the ``soft_l1`` loss (a smooth
+  Huber) refines all four; observations whose residuals stay beyond ``INLIER_SIGMAS`` are
+  counted as outliers (people sitting, false detections, cut-off bodies).
+- Uncertainty: the cluster-robust ("sandwich") covariance of the fit, clustering the
+  observations by ``group`` (a track, or a block of frames), so that one person seen in a
+  hundred frames counts as one person, not as a hundred independent measurements.
+
+Priors (`HEIGHT_PRIORS`, `FOOT_HEIGHT_M`, `LEAN_SIGMA`) were measured on the synthetic
+generator's bodies (stature 1.72 +- 0.09 m, `crowdpose3d.data.synth.body`): 20-30 people
+walking for 60 frames (seed 4242, `crowdpose3d.demo.make_sample_clip`), joints turned into
+the world frame with the clip's camera: head top 1.722 +- 0.078 m above the ground, neck
+1.483 +- 0.069 m, mid-ankle 0.143 +- 0.054 m; the head top's horizontal offset from the
+mid-ankle point 0.21 m rms (0.15 m for the neck), i.e. about 13 % (10 %) of the height
+above the mid-ankle point. On the tune clips of `benchmarks/calibration.py` (seeds 16001..,
+the model's detections, the true cameras; `python benchmarks/calibration_tuning.py priors`)
+the model's people fit those heights (median
+1.731 m for the head top, 1.488 m for the neck, robust std 0.120 and 0.102 m); their
+horizontal offset is smaller than the walking bodies' (robust std 0.086 m and 0.074 m,
+hence `LEAN_SIGMA`).
+
+Limits: with a narrow lens and a low pitch (say 40 degrees and 15 degrees) the verticals
+hardly converge and the field of view trades against the pitch; the estimate then drifts
+along that valley (tune clips: up to +25 % field of view, +4 degrees pitch). The reported
+uncertainty covers the scatter of the people, not such biases of the detector.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from crowdpose3d.core.skeleton import Skeleton
+from crowdpose3d.geometry.camera import Camera, Intrinsics
+from crowdpose3d.poses import Poses
+
+__all__ = [
+    "FOOT_HEIGHT_M",
+    "HEIGHT_PRIORS",
+    "CameraEstimate",
+    "SelfCalibrator",
+    "fit_camera",
+    "ground_camera",
+]
+
+# Height above the ground (mean, std in metres) of the joints measured above the feet.
+HEIGHT_PRIORS: dict[str, tuple[float, float]] = {"head_top": (1.722, 0.078), "neck": (1.483, 0.069)}
+FOOT_HEIGHT_M = (0.143, 0.054)  # mid-ankle point above the ground while walking (mean, std)
+# Horizontal offset of the top joint from the foot point over its height above it, robust
+# std of the model's detections on the tune clips (see the module docstring).
+LEAN_SIGMA = {"head_top": 0.06, "neck": 0.05}
+PIXEL_SIGMA = 2.0  # pixels: the detector's joint noise, added to every relative residual
+UP_SIGMA_DEG = 12.0  # spread of the network's 3D up direction, when that cue is asked for
+INLIER_SIGMAS = 3.0  # an observation is an inlier when all its residuals are within this
+MIN_OBSERVATIONS = 30  # fewer usable observations: no estimate
+MIN_GROUPS = 5  # fewer distinct people (groups): no estimate
+MIN_PIXEL_HEIGHT = 24.0  # pixels from mid-ankle to the top joint; smaller people are skipped
+# Taller people (mid-ankle to top joint over the image height) are skipped: on the tune
+# clips the model's people 100-150 px tall in 384 px images stand 9 % too tall (1.871 m)
+# (`benchmarks/calibration_tuning.py by-size`).
+MAX_HEIGHT_FRACTION = 0.25
+MIN_SCORE = 0.5  # detection confidence below this is not used
+BORDER_FRACTION = 0.01  # joints or box edges this close to the image border: cut off, skipped
+GRID_FOV_DEG = np.arange(20.0, 121.0, 2.5)  # coarse start: horizontal fields of view
+GRID_PITCH_DEG = np.arange(-5.0, 76.0, 1.5)  # coarse start: pitches below the horizon
+GRID_OBSERVATIONS = 400  # observations the coarse grid evaluates (a fixed subsample)
+BOUNDS = (  # (log f relative to the image width, pitch rad, roll rad, log height m)
+    (math.log(0.25), math.radians(-20.0), math.radians(-30.0), math.log(0.3)),
+    (math.log(8.0), math.radians(89.0), math.radians(30.0), math.log(200.0)),
+)
+
+
+def ground_camera(
+    intrinsics: Intrinsics, height: float, pitch_deg: float, roll_deg: float = 0.0
+) -> Camera:
+    """A camera ``height`` m above the ground (world z = 0, z up) at the world origin,
+    heading along world +y, tilted down by ``pitch_deg`` and rolled by ``roll_deg`` about
+    its optical axis (positive: the camera's x axis turns towards its y axis, so the world
+    appears turned anticlockwise in the image); `_rotations` is the same, batched."""
+    return Camera.looking_at_ground(intrinsics, height, pitch_deg, roll_deg=roll_deg)
+
+
+@dataclass(frozen=True)
+class CameraEstimate:
+    """A self-calibrated camera and its uncertainty (one standard deviation each).
+
+    ``width`` x ``height_px`` is the image size the estimate is for; ``observations`` the
+    person-frames used, ``inliers`` those that fit, ``groups`` the distinct people (or
+    blocks of frames) they came from.
+    """
+
+    fov_deg: float
+    pitch_deg: float
+    roll_deg: float
+    height_m: float
+    fov_sigma_deg: float
+    pitch_sigma_deg: float
+    roll_sigma_deg: float
+    height_sigma_m: float
+    width: int
+    height_px: int
+    observations: int
+    inliers: int
+    groups: int
+    cost: float = 0.0  # mean robust cost per residual at the solution
+
+    @property
+    def intrinsics(self) -> Intrinsics:
+        return Intrinsics.from_fov(self.width, self.height_px, self.fov_deg)
+
+    @property
+    def camera(self) -> Camera:
+        return ground_camera(self.intrinsics, self.height_m, self.pitch_deg, self.roll_deg)
+
+    def summary(self) -> dict[str, Any]:
+        """The estimate and its uncertainty as plain numbers (the tracks' metadata)."""
+        return {
+            "fov_deg": self.fov_deg,
+            "pitch_deg": self.pitch_deg,
+            "roll_deg": self.roll_deg,
+            "height_m": self.height_m,
+            "fov_sigma_deg": self.fov_sigma_deg,
+            "pitch_sigma_deg": self.pitch_sigma_deg,
+            "roll_sigma_deg": self.roll_sigma_deg,
+            "height_sigma_m": self.height_sigma_m,
+            "observations": self.observations,
+            "inliers": self.inliers,
+            "groups": self.groups,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """A camera file (`Camera.to_dict`, which the lift stage's ``camera_file`` reads)
+        with the estimate and its uncertainty under ``self_calibration``."""
+        return {**self.camera.to_dict(), "self_calibration": self.summary()}
+
+    def describe(self) -> str:
+        """One line: each quantity with its standard deviation."""
+        return (
+            f"fov {self.fov_deg:.1f} +- {self.fov_sigma_deg:.1f} deg, pitch "
+            f"{self.pitch_deg:.1f} +- {self.pitch_sigma_deg:.1f} deg, roll {self.roll_deg:.1f} "
+            f"+- {self.roll_sigma_deg:.1f} deg, height {self.height_m:.2f} +- "
+            f"{self.height_sigma_m:.2f} m ({self.inliers}/{self.observations} person-frames "
+            f"fit, {self.groups} groups)"
+        )
+
+
+@dataclass
+class Observations:
+    """Per person-frame cues, N rows.
+
+    foot: (N, 2) mid-ankle pixel; top: (N, J, 2) top-joint pixels (NaN when missing);
+    up: (N, 3) unit up direction of the 3D pose in camera axes (NaN when unknown);
+    group: (N,) int cluster of each row (a track or a block of frames).
+    """
+
+    foot: np.ndarray
+    top: np.ndarray
+    up: np.ndarray
+    group: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.foot)
+
+    def take(self, rows: np.ndarray) -> Observations:
+        return Observations(self.foot[rows], self.top[rows], self.up[rows], self.group[rows])
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[Observations], num_top: int) -> Observations:
+        if not parts:
+            return cls(np.zeros((0, 2)), np.zeros((0, num_top, 2)), np.zeros((0, 3)),
+                       np.zeros(0, np.int64))  # fmt: skip
+        return cls(
+            np.concatenate([p.foot for p in parts]),
+            np.concatenate([p.top for p in parts]),
+            np.concatenate([p.up for p in parts]),
+            np.concatenate([p.group for p in parts]),
+        )
+
+
+@dataclass
+class SelfCalibrator:
+    """Collects people frame by frame and estimates the camera (refine by calling
+    `estimate` again as more arrive; it starts from the previous estimate).
+
+    skeleton: names the joints (``*ankle`` and at least one of `HEIGHT_PRIORS`' joints).
+    width, height: the image size in pixels. focal_px: a known focal length (fixes the
+    field of view). up_sigma_deg: weight of the 3D poses' up direction (None: not used).
+    max_observations: a reservoir of this many person-frames is kept (uniform sample).
+    """
+
+    skeleton: Skeleton
+    width: int
+    height: int
+    focal_px: float | None = None
+    up_sigma_deg: float | None = None
+    min_score: float = MIN_SCORE
+    max_observations: int = 20000
+    seed: int = 0
+    last: CameraEstimate | None = None
+    _parts: list[Observations] = field(default_factory=list)
+    _seen: int = 0
+
+    def __post_init__(self) -> None:
+        joints = list(self.skeleton.joints)
+        self.feet = [i for i, name in enumerate(joints) if name.endswith("ankle")]
+        self.top_names = [name for name in HEIGHT_PRIORS if name in joints]
+        self.tops = [joints.index(name) for name in self.top_names]
+        if len(self.feet) != 2 or not self.tops:
+            raise ValueError(
+                f"self-calibration needs two '*ankle' joints and one of "
+                f"{', '.join(HEIGHT_PRIORS)}; skeleton {self.skeleton.name!r} has neither"
+            )
+        self._rng = np.random.default_rng(self.seed)
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self._parts)
+
+    def add(self, poses: Poses, groups: np.ndarray | int) -> int:
+        """Add the usable people of one frame; ``groups`` is one int for all or (N,).
+        Returns how many were usable."""
+        obs = observations(
+            poses, self.feet, self.tops, self.width, self.height, self.min_score, groups
+        )
+        if len(obs):
+            self._parts.append(obs)
+            self._seen += len(obs)
+            if len(self) > self.max_observations:
+                merged = Observations.concatenate(self._parts, len(self.tops))
+                keep = np.sort(self._rng.choice(len(merged), self.max_observations, False))
+                self._parts = [merged.take(keep)]
+        return len(obs)
+
+    def estimate(self) -> CameraEstimate | None:
+        """The camera from the people so far, or None while too few (see `MIN_*`)."""
+        obs = Observations.concatenate(self._parts, len(self.tops))
+        estimate = fit_camera(
+            obs,
+            self.top_names,
+            self.width,
+            self.height,
+            focal_px=self.focal_px,
+            up_sigma_deg=self.up_sigma_deg,
+            start=self.last,
+        )
+        if estimate is not None:
+            self.last = estimate
+        return estimate
+
+
+def observations(
+    poses: Poses,
+    feet: Sequence[int],
+    tops: Sequence[int],
+    width: int,
+    height: int,
+    min_score: float = MIN_SCORE,
+    groups: np.ndarray | int = 0,
+) -> Observations:
+    """The usable people of one frame: confident, whole (no joint or box edge at the
+    border), tall enough in pixels, the top joints above the feet."""
+    kp2d = np.asarray(poses.kp2d, np.float64)  # (N, K, 2)
+    n = len(kp2d)
+    group = np.broadcast_to(np.asarray(groups, np.int64), (n,))
+    foot = kp2d[:, feet].mean(axis=1)  # (N, 2)
+    top = kp2d[:, tops]  # (N, J, 2)
+    margin_x, margin_y = BORDER_FRACTION * width, BORDER_FRACTION * height
+    joints = np.concatenate((kp2d[:, feet], top), axis=1)  # (N, 2 + J, 2)
+    inside = (
+        (joints[..., 0] > margin_x)
+        & (joints[..., 0] < width - 1 - margin_x)
+        & (joints[..., 1] > margin_y)
+        & (joints[..., 1] < height - 1 - margin_y)
+    ).all(axis=1)
+    box = np.asarray(poses.boxes, np.float64)
+    whole = (
+        (box[:, 0] > margin_x)
+        & (box[:, 1] > margin_y)
+        & (box[:, 2] < width - 1 - margin_x)
+        & (box[:, 3] < height - 1 - margin_y)
+    )
+    span = foot[:, None, 1] - top[..., 1]  # (N, J) pixels
+    tall = (span >= MIN_PIXEL_HEIGHT).all(axis=1) & (span <= MAX_HEIGHT_FRACTION * height).all(1)
+    finite = np.isfinite(joints).all(axis=(1, 2))
+    keep = finite & inside & whole & tall & (np.asarray(poses.scores) >= min_score)
+    rel = np.asarray(poses.kp3d_rel, np.float64)
+    up = rel[:, tops].mean(axis=1) - rel[:, feet].mean(axis=1)  # (N, 3) camera axes
+    norm = np.linalg.norm(up, axis=1, keepdims=True)
+    up = np.where(norm > 1e-6, up / np.maximum(norm, 1e-6), np.nan)
+    return Observations(foot[keep], top[keep], up[keep], group[keep].copy())
+
+
+# ---------------------------------------------------------------------------- the fit
+def fit_camera(
+    obs: Observations,
+    top_names: Sequence[str],
+    width: int,
+    height: int,
+    *,
+    focal_px: float | None = None,
+    up_sigma_deg: float | None = None,
+    start: CameraEstimate | None = None,
+) -> CameraEstimate | None:
+    """Fit the camera to the observations (None with fewer than `MIN_OBSERVATIONS` rows or
+    `MIN_GROUPS` groups). ``start``: a previous estimate to refine (skips the grid)."""
+    from scipy.optimize import least_squares
+
+    groups = len(np.unique(obs.group)) if len(obs) else 0
+    if len(obs) < MIN_OBSERVATIONS or groups < MIN_GROUPS:
+        return None
+    model = _Model(obs, top_names, width, height, up_sigma_deg)
+    fixed_f = None if focal_px is None else math.log(focal_px / width)
+    if start is not None and start.width == width:
+        x0 = np.array([
+            math.log(start.intrinsics.fx / width), math.radians(start.pitch_deg),
+            math.radians(start.roll_deg), math.log(start.height_m),
+        ])  # fmt: skip
+        if fixed_f is not None:
+            x0[0] = fixed_f
+    else:
+        x0 = model.grid_start(fixed_f)
+    free = np.array([fixed_f is None, True, True, True])
+    low, high = np.array(BOUNDS[0])[free], np.array(BOUNDS[1])[free]
+
+    def full(x: np.ndarray) -> np.ndarray:
+        out = x0.copy()
+        out[free] = x
+        return out
+
+    result = least_squares(
+        lambda x: model.residuals(full(x)[None])[0],
+        np.clip(x0[free], low + 1e-9, high - 1e-9),
+        bounds=(low, high),
+        loss="soft_l1",
+        f_scale=1.0,
+        x_scale="jac",
+        max_nfev=200,
+    )
+    x = full(result.x)
+    residual = model.residuals(x[None])[0]  # (R,)
+    sigmas = model.sigmas(x, model.jacobian(x, free), residual, free)
+    rows = model.rows_per_observation
+    per_obs = np.abs(residual).reshape(rows, len(obs)).max(axis=0)  # (N,)
+    fov = math.degrees(2 * math.atan(0.5 / math.exp(x[0])))
+    return CameraEstimate(
+        fov_deg=fov,
+        pitch_deg=math.degrees(x[1]),
+        roll_deg=math.degrees(x[2]),
+        height_m=math.exp(x[3]),
+        fov_sigma_deg=sigmas[0],
+        pitch_sigma_deg=sigmas[1],
+        roll_sigma_deg=sigmas[2],
+        height_sigma_m=sigmas[3],
+        width=int(width),
+        height_px=int(height),
+        observations=len(obs),
+        inliers=int((per_obs <= INLIER_SIGMAS).sum()),
+        groups=groups,
+        cost=float(2 * result.cost / max(len(residual), 1)),
+    )
+
+
+class _Model:
+    """Residuals of the observations under batches of cameras.
+
+    A camera is x = (log f / width, pitch rad, roll rad, log height m); principal point at
+    the image centre, the camera at (0, 0, height) heading along world +y.
+    """
+
+    def __init__(
+        self,
+        obs: Observations,
+        top_names: Sequence[str],
+        width: int,
+        height: int,
+        up_sigma_deg: float | None,
+    ) -> None:
+        self.obs = obs
+        self.width, self.height = float(width), float(height)
+        self.cx, self.cy = width / 2, height / 2
+        self.prior = np.array([HEIGHT_PRIORS[n][0] for n in top_names])  # (J,)
+        spread = np.array([HEIGHT_PRIORS[n][1] for n in top_names])
+        pixel_height = np.maximum(obs.foot[:, None, 1] - obs.top[..., 1], 1.0)  # (N, J)
+        pixel = PIXEL_SIGMA * math.sqrt(2) / pixel_height  # relative pixel noise (N, J)
+        span = self.prior - FOOT_HEIGHT_M[0]  # (J,) height of the top above the foot point
+        self.height_sigma = np.sqrt(  # (N, J) relative
+            (spread / self.prior) ** 2 + (FOOT_HEIGHT_M[1] / span) ** 2 + pixel**2
+        )
+        lean = np.array([LEAN_SIGMA[n] for n in top_names])
+        self.lean_sigma = np.sqrt(lean**2 + pixel**2) * span  # (N, J) metres
+        self.use_up = up_sigma_deg is not None and bool(np.isfinite(obs.up).all())
+        self.up_sigma = math.radians(up_sigma_deg or UP_SIGMA_DEG)
+        self.rows_per_observation = 2 * len(self.prior) + (1 if self.use_up else 0)
+
+    def residuals(self, x: np.ndarray) -> np.ndarray:
+        """x (M, 4) -> (M, R) residuals in units of their sigma, R = rows x N (row-major)."""
+        obs = self.obs
+        focal = np.exp(x[:, 0]) * self.width  # (M,)
+        pitch, roll, cam_h = x[:, 1], x[:, 2], np.exp(x[:, 3])
+        rot = _rotations(pitch, roll)  # (M, 3, 3) world -> camera
+
+        def rays(pixels: np.ndarray) -> np.ndarray:  # (N, 2) -> (M, N, 3) world directions
+            cam = np.stack(
+                (
+                    (pixels[None, :, 0] - self.cx) / focal[:, None],
+                    (pixels[None, :, 1] - self.cy) / focal[:, None],
+                    np.ones((len(focal), len(pixels))),
+                ),
+                axis=-1,
+            )  # (M, N, 3)
+            return np.einsum("mji,mnj->mni", rot, cam)  # R^T d
+
+        foot = rays(obs.foot)  # (M, N, 3)
+        down = np.minimum(foot[..., 2], -1e-3)  # rays at or above the horizon: far away
+        reach = (FOOT_HEIGHT_M[0] - cam_h[:, None]) / down  # (M, N) > 0
+        ground = foot[..., :2] * reach[..., None]  # (M, N, 2) foot point, camera at origin
+        out = []
+        for j in range(len(self.prior)):
+            ray = rays(obs.top[:, j])  # (M, N, 3)
+            horizontal = ray[..., :2]
+            s = (ground * horizontal).sum(-1) / np.maximum((horizontal**2).sum(-1), 1e-12)
+            s = np.maximum(s, 0.0)  # (M, N) along the ray to the foot point's vertical
+            z = cam_h[:, None] + s * ray[..., 2]  # (M, N) height above the ground there
+            miss = horizontal * s[..., None] - ground  # (M, N, 2) metres
+            side = horizontal[..., 0] * miss[..., 1] - horizontal[..., 1] * miss[..., 0]
+            side = side / np.maximum(np.linalg.norm(horizontal, axis=-1), 1e-12)
+            ratio = np.log(np.maximum(z, 1e-3) / self.prior[j])
+            out.append(ratio / self.height_sigma[None, :, j])
+            out.append(side / self.lean_sigma[None, :, j])
+        if self.use_up:
+            up = rot[:, :, 2]  # (M, 3) world up in camera axes
+            cos = np.clip(obs.up @ up.T, -1.0, 1.0).T  # (M, N)
+            out.append(np.arccos(cos) / self.up_sigma)
+        return np.concatenate(out, axis=1)
+
+    def grid_start(self, fixed_f: float | None) -> np.ndarray:
+        """The best camera of a coarse grid (roll 0, height by a median) on a subsample."""
+        obs = self.obs
+        if len(obs) > GRID_OBSERVATIONS:
+            rows = np.random.default_rng(0).choice(len(obs), GRID_OBSERVATIONS, replace=False)
+            sub = _Model.__new__(_Model)
+            sub.__dict__.update(self.__dict__)
+            sub.obs = obs.take(rows)
+            sub.height_sigma, sub.lean_sigma = self.height_sigma[rows], self.lean_sigma[rows]
+        else:
+            sub = self
+        if fixed_f is None:
+            log_f = np.log(0.5 / np.tan(np.radians(GRID_FOV_DEG) / 2))
+        else:
+            log_f = np.array([fixed_f])
+        f_grid, p_grid = np.meshgrid(log_f, np.radians(GRID_PITCH_DEG), indexing="ij")
+        x = np.stack(
+            (f_grid.ravel(), p_grid.ravel(), np.zeros(f_grid.size), np.zeros(f_grid.size)),
+            axis=1,
+        )  # (M, 4), height 1 m
+        # Height scales every length: log height = median of log(prior / implied height).
+        x[:, 3] = self._median_log_height(sub, x)
+        best, best_cost = x[0], np.inf
+        for chunk in np.array_split(np.arange(len(x)), max(1, len(x) // 256)):
+            residual = sub.residuals(x[chunk])  # (m, R)
+            cost = (2 * (np.sqrt(1 + residual**2) - 1)).sum(axis=1)  # soft_l1
+            i = int(np.argmin(cost))
+            if cost[i] < best_cost:
+                best, best_cost = x[chunk][i], float(cost[i])
+        return best.copy()
+
+    @staticmethod
+    def _median_log_height(sub: _Model, x: np.ndarray) -> np.ndarray:
+        """(M,) log camera height whose people have the prior's heights (median)."""
+        n, j = len(sub.obs), len(sub.prior)
+        out = np.zeros(len(x))
+        for chunk in np.array_split(np.arange(len(x)), max(1, len(x) // 256)):
+            residual = sub.residuals(x[chunk])  # (m, R) at height 1 m
+            ratio = residual[:, : 2 * j * n].reshape(len(chunk), j, 2, n)[:, :, 0]  # (m, J, N)
+            log_ratio = ratio * sub.height_sigma.T[None]  # log(z / prior) at 1 m
+            out[chunk] = np.clip(-np.median(log_ratio.reshape(len(chunk), -1), axis=1), -3, 6)
+        return out
+
+    def jacobian(self, x: np.ndarray, free: np.ndarray) -> np.ndarray:
+        """(R, P) central-difference Jacobian of the raw residuals in the free unknowns."""
+        step = 1e-5
+        index = np.flatnonzero(free)
+        batch = np.repeat(x[None], 2 * len(index), axis=0)  # (2P, 4)
+        for k, i in enumerate(index):
+            batch[2 * k, i] += step
+            batch[2 * k + 1, i] -= step
+        residual = self.residuals(batch)  # (2P, R)
+        return ((residual[0::2] - residual[1::2]) / (2 * step)).T
+
+    def sigmas(
+        self, x: np.ndarray, jac: np.ndarray, residual: np.ndarray, free: np.ndarray
+    ) -> list[float]:
+        """Standard deviations of (fov deg, pitch deg, roll deg, height m): the sandwich
+        covariance of the robust fit, with observations clustered by group."""
+        weight = 1.0 / np.sqrt(1.0 + residual**2)  # soft_l1: rho'(r^2)
+        bread = jac.T @ (jac * weight[:, None])  # (P, P)
+        score = jac * (weight * residual)[:, None]  # (R, P) per-residual gradient
+        rows = self.rows_per_observation
+        groups = np.tile(self.obs.group, rows)  # residual rows are (row type, observation)
+        _, cluster = np.unique(groups, return_inverse=True)
+        per_group = np.zeros((cluster.max() + 1, jac.shape[1]))
+        np.add.at(per_group, cluster, score)
+        g = len(per_group)
+        meat = per_group.T @ per_group * (g / max(g - 1, 1))
+        try:
+            inverse = np.linalg.inv(bread)
+        except np.linalg.LinAlgError:
+            return [math.inf] * 4
+        cov = np.zeros((4, 4))
+        cov[np.ix_(free, free)] = inverse @ meat @ inverse
+        # Delta method to the reported quantities.
+        f = math.exp(x[0])
+        dfov = -math.degrees(2 * (0.5 / f) / (1 + (0.5 / f) ** 2))  # d fov / d log f
+        gradient = np.diag([dfov, math.degrees(1), math.degrees(1), math.exp(x[3])])
+        variance = np.diag(gradient @ cov @ gradient.T)
+        return [float(math.sqrt(max(v, 0.0))) for v in variance]
+
+
+def _rotations(pitch: np.ndarray, roll: np.ndarray) -> np.ndarray:
+    """(M,) pitch, roll radians -> (M, 3, 3) world-to-camera rotations (rows: the camera's
+    x, y, z axes in world coordinates), heading along world +y."""
+    cp, sp, cr, sr = np.cos(pitch), np.sin(pitch), np.cos(roll), np.sin(roll)
+    zero = np.zeros_like(pitch)
+    forward = np.stack((zero, cp, -sp), axis=-1)  # (M, 3)
+    right = np.stack((np.ones_like(pitch), zero, zero), axis=-1)
+    down = np.cross(forward, right)  # (M, 3)
+    x_axis = cr[:, None] * right + sr[:, None] * down
+    y_axis = -sr[:, None] * right + cr[:, None] * down
+    return np.stack((x_axis, y_axis, forward), axis=1)

@@ -1,0 +1,191 @@
+"""Self-calibration on crafted people seen by a known camera (no model, no video)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crowdpose3d.core.skeleton import JTA22
+from crowdpose3d.geometry.camera import Camera, Intrinsics
+from crowdpose3d.geometry.self_calibration import (
+    FOOT_HEIGHT_M,
+    HEIGHT_PRIORS,
+    SelfCalibrator,
+    ground_camera,
+)
+from crowdpose3d.poses import Poses
+
+WIDTH, HEIGHT = 960, 540
+JOINTS = list(JTA22.joints)
+HEAD, NECK = JOINTS.index("head_top"), JOINTS.index("neck")
+ANKLES = [JOINTS.index("right_ankle"), JOINTS.index("left_ankle")]
+
+
+def crafted_people(
+    camera, rng, people=40, frames=20, sitting=0.0, junk=0.0, noise_px=1.0, spread=0.07
+):
+    """Frames of people standing at random on the ground that ``camera`` sees: (poses,
+    person ids) per frame. ``sitting``: share of people at 0.6 of their height; ``junk``:
+    share of detections with random joints."""
+    k = camera.intrinsics
+    out = []
+    stature = rng.normal(1.72, spread, people)
+    short = rng.random(people) < sitting
+    stature[short] *= 0.6
+    # Ground points that project into the image: sample pixels, cast onto the ground.
+    pixels = np.stack(
+        (rng.uniform(40, WIDTH - 40, people), rng.uniform(0.45, 0.95, people) * HEIGHT), 1
+    )
+    ray = np.stack(((pixels[:, 0] - k.cx) / k.fx, (pixels[:, 1] - k.cy) / k.fy, np.ones(people)), 1)
+    world_ray = ray @ camera.rotation  # R^T d
+    centre = camera.centre
+    t = -centre[2] / world_ray[:, 2]
+    ground = centre + t[:, None] * world_ray  # (P, 3)
+    for f in range(frames):
+        phase = f * 0.1 + np.arange(people)
+        walk = ground + 0.05 * f * np.stack((np.sin(phase), np.cos(phase), 0 * stature), 1)
+        kp3d_world = np.zeros((people, len(JOINTS), 3))
+        kp3d_world[:] = walk[:, None]
+        for a, side in zip(ANKLES, (-0.1, 0.1), strict=True):
+            kp3d_world[:, a, 0] += side
+            kp3d_world[:, a, 2] = FOOT_HEIGHT_M[0]
+        kp3d_world[:, HEAD, 2] = stature * HEIGHT_PRIORS["head_top"][0] / 1.72
+        kp3d_world[:, NECK, 2] = stature * HEIGHT_PRIORS["neck"][0] / 1.72
+        cam = camera.world_to_camera(kp3d_world)  # (P, K, 3)
+        kp2d = k.project(cam) + rng.normal(0, noise_px, (people, len(JOINTS), 2))
+        rel = cam - cam[:, 15:16]
+        rel /= 4.25
+        bad = rng.random(people) < junk
+        kp2d[bad] = rng.uniform(50, 500, (int(bad.sum()), len(JOINTS), 2))
+        boxes = np.concatenate((kp2d.min(1) - 5, kp2d.max(1) + 5), axis=1)
+        visible = (
+            (cam[..., 2] > 0).all(1)
+            & (boxes[:, 0] > 10)
+            & (boxes[:, 2] < WIDTH - 10)
+            & (boxes[:, 1] > 10)
+            & (boxes[:, 3] < HEIGHT - 10)
+        )
+        poses = Poses(
+            boxes=boxes[visible],
+            scores=np.full(int(visible.sum()), 0.9),
+            kp2d=kp2d[visible],
+            kp3d_rel=rel[visible],
+        )
+        out.append((poses, np.flatnonzero(visible)))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("height", "pitch", "roll", "fov"),
+    [(3.0, 10.0, 0.0, 60.0), (8.0, 30.0, 3.0, 80.0), (15.0, 45.0, -2.0, 45.0)],
+)
+def test_recovers_a_known_camera(height, pitch, roll, fov):
+    rng = np.random.default_rng(7)
+    camera = ground_camera(Intrinsics.from_fov(WIDTH, HEIGHT, fov), height, pitch, roll)
+    calibrator = SelfCalibrator(JTA22, WIDTH, HEIGHT)
+    for poses, ids in crafted_people(camera, rng, people=80):
+        calibrator.add(poses, ids)
+    estimate = calibrator.estimate()
+    assert estimate is not None
+    print(estimate.describe())
+    assert abs(estimate.pitch_deg - pitch) < 1.0
+    assert abs(estimate.roll_deg - roll) < 1.0
+    assert abs(estimate.height_m / height - 1) < 0.05
+    assert abs(estimate.fov_deg / fov - 1) < 0.05
+    # The uncertainty is honest: the truth within 4 sigma, and sigma is not huge.
+    assert abs(estimate.pitch_deg - pitch) < 4 * estimate.pitch_sigma_deg + 0.2
+    assert 0 < estimate.height_sigma_m < 0.2 * height
+
+
+def test_outliers_are_rejected():
+    rng = np.random.default_rng(8)
+    height, pitch, fov = 6.0, 20.0, 70.0
+    camera = ground_camera(Intrinsics.from_fov(WIDTH, HEIGHT, fov), height, pitch)
+    calibrator = SelfCalibrator(JTA22, WIDTH, HEIGHT)
+    for poses, ids in crafted_people(camera, rng, sitting=0.15, junk=0.1):
+        calibrator.add(poses, ids)
+    estimate = calibrator.estimate()
+    assert estimate is not None
+    print(estimate.describe())
+    assert abs(estimate.pitch_deg - pitch) < 1.5
+    assert abs(estimate.height_m / height - 1) < 0.07
+    assert abs(estimate.fov_deg / fov - 1) < 0.07
+    assert estimate.inliers < 0.9 * estimate.observations  # the sitting and the junk
+
+
+def test_too_few_people_give_no_estimate():
+    rng = np.random.default_rng(9)
+    camera = ground_camera(Intrinsics.from_fov(WIDTH, HEIGHT, 60), 5.0, 20.0)
+    calibrator = SelfCalibrator(JTA22, WIDTH, HEIGHT)
+    for poses, ids in crafted_people(camera, rng, people=3, frames=2):
+        calibrator.add(poses, ids)
+    assert calibrator.estimate() is None
+
+
+def test_cut_off_and_unsure_people_are_skipped():
+    camera = ground_camera(Intrinsics.from_fov(WIDTH, HEIGHT, 60), 5.0, 20.0)
+    poses, _ = crafted_people(camera, np.random.default_rng(3), people=10, frames=1)[0]
+    calibrator = SelfCalibrator(JTA22, WIDTH, HEIGHT)
+    assert calibrator.add(poses, 0) > 0
+    poses.boxes[:, 3] = HEIGHT - 1  # every box reaches the bottom edge: cut off
+    assert calibrator.add(poses, 0) == 0
+    poses, _ = crafted_people(camera, np.random.default_rng(3), people=10, frames=1)[0]
+    poses.scores[:] = 0.2
+    assert calibrator.add(poses, 0) == 0
+
+
+def test_estimate_round_trips_as_a_camera_file():
+    rng = np.random.default_rng(11)
+    camera = ground_camera(Intrinsics.from_fov(WIDTH, HEIGHT, 70), 6.0, 25.0, 4.0)
+    assert camera.pitch_deg == pytest.approx(25.0) and camera.roll_deg == pytest.approx(4.0)
+    calibrator = SelfCalibrator(JTA22, WIDTH, HEIGHT, focal_px=camera.intrinsics.fx)
+    for poses, ids in crafted_people(camera, rng):
+        calibrator.add(poses, ids)
+    estimate = calibrator.estimate()
+    assert estimate is not None
+    assert estimate.fov_deg == pytest.approx(70.0)  # a known focal length stays
+    assert estimate.fov_sigma_deg == 0.0
+    back = Camera.from_dict(estimate.to_dict())
+    assert back.roll_deg == pytest.approx(estimate.roll_deg, abs=1e-9)
+    assert back.centre[2] == pytest.approx(estimate.height_m)
+    assert abs(estimate.roll_deg - 4.0) < 1.0
+
+
+def lift_stage_run(hold: bool) -> tuple[list, object]:
+    """The lift stage with camera: auto on 4 s of crafted people at 10 fps."""
+    from crowdpose3d.pipeline.frame import Frame
+    from crowdpose3d.pipeline.stage import StageContext
+    from crowdpose3d.stages.lift import LiftParams, LiftStage
+
+    camera = ground_camera(Intrinsics.from_fov(WIDTH, HEIGHT, 65), 7.0, 25.0)
+    people = crafted_people(camera, np.random.default_rng(5), people=60, frames=40)
+    image = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (HEIGHT, WIDTH, 3))
+    frames = [Frame("crafted", i, i / 10, image, poses=p) for i, (p, _) in enumerate(people)]
+    context = StageContext()
+    context.facts.fps, context.facts.skeleton, context.facts.live = 10.0, "jta22", False
+    params = LiftParams(camera="auto", auto_seconds=1.0, auto_refine_seconds=1.0,
+                        auto_until_seconds=3.0, auto_hold=hold)  # fmt: skip
+    stage = LiftStage(params)
+    stage.open(context)
+    return list(stage(iter(frames))), context.facts
+
+
+def test_lift_stage_auto_holds_then_refines():
+    out, facts = lift_stage_run(hold=True)
+    assert len(out) == 40 and [f.index for f in out] == list(range(40))  # order kept
+    assert all(np.isfinite(f.poses.data["ground_xy"]).all() for f in out)  # all held rows
+    calibration = facts.self_calibration
+    assert calibration["ready"] and calibration["ready_frame"] == 0
+    assert calibration["estimates"] == 3  # at 1, 2 and 3 s
+    assert abs(calibration["pitch_deg"] - 25.0) < 1.5
+    assert facts.camera_source == "auto" and facts.ground_plane is True
+    assert facts.camera_height_m == pytest.approx(calibration["height_m"])
+
+
+def test_lift_stage_auto_without_hold_marks_the_first_ground_row():
+    out, facts = lift_stage_run(hold=False)
+    ready = facts.self_calibration["ready_frame"]
+    assert ready == 10  # the first estimate at 1 s
+    for frame in out:
+        ground = frame.poses.data["ground_xy"]
+        assert np.isnan(ground).all() if frame.index < ready else np.isfinite(ground).all()
