@@ -22,6 +22,7 @@ from crowdpose3d.pipeline.stage import StageContext
 from crowdpose3d.stages.track import TrackParams
 from crowdpose3d.tracks.events import LINE_CROSSING, ZONE_OCCUPANCY, read_events
 from crowdpose3d.tracks.regions import Line, Zone
+from crowdpose3d.tracks.schema import PART_GLOB, read_part_metadata
 
 # Ground lines (metres, the lift's ground frame) that walkers of the clip cross both ways.
 LINES = {
@@ -164,6 +165,28 @@ def test_ground_regions_without_a_ground_plane_are_one_clear_error(clip, tmp_pat
     config["stages"][1] = {"type": "lift", "fov_deg": 60}  # no height or pitch
     with pytest.raises(PipelineError, match="regions failed: .* no ground plane; give the lift"):
         run(config)
+
+
+@pytest.mark.slow
+def test_ground_regions_wait_for_the_camera_from_the_people(clip, tmp_path):
+    """With the lift's camera: auto on a stream that is not held, the rows before the first
+    estimate have no ground position: the regions stage counts nobody there, then counts."""
+    config = pipeline(clip, tmp_path)
+    config["stages"][1] = {
+        "type": "lift",
+        "camera": "auto",
+        "auto_seconds": 1,
+        "auto_refine_seconds": 0.5,
+        "auto_hold": False,
+    }
+    run(config)
+    events = read_events(tmp_path / "events")
+    last_part = sorted((tmp_path / "tracks").glob(PART_GLOB))[-1]
+    ready = read_part_metadata(last_part)["self_calibration"]["ready_frame"]
+    occupancy = events[events.kind == ZONE_OCCUPANCY]
+    assert ready is not None and ready > 0
+    assert (occupancy[occupancy.frame < ready].mean_people == 0).all()
+    assert occupancy.mean_people.max() > 0
 
 
 def test_bad_region_entries_are_refused_before_anything_runs(tmp_path):

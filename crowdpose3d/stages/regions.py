@@ -142,13 +142,18 @@ class RegionsStage(BaseStage):
         if n:
             points["image"] = image_points(people.boxes)  # (n, 2) pixels
         if "ground" in counter.spaces:
-            if self.context.facts.ground_plane is False or (n and GROUND_KEY not in people.data):
+            facts = self.context.facts
+            if facts.camera_source == "auto":  # no ground plane until the first estimate
+                unknown = np.full((n, 2), np.nan)  # (n, 2): nobody placed yet
+                points["ground"] = people.data.get(GROUND_KEY, unknown) if n else unknown
+            elif facts.ground_plane is False or (n and GROUND_KEY not in people.data):
                 raise StageError(
                     "regions: a line or zone is in ground metres but the lift stage has no "
-                    "ground plane; give the lift camera_file or height_m and pitch_deg, or use "
-                    "space: image"
+                    "ground plane; give the lift camera: auto, camera_file or height_m and "
+                    "pitch_deg, or use space: image"
                 )
-            points["ground"] = people.data[GROUND_KEY] if n else np.zeros((0, 2))
+            else:
+                points["ground"] = people.data[GROUND_KEY] if n else np.zeros((0, 2))
         track_ids = people.track_id if n else np.zeros(0, np.int64)
         events = counter.update(frame.index, frame.pts_s, track_ids, points, frame.wall_time)
         frame.data.setdefault(FRAME_EVENTS_KEY, []).extend(events)
