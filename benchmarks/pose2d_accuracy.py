@@ -29,9 +29,11 @@ from crowdpose3d.pipeline.defaults import DEFAULT_MODEL
 SIDE_NAMES = ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
 
 
-def collect(model: str, data: Path, frame_step: int) -> dict[str, np.ndarray]:
+def collect(
+    model: str, data: Path, frame_step: int, split: str = "test"
+) -> dict[str, np.ndarray]:
     """Matched people of the set: arrays with one row per person (see the docstring)."""
-    samples = load_samples(data, split="test", frame_step=frame_step)
+    samples = load_samples(data, split=split, frame_step=frame_step)
     samples = [samples[i] for i in range(len(samples))]
     predictor = Predictor.from_spec(model, device="cpu", score_threshold=0.3)
     out: dict[str, list] = {
@@ -73,13 +75,14 @@ def side_pairs(joints: tuple[str, ...]) -> list[tuple[int, int]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("data", type=Path, help="held-out set (JTA layout, split test)")
+    parser.add_argument("data", type=Path, help="a synthetic set (JTA layout)")
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--frame-step", type=int, default=1)
+    parser.add_argument("--split", default="test")
     parser.add_argument("--save", type=Path, help="write the matched people to this .npz")
     args = parser.parse_args()
 
-    people = collect(args.model, args.data, args.frame_step)
+    people = collect(args.model, args.data, args.frame_step, args.split)
     skeleton = Predictor.from_spec(args.model, device="cpu").skeleton
     height = (people["box"][:, 3] - people["box"][:, 1])[:, None]  # (M, 1) pixels
     error = np.linalg.norm(people["kp2d"] - people["true_kp2d"], axis=-1) / height  # (M, K)
