@@ -32,6 +32,7 @@ BUILTIN_STAGES: dict[str, str] = {
     "parquet": "crowdpose3d.stages.parquet:ParquetSink",
     "overlay": "crowdpose3d.stages.overlay:OverlaySink",
     "mot": "crowdpose3d.stages.mot:MOTSink",
+    "pose_lifter": "crowdpose3d.stages.pose_lifter:PoseLifterStage",
 }
 
 
