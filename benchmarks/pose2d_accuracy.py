@@ -29,9 +29,7 @@ from crowdpose3d.pipeline.defaults import DEFAULT_MODEL
 SIDE_NAMES = ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
 
 
-def collect(
-    model: str, data: Path, frame_step: int, split: str = "test"
-) -> dict[str, np.ndarray]:
+def collect(model: str, data: Path, frame_step: int, split: str = "test") -> dict[str, np.ndarray]:
     """Matched people of the set: arrays with one row per person (see the docstring)."""
     samples = load_samples(data, split=split, frame_step=frame_step)
     samples = [samples[i] for i in range(len(samples))]

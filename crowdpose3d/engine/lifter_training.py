@@ -259,8 +259,7 @@ class LifterNet(nn.Module):
         super().__init__()
         self.input = nn.Linear(inputs, width)
         self.blocks = nn.ModuleList(
-            nn.ModuleList((nn.Linear(width, width), nn.Linear(width, width)))
-            for _ in range(blocks)
+            nn.ModuleList((nn.Linear(width, width), nn.Linear(width, width))) for _ in range(blocks)
         )
         self.output = nn.Linear(width, outputs)
 

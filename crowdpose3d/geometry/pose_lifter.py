@@ -121,9 +121,7 @@ class PoseLifter:
         self.min_speed = float(self.weights.get("min_speed", np.array(0.5)).item())
         inputs = self.weights["input.weight"].shape[1]
         expected = 2 * skeleton.num_joints + MOTION_FEATURES
-        if inputs != expected or self.weights["output.weight"].shape[0] != 3 * len(
-            skeleton.joints
-        ):
+        if inputs != expected or self.weights["output.weight"].shape[0] != 3 * len(skeleton.joints):
             raise ValueError(
                 f"lifter weights take {inputs} inputs; the {skeleton.name} lifter takes "
                 f"{expected}: retrain with scripts/train_lifter.py"
