@@ -2,15 +2,18 @@
 
 No image is rendered: the synthetic generator's own camera sampler, crowd simulation and
 procedural gait (`crowdpose3d.data.synth`) give posed 3D skeletons in camera axes, which
-are projected with the sequence's camera. The 2D joints the lifter reads at run time come
-from PandaNet's 2D head, so each training sample's 2D joints get that head's error: per
-joint an isotropic Gaussian whose standard deviation is `JOINT_NOISE` (a fraction of the
-person's height in the image, from ``benchmarks/pose2d_accuracy.py`` on a training set),
-times a per-person factor (some people are seen well, some badly), plus rare large
-outliers. The motion input is the true velocity plus the noise of a tracker's estimate,
-and is left out for a share of people (a new track has no velocity yet).
+are projected with the sequence's camera, and every epoch each person is turned about the
+vertical to a fresh random heading (`turned`). The 2D joints the lifter reads at run time
+come from PandaNet's 2D head, so each training sample's 2D joints get that head's errors:
+`HeadErrors`, a line per joint and image axis fitted to the head's real output on a
+*training* set (``benchmarks/pose2d_accuracy.py --save``), which reproduces how the head
+pulls the limbs towards the average body; without such a file, the `JOINT_NOISE`
+Gaussians of the same median error. The motion input is the true velocity plus the noise
+of a tracker's estimate, and is left out for a share of people (a new track has no
+velocity yet).
 
-    python scripts/train_lifter.py                      # writes crowdpose3d/weights/pose-lifter.npz
+    python scripts/train_lifter.py --head-errors out/pose2d_train.npz
+    # writes crowdpose3d/weights/pose-lifter.npz (docs/models.md, "The pose lifter")
 
 Seeds: training sequences use `TRAIN_SEED_BASE` upwards, far from every rendered set's
 seeds (configs 100-600, held-out sets 997-999 and 4242, pvm_train 7100).
