@@ -40,6 +40,7 @@ from crowdpose3d.geometry.rays import camera_to_ray
 
 __all__ = [
     "JOINT_NOISE",
+    "HeadErrors",
     "LifterNet",
     "SkeletonSet",
     "export_lifter",
