@@ -3,6 +3,7 @@ model's poses against trivial baselines on the same people of a held-out synthet
 
     python benchmarks/pose_vs_mean.py out/data/pvm_heldout
     python benchmarks/pose_vs_mean.py out/data/pvm_heldout --model out/runs/x/last.pt --no-track
+    python benchmarks/pose_vs_mean.py out/data/pvm_heldout --no-predictor --without-lifter
 
 Make the held-out set with a seed no training config uses (configs/: 100-600; evaluation
 sets 997-999; tracking clips 501-503):
@@ -20,6 +21,8 @@ Rows, each on the people the model found (box IoU >= 0.5 with a true person):
   Parquet, read back with pandas, matched frame by frame to the truth; each row's metric
   pose minus its root, put at the true person's size (its own bone-length sum rescaled to
   the truth's);
+- ``--without-lifter``: the pipeline rows again from the default pipeline without its
+  ``pose_lifter`` stage (`crowdpose3d.stages.pose_lifter`), i.e. the 3D head's own poses;
 - ``mean pose``: the set's oracle mean of every true person's normalised pose in camera
   axes, the same for everyone;
 - ``mean pose, walking direction``: the set's mean pose in a body frame (forward = the
@@ -45,13 +48,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from crowdpose3d.core.skeleton import Skeleton, bone_lengths, normalize_pose
 from crowdpose3d.engine.evaluator import load_samples
 from crowdpose3d.engine.metrics import match_people
 from crowdpose3d.engine.predictor import Predictor
 from crowdpose3d.geometry.rays import camera_to_ray, ray_rotation, ray_to_camera
-from crowdpose3d.pipeline.defaults import DEFAULT_MODEL
+from crowdpose3d.pipeline.defaults import DEFAULT_MODEL, default_pipeline
 
 PCK_THRESHOLD_MM = 150.0  # the paper's 3DPCK threshold
 MIN_WALKING_SPEED = 0.2  # m/s: slower people have no walking direction
@@ -197,10 +201,11 @@ def predictor_rows(model: str, samples, truth: People) -> tuple[np.ndarray, np.n
 
 
 def pipeline_rows(
-    model: str, root: Path, samples, truth: People, work: Path
+    model: str, root: Path, samples, truth: People, work: Path, skip_stages: tuple = ()
 ) -> tuple[np.ndarray, np.ndarray]:
-    """`crowdpose3d track` on every test video, read back from Parquet, matched to the
-    truth -> (M,) person rows and (M, K, 3) poses at bone-length sum 1."""
+    """`crowdpose3d track` on every test video (or, with ``skip_stages``, the default
+    pipeline without those stages via `crowdpose3d run`), read back from Parquet, matched
+    to the truth -> (M,) person rows and (M, K, 3) poses at bone-length sum 1."""
     skeleton = truth.skeleton
     names = skeleton.joints
     by_frame = {
@@ -209,12 +214,21 @@ def pipeline_rows(
     people, poses = [], []
     for video in sorted((root / "videos" / "test").glob("seq_*.mp4")):
         out = work / video.stem
-        command = [
-            sys.executable, "-m", "crowdpose3d.cli", "track", str(video), "-o", str(out),
-            "--model", model, "--camera", str(root / "cameras" / "test" / f"{video.stem}.json"),
-            "--quiet", "--overwrite",
-        ]  # fmt: skip
-        subprocess.run(command, check=True)
+        camera = root / "cameras" / "test" / f"{video.stem}.json"
+        if skip_stages:
+            # The default pipeline without some stages, as a pipeline file for `run`.
+            lift = {"camera_file": str(camera)}
+            data = default_pipeline(str(video), str(out), model, camera=lift)
+            data["stages"] = [s for s in data["stages"] if s["type"] not in skip_stages]
+            pipeline = work / f"{video.stem}.yaml"
+            pipeline.write_text(yaml.safe_dump(data))
+            command = [sys.executable, "-m", "crowdpose3d.cli", "run", str(pipeline)]
+        else:
+            command = [
+                sys.executable, "-m", "crowdpose3d.cli", "track", str(video), "-o", str(out),
+                "--model", model, "--camera", str(camera),
+            ]  # fmt: skip
+        subprocess.run([*command, "--quiet", "--overwrite"], check=True)
         table = pd.read_parquet(out)
         for frame, rows in table.groupby("frame"):
             s = by_frame.get((video.stem, int(frame) + 1))  # annotation frames count from 1
@@ -290,6 +304,14 @@ def main() -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--frame-step", type=int, default=1)
     parser.add_argument("--no-track", action="store_true", help="skip the pipeline rows")
+    parser.add_argument(
+        "--no-predictor", action="store_true", help="skip the predictor rows (pipeline only)"
+    )
+    parser.add_argument(
+        "--without-lifter",
+        action="store_true",
+        help="also score the pipeline without its pose_lifter stage (the 3D head's poses)",
+    )
     args = parser.parse_args()
 
     samples = load_samples(args.data, split="test", frame_step=args.frame_step)
@@ -306,7 +328,25 @@ def main() -> None:
         f"({truth.walking.mean() * 100:.0f} % walking); model {args.model}"
     )
 
-    people, predicted = predictor_rows(args.model, samples, truth)
+    if not args.no_predictor:
+        predictor_block(args.model, samples, truth, sets)
+    variants = [("Pipeline (crowdpose3d track, Parquet)", ())]
+    if args.without_lifter:
+        variants.append(("Pipeline without the pose_lifter stage", ("pose_lifter",)))
+    for title, skip in variants if not args.no_track else ():
+        with tempfile.TemporaryDirectory(prefix="pose_vs_mean_") as work:
+            people, poses = pipeline_rows(args.model, args.data, samples, truth, Path(work), skip)
+        rows = {"pipeline rows": scores(poses, people, truth, sets)}
+        for name, baseline in truth.baselines(people).items():
+            rows[name] = scores(baseline, people, truth, sets)
+        print_block(title, rows, len(people))
+        print(heading_line(poses, people, truth))
+
+
+def predictor_block(model: str, samples, truth: People, sets: dict[str, np.ndarray]) -> None:
+    """The Predictor table, its size and spread line and its orientation line."""
+    skeleton = truth.skeleton
+    people, predicted = predictor_rows(model, samples, truth)
     own = predicted / np.maximum(bone_lengths(predicted, skeleton).sum(-1), 1e-9)[:, None, None]
     rows = {"predictor": scores(predicted, people, truth, sets)}
     rows["predictor, own size"] = scores(own, people, truth, sets)
@@ -325,15 +365,6 @@ def main() -> None:
     )
 
     print(heading_line(predicted, people, truth))
-
-    if not args.no_track:
-        with tempfile.TemporaryDirectory(prefix="pose_vs_mean_") as work:
-            people, poses = pipeline_rows(args.model, args.data, samples, truth, Path(work))
-        rows = {"pipeline rows": scores(poses, people, truth, sets)}
-        for name, baseline in truth.baselines(people).items():
-            rows[name] = scores(baseline, people, truth, sets)
-        print_block("Pipeline (crowdpose3d track, Parquet)", rows, len(people))
-        print(heading_line(poses, people, truth))
 
 
 if __name__ == "__main__":

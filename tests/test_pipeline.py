@@ -392,6 +392,7 @@ def test_track_builds_the_default_pipeline_from_the_shipped_yaml_file(tmp_path):
         "pandanet",
         "lift",
         "track",
+        "pose_lifter",
         "parquet",
     ]
     assert from_file.stages[0].options["model"] == DEFAULT_MODEL

@@ -35,6 +35,7 @@ BUILTIN_STAGES: dict[str, str] = {
     "regions": "crowdpose3d.stages.regions:RegionsStage",
     "events": "crowdpose3d.stages.events:EventsSink",
     "mqtt": "crowdpose3d.stages.mqtt:MqttSink",
+    "pose_lifter": "crowdpose3d.stages.pose_lifter:PoseLifterStage",
 }
 
 
