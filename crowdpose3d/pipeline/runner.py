@@ -147,7 +147,8 @@ class PipelineRunner:
     Every stage is built, then the run plan is made (`crowdpose3d.pipeline.plan`: where a
     resumed run starts), then every stage opens with it, all before the first frame is
     decoded, so a bad model path or an output that already exists fails before anything is
-    written.
+    written. A live source's run always continues an existing output (unless overwrite):
+    a restarted camera run appends, its parts and frames numbered after the earlier ones.
     """
 
     def __init__(self, config: PipelineConfig, context: StageContext | None = None) -> None:
@@ -165,6 +166,10 @@ class PipelineRunner:
             self.stages = [
                 build_stage(entry.type, entry.options) for _, entry in self.config.entries()
             ]
+            for name, stage in zip(self.names, self.stages, strict=True):
+                stage.run_name = name  # the key of its resume state (`RunPlan.stage_state`)
+            if getattr(self.stages[0], "live", False) and not self.context.overwrite:
+                self.context.resume = True  # a live run restarts onto its output: it appends
             self.context.plan = plan_run(self.stages, resume=self.context.resume)
             for stage in self.stages:
                 stage.open(self.context)
