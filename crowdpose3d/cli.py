@@ -223,7 +223,9 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _execute_pipeline(config, overwrite: bool, resume: bool, quiet: bool = False) -> int:
+def _execute_pipeline(
+    config, overwrite: bool, resume: bool, quiet: bool = False, metrics_port: int | None = None
+) -> int:
     """Open and run a validated pipeline; users' mistakes and stage failures are one line."""
     import logging
 
@@ -273,7 +275,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     except ConfigError as error:
         return _fail(str(error))
-    return _execute_pipeline(config, args.overwrite, args.resume, args.quiet)
+    return _execute_pipeline(config, args.overwrite, args.resume, args.quiet, args.metrics_port)
 
 
 def _track(args: argparse.Namespace) -> int:
@@ -293,10 +295,24 @@ def _track(args: argparse.Namespace) -> int:
             backend=args.backend,
             precision=args.precision,
             threads=args.threads,
+            parquet=_parquet_options(args),
         )
     except (ConfigError, ValueError) as error:
         return _fail(str(error))
-    return _execute_pipeline(config, args.overwrite, args.resume, args.quiet)
+    return _execute_pipeline(config, args.overwrite, args.resume, args.quiet, args.metrics_port)
+
+
+def _parquet_options(args: argparse.Namespace) -> dict:
+    """The Parquet sink's part size, retention and free-space options given on the CLI."""
+    given = {
+        "rows_per_part": args.rows_per_part,
+        "seconds_per_part": args.seconds_per_part,
+        "retain_parts": args.retain_parts,
+        "retain_bytes": None if args.retain_gb is None else int(args.retain_gb * 2**30),
+        "retain_age_s": None if args.retain_days is None else args.retain_days * 86400.0,
+        "min_free_bytes": None if args.min_free_mb is None else int(args.min_free_mb * 2**20),
+    }
+    return {key: value for key, value in given.items() if value is not None}
 
 
 def _batch(args: argparse.Namespace) -> int:
@@ -454,9 +470,35 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--resume",
         action="store_true",
         help="continue after the earlier run's last complete frame (every sink, from the same "
-        "frame); SIGTERM / SIGINT stop a run cleanly (exit 143 / 130)",
+        "frame, the tracks with the same ids); a live stream's run always continues an "
+        "existing output, appending (new parts and frames numbered after the earlier ones); "
+        "SIGTERM / SIGINT stop a run cleanly (exit 143 / 130)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or stage report")
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics (per-stage frames, fps, latency, drops, reconnects, "
+        "parts, disk free) on http://0.0.0.0:PORT/metrics (off by default)",
+    )
+
+
+def _add_parquet_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rows-per-part", type=int, help="rows per Parquet part (50000)")
+    parser.add_argument(
+        "--seconds-per-part", type=float, help="a part at least this often, live (60)"
+    )
+    parser.add_argument("--retain-parts", type=int, help="keep only the newest N parts")
+    parser.add_argument(
+        "--retain-gb", type=float, help="keep at most this many GiB of parts (live: 20)"
+    )
+    parser.add_argument("--retain-days", type=float, help="remove parts older than this (live: 30)")
+    parser.add_argument(
+        "--min-free-mb",
+        type=float,
+        help="write no part while the disk has less free (256); the rows wait in memory",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -658,6 +700,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads", type=int, help="the model's CPU threads (default: every usable CPU)"
     )
     _add_run_options(track)
+    _add_parquet_options(track)
     track.set_defaults(handler=_track)
 
     batch_run = commands.add_parser(

@@ -97,3 +97,60 @@ def test_the_plan_moves_back_to_the_newest_saved_state_and_hands_it_over(tmp_pat
     pd.testing.assert_frame_equal(sorted_rows(output), sorted_rows(clean))
     assert mot.read_text() == (tmp_path / "clean_mot.txt").read_text()
     assert plan.resume_point != ResumePoint()
+
+
+@pytest.fixture(scope="module")
+def people_clip(tmp_path_factory):
+    from crowdpose3d.demo import make_sample_clip
+
+    return make_sample_clip(tmp_path_factory.mktemp("clip"), frames=60).video
+
+
+def cli(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(TESTS), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "crowdpose3d.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def kill_when(path: Path, process: subprocess.Popen, timeout: float = 300) -> None:
+    """SIGKILL ``process`` (no flush, no rename: a power cut) once ``path`` exists."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, process.communicate()[1]
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+
+
+@pytest.mark.slow
+def test_a_track_command_killed_twice_resumes_to_the_rows_of_an_uninterrupted_run(
+    tmp_path, people_clip
+):
+    """SIGKILL after the 2nd part, again (resumed) after the 5th, then resume to the end:
+    the tracks and the MOT file equal an uninterrupted run's (old code: every resume
+    restarted the tracks, losing rows and changing ids)."""
+
+    def track(output: Path, mot: Path, *extra: str) -> subprocess.Popen:
+        return cli(
+            "track", str(people_clip), "-o", str(output), "--mot", str(mot), "--device", "cpu",
+            "--threads", "1", "--rows-per-part", "40", "--quiet", *extra,
+        )  # fmt: skip
+
+    clean = track(tmp_path / "clean", tmp_path / "clean.txt")
+    _, stderr = clean.communicate(timeout=600)
+    assert clean.returncode == 0, stderr
+    output, mot = tmp_path / "tracks", tmp_path / "mot.txt"
+    kill_when(output / "part-000001.parquet", track(output, mot))
+    kill_when(output / "part-000004.parquet", track(output, mot, "--resume"))
+    assert not mot.exists()  # killed: never renamed
+    last = track(output, mot, "--resume")
+    _, stderr = last.communicate(timeout=600)
+    assert last.returncode == 0, stderr
+    pd.testing.assert_frame_equal(sorted_rows(output), sorted_rows(tmp_path / "clean"))
+    assert mot.read_text() == (tmp_path / "clean.txt").read_text()
