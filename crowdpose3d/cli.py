@@ -239,10 +239,20 @@ def _execute_pipeline(
     if overwrite and resume:
         return _fail("--overwrite and --resume exclude each other; pick one")
     runner = PipelineRunner(config, StageContext(overwrite=overwrite, resume=resume))
+    server = None
+    if metrics_port is not None:  # before anything opens, so a taken port fails first
+        from crowdpose3d.pipeline.metrics import MetricsError, serve_metrics
+
+        try:
+            server = serve_metrics(runner, metrics_port)
+        except MetricsError as error:
+            return _fail(str(error))
     with StopOnSignals(runner.context.stop) as signals:  # SIGTERM / SIGINT: a clean stop
         try:
             runner.open()
         except (StageError, ValueError, OSError) as error:
+            if server is not None:
+                server.shutdown()
             return _fail(first_line(error))
         facts = runner.context.facts
         bar = tqdm(
@@ -256,6 +266,9 @@ def _execute_pipeline(
         except PipelineError as error:
             bar.close()
             return _fail(str(error), code=1)
+        finally:
+            if server is not None:
+                server.shutdown()
         bar.close()
     if not quiet:
         print(report.format(), file=sys.stderr)

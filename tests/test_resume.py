@@ -19,6 +19,7 @@ from crowdpose3d.pipeline.config import validate_pipeline
 from crowdpose3d.pipeline.plan import ResumePoint, plan_run
 from crowdpose3d.pipeline.runner import PipelineRunner
 from crowdpose3d.pipeline.stage import StageContext
+from crowdpose3d.stages.overlay import playable_frames, segments
 
 TESTS = Path(__file__).resolve().parent
 
@@ -139,7 +140,8 @@ def test_a_track_command_killed_twice_resumes_to_the_rows_of_an_uninterrupted_ru
     def track(output: Path, mot: Path, *extra: str) -> subprocess.Popen:
         return cli(
             "track", str(people_clip), "-o", str(output), "--mot", str(mot), "--device", "cpu",
-            "--threads", "1", "--rows-per-part", "40", "--quiet", *extra,
+            "--threads", "1", "--rows-per-part", "40", "--quiet",
+            "--overlay", str(output.parent / f"{output.name}.mp4"), *extra,
         )  # fmt: skip
 
     clean = track(tmp_path / "clean", tmp_path / "clean.txt")
@@ -154,3 +156,12 @@ def test_a_track_command_killed_twice_resumes_to_the_rows_of_an_uninterrupted_ru
     assert last.returncode == 0, stderr
     pd.testing.assert_frame_equal(sorted_rows(output), sorted_rows(tmp_path / "clean"))
     assert mot.read_text() == (tmp_path / "clean.txt").read_text()
+    # The overlay: the killed runs' files play (fragmented MP4), the last one continues from
+    # the frame the tracks resumed at, and no temporary file is left.
+    overlay = tmp_path / "tracks.mp4"
+    assert not list(tmp_path.glob(".*partial*"))
+    drawn = [path for path in [overlay, *segments(overlay)] if path.exists()]
+    assert drawn and all(playable_frames(path) > 0 for path in drawn)
+    last_overlay = segments(overlay)[-1]
+    first = int(last_overlay.stem.rsplit("-", 1)[1])
+    assert playable_frames(last_overlay) == 60 - first

@@ -74,3 +74,5 @@ LIVE_RETAIN_AGE_S = 30 * 24 * 3600.0  # and none older than 30 days
 # The free-space guard of the Parquet sink: below this many free bytes on the output's disk
 # no new part is written (the rows wait in memory, one warning line) until space returns.
 MIN_FREE_BYTES = 256 * 2**20
+# A live run's overlay is written as playable MP4 segments of this many seconds of video.
+LIVE_OVERLAY_SEGMENT_S = 300.0

@@ -41,7 +41,7 @@ from pydantic import Field
 from crowdpose3d.files import atomic_path
 from crowdpose3d.messages import first_line
 from crowdpose3d.pipeline.defaults import LIVE_RETAIN_AGE_S, LIVE_RETAIN_BYTES, MIN_FREE_BYTES
-from crowdpose3d.pipeline.frame import STAGE_STATE, Frame
+from crowdpose3d.pipeline.frame import EVENTS, STAGE_STATE, Frame
 from crowdpose3d.pipeline.plan import ResumePoint
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
 from crowdpose3d.tracks import io, schema
@@ -87,6 +87,7 @@ class ParquetSink(BaseStage):
         self._part_started = time.monotonic()
         self._next_part = 0
         self._states: dict[str, dict] | None = None  # resume state of the newest frame added
+        self._events: list[dict] = []  # the source's events in the waiting rows' frames
         self._retry_at = 0.0  # monotonic time before which no write is tried (disk full)
         self._disk_full = False
         self.parts_written: list[Path] = []
@@ -130,7 +131,14 @@ class ParquetSink(BaseStage):
             "parts_written": len(self.parts_written),
             "part_write_failures": self.write_failures,
             "rows_dropped_disk_full": self.rows_dropped_disk_full,
+            "disk_free_bytes": self._free_bytes_or_zero(),
         }
+
+    def _free_bytes_or_zero(self) -> int:
+        try:
+            return int(self.free_bytes())
+        except OSError:
+            return 0
 
     def saved_states(self, up_to_frame: int) -> tuple[int, dict[str, dict]] | None:
         """(last frame, {stage name: state}) of the newest complete part that ends at or
@@ -236,7 +244,7 @@ class ParquetSink(BaseStage):
         self.parts_written.append(path)
         self._next_part += 1
         self._retain()
-        self._chunks, self._row_count = [], 0
+        self._chunks, self._row_count, self._events = [], 0, []
         self._first_frame, self._last_frame = None, None
 
     def write_part(self, table: pa.Table, path: Path) -> None:
@@ -297,6 +305,7 @@ class ParquetSink(BaseStage):
         self._first_frame = frame.index if self._first_frame is None else self._first_frame
         self._last_frame = frame.index
         self._states = frame.data.get(STAGE_STATE) or self._states
+        self._events.extend(frame.data.get(EVENTS, ()))
         poses = frame.poses
         if poses is None or len(poses) == 0:
             return
@@ -335,7 +344,7 @@ class ParquetSink(BaseStage):
         }
         table = pa.Table.from_pydict(columns, schema=part_schema)
         metadata = schema.part_metadata(
-            self.context.facts.known(), self._first_frame, self._last_frame
+            self.context.facts.known(), self._first_frame, self._last_frame, self._events
         )
         return table.replace_schema_metadata(
             {**(table.schema.metadata or {}), METADATA_KEY: metadata}
