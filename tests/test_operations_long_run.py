@@ -186,7 +186,8 @@ def live_file_config(clip: Path, output: Path, reconnect: bool) -> dict:
             {"type": "parquet", "path": str(output), "rows_per_part": 5},
             {"type": "mot", "path": str(output.parent / "mot.txt")},
         ],
-        "runner": {"report_every_s": 0.5},
+        # 64 frames may wait: a short clip is never dropped for reading faster than real time
+        "runner": {"report_every_s": 0.5, "queue_size": 64},
     }  # fmt: skip
 
 
@@ -265,3 +266,39 @@ def test_the_metrics_endpoint_serves_the_run_s_figures_over_http(tmp_path):
         _, stderr = process.communicate(timeout=60)
     assert process.returncode == 143, stderr
     assert "reconnects" in stderr and "parts_written" in stderr  # the periodic log line
+
+
+def test_a_disk_full_for_long_keeps_the_newest_waiting_rows_within_the_bound(
+    tmp_path, monkeypatch, caplog
+):
+    FullDisk(fail_writes=False, attempts=12).install(monkeypatch)
+    folder = write_images(tmp_path / "images", 20)
+    output = tmp_path / "tracks"
+    config = images_config(folder, output, min_free_bytes=1, max_waiting_rows=4)
+    report = start(config).run()
+    sink = report.stages[2]
+    frames = sorted(pd.read_parquet(output)["frame"])
+    assert sink["rows_dropped_disk_full"] > 0
+    assert len(frames) == 20 - sink["rows_dropped_disk_full"]
+    assert frames[-1] == 19 and frames == sorted(set(frames))  # the oldest went, no repeats
+
+
+def test_a_live_overlay_is_written_in_playable_segments(tmp_path):
+    """Old code: one ever-growing file, renamed (playable) only when the run ended."""
+    from test_pipeline import write_clip
+
+    from crowdpose3d.stages.overlay import playable_frames, segments
+
+    clip = write_clip(tmp_path / "clip.mp4", frames=30)
+    config = live_file_config(clip, tmp_path / "tracks", reconnect=False)
+    overlay = tmp_path / "overlay.mp4"
+    config["sinks"].append({"type": "overlay", "path": str(overlay), "segment_s": 1.0})
+    start(config).run()
+    files = segments(overlay)
+    assert len(files) >= 2 and files[0].name == "overlay-from-0.mp4"
+    # A file read as live runs faster than real time, so the runner drops frames: each
+    # segment holds the frames that reached the sinks from its first frame to the next's.
+    reached = pd.read_parquet(tmp_path / "tracks")["frame"].to_numpy()
+    starts = [int(f.stem.rsplit("-", 1)[1]) for f in files] + [30]
+    for file, first, end in zip(files, starts, starts[1:], strict=False):
+        assert playable_frames(file) == ((reached >= first) & (reached < end)).sum() > 0

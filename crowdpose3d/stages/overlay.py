@@ -60,6 +60,7 @@ class OverlaySink(BaseStage):
         self._segment_s: float | None = None
         self._segment_started_s = 0.0  # pts of the current file's first frame
         self._size: tuple[int, int] | None = None  # (width, height) of the current file
+        self._frames_in_file = 0
         self._named_from_frame = False  # file names carry their first frame
         self.files_written: list[Path] = []
 
@@ -115,8 +116,10 @@ class OverlaySink(BaseStage):
             )
             self._named_from_frame = True  # a second file (new resolution) needs its own name
             self._segment_started_s, self._size = frame.pts_s, size
+            self._frames_in_file = 0  # the next frame's pts, in frame periods
             self._open_writer(*size)
         video_frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        video_frame.pts, self._frames_in_file = self._frames_in_file, self._frames_in_file + 1
         for packet in self._stream.encode(video_frame):
             self._container.mux(packet)
 
