@@ -302,3 +302,18 @@ def test_a_live_overlay_is_written_in_playable_segments(tmp_path):
     starts = [int(f.stem.rsplit("-", 1)[1]) for f in files] + [30]
     for file, first, end in zip(files, starts, starts[1:], strict=False):
         assert playable_frames(file) == ((reached >= first) & (reached < end)).sum() > 0
+
+
+def test_a_bad_or_taken_metrics_port_is_one_line(tmp_path, capsys):
+    import socket
+
+    from crowdpose3d.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        for port, message in ((99999, "port number 1-65535"), (busy, "pick a free port")):
+            code = main(["track", "in.mp4", "-o", str(tmp_path / "o"), "--metrics-port", str(port)])
+            err = capsys.readouterr().err
+            assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err

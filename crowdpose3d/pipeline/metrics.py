@@ -70,6 +70,8 @@ def serve_metrics(runner: Any, port: int, address: str = "0.0.0.0") -> Any:
         raise MetricsError(
             "--metrics-port needs prometheus-client: pip install 'crowdpose3d[metrics]'"
         ) from None
+    if not 0 < port < 2**16:
+        raise MetricsError(f"--metrics-port must be a port number 1-65535, got {port}")
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Collector(runner))
     try:
