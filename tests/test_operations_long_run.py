@@ -255,6 +255,8 @@ def test_the_metrics_endpoint_serves_the_run_s_figures_over_http(tmp_path):
             time.sleep(0.3)
         assert figures[f"crowdpose3d_stage_frames_total{source}"] >= 20
         assert figures[f"crowdpose3d_reconnects{source}"] >= 2
+        attempts = figures[f"crowdpose3d_reconnect_attempts{source}"]
+        assert attempts >= figures[f"crowdpose3d_reconnects{source}"]
         sink = '{stage="sinks[0]:parquet"}'
         assert figures[f"crowdpose3d_parts_written{sink}"] >= 1
         assert figures[f"crowdpose3d_disk_free_bytes{sink}"] > 0

@@ -133,7 +133,8 @@ class VideoSource(BaseStage):
     def counters(self) -> dict[str, int]:
         """Counts for the run's stage report (and the metrics endpoint)."""
         return {
-            "reconnects": self.reconnects,
+            "reconnects": self.event_counts["reconnect"],  # outages the stream came back from
+            "reconnect_attempts": self.reconnects,  # connection attempts in those outages
             "timestamp_jumps": self.event_counts["timestamp_jump"],
             "resolution_changes": self.event_counts["resolution_change"],
         }
