@@ -52,6 +52,7 @@ DOWN_S = (1.0, 5.0)  # ... then is down this long
 SAMPLE_EVERY_S = 10.0  # how often the process's memory, threads and files are read
 WARM_UP_SHARE = 0.2  # growth is measured against the samples after this share of the run
 HOLE_S = 0.5  # arrival times further apart than this are a hole (25 fps: 0.04 s apart)
+TAIL_S = 10.0  # no outage starts this close to the end, so frames follow every outage
 JOINTS = 22  # of the synthetic people
 
 
@@ -226,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         if now >= next_sample:
             samples.append((now - started, sample(run.pid)))
             next_sample += SAMPLE_EVERY_S
-        if now >= next_toggle:
+        if now >= next_toggle and now + DOWN_S[1] + TAIL_S < end:  # frames follow each outage
             down_at = time.time()
             server.stop()
             time.sleep(rng.uniform(*DOWN_S))
