@@ -15,7 +15,7 @@ $(VENV)/.runtime: pyproject.toml
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime
-	$(PY) -m pip install --quiet -e ".[plot,ray,mesh,onnx,openvino,crowd,mqtt,pedpy]" --group dev
+	$(PY) -m pip install --quiet -e ".[plot,ray,mesh,onnx,openvino,crowd,mqtt,pedpy,metrics]" --group dev
 	$(PY) -m pip install --quiet --no-deps "trackeval==1.3.0"
 	# JuPedSim declares PySide6 and VTK (1.2 GB) that `import jupedsim` does not use.
 	$(PY) -m pip install --quiet --no-deps "jupedsim>=1.4,<2"

@@ -29,6 +29,7 @@ def track_pipeline(
     backend: str = "auto",
     precision: str = "auto",
     threads: int | None = None,
+    parquet: dict[str, Any] | None = None,
 ) -> PipelineConfig:
     """The validated default pipeline for one source (`ConfigError`, one line, if an
     option is wrong).
@@ -40,6 +41,7 @@ def track_pipeline(
             (pixels), or ``camera_file``; ``height_m`` and ``pitch_deg`` add a ground plane.
         overlay: also draw the tracks on this MP4; mot: also write MOTChallenge text here.
         backend, precision, threads: the pandanet stage's (`crowdpose3d.engine.backends`).
+        parquet: options of the Parquet sink (``rows_per_part``, ``retain_bytes`` ...).
     """
     data = default_pipeline(
         str(source),
@@ -53,6 +55,7 @@ def track_pipeline(
         precision=precision,
         threads=threads,
     )
+    data["sinks"][0].update(parquet or {})
     return validate_pipeline(data, "crowdpose3d track")
 
 

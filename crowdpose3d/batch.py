@@ -8,9 +8,13 @@ stem get a short hash of their full path, so the ids do not depend on the order 
 an input that already has a partition keeps its id.
 
 A video is written under ``OUT_DIR/.staging/source=<id>/`` and renamed into place, with a
-``_batch.json`` record (input, frames, seconds), only when complete: a failed or killed video
-leaves no half partition and never touches the others, and a rerun skips the partitions
-already there. Readers skip names that start with ``.`` or ``_``. A failed video is retried
+``_batch.json`` record (input, frames, seconds, the options that shape its rows), only when
+complete: a failed or killed video leaves no half partition and never touches the others,
+and a rerun skips the partitions already there with the same options; a rerun with other
+options (model, backend, precision, camera) redoes the video and replaces its partition.
+A damaged or truncated video keeps the rows of the frames that decoded: it is published
+marked ``partial`` (the record says why) and not retried, since the file stays as it is.
+Readers skip names that start with ``.`` or ``_``. A failed video is retried
 ``retries`` times, then reported; the others go on.
 
 Ray is an optional extra (``pip install 'crowdpose3d[ray]'``), imported only when a batch
@@ -91,6 +95,8 @@ class VideoResult:
     seconds: float = 0.0
     error: str = ""
     attempts: int = 0
+    partial: str = ""  # why only part of the video was read (damaged, truncated); "" if whole
+    note: str = ""  # e.g. why a complete partition was redone
 
 
 def plan_jobs(inputs: list[str], out_dir: str | Path | None = None) -> list[VideoJob]:
@@ -158,14 +164,46 @@ def pipeline_for(job: VideoJob, out_dir: str | Path, options: BatchOptions) -> P
     return validate_pipeline(data, "crowdpose3d batch")
 
 
-def completed(job: VideoJob, out_dir: str | Path) -> VideoResult | None:
-    """The result recorded in a complete partition, or None when there is none."""
+def options_record(options: BatchOptions) -> dict[str, Any]:
+    """The options that shape a video's rows, as its record keeps them (not the device or
+    the Ray slots, which change only the speed)."""
+    return {
+        "model": options.model,
+        "backend": options.backend,
+        "precision": options.precision,
+        "camera": dict(sorted(options.camera.items())),
+    }
+
+
+def changed_options(job: VideoJob, out_dir: str | Path, options: BatchOptions) -> list[str]:
+    """The recorded options of a complete partition that differ from ``options`` (all of
+    them for a record that holds none); [] when it matches or there is no partition."""
+    record = partition_dir(out_dir, job.source_id) / RECORD
+    try:
+        info = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return []
+    recorded = info.get("options") if isinstance(info, dict) else None
+    wanted = options_record(options)
+    if not isinstance(recorded, dict):
+        return list(wanted)
+    return [key for key, value in wanted.items() if recorded.get(key) != value]
+
+
+def completed(
+    job: VideoJob, out_dir: str | Path, options: BatchOptions | None = None
+) -> VideoResult | None:
+    """The result recorded in a complete partition (made with ``options``, when given), or
+    None when there is none."""
     record = partition_dir(out_dir, job.source_id) / RECORD
     try:
         info = json.loads(record.read_text())
     except (OSError, ValueError):
         return None
-    return VideoResult(job, "done", int(info.get("frames", 0)), float(info.get("seconds", 0.0)))
+    if options is not None and changed_options(job, out_dir, options):
+        return None
+    frames, seconds = int(info.get("frames", 0)), float(info.get("seconds", 0.0))
+    return VideoResult(job, "done", frames, seconds, partial=str(info.get("partial", "")))
 
 
 def process_video(job: VideoJob, out_dir: str | Path, options: BatchOptions) -> VideoResult:
@@ -174,36 +212,60 @@ def process_video(job: VideoJob, out_dir: str | Path, options: BatchOptions) -> 
     Never raises for a failing video: the result says why in one line, so that the batch
     goes on. Runs in a Ray worker; plain Python otherwise.
     """
-    from crowdpose3d.pipeline.runner import PipelineRunner
+    from crowdpose3d.pipeline.runner import PipelineError, PipelineRunner
     from crowdpose3d.pipeline.stage import StageContext
+    from crowdpose3d.stages.source import SourceError
 
-    done = completed(job, out_dir)
+    done = completed(job, out_dir, options)
     if done is not None:  # an earlier attempt published it, then its worker died
         return done
+    changed = changed_options(job, out_dir, options)
+    note = f"redone: its {', '.join(changed)} changed" if changed else ""
     staging = staging_dir(out_dir, job.source_id)
     shutil.rmtree(staging, ignore_errors=True)  # left by a killed attempt
     started = time.perf_counter()
+    frames, partial = 0, ""
+
+    def count(_frame: Any) -> None:
+        nonlocal frames
+        frames += 1
+
     try:
         runner = PipelineRunner(pipeline_for(job, out_dir, options), StageContext())
         runner.open()
-        report = runner.run()
-        if report.interrupted:
-            raise RuntimeError("interrupted")
+        try:
+            report = runner.run(on_frame=count)
+            if report.interrupted:
+                raise RuntimeError("interrupted")
+        except PipelineError as error:
+            # A damaged or truncated file, after some frames: keep their rows, say why.
+            if not (isinstance(error.error, SourceError) and frames > 0):
+                raise
+            partial = _line(error.error)
         seconds = time.perf_counter() - started
-        _publish(staging, partition_dir(out_dir, job.source_id), job, report.frames, seconds)
+        record = {"frames": frames, "seconds": seconds, "options": options_record(options)}
+        if partial:
+            record["partial"] = partial
+        _publish(staging, partition_dir(out_dir, job.source_id), job, record)
     except Exception as error:  # noqa: BLE001 - one line per failed video; the batch goes on
         shutil.rmtree(staging, ignore_errors=True)
         return VideoResult(job, "failed", seconds=time.perf_counter() - started, error=_line(error))
-    return VideoResult(job, "done", report.frames, seconds)
+    return VideoResult(job, "done", frames, seconds, partial=partial, note=note)
 
 
-def _publish(staging: Path, final: Path, job: VideoJob, frames: int, seconds: float) -> None:
-    """Write the record, then rename the staging folder into place (atomic)."""
-    record = staging / RECORD
-    info = {"uri": redact_url(job.uri), "input": job.name, "frames": frames, "seconds": seconds}
-    record.write_text(json.dumps(info))
-    fsync_path(record)
+def _publish(staging: Path, final: Path, job: VideoJob, record: dict[str, Any]) -> None:
+    """Write the record, then rename the staging folder into place (atomic); a partition
+    made with other options is moved aside first and removed after."""
+    path = staging / RECORD
+    info = {"uri": redact_url(job.uri), "input": job.name, **record}
+    path.write_text(json.dumps(info))
+    fsync_path(path)
+    replaced = staging.with_name(f"replaced-{staging.name}")
+    if final.exists():
+        shutil.rmtree(replaced, ignore_errors=True)
+        os.replace(final, replaced)
     publish(staging, final)
+    shutil.rmtree(replaced, ignore_errors=True)
 
 
 def _video_task(job: VideoJob, out_dir: str, options: BatchOptions) -> VideoResult:
@@ -274,7 +336,7 @@ def run_batch(
     results: dict[str, VideoResult] = {}
     todo = []
     for job in jobs:
-        done = completed(job, out)
+        done = completed(job, out, options)
         if done is None:
             todo.append(job)
         else:
@@ -346,10 +408,14 @@ def progress_line(result: VideoResult, final: bool, finished: int, total: int) -
     if result.status == "failed":
         return f"{where} {name}: failed after {_attempts(result)}: {result.error}"
     if result.status == "skipped":
-        return f"{where} {name}: skipped, source={result.job.source_id} is complete"
+        what = f"partial ({result.partial})" if result.partial else "complete"
+        return f"{where} {name}: skipped, source={result.job.source_id} is {what}"
+    extra = "".join(f"; {text}" for text in (result.note,) if text)
+    if result.partial:
+        extra += f"; partial, the frames that decoded are kept: {result.partial}"
     return (
         f"{where} {name}: {result.frames} frames in {result.seconds:.1f} s "
-        f"-> source={result.job.source_id}"
+        f"-> source={result.job.source_id}{extra}"
     )
 
 
@@ -357,7 +423,13 @@ def format_summary(results: list[VideoResult]) -> str:
     """The table at the end: input, partition, status, frames, seconds; then the counts."""
     status = {"done": "done", "skipped": "skipped (complete)", "failed": "FAILED"}
     rows = [
-        (r.job.name, r.job.source_id, status[r.status], str(r.frames), f"{r.seconds:.1f}")
+        (
+            r.job.name,
+            r.job.source_id,
+            status[r.status] + (" PARTIAL" if r.partial else ""),
+            str(r.frames),
+            f"{r.seconds:.1f}",
+        )
         for r in results
     ]
     header = ("input", "source", "status", "frames", "seconds")
@@ -369,9 +441,11 @@ def format_summary(results: list[VideoResult]) -> str:
             "  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(cells))
         )
     counts = Counter(r.status for r in results)
+    partial = sum(bool(r.partial) for r in results)
     lines.append(
         f"{counts['done']} done, {counts['skipped']} skipped (already complete), "
         f"{counts['failed']} failed"
+        + (f", {partial} partial (damaged or truncated)" if partial else "")
     )
     return "\n".join(lines)
 

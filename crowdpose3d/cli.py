@@ -263,7 +263,9 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _execute_pipeline(config, overwrite: bool, resume: bool, quiet: bool = False) -> int:
+def _execute_pipeline(
+    config, overwrite: bool, resume: bool, quiet: bool = False, metrics_port: int | None = None
+) -> int:
     """Open and run a validated pipeline; users' mistakes and stage failures are one line."""
     import logging
 
@@ -279,13 +281,25 @@ def _execute_pipeline(config, overwrite: bool, resume: bool, quiet: bool = False
         return _fail("--overwrite and --resume exclude each other; pick one")
     context = StageContext(overwrite=overwrite, resume=resume)
     if isinstance(config, MultiPipelineConfig):  # several sources: one batched model
+        if metrics_port is not None:
+            return _fail("--metrics-port serves single-source pipelines only, for now")
         runner = MultiRunner(config, context)
     else:
         runner = PipelineRunner(config, context)
+    server = None
+    if metrics_port is not None:  # before anything opens, so a taken port fails first
+        from crowdpose3d.pipeline.metrics import MetricsError, serve_metrics
+
+        try:
+            server = serve_metrics(runner, metrics_port)
+        except MetricsError as error:
+            return _fail(str(error))
     with StopOnSignals(runner.context.stop) as signals:  # SIGTERM / SIGINT: a clean stop
         try:
             runner.open()
         except (StageError, ValueError, OSError) as error:
+            if server is not None:
+                server.shutdown()
             return _fail(first_line(error))
         facts = runner.context.facts
         bar = tqdm(
@@ -299,6 +313,9 @@ def _execute_pipeline(config, overwrite: bool, resume: bool, quiet: bool = False
         except PipelineError as error:
             bar.close()
             return _fail(str(error), code=1)
+        finally:
+            if server is not None:
+                server.shutdown()
         bar.close()
     if not quiet:
         print(report.format(), file=sys.stderr)
@@ -330,7 +347,7 @@ def _run(args: argparse.Namespace) -> int:
         config = load(args.pipeline, variables, args.allow_custom_stages)
     except ConfigError as error:
         return _fail(str(error))
-    return _execute_pipeline(config, args.overwrite, args.resume, args.quiet)
+    return _execute_pipeline(config, args.overwrite, args.resume, args.quiet, args.metrics_port)
 
 
 def _track(args: argparse.Namespace) -> int:
@@ -350,10 +367,24 @@ def _track(args: argparse.Namespace) -> int:
             backend=args.backend,
             precision=args.precision,
             threads=args.threads,
+            parquet=_parquet_options(args),
         )
     except (ConfigError, ValueError) as error:
         return _fail(str(error))
-    return _execute_pipeline(config, args.overwrite, args.resume, args.quiet)
+    return _execute_pipeline(config, args.overwrite, args.resume, args.quiet, args.metrics_port)
+
+
+def _parquet_options(args: argparse.Namespace) -> dict:
+    """The Parquet sink's part size, retention and free-space options given on the CLI."""
+    given = {
+        "rows_per_part": args.rows_per_part,
+        "seconds_per_part": args.seconds_per_part,
+        "retain_parts": args.retain_parts,
+        "retain_bytes": None if args.retain_gb is None else int(args.retain_gb * 2**30),
+        "retain_age_s": None if args.retain_days is None else args.retain_days * 86400.0,
+        "min_free_bytes": None if args.min_free_mb is None else int(args.min_free_mb * 2**20),
+    }
+    return {key: value for key, value in given.items() if value is not None}
 
 
 def _batch(args: argparse.Namespace) -> int:
@@ -548,9 +579,35 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--resume",
         action="store_true",
         help="continue after the earlier run's last complete frame (every sink, from the same "
-        "frame); SIGTERM / SIGINT stop a run cleanly (exit 143 / 130)",
+        "frame, the tracks with the same ids); a live stream's run always continues an "
+        "existing output, appending (new parts and frames numbered after the earlier ones); "
+        "SIGTERM / SIGINT stop a run cleanly (exit 143 / 130)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or stage report")
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics (per-stage frames, fps, latency, drops, reconnects, "
+        "parts, disk free) on http://0.0.0.0:PORT/metrics (off by default)",
+    )
+
+
+def _add_parquet_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rows-per-part", type=int, help="rows per Parquet part (50000)")
+    parser.add_argument(
+        "--seconds-per-part", type=float, help="a part at least this often, live (60)"
+    )
+    parser.add_argument("--retain-parts", type=int, help="keep only the newest N parts")
+    parser.add_argument(
+        "--retain-gb", type=float, help="keep at most this many GiB of parts (live: 20)"
+    )
+    parser.add_argument("--retain-days", type=float, help="remove parts older than this (live: 30)")
+    parser.add_argument(
+        "--min-free-mb",
+        type=float,
+        help="write no part while the disk has less free (256); the rows wait in memory",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -752,6 +809,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads", type=int, help="the model's CPU threads (default: every usable CPU)"
     )
     _add_run_options(track)
+    _add_parquet_options(track)
     track.set_defaults(handler=_track)
 
     batch_run = commands.add_parser(

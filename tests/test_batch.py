@@ -174,3 +174,55 @@ def test_bad_options_are_one_line(option, message, tmp_path, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
+
+
+def truncated_copy(video: Path, path: Path, keep: float = 0.6) -> Path:
+    """``video`` re-muxed with its index first (faststart), then cut: the header still
+    announces every frame, the data of the last ones is missing."""
+    import av
+
+    whole = path.with_name(f"whole-{path.name}")
+    with (
+        av.open(str(video)) as source,
+        av.open(str(whole), "w", options={"movflags": "faststart"}) as target,
+    ):
+        stream = target.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(source.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                target.mux(packet)
+    data = whole.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path
+
+
+@pytest.mark.slow
+def test_a_truncated_video_keeps_its_rows_marked_partial_and_other_options_redo_it(tmp_path):
+    """Old code: a truncated video lost all its rows (failed, retried); a rerun with another
+    camera (or model) said "skipped (complete)", since the record held no options."""
+    from crowdpose3d.batch import changed_options, completed, format_summary
+
+    clip = make_sample_clip(tmp_path / "clip", seed=4, frames=20, size=(160, 256)).video
+    video = truncated_copy(clip, tmp_path / "cut.mp4")
+    out = tmp_path / "tracks"
+    job = VideoJob(uri=str(video), name="cut.mp4", source_id="cut")
+    options = BatchOptions(device="cpu")
+    result = process_video(job, out, options)
+    assert result.status == "done" and "truncated" in result.partial, result
+    assert 0 < result.frames < 20
+    record = json.loads((partition_dir(out, "cut") / RECORD).read_text())
+    assert "truncated" in record["partial"] and record["options"]["camera"] == {}
+    rows = pd.read_parquet(partition_dir(out, "cut"))
+    assert len(rows) > 0 and rows["frame"].max() < result.frames
+    assert "PARTIAL" in format_summary([result]) and "1 partial" in format_summary([result])
+    assert completed(job, out, options).partial == result.partial  # a rerun skips it
+
+    wider = BatchOptions(device="cpu", camera={"fov_deg": 75.0})
+    assert changed_options(job, out, wider) == ["camera"] and completed(job, out, wider) is None
+    redone = process_video(job, out, wider)
+    assert redone.note == "redone: its camera changed"
+    record = json.loads((partition_dir(out, "cut") / RECORD).read_text())
+    assert record["options"]["camera"] == {"fov_deg": 75.0}
+    assert completed(job, out, wider) is not None
+    assert not list((out / ".staging").glob("*"))  # the replaced partition is gone
+    assert len(pd.read_parquet(partition_dir(out, "cut"))) == len(rows)  # no rows twice

@@ -65,3 +65,14 @@ def default_pipeline(
     if mot:
         data["sinks"].append({"type": "mot", "path": mot})
     return data
+
+
+# Bounded disk for live runs (the Parquet sink applies these when a live source gives no
+# retention of its own): a camera left running for weeks keeps its newest parts only.
+LIVE_RETAIN_BYTES = 20 * 2**30  # at most 20 GiB of parts per output folder
+LIVE_RETAIN_AGE_S = 30 * 24 * 3600.0  # and none older than 30 days
+# The free-space guard of the Parquet sink: below this many free bytes on the output's disk
+# no new part is written (the rows wait in memory, one warning line) until space returns.
+MIN_FREE_BYTES = 256 * 2**20
+# A live run's overlay is written as playable MP4 segments of this many seconds of video.
+LIVE_OVERLAY_SEGMENT_S = 300.0

@@ -9,6 +9,14 @@ import numpy as np
 
 from crowdpose3d.poses import Poses
 
+# ``frame.data[STAGE_STATE]``: {stage name in the run: its resume state after this frame}
+# (e.g. the track stage's `PoseTracker.state_dict`); the Parquet sink saves the state of the
+# last frame of each part beside it, so ``--resume`` continues exactly (`pipeline.plan`).
+STAGE_STATE = "stage_state"
+# ``frame.data[EVENTS]``: the stream's events just before this frame (a reconnection, a
+# forward timestamp jump, a resolution change: `crowdpose3d.stages.source`), a list of dicts.
+EVENTS = "events"
+
 
 @dataclass
 class Frame:
@@ -22,7 +30,8 @@ class Frame:
         image: (H, W, 3) uint8 RGB; sinks that do not draw may receive it already dropped.
         wall_time: UNIX time when a live source received the frame; None for files.
         poses: the people found, filled by the model stage; None before it.
-        data: free per-frame extras (e.g. ``gap_before_s`` after a reconnection).
+        data: free per-frame extras (e.g. ``gap_before_s`` after a reconnection, the
+            stages' resume state under `STAGE_STATE`).
     """
 
     source_id: str

@@ -8,17 +8,23 @@ wrote. Every stage then opens with the same `RunPlan` (``context.plan``):
 
 - the source skips the frames up to ``resume_point.after_frame`` (a file) or numbers its
   frames after it (a live stream, which cannot be replayed);
-- the track stage numbers new tracks above ``resume_point.after_track_id``;
+- the track stage continues from the tracker state saved at that frame (same ids, same
+  Kalman states: a resumed file run equals an uninterrupted one row for row), or, where no
+  state was saved, numbers new tracks above ``resume_point.after_track_id``;
 - each sink keeps or names its output from the same point.
 
 So no stage decides for another and the order of the sinks in a pipeline file does not
-matter. ``stage_state`` is the place for a stage's own resume state (e.g. a tracker's
-tracks, a sink's byte offset), keyed by the stage's name in the run (``sinks[0]:mot``).
+matter. ``stage_state`` is the place for stages' own resume state (e.g. a tracker's
+tracks), keyed by the stage's name in the run (``stages[2]:track``). Stages publish it on
+each frame (``frame.data[STAGE_STATE]``, `crowdpose3d.pipeline.frame`), a sink that keeps
+it (the Parquet sink, beside each complete part) answers ``saved_states(up_to_frame)``, and
+the plan moves the resume point back to the newest frame whose state was saved, if the
+earliest point of the sinks lies after it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,9 +75,13 @@ class RunPlan:
         return self.stage_state.setdefault(stage_name, {})
 
 
-def plan_run(stages: Iterable[Any], resume: bool) -> RunPlan:
+def plan_run(stages: Sequence[Any], resume: bool) -> RunPlan:
     """The plan for built (not yet opened) ``stages``: a fresh run, or with ``resume`` the
-    earliest point that every stage holding results reports (`ResumePoint`)."""
+    earliest point that every stage holding results reports (`ResumePoint`), moved back to
+    the newest frame at or before it whose stage states a sink saved (the first sink with
+    a ``saved_states`` that finds some), with those states. A live source (``stages[0]``)
+    cannot replay what it sent: its plan keeps everything and numbers after the latest
+    frame any stage holds, with no saved state (the tracks of the earlier run are stale)."""
     if not resume:
         return RunPlan()
     points = []
@@ -82,9 +92,16 @@ def plan_run(stages: Iterable[Any], resume: bool) -> RunPlan:
             points.append(point)
     if not points:
         return RunPlan()
-    return RunPlan(
-        ResumePoint(
-            after_frame=min(point.after_frame for point in points),
-            after_track_id=max(point.after_track_id for point in points),
-        )
-    )
+    after_track_id = max(point.after_track_id for point in points)
+    if stages and getattr(stages[0], "live", False):  # a live stream cannot be replayed:
+        after_frame = max(point.after_frame for point in points)  # keep all, number after
+        return RunPlan(ResumePoint(after_frame, after_track_id))
+    after_frame = min(point.after_frame for point in points)
+    states: dict[str, dict[str, Any]] = {}
+    for stage in stages:
+        saved = getattr(stage, "saved_states", None)
+        found = saved(after_frame) if callable(saved) else None
+        if found is not None:  # (the frame they were saved after, {stage name: state})
+            after_frame, states = found
+            break
+    return RunPlan(ResumePoint(after_frame, after_track_id), stage_state=states)

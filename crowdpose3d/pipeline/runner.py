@@ -52,6 +52,7 @@ class StageStats:
     wait_s: float = 0.0  # blocked on its input or output queue
     started: float = 0.0
     finished: float = 0.0
+    last_out: float = 0.0  # perf_counter time the latest frame left the stage
     latencies_s: deque = field(default_factory=lambda: deque(maxlen=20_000))
 
     def summary(self, now: float | None = None) -> dict[str, Any]:
@@ -67,6 +68,11 @@ class StageStats:
             "latency_p50_ms": float(np.percentile(latencies, 50)) if len(latencies) else 0.0,
             "latency_p95_ms": float(np.percentile(latencies, 95)) if len(latencies) else 0.0,
         }
+
+    def count_out(self) -> None:
+        """One more frame left the stage."""
+        self.frames_out += 1
+        self.last_out = time.perf_counter()
 
 
 # What every `StageStats.summary` holds; other keys are a stage's own ``counters()``.
@@ -147,7 +153,8 @@ class PipelineRunner:
     Every stage is built, then the run plan is made (`crowdpose3d.pipeline.plan`: where a
     resumed run starts), then every stage opens with it, all before the first frame is
     decoded, so a bad model path or an output that already exists fails before anything is
-    written.
+    written. A live source's run always continues an existing output (unless overwrite):
+    a restarted camera run appends, its parts and frames numbered after the earlier ones.
     """
 
     def __init__(self, config: PipelineConfig, context: StageContext | None = None) -> None:
@@ -157,6 +164,7 @@ class PipelineRunner:
         self.stages: list[Any] = []  # the source (a `SourceStage`), then `Stage`s
         self._opened: list[Stage | SourceStage] = []
         self._errors: list[PipelineError] = []
+        self.stats: list[StageStats] = []  # the running (or last) run's, by stage
 
     def open(self) -> None:
         """Build every stage, plan the run, then open every stage in run order (closes the
@@ -165,6 +173,10 @@ class PipelineRunner:
             self.stages = [
                 build_stage(entry.type, entry.options) for _, entry in self.config.entries()
             ]
+            for name, stage in zip(self.names, self.stages, strict=True):
+                stage.run_name = name  # the key of its resume state (`RunPlan.stage_state`)
+            if getattr(self.stages[0], "live", False) and not self.context.overwrite:
+                self.context.resume = True  # a live run restarts onto its output: it appends
             self.context.plan = plan_run(self.stages, resume=self.context.resume)
             for stage in self.stages:
                 stage.open(self.context)
@@ -183,7 +195,7 @@ class PipelineRunner:
         stop = self.context.stop
         source, *stages = self.stages
         live = bool(getattr(source, "live", False))
-        stats = [StageStats(name) for name in self.names]
+        stats = self.stats = [StageStats(name) for name in self.names]
         channels = [
             _Channel(self.config.runner.queue_size, drop_oldest=live and i == 0)
             for i in range(len(self.stages))
@@ -211,7 +223,7 @@ class PipelineRunner:
             while True:
                 if live and time.perf_counter() - last_report > every:
                     last_report = time.perf_counter()
-                    log.info("pipeline: %s", _one_line(stats))
+                    log.info("pipeline: %s", _one_line(self.snapshot()))
                 try:
                     item = channels[-1].queue.get(timeout=_POLL_S)
                 except queue.Empty:
@@ -246,13 +258,28 @@ class PipelineRunner:
             raise self._errors[0]
         return report
 
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Per stage, now: the report's figures (`StageStats.summary`), the seconds since its
+        latest frame (``last_frame_age_s``) and its own ``counters()`` (reconnects, parts
+        written, free disk ...). What the periodic log line and the metrics endpoint show."""
+        now = time.perf_counter()
+        figures = []
+        for stage, stats in zip(self.stages, self.stats, strict=False):
+            summary = stats.summary(now)
+            summary["last_frame_age_s"] = now - (stats.last_out or stats.started or now)
+            counters = getattr(stage, "counters", None)
+            if callable(counters):
+                summary.update(counters())
+            figures.append(summary)
+        return figures
+
     def _run_source(self, source: SourceStage, output: _Channel, stats: StageStats) -> None:
         stats.started = time.perf_counter()
         try:
             for frame in source.frames():
                 if self.context.stop.is_set():
                     break
-                stats.frames_out += 1
+                stats.count_out()
                 output.put(frame, stats)
         except Exception as exc:  # noqa: BLE001 - reported to the caller with the stage name
             self._fail(stats.name, exc)
@@ -282,7 +309,7 @@ class PipelineRunner:
                 began = entered.pop((frame.source_id, frame.index), None)
                 if began is not None:
                     stats.latencies_s.append(time.perf_counter() - began)
-                stats.frames_out += 1
+                stats.count_out()
                 output.put(frame, stats)
         except Exception as exc:  # noqa: BLE001 - reported to the caller with the stage name
             self._fail(stats.name, exc)
@@ -330,13 +357,19 @@ class PipelineRunner:
                 log.warning("pipeline: flushing what was processed; please wait")
 
 
-def _one_line(stats: list[StageStats]) -> str:
-    now = time.perf_counter()
+def _one_line(snapshot: list[dict[str, Any]]) -> str:
+    """The periodic log line of a live run: the figures of `PipelineRunner.snapshot`."""
     parts = []
-    for s in stats:
-        summary = s.summary(now)
+    for s in snapshot:
+        extra = {k: v for k, v in s.items() if k not in _SUMMARY_KEYS and k != "last_frame_age_s"}
         parts.append(
-            f"{s.name} {summary['fps']:.1f} fps p95 {summary['latency_p95_ms']:.0f} ms"
-            + (f" dropped {s.dropped}" if s.dropped else "")
+            f"{s['stage']} {s['frames']} frames {s['fps']:.1f} fps p50 "
+            f"{s['latency_p50_ms']:.0f} p95 {s['latency_p95_ms']:.0f} ms "
+            f"dropped {s['dropped']} last {s['last_frame_age_s']:.1f} s ago"
+            + "".join(f" {k} {_short(v)}" for k, v in extra.items())
         )
     return "; ".join(parts)
+
+
+def _short(value: Any) -> str:
+    return f"{value / 2**20:.0f}MiB" if isinstance(value, int) and value > 2**24 else str(value)

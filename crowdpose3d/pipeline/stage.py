@@ -99,6 +99,7 @@ class BaseStage:
     """Convenience base: holds validated params; ``open``/``close`` do nothing by default."""
 
     Params: ClassVar[type[StageParams]] = StageParams
+    run_name = ""  # its name in the run (``stages[2]:track``), set by the runner
 
     def __init__(self, params: StageParams) -> None:
         self.params = params

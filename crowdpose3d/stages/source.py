@@ -7,6 +7,12 @@ each frame with the wall-clock time, and when the stream drops they reconnect wi
 exponential back-off; the first frame after a reconnection carries ``gap_before_s`` so that
 downstream users see the hole instead of a silent jump. Credentials in URLs never reach the
 logs (`redact_url`).
+
+Events: a forward timestamp jump (more than `JUMP_MIN_S` and `JUMP_FRAME_PERIODS` frame
+periods between two frames), a resolution change and a reconnection are each recorded on
+the first frame after them (``frame.data[EVENTS]``: a list of dicts with ``kind``,
+``frame``, ``pts_s`` and ``gap_s`` or ``width``/``height``), counted in the source's stage
+report (`VideoSource.counters`) and kept by the Parquet sink in each part's metadata.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import numpy as np
 from pydantic import Field
 
 from crowdpose3d.messages import first_line
-from crowdpose3d.pipeline.frame import Frame
+from crowdpose3d.pipeline.frame import EVENTS, Frame
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
 
 log = logging.getLogger("crowdpose3d.source")
@@ -41,6 +47,8 @@ LIVE_SCHEMES = (
     "srt://",
 )
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+JUMP_MIN_S = 1.0  # a forward timestamp jump is longer than this ...
+JUMP_FRAME_PERIODS = 5.0  # ... and than this many frame periods
 
 
 _URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")  # a URL inside any text
@@ -120,6 +128,16 @@ class VideoSource(BaseStage):
         self.source_id = params.source_id or default_source_id(params.uri)
         self._container: av.container.InputContainer | None = None
         self.reconnects = 0
+        self.event_counts = {"timestamp_jump": 0, "resolution_change": 0, "reconnect": 0}
+
+    def counters(self) -> dict[str, int]:
+        """Counts for the run's stage report (and the metrics endpoint)."""
+        return {
+            "reconnects": self.event_counts["reconnect"],  # outages the stream came back from
+            "reconnect_attempts": self.reconnects,  # connection attempts in those outages
+            "timestamp_jumps": self.event_counts["timestamp_jump"],
+            "resolution_changes": self.event_counts["resolution_change"],
+        }
 
     def open(self, context: StageContext) -> None:
         """Open the stream now, so a missing file or unreachable URL fails before the run."""
@@ -160,7 +178,33 @@ class VideoSource(BaseStage):
         else:
             decoded = self._file_frames()
         kept = keep_frames(decoded, self.params.frame_step, after)
-        return itertools.islice(kept, self.params.max_frames)
+        return itertools.islice(self._with_events(kept), self.params.max_frames)
+
+    def _with_events(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        """Mark the frames after a reconnection, a forward timestamp jump or a resolution
+        change with an event (module docstring) and count them."""
+        fps = self.context.facts.fps or 25.0
+        jump_s = max(JUMP_MIN_S, JUMP_FRAME_PERIODS / fps)
+        previous: Frame | None = None
+        for frame in frames:
+            events = []
+            if "gap_before_s" in frame.data:
+                events.append({"kind": "reconnect", "gap_s": float(frame.data["gap_before_s"])})
+            elif previous is not None and frame.pts_s - previous.pts_s > jump_s:
+                gap = frame.pts_s - previous.pts_s
+                events.append({"kind": "timestamp_jump", "gap_s": gap})
+                frame.data.setdefault("gap_before_s", gap)
+            if previous is not None and frame.image.shape != previous.image.shape:
+                height, width = frame.image.shape[:2]
+                events.append({"kind": "resolution_change", "width": width, "height": height})
+            for event in events:
+                event.update(frame=frame.index, pts_s=frame.pts_s)
+                self.event_counts[event["kind"]] += 1
+                log.warning("%s: %s", self.name, _event_text(event))
+            if events:
+                frame.data[EVENTS] = events
+            previous = frame
+            yield frame
 
     def _frame(self, index: int, image: np.ndarray, pts_s: float) -> Frame:
         wall_time = time.time() if self.live else None
@@ -415,6 +459,13 @@ def default_source_id(uri: str) -> str:
             rest = "_".join(filter(None, [Path(path).stem, query.replace("redacted=", "")]))
         return re.sub(r"[^A-Za-z0-9._-]+", "_", rest).strip("_") or "stream"
     return Path(uri).stem
+
+
+def _event_text(event: dict) -> str:
+    if event["kind"] == "resolution_change":
+        return f"resolution changed to {event['width']}x{event['height']} at frame {event['frame']}"
+    what = "reconnected" if event["kind"] == "reconnect" else "timestamps jump"
+    return f"{what}: {event['gap_s']:.1f} s missing before frame {event['frame']}"
 
 
 def _reason(error: BaseException) -> str:

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 import numpy as np
 from pydantic import Field, model_validator
 
-from crowdpose3d.pipeline.frame import Frame
-from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageParams
+from crowdpose3d.messages import first_line
+from crowdpose3d.pipeline.frame import STAGE_STATE, Frame
+from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
 from crowdpose3d.poses import Poses
 from crowdpose3d.tracking import KalmanFilterBox, PoseTracker
 
@@ -76,20 +77,32 @@ class TrackStage(BaseStage):
         return {"non_finite_dropped": self.dropped_non_finite}
 
     def open(self, context: StageContext) -> None:
+        """Start fresh, or after ``--resume`` continue from the tracker state the plan holds
+        (saved with the last complete Parquet part: the same tracks, ids and filters), or,
+        when none was saved, with new ids above the largest one already written."""
         super().open(context)
         self.tracker.reset()
+        plan = context.plan
+        state = plan.stage_state.get(self.run_name)
+        if state:
+            try:
+                self.tracker.load_state_dict(state)
+            except (ValueError, KeyError) as error:
+                raise StageError(f"cannot resume the tracks: {first_line(error)}") from None
+        elif plan.resuming:
+            fresh = self.tracker.state_dict()
+            fresh["next_id"] = max(plan.resume_point.after_track_id, 0) + 1
+            self.tracker.load_state_dict(fresh)
 
     def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
-        # After --resume, new ids continue above those already written.
-        offset = max(self.context.plan.resume_point.after_track_id, 0)
         for frame in frames:
             if frame.poses is not None:
                 poses, dropped = finite_people(frame.poses)
                 self.dropped_non_finite += dropped
                 size = frame.size if frame.image is not None else None
                 frame.poses = self.tracker.update(poses, frame.pts_s, image_size=size)
-                if offset:
-                    frame.poses.track_id = frame.poses.track_id + offset
+            # The state after this frame, for a sink to save with the part it ends.
+            frame.data.setdefault(STAGE_STATE, {})[self.run_name] = self.tracker.state_dict()
             yield frame
 
 

@@ -1,0 +1,304 @@
+"""A soak test of a live run: a real GStreamer RTSP server on loopback that stops and comes
+back every 20-60 s while `crowdpose3d run` reads it, for ``--minutes`` (30 by default).
+
+The pipeline is the live one minus the model (so that two shared CPU cores keep up with 25
+fps): the RTSP source, `SyntheticPeople` (moving boxes, so the tracker and the sinks have
+work), the track stage, the Parquet sink (a part every 5 s, the newest 40 kept), the MOT
+sink, the overlay (playable 30 s segments) and `LatencyProbe`, which records each frame's
+age from its arrival (``wall_time``) to the end of the pipeline. ``--model`` puts the shipped
+model in instead of `SyntheticPeople` (it needs a machine that keeps up).
+
+Prints, from one run: the resident memory, threads and open files of the `crowdpose3d run`
+process over time (sampled every 10 s; growth after warm-up), every outage of the server
+and every gap the run recorded (reconnect events in the Parquet parts' metadata), whether
+frames were lost only while the server was down (holes in the arrival times outside the
+outages, frames dropped by the runner), and the end-to-end latency p50 / p99.
+
+    nice -n 10 python benchmarks/live_soak.py --minutes 30
+    python benchmarks/live_soak.py --minutes 2 --work /tmp/soak   # a short check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+import pandas as pd
+import yaml
+
+from crowdpose3d.pipeline.frame import Frame
+from crowdpose3d.pipeline.stage import BaseStage, StageParams
+from crowdpose3d.poses import Poses
+from crowdpose3d.tracks.schema import read_part_metadata
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER = ROOT / "examples" / "rtsp_server.py"
+SYSTEM_PYTHON = "/usr/bin/python3"  # has PyGObject for gst-rtsp-server
+FPS = 25  # of the served clip
+CLIP_SECONDS = 120  # longer than the longest up-time, so the stream never ends by itself
+UP_S = (20.0, 60.0)  # the server runs this long (uniform) ...
+DOWN_S = (1.0, 5.0)  # ... then is down this long
+SAMPLE_EVERY_S = 10.0  # how often the process's memory, threads and files are read
+WARM_UP_SHARE = 0.2  # growth is measured against the samples after this share of the run
+HOLE_S = 0.5  # arrival times further apart than this are a hole (25 fps: 0.04 s apart)
+TAIL_S = 10.0  # no outage starts this close to the end, so frames follow every outage
+JOINTS = 22  # of the synthetic people
+
+
+class SyntheticPeopleParams(StageParams):
+    people: int = 8
+
+
+class SyntheticPeople(BaseStage):
+    """``people`` boxes walking across the image (no model): work for the tracker."""
+
+    Params = SyntheticPeopleParams
+
+    def open(self, context) -> None:
+        super().open(context)
+        context.facts.joint_names = [f"j{k}" for k in range(JOINTS)]
+
+    def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        n = self.params.people
+        for frame in frames:
+            height, width = frame.size
+            t = frame.pts_s
+            x = (np.arange(n) * width / n + 3.0 * t) % (width - 12)  # (n,) pixels
+            boxes = np.stack([x, np.full(n, 10.0), x + 12, np.full(n, 60.0)], 1)  # (n, 4)
+            kp2d = boxes[:, None, :2] + np.linspace(0, 10, JOINTS)[None, :, None]  # (n, K, 2)
+            frame.poses = Poses(
+                boxes=boxes,
+                scores=np.full(n, 0.9),
+                kp2d=kp2d,
+                kp3d_rel=np.zeros((n, JOINTS, 3)),
+                kp3d=np.full((n, JOINTS, 3), 1.0),
+                root=np.stack([x / 100, np.zeros(n), np.full(n, 5.0)], 1),
+            )
+            yield frame
+
+
+class LatencyProbeParams(StageParams):
+    path: str  # JSON file of the latencies, written at close
+
+
+class LatencyProbe(BaseStage):
+    """Records each frame's seconds from its arrival to here (the end of the pipeline)."""
+
+    Params = LatencyProbeParams
+
+    def __init__(self, params: LatencyProbeParams) -> None:
+        super().__init__(params)
+        self.latencies: list[float] = []
+
+    def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        for frame in frames:
+            if frame.wall_time is not None:
+                self.latencies.append(time.time() - frame.wall_time)
+            yield frame
+
+    def close(self) -> None:
+        Path(self.params.path).write_text(json.dumps(self.latencies))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=30.0, help="how long to run (30)")
+    parser.add_argument("--work", default="out/live_soak", help="working folder (replaced)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the up/down times")
+    parser.add_argument("--model", action="store_true", help="the shipped model, not boxes")
+    return parser.parse_args(argv)
+
+
+def write_clip(path: Path) -> Path:
+    """H.264 without B-frames (RTP needs it), a moving square so frames differ."""
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = 320, 192, "yuv420p"
+        stream.options = {"bf": "0", "g": str(FPS)}
+        for i in range(CLIP_SECONDS * FPS):
+            image = np.zeros((192, 320, 3), np.uint8)
+            image[60:120, i % 260 : i % 260 + 60] = 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    """The RTSP server process; `start` waits until it serves."""
+
+    def __init__(self, clip: Path, port: int) -> None:
+        self.clip, self.port, self.process = clip, port, None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [SYSTEM_PYTHON, str(SERVER), str(self.clip), str(self.port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        if self.process.stdout.readline().strip() != "ready":
+            raise SystemExit("live_soak: the GStreamer RTSP server did not start")
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+def pipeline(url: str, work: Path, model: bool) -> dict:
+    people = (
+        {"type": "pandanet", "model": "builtin:crowd-small", "device": "cpu"}
+        if model
+        else {"type": "live_soak:SyntheticPeople"}
+    )
+    stages = [people] + ([{"type": "lift"}] if model else []) + [{"type": "track"}]
+    return {
+        "source": {
+            "type": "video", "uri": url, "open_timeout_s": 3, "read_timeout_s": 3,
+            "reconnect_initial_delay_s": 0.5, "reconnect_max_delay_s": 2.0,
+        },
+        "stages": stages,
+        "sinks": [
+            {"type": "parquet", "path": str(work / "tracks"), "seconds_per_part": 5,
+             "retain_parts": 40},
+            {"type": "mot", "path": str(work / "mot.txt")},
+            {"type": "overlay", "path": str(work / "overlay.mp4"), "segment_s": 30},
+            {"type": "live_soak:LatencyProbe", "path": str(work / "latency.json")},
+        ],
+        "runner": {"report_every_s": 60},
+    }  # fmt: skip
+
+
+def sample(pid: int) -> dict[str, float]:
+    """Resident memory (MiB), threads and open files of a process, from /proc."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return {
+        "rss_mib": int(fields["VmRSS"].split()[0]) / 1024,
+        "threads": int(fields["Threads"]),
+        "files": len(os.listdir(f"/proc/{pid}/fd")),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    rng = random.Random(args.seed)
+    work = Path(args.work)
+    if work.exists():
+        subprocess.run(["rm", "-rf", str(work)], check=True)
+    work.mkdir(parents=True)
+    server = Server(write_clip(work / "clip.mp4"), free_port())
+    config = work / "soak.yaml"
+    url = f"rtsp://127.0.0.1:{server.port}/clip"
+    config.write_text(yaml.safe_dump(pipeline(url, work, args.model)))
+    server.start()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent)}
+    log = open(work / "run.log", "w")  # noqa: SIM115 - open for the whole run
+    run = subprocess.Popen(
+        [sys.executable, "-m", "crowdpose3d.cli", "run", str(config), "--allow-custom-stages"],
+        stdout=log, stderr=subprocess.STDOUT, env=env,
+    )  # fmt: skip
+    started = time.time()
+    end = started + 60 * args.minutes
+    outages: list[tuple[float, float]] = []  # (down at, up again at), wall time
+    samples: list[tuple[float, dict]] = []
+    next_toggle = started + rng.uniform(*UP_S)
+    next_sample = started
+    while time.time() < end and run.poll() is None:
+        now = time.time()
+        if now >= next_sample:
+            samples.append((now - started, sample(run.pid)))
+            next_sample += SAMPLE_EVERY_S
+        if now >= next_toggle and now + DOWN_S[1] + TAIL_S < end:  # frames follow each outage
+            down_at = time.time()
+            server.stop()
+            time.sleep(rng.uniform(*DOWN_S))
+            server.start()
+            outages.append((down_at, time.time()))
+            next_toggle = time.time() + rng.uniform(*UP_S)
+        time.sleep(0.2)
+    crashed = run.poll() is not None
+    run.send_signal(signal.SIGTERM)
+    code = run.wait(timeout=120)
+    server.stop()
+    log.close()
+    return report(args, work, started, outages, samples, code, crashed)
+
+
+def report(args, work, started, outages, samples, code, crashed) -> int:
+    """Print the figures of one soak run."""
+    duration = time.time() - started
+    print(f"live soak: {duration / 60:.1f} min, {len(outages)} server outages, exit {code}")
+    if crashed:
+        print("the run ended by itself (see run.log): FAILED")
+    print(f"{'t (min)':>8} {'RSS MiB':>9} {'threads':>8} {'files':>6}")
+    for t, figures in samples[:: max(1, len(samples) // 20)]:
+        print(
+            f"{t / 60:>8.1f} {figures['rss_mib']:>9.1f} {figures['threads']:>8} "
+            f"{figures['files']:>6}"
+        )
+    after = [f for t, f in samples if t >= WARM_UP_SHARE * duration]
+    if len(after) >= 2:
+        for key in ("rss_mib", "threads", "files"):
+            first = np.mean([f[key] for f in after[:3]])  # means of 3 samples, less noisy
+            last = np.mean([f[key] for f in after[-3:]])
+            growth = 100 * (last - first) / first
+            flag = "met" if growth <= 5 else "NOT met"
+            print(
+                f"{key} after warm-up: {first:.1f} -> {last:.1f} ({growth:+.1f} %; <= 5 %: {flag})"
+            )
+    parts = sorted((work / "tracks").glob("part-*.parquet"))
+    events = [e for p in parts for e in read_part_metadata(p).get("events", [])]
+    rows = pd.read_parquet(work / "tracks", columns=["frame", "wall_time"]) if parts else None
+    reconnects = [e for e in events if e["kind"] == "reconnect"]
+    print(f"outages (s): {' '.join(f'{b - a:.1f}' for a, b in outages)}")
+    print(
+        f"gaps recorded in the kept parts ({len(parts)} parts, the newest 40): "
+        + " ".join(f"{e['gap_s']:.1f}" for e in reconnects)
+    )
+    if rows is not None:
+        arrivals = np.sort(rows.drop_duplicates("frame")["wall_time"].to_numpy())
+        kept_from = arrivals[0]
+        holes = [(a, b) for a, b in zip(arrivals[:-1], arrivals[1:], strict=True) if b - a > HOLE_S]
+        unexplained = [
+            (a, b) for a, b in holes if not any(a <= up and b >= down for down, up in outages)
+        ]
+        covered = [(a, b) for a, b in outages if a >= kept_from]
+        print(
+            f"holes in the kept frames' arrival times: {len(holes)}, during an outage: "
+            f"{len(holes) - len(unexplained)}, outside every outage: {len(unexplained)}; "
+            f"outages in the kept span: {len(covered)}"
+        )
+    text = (work / "run.log").read_text()
+    dropped = [line for line in text.splitlines() if line.startswith("source:video")]
+    if dropped:
+        print("runner report, source: " + dropped[-1])
+    latency = np.asarray(json.loads((work / "latency.json").read_text())) * 1000
+    if len(latency):
+        print(
+            f"latency arrival -> end of pipeline over {len(latency)} frames: "
+            f"p50 {np.percentile(latency, 50):.1f} ms, p99 {np.percentile(latency, 99):.1f} ms"
+        )
+    return 0 if code == 143 and not crashed else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
