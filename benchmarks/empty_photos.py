@@ -70,8 +70,9 @@ def main() -> None:
         photos = PhotoSet(args.photos, args.split)
     except PhotoError as error:
         raise SystemExit(first_line(error)) from None
+    tiles = TILE_ZOOM**2
     print(f"{len(photos)} photographs without people ({args.split} split of {args.photos}); "
-          f"detections per photograph (tiles: {TILE_ZOOM**2} tiles pooled per photograph)")  # fmt: skip
+          f"detections per photograph (tiles: {tiles} tiles pooled per photograph)")  # fmt: skip
     header = " ".join(f"{'>= ' + str(t):>8}" for t in THRESHOLDS)
     print(f"{'model':<28} {'view':<6} {header} {'max score':>10} {'photos with any >= 0.5':>24}")
     for spec in args.models:
