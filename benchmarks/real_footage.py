@@ -84,6 +84,11 @@ def main() -> None:
     )
     parser.add_argument("--out", default="out/vtest/frames", help="folder for the PNGs")
     parser.add_argument("--people", default=None, help="JSON of the visible people's boxes")
+    parser.add_argument(
+        "--sweep", type=float, nargs="*", default=[],
+        help="with --people: also found / false alarms of the detections at these higher "
+        "score thresholds (the same predictions, filtered)",
+    )  # fmt: skip
     args = parser.parse_args()
 
     import pandas as pd
@@ -109,6 +114,7 @@ def main() -> None:
     predictors = [Predictor.from_spec(m, device="cpu", score_threshold=args.score)
                   for m in args.models]  # fmt: skip
     totals = np.zeros((len(columns), 2), int)
+    swept = np.zeros((len(names), len(args.sweep), 2), int)  # (model, threshold, found/false)
     visible_total = 0
     for index, image in frames:
         results = []  # (boxes, scores) per column
@@ -130,6 +136,9 @@ def main() -> None:
                 continue
             found, false = match(np.asarray(boxes), np.asarray(scores), truth)
             totals[c] += (found, false)
+            for t, threshold in enumerate(args.sweep if c < len(names) else []):
+                keep = np.asarray(scores) >= threshold
+                swept[c, t] += match(np.asarray(boxes)[keep], np.asarray(scores)[keep], truth)
             cells.append(f"{found}/{len(truth)} {false}")
         visible = "-" if truth is None else str(len(truth))
         visible_total += 0 if truth is None else len(truth)
@@ -140,6 +149,11 @@ def main() -> None:
         for column, (found, false) in zip(columns, totals, strict=True):
             print(f"{column}: found {100 * found / visible_total:.0f} % of the people visible, "
                   f"{false / len(frames):.1f} false alarms per frame")  # fmt: skip
+        for name, rows in zip(names, swept, strict=True):
+            for threshold, (found, false) in zip(args.sweep, rows, strict=True):
+                print(f"det {name} at score >= {threshold}: found "
+                      f"{100 * found / visible_total:.0f} %, "
+                      f"{false / len(frames):.1f} false alarms per frame")  # fmt: skip
     for overlay in args.overlays:
         for index, image in sample_frames(overlay, args.frames, args.skip):
             if index in indices:
