@@ -76,7 +76,7 @@ def test_a_timestamp_jump_and_a_resolution_change_are_recorded(tmp_path):
     report = start(config).run()
     source = report.stages[0]
     assert source["timestamp_jumps"] == 1 and source["resolution_changes"] == 1
-    events = read_part_metadata(next(output.glob("part-*.parquet")))["events"]
+    events = read_part_metadata(next(output.glob("part-*.parquet")))["stream_events"]
     kinds = {event["kind"]: event for event in events}
     assert set(kinds) == {"timestamp_jump", "resolution_change"}
     assert kinds["timestamp_jump"]["frame"] == 10 == kinds["resolution_change"]["frame"]
@@ -260,6 +260,7 @@ def test_the_metrics_endpoint_serves_the_run_s_figures_over_http(tmp_path):
         sink = '{stage="sinks[0]:parquet"}'
         assert figures[f"crowdpose3d_parts_written{sink}"] >= 1
         assert figures[f"crowdpose3d_disk_free_bytes{sink}"] > 0
+        time.sleep(1.5)  # three report periods (report_every_s 0.5): the log line is due
         assert f"crowdpose3d_stage_latency_p50_seconds{sink}" in figures
         assert f"crowdpose3d_stage_last_frame_age_seconds{source}" in figures
         assert f"crowdpose3d_stage_dropped_frames_total{source}" in figures

@@ -13,9 +13,9 @@ from crowdpose3d.poses import Poses
 # (e.g. the track stage's `PoseTracker.state_dict`); the Parquet sink saves the state of the
 # last frame of each part beside it, so ``--resume`` continues exactly (`pipeline.plan`).
 STAGE_STATE = "stage_state"
-# ``frame.data[EVENTS]``: the stream's events just before this frame (a reconnection, a
+# ``frame.data[STREAM_EVENTS]``: the stream's events just before this frame (a reconnection, a
 # forward timestamp jump, a resolution change: `crowdpose3d.stages.source`), a list of dicts.
-EVENTS = "events"
+STREAM_EVENTS = "stream_events"
 
 
 @dataclass

@@ -41,7 +41,7 @@ from pydantic import Field
 from crowdpose3d.files import atomic_path
 from crowdpose3d.messages import first_line
 from crowdpose3d.pipeline.defaults import LIVE_RETAIN_AGE_S, LIVE_RETAIN_BYTES, MIN_FREE_BYTES
-from crowdpose3d.pipeline.frame import EVENTS, STAGE_STATE, Frame
+from crowdpose3d.pipeline.frame import STAGE_STATE, STREAM_EVENTS, Frame
 from crowdpose3d.pipeline.plan import ResumePoint
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
 from crowdpose3d.tracks import io, schema
@@ -305,7 +305,7 @@ class ParquetSink(BaseStage):
         self._first_frame = frame.index if self._first_frame is None else self._first_frame
         self._last_frame = frame.index
         self._states = frame.data.get(STAGE_STATE) or self._states
-        self._events.extend(frame.data.get(EVENTS, ()))
+        self._events.extend(frame.data.get(STREAM_EVENTS, ()))
         poses = frame.poses
         if poses is None or len(poses) == 0:
             return

@@ -10,7 +10,7 @@ logs (`redact_url`).
 
 Events: a forward timestamp jump (more than `JUMP_MIN_S` and `JUMP_FRAME_PERIODS` frame
 periods between two frames), a resolution change and a reconnection are each recorded on
-the first frame after them (``frame.data[EVENTS]``: a list of dicts with ``kind``,
+the first frame after them (``frame.data[STREAM_EVENTS]``: a list of dicts with ``kind``,
 ``frame``, ``pts_s`` and ``gap_s`` or ``width``/``height``), counted in the source's stage
 report (`VideoSource.counters`) and kept by the Parquet sink in each part's metadata.
 """
@@ -32,7 +32,7 @@ import numpy as np
 from pydantic import Field
 
 from crowdpose3d.messages import first_line
-from crowdpose3d.pipeline.frame import EVENTS, Frame
+from crowdpose3d.pipeline.frame import STREAM_EVENTS, Frame
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
 
 log = logging.getLogger("crowdpose3d.source")
@@ -202,7 +202,7 @@ class VideoSource(BaseStage):
                 self.event_counts[event["kind"]] += 1
                 log.warning("%s: %s", self.name, _event_text(event))
             if events:
-                frame.data[EVENTS] = events
+                frame.data[STREAM_EVENTS] = events
             previous = frame
             yield frame
 

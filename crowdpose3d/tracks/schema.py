@@ -118,13 +118,13 @@ def part_metadata(
     facts: Mapping[str, Any], first_frame: int, last_frame: int, events: list | None = None
 ) -> bytes:
     """The JSON metadata of one part: the known `METADATA_KEYS` of ``facts``, the frames it
-    covers and, under ``events``, the stream's gaps and changes in those frames (each a dict
+    covers and, under ``stream_events``, the stream's gaps and changes in those frames (each a dict
     with ``kind`` reconnect / timestamp_jump / resolution_change, ``frame``, ``pts_s`` and
     ``gap_s`` or ``width``/``height``; `crowdpose3d.stages.source`)."""
     info = {key: value for key, value in facts.items() if key in METADATA_KEYS}
     info.update(first_frame=first_frame, last_frame=last_frame)
     if events:
-        info["events"] = events
+        info["stream_events"] = events
     return json.dumps(info).encode()
 
 
