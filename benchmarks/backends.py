@@ -70,6 +70,10 @@ TARGET_PIPELINE_RATIO = 0.6
 # steps, engine.predictor.PREDICT_STEPS).
 PROFILE = ("video", *PREDICT_STEPS, "pandanet", "lift", "track", "parquet")
 TARGET_RSS_MB = 600
+# Above this many CPUs kept busy by other processes (`busy_other_cpus`) the speed verdict is
+# not printed: on a loaded 2-core machine the bare forward timed on the worker's main thread
+# took 5-9 s against 0.5 s for the same model inside the pipeline (docs/backends.md).
+MAX_BUSY_CPUS = 0.5
 
 
 def parse_args() -> argparse.Namespace:
@@ -403,6 +407,9 @@ def main() -> int:
     best = min(good, key=lambda f: f["pipeline_ratio"]) if good else None
     if best:
         verdict = "met" if best["pipeline_ratio"] <= TARGET_PIPELINE_RATIO else "NOT met"
+        if busy > MAX_BUSY_CPUS:  # the bare forward on the main thread suffers most
+            verdict = (f"UNVERIFIED, not a result: other processes kept {busy:.1f} CPUs busy; "
+                       "rerun on a quiet machine")  # fmt: skip
         print(f"\nfastest within 1 point of fp32 AP/3DPCK: {best['backend']} "
               f"{best['precision']}, pipeline / bare torch fp32 forward = "
               f"{best['pipeline_ratio']:.2f} (target <= {TARGET_PIPELINE_RATIO}: "
