@@ -386,3 +386,12 @@ def test_pandanet_stage_reports_the_time_of_each_step(image):
     assert all(ms > 0 for ms in counters.values())
     # a 512x320 frame is copied into the batch: far less work than the network's forward
     assert counters["forward_ms"] > counters["letterbox_ms"]
+
+
+def test_torch_runner_uses_the_threads_asked_for():
+    before = torch.get_num_threads()
+    try:
+        Predictor.from_spec(MODEL, device="cpu", backend="torch", precision="fp32", threads=1)
+        assert torch.get_num_threads() == 1  # `--threads 1` reached torch's pool
+    finally:
+        torch.set_num_threads(before)
