@@ -93,11 +93,18 @@ class TopDownPeer:
         except Exception as error:  # noqa: BLE001 - any reason it cannot run is reported
             self.pose, self.why_not = None, f"{type(error).__name__}: {error}"
 
-    def frame(self, image: np.ndarray, boxes: np.ndarray) -> tuple[int, int]:
-        """HOG on the frame, BlazePose on each box -> (HOG detections, poses found)."""
+    def frame(self, image: np.ndarray, boxes: np.ndarray, spent: dict) -> tuple[int, int]:
+        """HOG on the frame, BlazePose on each box -> (HOG detections, poses found).
+
+        ``spent`` collects seconds: "hog", and per crop "crop_pose" (BlazePose found a
+        pose: its detector and its landmark model ran) or "crop_none" (its detector found
+        nobody, so the landmark model did not run), with their counts.
+        """
+        started = time.perf_counter()
         upscaled = cv2.resize(image, None, fx=HOG_UPSCALE, fy=HOG_UPSCALE)
         found, _ = self.hog.detectMultiScale(upscaled, winStride=(8, 8), padding=(8, 8),
                                              scale=1.05)  # fmt: skip
+        spent["hog"] = spent.get("hog", 0.0) + time.perf_counter() - started
         poses = 0
         if self.pose is not None:
             height, width = image.shape[:2]
@@ -108,7 +115,12 @@ class TopDownPeer:
                 if right - left < MIN_CROP_PX or bottom - top < MIN_CROP_PX:
                     continue
                 crop = np.ascontiguousarray(image[top:bottom, left:right])
-                poses += self.pose.process(crop).pose_landmarks is not None
+                started = time.perf_counter()
+                posed = self.pose.process(crop).pose_landmarks is not None
+                kind = "crop_pose" if posed else "crop_none"
+                spent[kind] = spent.get(kind, 0.0) + time.perf_counter() - started
+                spent[f"{kind}_count"] = spent.get(f"{kind}_count", 0) + 1
+                poses += posed
         return len(found), poses
 
 
@@ -116,15 +128,23 @@ def run_peer(peer: TopDownPeer, clip: dict, boxes: dict[int, np.ndarray]) -> dic
     """Decode + HOG + BlazePose per person on every frame of the clip -> per-frame figures."""
     start = time.perf_counter()
     frames = hog = poses = people = 0
+    spent: dict = {}
     with av.open(str(clip["video"])) as container:
         for index, frame in enumerate(container.decode(video=0)):
             image = frame.to_ndarray(format="rgb24")
             here = boxes.get(index, np.zeros((0, 4), np.float32))
-            found, posed = peer.frame(image, here)
+            found, posed = peer.frame(image, here, spent)
             frames, hog, poses, people = frames + 1, hog + found, poses + posed, people + len(here)
     seconds = time.perf_counter() - start
+
+    def per_crop(kind: str) -> float:  # ms per BlazePose call of that kind (NaN: none)
+        count = spent.get(f"{kind}_count", 0)
+        return 1000 * spent.get(kind, 0.0) / count if count else float("nan")
+
     return {"frame_ms": 1000 * seconds / frames, "people": people / frames,
-            "hog": hog / frames, "poses": poses / frames}  # fmt: skip
+            "hog": hog / frames, "poses": poses / frames,
+            "hog_ms": 1000 * spent.get("hog", 0.0) / frames, "crop_pose_ms":
+            per_crop("crop_pose"), "crop_none_ms": per_crop("crop_none")}  # fmt: skip
 
 
 def run_ours(clip: dict, output: Path, model: str, backend: str, precision: str) -> dict:
@@ -188,6 +208,13 @@ def main() -> int:
         r = rows[n]
         print(f"{n:>6} {r['ours_ms']:>8.1f} {r['tracked']:>8.1f} {r['peer_ms']:>8.1f} "
               f"{r['hog']:>10.1f} {r['poses']:>6.1f} {speedup:>9.1f}x")  # fmt: skip
+    print("\nthe peer's costs: HOG ms per frame; ms per BlazePose call when it found a pose "
+          "(detector + landmark model) and when it found none (detector only)")  # fmt: skip
+    for n in args.people:
+        runs = theirs[n]
+        print(f"{n:>6} people: HOG {median(runs, 'hog_ms'):.1f}, crop with a pose "
+              f"{statistics.median(r['crop_pose_ms'] for r in runs):.1f}, crop without "
+              f"{statistics.median(r['crop_none_ms'] for r in runs):.1f}")  # fmt: skip
     if 30 in rows:
         verdict = "met" if rows[30]["speedup"] >= TARGET_SPEEDUP_AT_30 else "NOT met"
         print(f"\nat 30 people ours is {rows[30]['speedup']:.1f}x faster than the peer "

@@ -368,3 +368,30 @@ def test_pandanet_stage_loads_an_exported_file(exported, tmp_path):
     with pytest.raises(StageError) as error:
         PandaNetStage(PandaNetParams(model=str(tmp_path / "bad.onnx"))).open(StageContext())
     assert "\n" not in str(error.value) and "bad.onnx" in str(error.value)
+
+
+def test_pandanet_stage_reports_the_time_of_each_step(image):
+    from crowdpose3d.pipeline.frame import Frame
+    from crowdpose3d.pipeline.stage import StageContext
+    from crowdpose3d.stages.pandanet import PandaNetParams, PandaNetStage
+
+    stage = PandaNetStage(PandaNetParams(device="cpu", backend="torch", precision="fp32"))
+    assert stage.counters() == {}  # not opened: nothing timed
+    stage.open(StageContext())
+    frames = [Frame(source_id="s", index=i, pts_s=i / 5, image=image) for i in range(2)]
+    assert len(list(stage(iter(frames)))) == 2
+    counters = stage.counters()
+    assert set(counters) == {"letterbox_ms", "forward_ms", "decode_ms"}
+    assert stage.predictor.images_seen == 2
+    assert all(ms > 0 for ms in counters.values())
+    # a 512x320 frame is copied into the batch: far less work than the network's forward
+    assert counters["forward_ms"] > counters["letterbox_ms"]
+
+
+def test_torch_runner_uses_the_threads_asked_for():
+    before = torch.get_num_threads()
+    try:
+        Predictor.from_spec(MODEL, device="cpu", backend="torch", precision="fp32", threads=1)
+        assert torch.get_num_threads() == 1  # `--threads 1` reached torch's pool
+    finally:
+        torch.set_num_threads(before)

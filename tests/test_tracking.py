@@ -171,6 +171,15 @@ def test_process_noise_is_acceleration_in_metres_per_second_squared():
     np.testing.assert_allclose(np.diag(q)[:3], (3.0 * dt**2 / 2) ** 2)
 
 
+def test_process_noise_is_filterpys_discrete_white_noise():
+    from filterpy.common import Q_discrete_white_noise
+
+    model = KalmanFilterXYZ(acceleration_std_mps2=2.5)
+    for dt in (1 / 30, 0.2, 1.0, 3.0):
+        expected = Q_discrete_white_noise(2, dt, 2.5**2, block_size=3, order_by_dim=False)
+        np.testing.assert_allclose(model.process_noise(dt), expected, rtol=1e-12, atol=0)
+
+
 # --- association ---------------------------------------------------------------------------
 
 

@@ -23,9 +23,10 @@ calibrated then, about a minute on 2 cores); an exported file (``.onnx``, OpenVI
 `CheckpointError`s.
 
 Threads: on a CPU the runner's threads compete with the pipeline's other stages. Runners
-use ``threads`` intra-op threads (default: every CPU this process may use), one inter-op
-thread, and ONNX Runtime's spin-waiting is off, so a runner waiting for its next batch
-leaves the cores to decoding, lifting and tracking.
+use ``threads`` intra-op threads (ONNX Runtime and OpenVINO by default: every CPU this
+process may use; torch: ``torch.set_num_threads`` when given, process-wide, else torch's
+own default), one inter-op thread, and ONNX Runtime's spin-waiting is off, so a runner
+waiting for its next batch leaves the cores to decoding, lifting and tracking.
 """
 
 from __future__ import annotations
@@ -339,12 +340,19 @@ class TorchRunner:
     backend = "torch"
 
     def __init__(
-        self, checkpoint: PandaNetCheckpoint, device: torch.device, precision: str, top_k: int
+        self,
+        checkpoint: PandaNetCheckpoint,
+        device: torch.device,
+        precision: str,
+        top_k: int,
+        threads: int | None = None,
     ) -> None:
         from crowdpose3d.engine.export import DeployedPandaNet
 
         self.precision = precision
         self.device = device
+        if threads is not None and device.type == "cpu":
+            torch.set_num_threads(threads)  # torch's intra-op pool is one per process
         self.graph = DeployedPandaNet(checkpoint.model.eval().to(device), top_k).eval()
 
     def __call__(self, images: np.ndarray) -> Candidates:
@@ -437,11 +445,11 @@ def make_runner(
     file asked to run int8 is refused (export it with ``--int8``), an int8 file runs as
     int8 whatever was asked.
     """
-    threads = threads or default_threads()
     if backend == "torch":
         if isinstance(model, ExportedModel):
             raise ValueError("an exported model runs on onnxruntime or openvino, not torch")
-        return TorchRunner(model, device, precision, top_k)
+        return TorchRunner(model, device, precision, top_k, threads)  # None: torch's own
+    threads = threads or default_threads()
     factories: dict[str, Callable[[Path, str, int], Runner]] = {
         "onnxruntime": OnnxRuntimeRunner,
         "openvino": OpenVinoRunner,

@@ -20,6 +20,7 @@ stage can turn it again with the camera it knows.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -43,6 +44,10 @@ log = logging.getLogger("crowdpose3d.predict")
 # Horizontal field of view assumed for a ray-frame model when no intrinsics are given (the
 # lift stage's default, crowdpose3d/stages/lift.py).
 DEFAULT_FOV_DEG = 60.0
+# The steps of one batch, timed by the `Predictor`: letterbox into the uint8 batch, the
+# backend's forward pass (with its top-k gather), decode of the candidates (+ NMS, mapping
+# back to the image's pixels).
+PREDICT_STEPS = ("letterbox", "forward", "decode")
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -171,6 +176,10 @@ class Predictor:
                 f"version knows {POSE_FRAMES}: upgrade crowdpose3d"
             )
         self._grids: dict[tuple[int, int], Tensor] = {}  # input (H, W) -> (h, w, A, 4)
+        # Wall seconds spent in each step of `_predict_batch`, and the images seen
+        # (`step_ms_per_image`: the pandanet stage's per-step profile).
+        self.step_seconds = dict.fromkeys(PREDICT_STEPS, 0.0)
+        self.images_seen = 0
 
     @classmethod
     def from_spec(
@@ -231,17 +240,31 @@ class Predictor:
             data={**poses.data, "kp3d_ray": poses.kp3d_rel},
         )
 
+    def step_ms_per_image(self) -> dict[str, float]:
+        """Mean wall milliseconds per image of each step (`PREDICT_STEPS`) so far."""
+        count = max(self.images_seen, 1)
+        return {step: 1000 * seconds / count for step, seconds in self.step_seconds.items()}
+
     def _predict_batch(self, images: Sequence[np.ndarray]) -> list[Poses]:
         height, width = self.input_size
+        started = time.perf_counter()
         batch = np.empty((len(images), height, width, 3), dtype=np.uint8)  # (B, H, W, 3)
         pairs = zip(images, batch, strict=True)  # each image and its slot of the batch
         boxes = [letterbox_image(image, self.fit, out=slot)[1] for image, slot in pairs]
+        letterboxed = time.perf_counter()
         candidates = self.runner(batch)  # the best anchors of each image (B, N, ...)
+        forwarded = time.perf_counter()
         detections = self.decoder.decode_candidates(candidates, self.anchors(height, width))
-        return [
+        results = [
             _to_original(poses, box, image.shape[:2])
             for poses, box, image in zip(detections, boxes, images, strict=True)
         ]
+        ended = time.perf_counter()
+        spent = (letterboxed - started, forwarded - letterboxed, ended - forwarded)
+        for step, seconds in zip(PREDICT_STEPS, spent, strict=True):
+            self.step_seconds[step] += seconds
+        self.images_seen += len(images)
+        return results
 
 
 def _to_original(poses: Poses, box: Letterbox, image_size: tuple[int, int]) -> Poses:

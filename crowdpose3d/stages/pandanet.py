@@ -97,6 +97,14 @@ class PandaNetStage(BaseStage):
         if batch:
             yield from self._predict(batch)
 
+    def counters(self) -> dict[str, float]:
+        """Wall ms per frame of the predictor's steps (letterbox, forward, decode), for the
+        run report."""
+        if self.predictor is None:
+            return {}
+        steps = self.predictor.step_ms_per_image()
+        return {f"{step}_ms": round(ms, 2) for step, ms in steps.items()}
+
     def _predict(self, batch: list[Frame]) -> list[Frame]:
         assert self.predictor is not None, "open() first"
         for frame, poses in zip(batch, self.predictor([f.image for f in batch]), strict=True):

@@ -19,16 +19,20 @@ The filter runs batched in numpy over all tracks (``predict`` / ``update`` take 
 states and ``(T, 6, 6)`` covariances): one filterpy ``KalmanFilter`` object per track costs
 about 20 us per predict+update, over a millisecond per frame at 60 people. ``make_filter``
 builds the equivalent filterpy filter for one track; the tests check that both give the same
-numbers, so filterpy stays the reference for the model's arithmetic.
+numbers, so filterpy stays the reference for the model's arithmetic. filterpy is imported
+there only: with scipy it costs about 75 MB of resident memory that a tracking run does not
+need (``process_noise`` writes filterpy's matrix in numpy; a test compares them).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from filterpy.common import Q_discrete_white_noise
-from filterpy.kalman import KalmanFilter
+
+if TYPE_CHECKING:
+    from filterpy.kalman import KalmanFilter
 
 import crowdpose3d.tracking.cv_blocks as cv_blocks
 
@@ -72,10 +76,13 @@ class KalmanFilterXYZ:
         return matrix
 
     def process_noise(self, dt: float) -> np.ndarray:
-        """(6, 6) Q for a step of ``dt`` seconds, ordered [x, y, z, vx, vy, vz]."""
-        return Q_discrete_white_noise(
-            dim=2, dt=dt, var=self.acceleration_std_mps2**2, block_size=3, order_by_dim=False
-        )
+        """(6, 6) Q for a step of ``dt`` seconds, ordered [x, y, z, vx, vy, vz].
+
+        filterpy's ``Q_discrete_white_noise(dim=2, dt, var, block_size=3,
+        order_by_dim=False)``: the (position, velocity) block of one axis on each of x, y, z.
+        """
+        block = np.array([[dt**4 / 4, dt**3 / 2], [dt**3 / 2, dt**2]])  # (2, 2)
+        return np.kron(block, np.eye(3)) * self.acceleration_std_mps2**2
 
     def measurement_std(self, roots: np.ndarray) -> np.ndarray:
         """(N, 3) measured roots -> (N, 3) measurement standard deviations in metres."""
@@ -123,6 +130,8 @@ class KalmanFilterXYZ:
         Step it with ``kf.predict(F=model.transition(dt), Q=model.process_noise(dt))`` and
         ``kf.update(z, R=model.measurement_noise(z[None])[0])``.
         """
+        from filterpy.kalman import KalmanFilter
+
         state, covariance = self.initiate(np.asarray(root)[None])
         kf = KalmanFilter(dim_x=6, dim_z=3)
         kf.x = state[0][:, None]

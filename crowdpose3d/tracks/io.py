@@ -3,6 +3,9 @@
 `read_tracks` gives one DataFrame (one row per frame and tracked person, the columns of
 `crowdpose3d.tracks.schema`); `read_frame_index` lists every frame the parts cover, people
 or not; `resume_point` is where a run that wrote a folder of parts stopped.
+
+pandas and pyarrow.dataset (about 100 MB of resident memory together) are imported by the
+readers that use them, not with this module: the Parquet sink needs only `resume_point`.
 """
 
 from __future__ import annotations
@@ -11,15 +14,17 @@ import glob
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from crowdpose3d.messages import first_line
 from crowdpose3d.tracks.schema import FRAME, PART_GLOB, SOURCE, TIME, TRACK_ID, read_part_metadata
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PathLike = str | os.PathLike[str]
 Paths = PathLike | Sequence[PathLike]
@@ -47,7 +52,7 @@ def read_tracks(paths: Paths, columns: Sequence[str] | None = None) -> pd.DataFr
         by_base.setdefault(base, []).append(file)
     tables = [_read_base(base, files, columns) for base, files in by_base.items()]
     table = pa.concat_tables(tables, promote_options="default")
-    tracks = table.to_pandas(types_mapper=_string_types)
+    tracks = table.to_pandas(types_mapper=_string_types)  # imports pandas
     order = [name for name in (SOURCE, FRAME, TRACK_ID) if name in tracks.columns]
     return tracks.sort_values(order, kind="stable", ignore_index=True)
 
@@ -60,6 +65,8 @@ def read_frame_index(paths: Paths) -> pd.DataFrame:
     ``time_s`` is nominal (frame / fps; NaN without fps); `density` replaces it with the
     tracks' own stream times where it can.
     """
+    import pandas as pd
+
     pieces = []
     for path, base in _find_parts(paths):
         info = read_part_metadata(path)
@@ -136,6 +143,8 @@ def _partitions(file: Path, base: Path) -> dict[str, str]:
 
 def _read_base(base: Path, files: list[Path], columns: list[str] | None) -> pa.Table:
     """The part files under one partition base as one table (hive keys as columns)."""
+    import pyarrow.dataset as ds
+
     schemas = [pq.read_schema(file).remove_metadata() for file in files]
     try:
         file_schema = pa.unify_schemas(schemas)
@@ -175,6 +184,8 @@ def _part_source(file: Path, base: Path, info: dict) -> str:
 
 
 def _string_types(arrow_type: pa.DataType) -> pd.api.extensions.ExtensionDtype | None:
+    import pandas as pd
+
     if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
         return pd.StringDtype()
     return None
