@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from crowdpose3d.tracks.events import DIRECTIONS
-from crowdpose3d.tracks.regions import Line, step_line
+from crowdpose3d.tracks.regions import Line, points_in_polygon, polygon_area, step_line
 from crowdpose3d.tracks.schema import FRAME, SOURCE, TIME, TRACK_ID
 
 Point = Sequence[float] | np.ndarray
@@ -247,23 +247,14 @@ def region_area_m2(region: Region) -> float:
     polygon = np.asarray(region, dtype=np.float64)
     if polygon.shape == (4,):
         polygon = region_polygon(polygon)
-    x, y = polygon[:, 0], polygon[:, 1]
-    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
+    return polygon_area(polygon)
 
 
 def inside_region(region: Region, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Which points (x, y in metres) lie inside the region (even-odd ray casting)."""
-    polygon = region_polygon(region)
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    inside = np.zeros(np.broadcast(x, y).shape, bool)
-    x_prev, y_prev = polygon[-1]
-    for x_vertex, y_vertex in polygon:  # loop over edges, vectorised over points
-        straddles = (y_vertex > y) != (y_prev > y)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x_cross = x_vertex + (y - y_vertex) * (x_prev - x_vertex) / (y_prev - y_vertex)
-        inside ^= straddles & (x < x_cross)
-        x_prev, y_prev = x_vertex, y_vertex
-    return inside
+    x, y = np.broadcast_arrays(np.asarray(x, np.float64), np.asarray(y, np.float64))
+    xy = np.stack([x.ravel(), y.ravel()], axis=1)  # (N, 2)
+    return points_in_polygon(region_polygon(region), xy).reshape(x.shape)
 
 
 # --------------------------------------------------------------------------- measures
