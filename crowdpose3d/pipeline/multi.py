@@ -60,6 +60,7 @@ from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.plan import plan_run
 from crowdpose3d.pipeline.runner import PipelineError, PipelineRunner, RunReport, StageStats
 from crowdpose3d.pipeline.stage import StageContext, build_stage, resolve_stage_class
+from crowdpose3d.pipeline.threads import run_blas_threads
 
 log = logging.getLogger("crowdpose3d.pipeline")
 _END = object()  # end of a source's frames, from the batcher to its chain
@@ -352,6 +353,10 @@ class MultiRunner:
         A failing source or chain ends that source only (`MultiRunReport.failures`); a
         failing model raises `PipelineError` after every chain has flushed.
         """
+        with run_blas_threads():  # numpy's BLAS on one thread (crowdpose3d.pipeline.threads)
+            return self._run(on_frame)
+
+    def _run(self, on_frame: Callable[[Frame], None] | None) -> MultiRunReport:
         if not self.sources:
             self.open()
         started = time.perf_counter()

@@ -26,6 +26,7 @@ from crowdpose3d.pipeline.config import PipelineConfig
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.plan import plan_run
 from crowdpose3d.pipeline.stage import SourceStage, Stage, StageContext, build_stage
+from crowdpose3d.pipeline.threads import run_blas_threads
 
 log = logging.getLogger("crowdpose3d.pipeline")
 _END = object()  # end of stream marker
@@ -188,8 +189,13 @@ class PipelineRunner:
     def run(self, on_frame: Callable[[Frame], None] | None = None) -> RunReport:
         """Run to the end of the source (or until Ctrl-C) -> the report.
 
-        Raises `PipelineError` after flushing the sinks when a stage failed.
+        Raises `PipelineError` after flushing the sinks when a stage failed. numpy's BLAS
+        runs on one thread meanwhile (`crowdpose3d.pipeline.threads`).
         """
+        with run_blas_threads():
+            return self._run(on_frame)
+
+    def _run(self, on_frame: Callable[[Frame], None] | None) -> RunReport:
         if not self.stages:
             self.open()
         stop = self.context.stop
