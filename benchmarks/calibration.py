@@ -37,6 +37,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import detection_cache  # benchmarks/detection_cache.py (this folder is on sys.path)
 import numpy as np
 
 from crowdpose3d.data.synth import SynthConfig, write_sequence
@@ -44,7 +45,6 @@ from crowdpose3d.geometry.camera import Camera
 from crowdpose3d.pipeline.defaults import DEFAULT_MODEL
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import StageContext
-from crowdpose3d.poses import Poses
 from crowdpose3d.stages.lift import LiftParams, LiftStage
 from crowdpose3d.stages.track import TrackParams, TrackStage
 
@@ -128,51 +128,19 @@ def make_clip(clip: Clip) -> None:
 
 def detections(clip: Clip, model: str) -> list[Frame]:
     """The pandanet stage's output on the clip, cached in the clip's folder."""
-    cache = clip.folder / f"detections_{model.replace(':', '_').replace('/', '_')}.npz"
+    cache = detection_cache.cache_path(clip.folder, model)
     if not cache.is_file():
         _detect(clip, model, cache)
-    data = np.load(cache)
-    starts = np.concatenate([[0], np.cumsum(data["counts"])])
-    # The cache holds no pixels; a zero-strided stand-in gives the stages the frame size.
-    image = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (*SIZE, 3))
-    frames = []
-    for f, (index, pts) in enumerate(zip(data["index"], data["pts"], strict=True)):
-        rows = slice(starts[f], starts[f + 1])
-        poses = Poses(
-            boxes=data["boxes"][rows],
-            scores=data["scores"][rows],
-            kp2d=data["kp2d"][rows],
-            kp3d_rel=data["kp3d_rel"][rows],
-        )
-        frames.append(Frame("clip", int(index), float(pts), image, poses=poses))
-    return frames
+    return detection_cache.load(cache, SIZE)
 
 
 def _detect(clip: Clip, model: str, cache: Path) -> None:
-    from crowdpose3d.pipeline.config import validate_pipeline
-    from crowdpose3d.pipeline.runner import PipelineRunner
-
     config = {
         "source": {"type": "video", "uri": str(clip.video)},
         "stages": [{"type": "pandanet", "model": model, "device": "cpu"}],
         "sinks": [{"type": "mot", "path": str(clip.folder / "unused_mot.txt")}],
     }
-    recorded: list[Frame] = []
-    runner = PipelineRunner(validate_pipeline(config), StageContext(overwrite=True))
-    runner.open()
-    runner.run(on_frame=recorded.append)
-    poses = [f.poses for f in recorded]
-    n = 22
-    np.savez_compressed(
-        cache,
-        index=np.array([f.index for f in recorded]),
-        pts=np.array([f.pts_s for f in recorded]),
-        counts=np.array([len(p) for p in poses]),
-        boxes=np.concatenate([p.boxes for p in poses] + [np.zeros((0, 4))]),
-        scores=np.concatenate([p.scores for p in poses] + [np.zeros(0)]),
-        kp2d=np.concatenate([p.kp2d for p in poses] + [np.zeros((0, n, 2))]),
-        kp3d_rel=np.concatenate([p.kp3d_rel for p in poses] + [np.zeros((0, n, 3))]),
-    )
+    detection_cache.save(cache, detection_cache.record(config), lifted=False)
 
 
 def true_camera(clip: Clip) -> Camera:

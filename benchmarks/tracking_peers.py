@@ -43,13 +43,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import detection_cache  # benchmarks/detection_cache.py (this folder is on sys.path)
 import numpy as np
 import pandas as pd
 
 from crowdpose3d.pipeline.defaults import DEFAULT_MODEL
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import StageContext
-from crowdpose3d.poses import Poses
 from crowdpose3d.stages.mot import MOTParams, MOTSink, mot_text
 from crowdpose3d.stages.track import TrackParams, TrackStage
 from crowdpose3d.tracking.metrics import (
@@ -173,33 +173,13 @@ def make_clip(clip: Clip) -> None:
 
 def detections(clip: Clip, model: str) -> list[Frame]:
     """The pipeline's pandanet + lift output on the clip, cached in the clip's folder."""
-    cache = clip.folder / f"detections_{model.replace(':', '_').replace('/', '_')}.npz"
+    cache = detection_cache.cache_path(clip.folder, model)
     if not cache.is_file():
         _detect(clip, model, cache)
-    data = np.load(cache)
-    starts = np.concatenate([[0], np.cumsum(data["counts"])])
-    # The cache holds no pixels; a zero-strided stand-in gives the stages the frame size.
-    image = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (*CLIP_SIZE, 3))
-    frames = []
-    for f, (index, pts) in enumerate(zip(data["index"], data["pts"], strict=True)):
-        rows = slice(starts[f], starts[f + 1])
-        poses = Poses(
-            boxes=data["boxes"][rows],
-            scores=data["scores"][rows],
-            kp2d=data["kp2d"][rows],
-            kp3d_rel=data["kp3d_rel"][rows],
-            kp3d=data["kp3d"][rows],
-            root=data["root"][rows],
-            data={"scale": data["scale"][rows]},
-        )
-        frames.append(Frame("clip", int(index), float(pts), image, poses=poses))
-    return frames
+    return detection_cache.load(cache, CLIP_SIZE)
 
 
 def _detect(clip: Clip, model: str, cache: Path) -> None:
-    from crowdpose3d.pipeline.config import validate_pipeline
-    from crowdpose3d.pipeline.runner import PipelineRunner
-
     video = next(clip.folder.glob("videos/test/*.mp4"))
     camera = next(clip.folder.glob("cameras/test/*.json"))
     scratch = Path(tempfile.mkdtemp(prefix="tracking_peers_"))
@@ -211,26 +191,7 @@ def _detect(clip: Clip, model: str, cache: Path) -> None:
         ],
         "sinks": [{"type": "mot", "path": str(scratch / "unused.txt")}],
     }
-    recorded: list[Frame] = []
-    runner = PipelineRunner(validate_pipeline(config), StageContext(overwrite=True))
-    runner.open()
-    runner.run(on_frame=recorded.append)
-    poses = [f.poses for f in recorded]
-    n = len(poses[0].kp2d[0]) if poses and len(poses[0]) else 22
-    scale = [p.data.get("scale", np.full(len(p), np.nan)) for p in poses]
-    np.savez_compressed(
-        cache,
-        index=np.array([f.index for f in recorded]),
-        pts=np.array([f.pts_s for f in recorded]),
-        counts=np.array([len(p) for p in poses]),
-        boxes=np.concatenate([p.boxes for p in poses] + [np.zeros((0, 4))]),
-        scores=np.concatenate([p.scores for p in poses] + [np.zeros(0)]),
-        kp2d=np.concatenate([p.kp2d for p in poses] + [np.zeros((0, n, 2))]),
-        kp3d_rel=np.concatenate([p.kp3d_rel for p in poses] + [np.zeros((0, n, 3))]),
-        kp3d=np.concatenate([p.kp3d for p in poses] + [np.zeros((0, n, 3))]),
-        root=np.concatenate([p.root for p in poses] + [np.zeros((0, 3))]),
-        scale=np.concatenate([np.asarray(s, np.float64) for s in scale] + [np.zeros(0)]),
-    )
+    detection_cache.save(cache, detection_cache.record(config), lifted=True)
 
 
 def write_ground_truth(clip: Clip) -> Path:
