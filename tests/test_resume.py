@@ -3,25 +3,21 @@ complete Parquet part, and a resumed run equals an uninterrupted one row for row
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from test_operations import cli, wait_for
 
 from crowdpose3d.pipeline.config import validate_pipeline
 from crowdpose3d.pipeline.plan import ResumePoint, plan_run
 from crowdpose3d.pipeline.runner import PipelineRunner
 from crowdpose3d.pipeline.stage import StageContext
 from crowdpose3d.stages.overlay import playable_frames, segments
-
-TESTS = Path(__file__).resolve().parent
 
 
 def write_images(folder: Path, count: int) -> Path:
@@ -107,24 +103,9 @@ def people_clip(tmp_path_factory):
     return make_sample_clip(tmp_path_factory.mktemp("clip"), frames=60).video
 
 
-def cli(*args: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(TESTS), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "crowdpose3d.cli", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-
-
 def kill_when(path: Path, process: subprocess.Popen, timeout: float = 300) -> None:
     """SIGKILL ``process`` (no flush, no rename: a power cut) once ``path`` exists."""
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert process.poll() is None, process.communicate()[1]
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.02)
+    wait_for(path, process, timeout)
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=60)
 
