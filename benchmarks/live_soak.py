@@ -4,7 +4,8 @@ back every 20-60 s while `crowdpose3d run` reads it, for ``--minutes`` (30 by de
 The pipeline is the live one minus the model (so that two shared CPU cores keep up with 25
 fps): the RTSP source, `SyntheticPeople` (moving boxes, so the tracker and the sinks have
 work), the track stage, the Parquet sink (a part every 5 s, the newest 40 kept), the MOT
-sink, the overlay (playable 30 s segments) and `LatencyProbe`, which records each frame's
+sink (20 s MOTChallenge segments, the newest 5 kept), the overlay (playable 20 s segments,
+the newest 5 kept) and `LatencyProbe`, which records each frame's
 age from its arrival (``wall_time``) to the end of the pipeline. ``--model`` puts the shipped
 model in instead of `SyntheticPeople` (it needs a machine that keeps up).
 
@@ -12,7 +13,9 @@ Prints, from one run: the resident memory, threads and open files of the `crowdp
 process over time (sampled every 10 s; growth after warm-up), every outage of the server
 and every gap the run recorded (reconnect events in the Parquet parts' metadata), whether
 frames were lost only while the server was down (holes in the arrival times outside the
-outages, frames dropped by the runner), and the end-to-end latency p50 / p99.
+outages, frames dropped by the runner), the end-to-end latency p50 / p99, and the files
+kept on disk over time and at the end (Parquet parts, overlay and MOT segments: bounded by
+their retention; every kept segment plays / parses).
 
     nice -n 10 python benchmarks/live_soak.py --minutes 30
     python benchmarks/live_soak.py --minutes 2 --work /tmp/soak   # a short check
@@ -40,6 +43,8 @@ import yaml
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import BaseStage, StageParams
 from crowdpose3d.poses import Poses
+from crowdpose3d.stages import mot as mot_sink
+from crowdpose3d.stages import overlay as overlay_sink
 from crowdpose3d.tracks.schema import read_part_metadata
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,6 +59,10 @@ WARM_UP_SHARE = 0.2  # growth is measured against the samples after this share o
 HOLE_S = 0.5  # arrival times further apart than this are a hole (25 fps: 0.04 s apart)
 TAIL_S = 10.0  # no outage starts this close to the end, so frames follow every outage
 JOINTS = 22  # of the synthetic people
+RETAIN_PARTS = 40  # Parquet parts kept (a part every PART_S)
+PART_S = 5.0
+SEGMENT_S = 20.0  # overlay and MOT segments: a new one this often (seconds of stream)
+RETAIN_SEGMENTS = 5  # ... and the newest this many complete ones kept
 
 
 class SyntheticPeopleParams(StageParams):
@@ -177,10 +186,12 @@ def pipeline(url: str, work: Path, model: bool) -> dict:
         },
         "stages": stages,
         "sinks": [
-            {"type": "parquet", "path": str(work / "tracks"), "seconds_per_part": 5,
-             "retain_parts": 40},
-            {"type": "mot", "path": str(work / "mot.txt")},
-            {"type": "overlay", "path": str(work / "overlay.mp4"), "segment_s": 30},
+            {"type": "parquet", "path": str(work / "tracks"), "seconds_per_part": PART_S,
+             "retain_parts": RETAIN_PARTS},
+            {"type": "mot", "path": str(work / "mot.txt"), "segment_s": SEGMENT_S,
+             "retain_parts": RETAIN_SEGMENTS},
+            {"type": "overlay", "path": str(work / "overlay.mp4"), "segment_s": SEGMENT_S,
+             "retain_parts": RETAIN_SEGMENTS},
             {"type": "live_soak:LatencyProbe", "path": str(work / "latency.json")},
         ],
         "runner": {"report_every_s": 60},
@@ -196,6 +207,25 @@ def sample(pid: int) -> dict[str, float]:
         "threads": int(fields["Threads"]),
         "files": len(os.listdir(f"/proc/{pid}/fd")),
     }
+
+
+def on_disk(work: Path) -> dict[str, float]:
+    """The run's outputs on disk now: complete Parquet parts, overlay and MOT segments (the
+    files being written are hidden temporary files, not counted) and their MiB."""
+    kept = {
+        "parts": sorted((work / "tracks").glob("part-*.parquet")),
+        "overlays": overlay_sink.segments(work / "overlay.mp4"),
+        "mots": mot_sink.segments(work / "mot.txt"),
+    }
+    figures: dict[str, float] = {name: len(paths) for name, paths in kept.items()}
+    sizes = []
+    for path in (p for paths in kept.values() for p in paths):
+        try:
+            sizes.append(path.stat().st_size)
+        except FileNotFoundError:  # removed by the retention meanwhile
+            pass
+    figures["disk_mib"] = sum(sizes) / 2**20
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -225,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     while time.time() < end and run.poll() is None:
         now = time.time()
         if now >= next_sample:
-            samples.append((now - started, sample(run.pid)))
+            samples.append((now - started, sample(run.pid) | on_disk(work)))
             next_sample += SAMPLE_EVERY_S
         if now >= next_toggle and now + DOWN_S[1] + TAIL_S < end:  # frames follow each outage
             down_at = time.time()
@@ -249,12 +279,17 @@ def report(args, work, started, outages, samples, code, crashed) -> int:
     print(f"live soak: {duration / 60:.1f} min, {len(outages)} server outages, exit {code}")
     if crashed:
         print("the run ended by itself (see run.log): FAILED")
-    print(f"{'t (min)':>8} {'RSS MiB':>9} {'threads':>8} {'files':>6}")
+    print(
+        f"{'t (min)':>8} {'RSS MiB':>9} {'threads':>8} {'files':>6} {'parts':>6} "
+        f"{'overlays':>9} {'mots':>5} {'disk MiB':>9}"
+    )
     for t, figures in samples[:: max(1, len(samples) // 20)]:
         print(
             f"{t / 60:>8.1f} {figures['rss_mib']:>9.1f} {figures['threads']:>8} "
-            f"{figures['files']:>6}"
+            f"{figures['files']:>6} {figures['parts']:>6} {figures['overlays']:>9} "
+            f"{figures['mots']:>5} {figures['disk_mib']:>9.1f}"
         )
+    report_disk(work, samples)
     after = [f for t, f in samples if t >= WARM_UP_SHARE * duration]
     if len(after) >= 2:
         for key in ("rss_mib", "threads", "files"):
@@ -266,12 +301,12 @@ def report(args, work, started, outages, samples, code, crashed) -> int:
                 f"{key} after warm-up: {first:.1f} -> {last:.1f} ({growth:+.1f} %; <= 5 %: {flag})"
             )
     parts = sorted((work / "tracks").glob("part-*.parquet"))
-    events = [e for p in parts for e in read_part_metadata(p).get("events", [])]
+    events = [e for p in parts for e in read_part_metadata(p).get("stream_events", [])]
     rows = pd.read_parquet(work / "tracks", columns=["frame", "wall_time"]) if parts else None
     reconnects = [e for e in events if e["kind"] == "reconnect"]
     print(f"outages (s): {' '.join(f'{b - a:.1f}' for a, b in outages)}")
     print(
-        f"gaps recorded in the kept parts ({len(parts)} parts, the newest 40): "
+        f"gaps recorded in the kept parts ({len(parts)} parts, the newest {RETAIN_PARTS}): "
         + " ".join(f"{e['gap_s']:.1f}" for e in reconnects)
     )
     if rows is not None:
@@ -298,6 +333,31 @@ def report(args, work, started, outages, samples, code, crashed) -> int:
             f"p50 {np.percentile(latency, 50):.1f} ms, p99 {np.percentile(latency, 99):.1f} ms"
         )
     return 0 if code == 143 and not crashed else 1
+
+
+def report_disk(work: Path, samples: list[tuple[float, dict]]) -> None:
+    """The files kept at the end, the most kept at any sample against the retention, and
+    whether every kept segment is readable."""
+    end = on_disk(work)
+    bounds = {"parts": RETAIN_PARTS, "overlays": RETAIN_SEGMENTS, "mots": RETAIN_SEGMENTS}
+    for name, bound in bounds.items():
+        most = max([f[name] for _, f in samples] + [end[name]])
+        flag = "met" if most <= bound else "NOT met"
+        print(f"{name} kept at the end: {end[name]:.0f}, most at any sample: {most:.0f} "
+              f"(retention {bound}: {flag})")  # fmt: skip
+    most_mib = max([f["disk_mib"] for _, f in samples] + [end["disk_mib"]])
+    print(f"disk used by the kept outputs at the end: {end['disk_mib']:.1f} MiB, most at any "
+          f"sample: {most_mib:.1f} MiB")  # fmt: skip
+    overlays = overlay_sink.segments(work / "overlay.mp4")
+    playing = sum(overlay_sink.playable_frames(path) > 0 for path in overlays)
+    mots = mot_sink.segments(work / "mot.txt")
+    parsed = 0
+    for path in mots:
+        lines = path.read_text().splitlines()
+        parsed += all(len(line.split(",")) == 10 for line in lines)
+    print(f"kept overlay segments that play: {playing}/{len(overlays)}; kept MOT segments of "
+          f"10-column MOTChallenge lines: {parsed}/{len(mots)}; first kept MOT segment: "
+          f"{mots[0].name if mots else '-'}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -804,7 +804,11 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="tracks dataset")
     _add_model_and_camera_options(track)
     track.add_argument("--overlay", metavar="OUT.mp4", help="also draw the tracks on a video")
-    track.add_argument("--mot", metavar="OUT.txt", help="also write MOTChallenge text")
+    track.add_argument(
+        "--mot",
+        metavar="OUT.txt",
+        help="also write MOTChallenge text (a live source: OUT-from-<frame>.txt segments)",
+    )
     track.add_argument(
         "--threads", type=int, help="the model's CPU threads (default: every usable CPU)"
     )

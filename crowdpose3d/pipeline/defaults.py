@@ -76,3 +76,5 @@ LIVE_RETAIN_AGE_S = 30 * 24 * 3600.0  # and none older than 30 days
 MIN_FREE_BYTES = 256 * 2**20
 # A live run's overlay is written as playable MP4 segments of this many seconds of video.
 LIVE_OVERLAY_SEGMENT_S = 300.0
+# A live run's MOT file is written as MOTChallenge segments of this many seconds of stream.
+LIVE_MOT_SEGMENT_S = 300.0

@@ -88,15 +88,17 @@ def plan_run(stages: Sequence[Any], resume: bool) -> RunPlan:
     for stage in stages:
         report = getattr(stage, "resume_point", None)
         point = report() if callable(report) else None
-        if point is not None and point != FRESH:
+        if point is not None:  # FRESH too: a stage whose earlier run kept nothing yet
             points.append(point)
-    if not points:
+    if not points or all(point == FRESH for point in points):
         return RunPlan()
     after_track_id = max(point.after_track_id for point in points)
     if stages and getattr(stages[0], "live", False):  # a live stream cannot be replayed:
         after_frame = max(point.after_frame for point in points)  # keep all, number after
         return RunPlan(ResumePoint(after_frame, after_track_id))
     after_frame = min(point.after_frame for point in points)
+    if after_frame < 0:  # a stage holds nothing of the earlier run: start over, fresh
+        return RunPlan()
     states: dict[str, dict[str, Any]] = {}
     for stage in stages:
         saved = getattr(stage, "saved_states", None)

@@ -9,25 +9,43 @@ run's facts and the frames it covers, as for the tracks.
 
 An output folder that holds parts is refused unless ``--overwrite`` (they are removed) or
 ``--resume`` (numbering continues; events after the plan's resume frame are removed first, so
-the resumed run does not write them twice).
+the resumed run does not write them twice). An event's ``frame`` is where it happened, which
+can be earlier than the frame that produced it (a track forgotten ``forget_after_s`` after it
+was last seen leaves at its last frame), so each part's metadata also lists the frame that
+produced each of its rows (``emitted_frames``), and the cut goes by those.
+
+Exact resume: the events still waiting in memory are lost when a run is killed, so the sink
+tells the run plan how far its complete parts reach (`EventsSink.resume_point`): the last
+frame of its newest part, or the later frame recorded in ``.covered.json`` (hidden, so
+dataset readers skip it), written with each part and on each ``seconds_per_part`` with no
+event waiting: every event up to that frame is in a complete part. The plan then resumes no
+later than that, from the regions' and the tracker's state saved there
+(`crowdpose3d.stages.regions`), and the resumed run's events equal an uninterrupted run's.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field
 
 from crowdpose3d.files import atomic_path
 from crowdpose3d.pipeline.frame import Frame
+from crowdpose3d.pipeline.plan import ResumePoint
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
 from crowdpose3d.tracks import schema
 from crowdpose3d.tracks.events import FRAME_EVENTS_KEY, Event, events_table
 from crowdpose3d.tracks.schema import METADATA_KEY, PART_GLOB, part_number
+
+COVERED_FILE = ".covered.json"  # {"last_frame": N}: every event up to frame N is in a part
+EMITTED_KEY = "emitted_frames"  # part metadata: the frame that produced each row, in order
 
 
 class EventsParams(StageParams):
@@ -46,6 +64,7 @@ class EventsSink(BaseStage):
         self.params: EventsParams = params
         self.directory = Path(params.path)
         self._events: list[Event] = []
+        self._emitted: list[int] = []  # the frame that produced each waiting event
         self._first_frame: int | None = None
         self._last_frame: int | None = None
         self._part_started = time.monotonic()
@@ -72,6 +91,29 @@ class EventsSink(BaseStage):
             raise StageError(f"cannot create {self.directory}: {error.strerror}") from None
         for stale in self.directory.glob(schema.TEMPORARY_GLOB):
             stale.unlink()  # left by a killed run; never a complete part
+        self._write_covered(context.plan.resume_point.after_frame)
+
+    def resume_point(self) -> ResumePoint | None:
+        """How far the complete parts reach (module docstring); None: no earlier run wrote
+        here. ``after_frame`` -1: an earlier run wrote no part yet (its events were lost),
+        so the run starts over."""
+        covered = self.directory / COVERED_FILE
+        parts = self._existing_parts()
+        if not parts and not covered.is_file():
+            return None
+        last = -1
+        if parts:
+            last = int(schema.read_part_metadata(parts[-1]).get("last_frame", -1))
+        try:
+            last = max(last, int(json.loads(covered.read_text())["last_frame"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # missing or cut: the parts alone say it
+        return ResumePoint(after_frame=last)
+
+    def _write_covered(self, last_frame: int) -> None:
+        path = self.directory / COVERED_FILE
+        with atomic_path(path, path.with_name(f"{path.name}.tmp")) as partial:
+            partial.write_text(json.dumps({"last_frame": int(last_frame)}))
 
     def _existing_parts(self) -> list[Path]:
         if not self.directory.is_dir():
@@ -79,25 +121,37 @@ class EventsSink(BaseStage):
         return sorted(self.directory.glob(PART_GLOB), key=part_number)
 
     def _cut_after(self, parts: list[Path], after_frame: int) -> None:
-        """Drop the events after ``after_frame`` (the resumed run makes them again)."""
+        """Drop the events produced after ``after_frame`` (the resumed run makes them again):
+        by ``emitted_frames`` where the part lists them, else by the ``frame`` column."""
         for path in parts:
             table = pq.read_table(path)
-            kept = table.filter(pc.less_equal(table["frame"], after_frame))
+            info = json.loads((table.schema.metadata or {}).get(METADATA_KEY, b"{}"))
+            emitted = info.get(EMITTED_KEY)
+            if emitted is not None and len(emitted) == table.num_rows:
+                keep = np.asarray(emitted, np.int64) <= after_frame  # (rows,)
+                kept = table.filter(pa.array(keep))
+                info[EMITTED_KEY] = [f for f in emitted if f <= after_frame]
+            else:
+                kept = table.filter(pc.less_equal(table["frame"], after_frame))
             if kept.num_rows == table.num_rows:
                 continue
             if kept.num_rows == 0:
                 path.unlink()
                 continue
+            info["last_frame"] = min(int(info.get("last_frame", after_frame)), after_frame)
+            metadata = {**(table.schema.metadata or {}), METADATA_KEY: json.dumps(info).encode()}
             with atomic_path(path, path.with_name(f".{path.stem}.tmp")) as partial:
-                pq.write_table(kept.replace_schema_metadata(table.schema.metadata), partial)
+                pq.write_table(kept.replace_schema_metadata(metadata), partial)
 
     def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         for frame in frames:
             self._first_frame = frame.index if self._first_frame is None else self._first_frame
             self._last_frame = frame.index
-            self._events.extend(frame.data.get(FRAME_EVENTS_KEY, ()))
+            new = frame.data.get(FRAME_EVENTS_KEY, ())
+            self._events.extend(new)
+            self._emitted.extend([frame.index] * len(new))
             due = time.monotonic() - self._part_started > self.params.seconds_per_part
-            if len(self._events) >= self.params.events_per_part or (due and self._events):
+            if len(self._events) >= self.params.events_per_part or due:
                 self.flush()
             yield frame
 
@@ -108,16 +162,20 @@ class EventsSink(BaseStage):
         """Write the waiting events as one complete part (temporary name, then rename)."""
         self._part_started = time.monotonic()
         if not self._events:
+            if self._last_frame is not None:
+                self._write_covered(self._last_frame)  # no event waits: all are in parts
             return
         table = events_table(self._events)
-        metadata = schema.part_metadata(
-            self.context.facts.known(), self._first_frame, self._last_frame
+        info = json.loads(
+            schema.part_metadata(self.context.facts.known(), self._first_frame, self._last_frame)
         )
-        table = table.replace_schema_metadata({METADATA_KEY: metadata})
+        info[EMITTED_KEY] = self._emitted
+        table = table.replace_schema_metadata({METADATA_KEY: json.dumps(info).encode()})
         path = self.directory / f"part-{self._next_part:06d}.parquet"
         temporary = self.directory / f".part-{self._next_part:06d}.tmp"
         with atomic_path(path, temporary) as partial:
             pq.write_table(table, partial, compression="zstd")
         self.parts_written.append(path)
         self._next_part += 1
-        self._events, self._first_frame, self._last_frame = [], None, None
+        self._write_covered(self._last_frame)
+        self._events, self._emitted, self._first_frame, self._last_frame = [], [], None, None

@@ -6,29 +6,50 @@ root is in the tracks dataset. Written under a temporary name and renamed on clo
 frame's lines reach the file as the frame passes (a killed run keeps them), and ``--resume``
 keeps the lines already written up to the run plan's resume point, which this sink bounds by
 what its own file holds (`MOTSink.resume_point`), so the sinks' order in a pipeline does not
-matter."""
+matter.
+
+A live run (or any run given ``segment_s``) writes segments instead of one ever-growing
+file: ``<stem>-from-<first frame><suffix>`` (e.g. ``mot-from-7500.txt``), a new one every
+``segment_s`` seconds of stream time (`LIVE_MOT_SEGMENT_S` for live runs). Each segment is a
+complete MOTChallenge file of its frames, written under a temporary name
+(``.<name>.partial``) and renamed when the next one starts or the run ends; frame numbers
+stay those of the whole stream (index + 1), so the segments concatenated in order give the
+one file a file run writes. The complete segments are kept within the retention of
+`crowdpose3d.stages.retention` (``retain_parts`` segments, ``retain_bytes``,
+``retain_age_s``; a live run's defaults as for the Parquet parts); the segment being written
+is never removed. A killed live run's partial segment gets its own name when the run
+restarts (its whole lines kept). File runs without ``segment_s`` and their resume are
+unchanged."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from pydantic import Field
 
 from crowdpose3d.files import publish
+from crowdpose3d.pipeline.defaults import LIVE_MOT_SEGMENT_S
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.plan import ResumePoint
 from crowdpose3d.pipeline.stage import (
     BaseStage,
     StageContext,
     StageError,
-    StageParams,
     claim_output_file,
 )
+from crowdpose3d.stages.retention import RetentionParams, apply_retention, with_live_defaults
+
+PARTIAL_SUFFIX = ".partial"  # ``.<name>.partial``: a file still being written
 
 
-class MOTParams(StageParams):
+class MOTParams(RetentionParams):  # retain_*: bounds on the complete segments
     path: str  # output .txt
+    # A new segment every this many seconds of stream time; None: one file, except for live
+    # runs, which get LIVE_MOT_SEGMENT_S.
+    segment_s: float | None = Field(None, gt=0)
 
 
 class MOTSink(BaseStage):
@@ -37,12 +58,26 @@ class MOTSink(BaseStage):
     def __init__(self, params: MOTParams) -> None:
         super().__init__(params)
         self.path = Path(params.path)
-        self._temporary = self.path.with_name(f".{self.path.name}.partial")
+        self._temporary = self.path.with_name(f".{self.path.name}{PARTIAL_SUFFIX}")
         self._stream = None
+        self._segment_s: float | None = None  # None: one file (a file run)
+        self._segment: Path | None = None  # the segment being written
+        self._segment_started_s = 0.0  # pts of its first frame
+        self.segments_removed = 0  # complete segments removed by the retention
+
+    def counters(self) -> dict[str, int]:
+        """Counts for the run's stage report."""
+        return {"segments_removed": self.segments_removed}
 
     def open(self, context: StageContext) -> None:
         super().open(context)
         claim_output_file(self.path, context)
+        live = bool(context.facts.live)
+        self._segment_s = self.params.segment_s or (LIVE_MOT_SEGMENT_S if live else None)
+        if self._segment_s is not None:
+            self.params = with_live_defaults(self.params, live)
+            publish_leftovers(self.path)
+            return
         try:
             kept = self._lines_before_resume(context) if context.resume else ""
             self._stream = open(self._temporary, "w")
@@ -53,7 +88,11 @@ class MOTSink(BaseStage):
     def resume_point(self) -> ResumePoint | None:
         """Where the lines already written stop (None: no lines): the frame before the last
         one with lines, whose lines may be incomplete when the run was killed, so the plan
-        never starts after a frame this file lacks."""
+        never starts after a frame this file lacks. Segments (the plan is made before the
+        sinks open, so before a live run is known): the newest segment's."""
+        single = self.path.exists() or self._temporary.exists()
+        if self.params.segment_s is not None or not single:
+            return self._segments_resume_point()
         lines, complete = self._written_lines()
         if not lines:
             return None
@@ -80,14 +119,51 @@ class MOTSink(BaseStage):
         lines, _ = self._written_lines()
         return "".join(line for line in lines if _mot_frame(line) <= last)
 
+    def _segments_resume_point(self) -> ResumePoint | None:
+        """The last frame and largest id of the newest segment (complete or a killed run's
+        partial one); None when there is none."""
+        files = segments(self.path) + [p for p, _ in _leftovers(self.path)]
+        for path in sorted(files, key=_first_frame_of, reverse=True):
+            lines = _whole_lines(path.read_text())
+            if lines:
+                last = max(_mot_frame(line) for line in lines) - 1
+                last_id = max(int(line.split(",", 2)[1]) for line in lines)
+                return ResumePoint(after_frame=last, after_track_id=last_id)
+        return None
+
     def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         for frame in frames:
+            if self._segment_s is not None:
+                self._rotate(frame)
             self._stream.write(mot_lines(frame))
             self._stream.flush()  # a killed run keeps every frame that passed
             yield frame
 
+    def _rotate(self, frame: Frame) -> None:
+        """Finish the segment once ``segment_s`` of stream time has passed; start one (named
+        by this frame) when none is open."""
+        if self._stream is not None and (frame.pts_s - self._segment_started_s >= self._segment_s):
+            self._finish_segment()
+        if self._stream is None:
+            self._segment = self.path.with_name(
+                f"{self.path.stem}-from-{frame.index}{self.path.suffix}"
+            )
+            self._segment_started_s = frame.pts_s
+            try:
+                self._stream = open(_partial(self._segment), "w")
+            except OSError as error:
+                raise StageError(f"cannot write {self._segment}: {error.strerror}") from None
+
+    def _finish_segment(self) -> None:
+        self._stream.close()
+        self._stream = None
+        publish(_partial(self._segment), self._segment)
+        self.segments_removed += len(apply_retention(segments(self.path), self.params))
+
     def close(self) -> None:
-        if self._stream is not None:
+        if self._stream is not None and self._segment_s is not None:
+            self._finish_segment()
+        elif self._stream is not None:
             self._stream.close()
             self._stream = None
             publish(self._temporary, self.path)
@@ -119,3 +195,60 @@ def _mot_frame(line: str) -> int:
     """The frame number (from 1) of a MOTChallenge line; 0 when it has none."""
     head = line.split(",", 1)[0]
     return int(head) if head.isdigit() else 0
+
+
+def _partial(path: Path) -> Path:
+    return path.with_name(f".{path.name}{PARTIAL_SUFFIX}")
+
+
+def _segment_pattern(path: Path) -> re.Pattern:
+    return re.compile(rf"{re.escape(path.stem)}-from-(\d+){re.escape(path.suffix)}")
+
+
+def _first_frame_of(segment: Path) -> int:
+    """``mot-from-7500.txt`` (or its partial file) -> 7500."""
+    name = segment.name.removeprefix(".").removesuffix(PARTIAL_SUFFIX)
+    return int(name.rsplit("-from-", 1)[1].split(".", 1)[0])
+
+
+def segments(path: Path) -> list[Path]:
+    """The complete ``<stem>-from-<frame><suffix>`` segments beside ``path``, oldest first
+    (by first frame)."""
+    pattern = _segment_pattern(path)
+    found = [p for p in path.parent.glob(f"{path.stem}-from-*") if pattern.fullmatch(p.name)]
+    return sorted(found, key=_first_frame_of)
+
+
+def _leftovers(path: Path) -> list[tuple[Path, Path]]:
+    """(partial file, its segment's name) of each segment a killed run left unfinished."""
+    pattern = _segment_pattern(path)
+    found = []
+    for partial in path.parent.glob(f".{path.stem}-from-*{PARTIAL_SUFFIX}"):
+        name = partial.name[1:].removesuffix(PARTIAL_SUFFIX)
+        if pattern.fullmatch(name):
+            found.append((partial, partial.with_name(name)))
+    return found
+
+
+def publish_leftovers(path: Path) -> list[Path]:
+    """Give each partial segment of a killed run its own name, with its whole lines only
+    (the last line may have been cut); remove those without a line."""
+    published = []
+    for partial, target in _leftovers(path):
+        lines = _whole_lines(partial.read_text())
+        if not lines or target.exists():
+            partial.unlink()
+            continue
+        partial.write_text("".join(lines))
+        publish(partial, target)
+        published.append(target)
+    return published
+
+
+def _whole_lines(text: str) -> list[str]:
+    """The complete MOTChallenge lines of ``text`` (a killed run's last line may be cut)."""
+    return [
+        line
+        for line in text.splitlines(keepends=True)
+        if line.endswith("\n") and line.count(",") >= 6 and _mot_frame(line) > 0
+    ]

@@ -6,7 +6,10 @@ temporary file of a killed run plays up to its last fragment; ``--resume`` publi
 leftover under its own name and writes ``<stem>-from-<frame>.mp4`` beside it, from the
 run plan's first frame. A live run writes playable segments, ``<stem>-from-<frame>.mp4``
 every ``segment_s`` of video (`LIVE_OVERLAY_SEGMENT_S` by default), and a new segment when
-the stream's resolution changes.
+the stream's resolution changes. Complete segments are kept within the retention of
+`crowdpose3d.stages.retention` (``retain_parts`` segments, ``retain_bytes``,
+``retain_age_s``; a live run's defaults as for the Parquet parts); the segment being
+written is never removed.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ from crowdpose3d.core.skeleton import get_skeleton
 from crowdpose3d.files import publish
 from crowdpose3d.pipeline.defaults import LIVE_OVERLAY_SEGMENT_S
 from crowdpose3d.pipeline.frame import Frame
-from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageParams, claim_output_file
+from crowdpose3d.pipeline.stage import BaseStage, StageContext, claim_output_file
 from crowdpose3d.stages.overlay_regions import draw_regions, ground_camera
+from crowdpose3d.stages.retention import RetentionParams, apply_retention, with_live_defaults
 from crowdpose3d.tracks.events import FRAME_REGIONS_KEY
 
 DEFAULT_FPS = 25.0  # when neither the params nor the source give a frame rate
@@ -36,7 +40,7 @@ FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
 PARTIAL_SUFFIX = ".partial.mp4"  # ``.<name>.partial.mp4``: a file still being written
 
 
-class OverlayParams(StageParams):
+class OverlayParams(RetentionParams):  # retain_*: bounds on the complete segments
     path: str  # output .mp4
     fps: float | None = Field(None, gt=0)  # default: the source's
     crf: int = Field(23, ge=0, le=51)  # x264 quality (lower is better)
@@ -66,12 +70,18 @@ class OverlaySink(BaseStage):
         self._frames_in_file = 0
         self._named_from_frame = False  # file names carry their first frame
         self.files_written: list[Path] = []
+        self.segments_removed = 0  # complete segments removed by the retention
+
+    def counters(self) -> dict[str, int]:
+        """Counts for the run's stage report."""
+        return {"segments_removed": self.segments_removed}
 
     def open(self, context: StageContext) -> None:
         super().open(context)
         claim_output_file(self.path, context)
         live = bool(context.facts.live)
         self._segment_s = self.params.segment_s or (LIVE_OVERLAY_SEGMENT_S if live else None)
+        self.params = with_live_defaults(self.params, live)
         if context.resume:
             publish_leftovers(self.path)
         # A file that does not start at frame 0 says where it starts, so a resumed run never
@@ -101,6 +111,8 @@ class OverlaySink(BaseStage):
         self._container = None
         publish(_partial(self._target), self._target)
         self.files_written.append(self._target)
+        if self._segment_s is not None:  # the segment being written is not among them yet
+            self.segments_removed += len(apply_retention(segments(self.path), self.params))
 
     def _skeleton_bones(self) -> tuple[tuple[int, int], ...]:
         if not self._bones and self.context.facts.skeleton:

@@ -12,18 +12,26 @@ metres (``ground_xy`` of the lift stage, which needs a camera with a height and 
 stage holds each frame back until the next arrives, so when the stream ends it can add the
 closing events (people still inside leave with reason "end", the last occupancy interval) to
 the last frame. State is per source id.
+
+Exact resume: the counters' state after each frame (`RegionCounter.state_dict`, as JSON)
+goes on the frame under ``frame.data[STAGE_STATE]`` like the tracker's, the Parquet sink
+saves it beside each complete part, and a resumed run (``context.plan.stage_state``)
+continues from it: people inside a zone stay inside, each track keeps its side of each line,
+and the events of a killed and resumed file run equal an uninterrupted run's.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 from pydantic import Field, model_validator
 
-from crowdpose3d.pipeline.frame import Frame
-from crowdpose3d.pipeline.stage import BaseStage, StageError, StageParams
+from crowdpose3d.messages import first_line
+from crowdpose3d.pipeline.frame import STAGE_STATE, Frame
+from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
 from crowdpose3d.tracks.events import FRAME_EVENTS_KEY, FRAME_REGIONS_KEY
 from crowdpose3d.tracks.regions import (
     DEFAULT_FORGET_AFTER_S,
@@ -36,6 +44,7 @@ from crowdpose3d.tracks.regions import (
 )
 
 GROUND_KEY = "ground_xy"  # poses.data key of the lift stage's ground-plane positions (N, 2)
+STATE_KEY = "counters"  # resume state: {STATE_KEY: JSON of {source id: counter state}}
 
 
 class LineParams(StageParams):
@@ -109,6 +118,23 @@ class RegionsStage(BaseStage):
         self.params: RegionsParams = params
         self.counters: dict[str, RegionCounter] = {}
 
+    def open(self, context: StageContext) -> None:
+        """Start fresh, or after ``--resume`` from the counters' state the plan holds (saved
+        with the last complete part: who is inside, which side of each line)."""
+        super().open(context)
+        self.counters = {}
+        state = context.plan.stage_state.get(self.run_name)
+        if not state or STATE_KEY not in state:
+            return
+        try:
+            for source, saved in json.loads(str(state[STATE_KEY])).items():
+                self._counter(source).load_state_dict(saved)
+        except (ValueError, KeyError, TypeError) as error:
+            raise StageError(
+                f"cannot resume the regions (were they changed?): {first_line(error)}; "
+                "rerun with --overwrite"
+            ) from None
+
     def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         held: Frame | None = None
         for frame in frames:
@@ -163,6 +189,11 @@ class RegionsStage(BaseStage):
             {name: dict(counts) for name, counts in counter.crossings.items()},
             counter.occupancy(),
         )
+        # The state after this frame, for a sink to save with the part it ends.
+        states = {source: c.state_dict() for source, c in self.counters.items()}
+        frame.data.setdefault(STAGE_STATE, {})[self.run_name] = {
+            STATE_KEY: np.asarray(json.dumps(states))
+        }
 
 
 __all__ = ["SPACES", "RegionsParams", "RegionsStage", "RegionsView", "regions_of"]

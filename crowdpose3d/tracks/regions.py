@@ -303,6 +303,68 @@ class RegionCounter:
         self.tracks.clear()
         return [Event(**fields) for fields in sorted(events, key=lambda e: e["time_s"])]
 
+    def state_dict(self) -> dict:
+        """What `update` carries from one frame to the next (who is inside which zone since
+        when, each track's side of each line, the counts, the open occupancy interval), as
+        plain JSON values: the resume state a sink saves with each complete part."""
+        tracks = {
+            str(track_id): {
+                "last_time_s": float(state.last_time_s),
+                "last_frame": int(state.last_frame),
+                "sides": {
+                    name: [int(r.side), [float(v) for v in r.xy], float(r.time_s)]
+                    for name, r in state.sides.items()
+                },
+                "entered": {name: float(t) for name, t in state.entered.items()},
+                "known_zones": sorted(state.known_zones),
+            }
+            for track_id, state in self.tracks.items()
+        }
+        interval = self._interval
+        return {
+            "tracks": tracks,
+            "crossings": {name: dict(counts) for name, counts in self.crossings.items()},
+            "interval": None
+            if interval is None
+            else {
+                "index": interval.index,
+                "frames": interval.frames,
+                "last_frame": interval.last_frame,
+                "people": {name: list(counts) for name, counts in interval.people.items()},
+            },
+        }
+
+    def load_state_dict(self, state: Mapping) -> None:
+        """Continue from a `state_dict` (KeyError / ValueError if it does not fit these
+        regions)."""
+        self.tracks = {
+            int(track_id): _TrackState(
+                last_time_s=float(saved["last_time_s"]),
+                last_frame=int(saved["last_frame"]),
+                sides={
+                    name: SideRecord(int(side), np.asarray(xy, float), float(time_s))
+                    for name, (side, xy, time_s) in saved["sides"].items()
+                },
+                entered={name: float(t) for name, t in saved["entered"].items()},
+                known_zones=set(saved["known_zones"]),
+            )
+            for track_id, saved in state["tracks"].items()
+        }
+        if set(state["crossings"]) != set(self.crossings):
+            raise ValueError("the saved lines are not this run's lines")
+        self.crossings = {name: dict(counts) for name, counts in state["crossings"].items()}
+        interval = state["interval"]
+        self._interval = None
+        if interval is not None:
+            if set(interval["people"]) != {zone.name for zone in self.zones}:
+                raise ValueError("the saved zones are not this run's zones")
+            self._interval = _Interval(
+                int(interval["index"]),
+                int(interval["frames"]),
+                int(interval["last_frame"]),
+                {name: list(counts) for name, counts in interval["people"].items()},
+            )
+
     # ------------------------------------------------------------------------- internals
 
     def _event(self, kind: str, region, frame: int, time_s: float, wall_time) -> dict:
