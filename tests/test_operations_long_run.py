@@ -203,7 +203,9 @@ def test_a_restarted_live_run_appends_to_its_output(tmp_path):
     assert sorted(frames) == list(range(24))  # numbered on after the first run's frames
     numbers = sorted(int(p.stem.split("-")[1]) for p in output.glob("part-*.parquet"))
     assert numbers == list(range(len(numbers))) and len(numbers) >= 4
-    mot = (tmp_path / "mot.txt").read_text().splitlines()
+    from crowdpose3d.stages.mot import segments
+
+    mot = [line for path in segments(tmp_path / "mot.txt") for line in path.read_text().split()]
     assert sorted(int(line.split(",")[0]) for line in mot) == list(range(1, 25))
 
 

@@ -16,9 +16,9 @@ produced each of its rows (``emitted_frames``), and the cut goes by those.
 
 Exact resume: the events still waiting in memory are lost when a run is killed, so the sink
 tells the run plan how far its complete parts reach (`EventsSink.resume_point`): the last
-frame of its newest part, or the later frame recorded in ``.covered.json`` (hidden, so
-dataset readers skip it), written with each part and on each ``seconds_per_part`` with no
-event waiting: every event up to that frame is in a complete part. The plan then resumes no
+frame of its newest part, or the later frame recorded in ``_covered.json`` (dataset
+readers skip names that start with ``_``), written with each part and on each
+``seconds_per_part`` with no event waiting: every event up to that frame is in a complete part. The plan then resumes no
 later than that, from the regions' and the tracker's state saved there
 (`crowdpose3d.stages.regions`), and the resumed run's events equal an uninterrupted run's.
 """
@@ -44,7 +44,7 @@ from crowdpose3d.tracks import schema
 from crowdpose3d.tracks.events import FRAME_EVENTS_KEY, Event, events_table
 from crowdpose3d.tracks.schema import METADATA_KEY, PART_GLOB, part_number
 
-COVERED_FILE = ".covered.json"  # {"last_frame": N}: every event up to frame N is in a part
+COVERED_FILE = "_covered.json"  # {"last_frame": N}: every event up to frame N is in a part
 EMITTED_KEY = "emitted_frames"  # part metadata: the frame that produced each row, in order
 
 
