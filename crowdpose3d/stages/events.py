@@ -18,9 +18,10 @@ Exact resume: the events still waiting in memory are lost when a run is killed, 
 tells the run plan how far its complete parts reach (`EventsSink.resume_point`): the last
 frame of its newest part, or the later frame recorded in ``_covered.json`` (dataset
 readers skip names that start with ``_``), written with each part and on each
-``seconds_per_part`` with no event waiting: every event up to that frame is in a complete part. The plan then resumes no
-later than that, from the regions' and the tracker's state saved there
-(`crowdpose3d.stages.regions`), and the resumed run's events equal an uninterrupted run's.
+``seconds_per_part`` with no event waiting: every event up to that frame is in a complete
+part. The plan then resumes no later than that, from the regions' and the tracker's state
+saved there (`crowdpose3d.stages.regions`), and the resumed run's events equal an
+uninterrupted run's.
 """
 
 from __future__ import annotations
