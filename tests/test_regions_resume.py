@@ -2,7 +2,7 @@
 regions' state (who is inside a zone since when, each track's side of each line, the open
 occupancy interval) is saved beside each complete Parquet part like the tracker's, the
 events sink tells the plan how far its complete parts reach, and the events of a killed
-and resumed file run equal an uninterrupted run's."""
+and resumed file run equal an uninterrupted run's (and so do its MOT segments)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from test_resume import kill_when
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import BaseStage, StageParams
 from crowdpose3d.poses import Poses
+from crowdpose3d.stages.mot import segments
 from crowdpose3d.tracks.events import Event
 from crowdpose3d.tracks.regions import Line, RegionCounter, Zone
 
@@ -94,6 +95,7 @@ def regions_pipeline(images: Path, out: Path, sleep_s: float = 0.0) -> dict:
         "sinks": [
             {"type": "parquet", "path": str(out / "tracks"), "rows_per_part": 30},
             {"type": "events", "path": str(out / "events"), "events_per_part": 4},
+            {"type": "mot", "path": str(out / "mot.txt"), "segment_s": 1.0},
         ],
     }
 
@@ -162,6 +164,13 @@ def test_a_run_killed_twice_resumes_to_the_events_of_an_uninterrupted_run(tmp_pa
     kinds = set(expected["kind"])
     assert {"line_crossing", "zone_enter", "zone_leave", "zone_occupancy"} <= kinds
     pd.testing.assert_frame_equal(sorted_events(cut / "events"), expected)
+    # MOT segments (any run can ask for them): in order, the same lines as the clean run's.
+    assert mot_text(cut) == mot_text(tmp_path / "clean") and len(mot_text(cut)) > 100
+    assert not list(cut.glob(".*partial"))
+
+
+def mot_text(out: Path) -> str:
+    return "".join(path.read_text() for path in segments(out / "mot.txt"))
 
 
 def test_the_regions_stage_puts_its_state_on_each_frame(tmp_path):

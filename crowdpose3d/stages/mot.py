@@ -77,6 +77,8 @@ class MOTSink(BaseStage):
         if self._segment_s is not None:
             self.params = with_live_defaults(self.params, live)
             publish_leftovers(self.path)
+            if context.resume:
+                self._cut_segments(context.plan.resume_point.after_frame)
             return
         try:
             kept = self._lines_before_resume(context) if context.resume else ""
@@ -122,14 +124,32 @@ class MOTSink(BaseStage):
     def _segments_resume_point(self) -> ResumePoint | None:
         """The last frame and largest id of the newest segment (complete or a killed run's
         partial one); None when there is none."""
-        files = segments(self.path) + [p for p, _ in _leftovers(self.path)]
-        for path in sorted(files, key=_first_frame_of, reverse=True):
+        leftovers = [partial for partial, _ in _leftovers(self.path)]
+        for path in sorted(segments(self.path) + leftovers, key=_first_frame_of, reverse=True):
             lines = _whole_lines(path.read_text())
             if lines:
                 last = max(_mot_frame(line) for line in lines) - 1
                 last_id = max(int(line.split(",", 2)[1]) for line in lines)
+                if path in leftovers:  # killed: the last frame's lines may be incomplete
+                    last -= 1
                 return ResumePoint(after_frame=last, after_track_id=last_id)
         return None
+
+    def _cut_segments(self, after_frame: int) -> None:
+        """Keep the segments' lines up to ``after_frame`` (the resumed run writes the rest
+        again): a segment that starts after it goes, one across it is rewritten."""
+        for path in segments(self.path):
+            if _first_frame_of(path) > after_frame:
+                path.unlink()
+                continue
+            text = path.read_text()
+            kept = "".join(
+                line for line in _whole_lines(text) if _mot_frame(line) <= after_frame + 1
+            )
+            if kept != text:
+                partial = _partial(path)
+                partial.write_text(kept)
+                publish(partial, path)
 
     def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         for frame in frames:
