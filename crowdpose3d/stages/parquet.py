@@ -13,8 +13,9 @@ Exact resume: the stages' resume state of the last frame of each part (the track
 ``frame.data[STAGE_STATE]``) is saved beside it as ``.part-NNNNNN.state.npz`` (written, then
 renamed, before the part), and `ParquetSink.saved_states` gives it back to the run plan.
 
-Bounded disk: retention by parts, bytes and age (a live run gets `LIVE_RETAIN_BYTES` and
-`LIVE_RETAIN_AGE_S` unless it names its own); a free-space guard (below ``min_free_bytes``
+Bounded disk: retention by parts, bytes and age (`crowdpose3d.stages.retention`, shared with
+the overlay and MOT segments; a live run gets `LIVE_RETAIN_BYTES` and `LIVE_RETAIN_AGE_S`
+unless it names its own); a free-space guard (below ``min_free_bytes``
 no part is written, the rows wait in memory up to ``max_waiting_rows``, one warning line,
 and the writing resumes when space returns); a write that fails for lack of space (ENOSPC)
 keeps its rows and is retried. `ParquetSink.free_bytes` and `ParquetSink.write_part` are the
@@ -40,10 +41,11 @@ from pydantic import Field
 
 from crowdpose3d.files import atomic_path
 from crowdpose3d.messages import first_line
-from crowdpose3d.pipeline.defaults import LIVE_RETAIN_AGE_S, LIVE_RETAIN_BYTES, MIN_FREE_BYTES
+from crowdpose3d.pipeline.defaults import MIN_FREE_BYTES
 from crowdpose3d.pipeline.frame import STAGE_STATE, STREAM_EVENTS, Frame
 from crowdpose3d.pipeline.plan import ResumePoint
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
+from crowdpose3d.stages.retention import beyond_retention, with_live_defaults
 from crowdpose3d.tracks import io, schema
 from crowdpose3d.tracks.schema import METADATA_KEY, PART_GLOB, part_number, tracks_schema
 
@@ -117,13 +119,7 @@ class ParquetSink(BaseStage):
         for state in self.directory.glob(".part-*.state.npz"):
             if not _part_of(state).exists():
                 state.unlink()  # its part was never renamed, or was removed
-        params = self.params
-        if context.facts.live and not (
-            params.retain_parts or params.retain_bytes or params.retain_age_s
-        ):
-            self.params = params.model_copy(
-                update={"retain_bytes": LIVE_RETAIN_BYTES, "retain_age_s": LIVE_RETAIN_AGE_S}
-            )
+        self.params = with_live_defaults(self.params, bool(context.facts.live))
 
     def counters(self) -> dict[str, int]:
         """Counts for the run's stage report (and the metrics endpoint)."""
@@ -284,22 +280,12 @@ class ParquetSink(BaseStage):
 
     def _retain(self) -> None:
         """Remove the oldest parts (and their states) beyond the retention by count, bytes
-        and age; the newest part always stays."""
+        and age (`crowdpose3d.stages.retention`); the newest part always stays."""
         params = self.params
-        parts = self._existing_parts()
-        if params.retain_parts is not None:
-            for old in parts[: -params.retain_parts]:
-                _remove_part(old)
-            parts = parts[-params.retain_parts :]
-        if params.retain_age_s is not None:
-            oldest = time.time() - params.retain_age_s
-            while len(parts) > 1 and parts[0].stat().st_mtime < oldest:
-                _remove_part(parts.pop(0))
-        if params.retain_bytes is not None:
-            total = sum(part.stat().st_size for part in parts)
-            while len(parts) > 1 and total > params.retain_bytes:
-                total -= parts[0].stat().st_size
-                _remove_part(parts.pop(0))
+        for old in beyond_retention(
+            self._existing_parts(), params.retain_parts, params.retain_bytes, params.retain_age_s
+        ):
+            _remove_part(old)
 
     def _add(self, frame: Frame) -> None:
         self._first_frame = frame.index if self._first_frame is None else self._first_frame
