@@ -7,6 +7,7 @@ and resumed file run equal an uninterrupted run's (and so do its MOT segments)."
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from test_operations import cli
+from test_operations import cli, wait_for
 from test_resume import kill_when
 
 from crowdpose3d.pipeline.frame import Frame
@@ -167,6 +168,36 @@ def test_a_run_killed_twice_resumes_to_the_events_of_an_uninterrupted_run(tmp_pa
     # MOT segments (any run can ask for them): in order, the same lines as the clean run's.
     assert mot_text(cut) == mot_text(tmp_path / "clean") and len(mot_text(cut)) > 100
     assert not list(cut.glob(".*partial"))
+
+
+@pytest.mark.slow
+def test_a_run_stopped_cleanly_resumes_to_the_events_of_an_uninterrupted_run(tmp_path):
+    """SIGTERM half way (a clean stop writes the closing events: people inside leave with
+    reason "end", the open interval ends), then `--resume` to the end: the events equal an
+    uninterrupted run's; a second `--resume` with no frame left changes nothing. Old code:
+    the resumed run kept the first run's closing events beside the real leaves."""
+    images = write_images(tmp_path / "images")
+    clean_file, cut_file = tmp_path / "clean.yaml", tmp_path / "cut.yaml"
+    clean_file.write_text(yaml.safe_dump(regions_pipeline(images, tmp_path / "clean")))
+    cut = tmp_path / "cut"
+    cut_file.write_text(yaml.safe_dump(regions_pipeline(images, cut, sleep_s=0.03)))
+    clean = run_cli(clean_file)
+    _, stderr = clean.communicate(timeout=300)
+    assert clean.returncode == 0, stderr
+    first = run_cli(cut_file)
+    wait_for(cut / "events" / "part-000002.parquet", first, timeout=300)
+    first.send_signal(signal.SIGTERM)
+    _, stderr = first.communicate(timeout=120)
+    assert first.returncode == 143, stderr
+    stopped = pd.read_parquet(cut / "events")
+    assert (stopped["reason"] == "end").any()  # the stop closed the zone
+    for _ in range(2):  # to the end, then once more with nothing left
+        resumed = run_cli(cut_file, "--resume")
+        _, stderr = resumed.communicate(timeout=300)
+        assert resumed.returncode == 0, stderr
+        pd.testing.assert_frame_equal(
+            sorted_events(cut / "events"), sorted_events(tmp_path / "clean" / "events")
+        )
 
 
 def mot_text(out: Path) -> str:

@@ -21,7 +21,11 @@ readers skip names that start with ``_``), written with each part and on each
 ``seconds_per_part`` with no event waiting: every event up to that frame is in a complete
 part. The plan then resumes no later than that, from the regions' and the tracker's state
 saved there (`crowdpose3d.stages.regions`), and the resumed run's events equal an
-uninterrupted run's.
+uninterrupted run's. A run stopped cleanly (SIGTERM, or a file that ended) has also written
+its closing events (people still inside leave with reason "end", the open occupancy interval
+ends): each part's metadata counts them (``closing_rows``, its last rows), and a resumed run
+removes them when its first frame arrives (it writes its own at its end; a resume with no
+frame left keeps them).
 """
 
 from __future__ import annotations
@@ -42,11 +46,12 @@ from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.plan import ResumePoint
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
 from crowdpose3d.tracks import schema
-from crowdpose3d.tracks.events import FRAME_EVENTS_KEY, Event, events_table
+from crowdpose3d.tracks.events import FRAME_CLOSING_KEY, FRAME_EVENTS_KEY, Event, events_table
 from crowdpose3d.tracks.schema import METADATA_KEY, PART_GLOB, part_number
 
 COVERED_FILE = "_covered.json"  # {"last_frame": N}: every event up to frame N is in a part
 EMITTED_KEY = "emitted_frames"  # part metadata: the frame that produced each row, in order
+CLOSING_KEY = "closing_rows"  # part metadata: how many of its last rows closed the stream
 
 
 class EventsParams(StageParams):
@@ -66,6 +71,8 @@ class EventsSink(BaseStage):
         self.directory = Path(params.path)
         self._events: list[Event] = []
         self._emitted: list[int] = []  # the frame that produced each waiting event
+        self._closing = 0  # how many of the waiting events (the last ones) close the stream
+        self._drop_closing = False  # resumed: remove the earlier run's closing events
         self._first_frame: int | None = None
         self._last_frame: int | None = None
         self._part_started = time.monotonic()
@@ -78,6 +85,7 @@ class EventsSink(BaseStage):
         if existing and context.resume:
             self._next_part = part_number(existing[-1]) + 1
             self._cut_after(existing, context.plan.resume_point.after_frame)
+            self._drop_closing = True
         elif existing and context.overwrite:
             for path in existing:
                 path.unlink()
@@ -139,18 +147,43 @@ class EventsSink(BaseStage):
             if kept.num_rows == 0:
                 path.unlink()
                 continue
+            cut = table.num_rows - kept.num_rows  # the last rows: closing ones go first
+            info[CLOSING_KEY] = max(0, int(info.get(CLOSING_KEY, 0)) - cut)
             info["last_frame"] = min(int(info.get("last_frame", after_frame)), after_frame)
+            metadata = {**(table.schema.metadata or {}), METADATA_KEY: json.dumps(info).encode()}
+            with atomic_path(path, path.with_name(f".{path.stem}.tmp")) as partial:
+                pq.write_table(kept.replace_schema_metadata(metadata), partial)
+
+    def _remove_closing_rows(self) -> None:
+        """Drop the closing events an earlier, cleanly stopped run wrote (module docstring)."""
+        for path in self._existing_parts():
+            table = pq.read_table(path)
+            info = json.loads((table.schema.metadata or {}).get(METADATA_KEY, b"{}"))
+            closing = int(info.get(CLOSING_KEY, 0))
+            if closing <= 0:
+                continue
+            kept = table.slice(0, table.num_rows - closing)
+            if kept.num_rows == 0:
+                path.unlink()
+                continue
+            info[CLOSING_KEY] = 0
+            if EMITTED_KEY in info:
+                info[EMITTED_KEY] = info[EMITTED_KEY][: kept.num_rows]
             metadata = {**(table.schema.metadata or {}), METADATA_KEY: json.dumps(info).encode()}
             with atomic_path(path, path.with_name(f".{path.stem}.tmp")) as partial:
                 pq.write_table(kept.replace_schema_metadata(metadata), partial)
 
     def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         for frame in frames:
+            if self._drop_closing:
+                self._drop_closing = False
+                self._remove_closing_rows()
             self._first_frame = frame.index if self._first_frame is None else self._first_frame
             self._last_frame = frame.index
             new = frame.data.get(FRAME_EVENTS_KEY, ())
             self._events.extend(new)
             self._emitted.extend([frame.index] * len(new))
+            self._closing = int(frame.data.get(FRAME_CLOSING_KEY, 0))  # only the last frame's
             due = time.monotonic() - self._part_started > self.params.seconds_per_part
             if len(self._events) >= self.params.events_per_part or due:
                 self.flush()
@@ -171,6 +204,7 @@ class EventsSink(BaseStage):
             schema.part_metadata(self.context.facts.known(), self._first_frame, self._last_frame)
         )
         info[EMITTED_KEY] = self._emitted
+        info[CLOSING_KEY] = self._closing
         table = table.replace_schema_metadata({METADATA_KEY: json.dumps(info).encode()})
         path = self.directory / f"part-{self._next_part:06d}.parquet"
         temporary = self.directory / f".part-{self._next_part:06d}.tmp"
@@ -180,3 +214,4 @@ class EventsSink(BaseStage):
         self._next_part += 1
         self._write_covered(self._last_frame)
         self._events, self._emitted, self._first_frame, self._last_frame = [], [], None, None
+        self._closing = 0

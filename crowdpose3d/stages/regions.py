@@ -32,7 +32,7 @@ from pydantic import Field, model_validator
 from crowdpose3d.messages import first_line
 from crowdpose3d.pipeline.frame import STAGE_STATE, Frame
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
-from crowdpose3d.tracks.events import FRAME_EVENTS_KEY, FRAME_REGIONS_KEY
+from crowdpose3d.tracks.events import FRAME_CLOSING_KEY, FRAME_EVENTS_KEY, FRAME_REGIONS_KEY
 from crowdpose3d.tracks.regions import (
     DEFAULT_FORGET_AFTER_S,
     DEFAULT_INTERVAL_S,
@@ -145,6 +145,7 @@ class RegionsStage(BaseStage):
         if held is not None:
             closing = [event for c in self.counters.values() for event in c.finish(None)]
             held.data.setdefault(FRAME_EVENTS_KEY, []).extend(closing)
+            held.data[FRAME_CLOSING_KEY] = len(closing)
             yield held
 
     def _counter(self, source: str) -> RegionCounter:

@@ -80,6 +80,9 @@ EVENTS_SCHEMA = pa.schema([pa.field(name, dtype) for name, dtype in EVENT_FIELDS
 # by the overlay).
 FRAME_EVENTS_KEY = "events"
 FRAME_REGIONS_KEY = "regions"
+# How many of a frame's events (its last ones) close the stream: people still inside leave
+# with reason "end", the open occupancy interval ends. A resumed run makes its own at its end.
+FRAME_CLOSING_KEY = "closing_events"
 PAYLOAD_VERSION = 1  # the JSON payload's "v"; raised when a field changes meaning
 
 
