@@ -16,6 +16,7 @@ from crowdpose3d.pipeline.defaults import DEFAULT_DEVICE, DEFAULT_MODEL, default
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.runner import PipelineRunner, RunReport
 from crowdpose3d.pipeline.stage import StageContext
+from crowdpose3d.stages.retention import RETENTION_KEYS
 
 
 def track_pipeline(
@@ -41,7 +42,8 @@ def track_pipeline(
             (pixels), or ``camera_file``; ``height_m`` and ``pitch_deg`` add a ground plane.
         overlay: also draw the tracks on this MP4; mot: also write MOTChallenge text here.
         backend, precision, threads: the pandanet stage's (`crowdpose3d.engine.backends`).
-        parquet: options of the Parquet sink (``rows_per_part``, ``retain_bytes`` ...).
+        parquet: options of the Parquet sink (``rows_per_part``, ``retain_bytes`` ...); its
+            ``retain_*`` options bound the overlay's and the MOT sink's segments too.
     """
     data = default_pipeline(
         str(source),
@@ -56,6 +58,10 @@ def track_pipeline(
         threads=threads,
     )
     data["sinks"][0].update(parquet or {})
+    retention = {key: value for key, value in (parquet or {}).items() if key in RETENTION_KEYS}
+    for sink in data["sinks"][1:]:
+        if sink["type"] in ("overlay", "mot"):  # their segments keep the parts' retention
+            sink.update(retention)
     return validate_pipeline(data, "crowdpose3d track")
 
 

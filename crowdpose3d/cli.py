@@ -598,7 +598,9 @@ def _add_parquet_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seconds-per-part", type=float, help="a part at least this often, live (60)"
     )
-    parser.add_argument("--retain-parts", type=int, help="keep only the newest N parts")
+    parser.add_argument(
+        "--retain-parts", type=int, help="keep only the newest N parts (and overlay/MOT segments)"
+    )
     parser.add_argument(
         "--retain-gb", type=float, help="keep at most this many GiB of parts (live: 20)"
     )

@@ -130,3 +130,25 @@ def test_a_file_run_still_writes_one_mot_file(tmp_path):
     run(image_folder_config(folder, tmp_path / "tracks", mot, mot_first=False))
     assert mot.exists() and not mot_module.segments(mot)
     assert sorted(set(read_mot(mot)["frame"])) == list(range(1, 13))
+
+
+def test_the_track_command_s_retention_bounds_its_overlay_and_mot_segments_too(tmp_path):
+    """Old code: `--retain-*` reached the Parquet sink only; a live camera's overlay and MOT
+    segments kept the 20 GiB / 30 days defaults whatever the operator asked for."""
+    from crowdpose3d.api import track_pipeline
+
+    config = track_pipeline(
+        "rtsp://camera.local/stream",
+        tmp_path / "tracks",
+        overlay=tmp_path / "overlay.mp4",
+        mot=tmp_path / "mot.txt",
+        parquet={"retain_parts": 12, "retain_age_s": 3600.0, "rows_per_part": 500},
+    )
+    sinks = {sink.type: sink.options for sink in config.sinks}
+    for kind in ("parquet", "overlay", "mot"):
+        assert (sinks[kind]["retain_parts"], sinks[kind]["retain_age_s"]) == (12, 3600.0), kind
+    assert sinks["parquet"]["rows_per_part"] == 500 and "rows_per_part" not in sinks["mot"]
+    from crowdpose3d.pipeline.stage import build_stage
+
+    for kind in ("overlay", "mot"):  # and the sinks take them
+        assert build_stage(kind, sinks[kind]).params.retain_parts == 12

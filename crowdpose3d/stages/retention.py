@@ -29,6 +29,9 @@ class RetentionParams(StageParams):
     retain_age_s: float | None = Field(None, gt=0)  # ... and none older than this
 
 
+RETENTION_KEYS = ("retain_parts", "retain_bytes", "retain_age_s")  # the options above
+
+
 def with_live_defaults(params: StageParams, live: bool) -> StageParams:
     """``params`` with the live retention defaults when the run is live and they name no
     retention (``retain_parts``, ``retain_bytes``, ``retain_age_s`` all None)."""
