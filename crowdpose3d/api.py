@@ -30,6 +30,7 @@ def track_pipeline(
     precision: str = "auto",
     threads: int | None = None,
     parquet: dict[str, Any] | None = None,
+    verifier: str | None = None,
 ) -> PipelineConfig:
     """The validated default pipeline for one source (`ConfigError`, one line, if an
     option is wrong).
@@ -42,6 +43,8 @@ def track_pipeline(
         overlay: also draw the tracks on this MP4; mot: also write MOTChallenge text here.
         backend, precision, threads: the pandanet stage's (`crowdpose3d.engine.backends`).
         parquet: options of the Parquet sink (``rows_per_part``, ``retain_bytes`` ...).
+        verifier: the pandanet stage's detection verifier (builtin, none or an .npz path;
+            None: `crowdpose3d.pipeline.defaults.DEFAULT_VERIFIER`).
     """
     data = default_pipeline(
         str(source),
@@ -54,6 +57,7 @@ def track_pipeline(
         backend=backend,
         precision=precision,
         threads=threads,
+        verifier=verifier,
     )
     data["sinks"][0].update(parquet or {})
     return validate_pipeline(data, "crowdpose3d track")
