@@ -564,7 +564,7 @@ def _add_verifier_option(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_VERIFIER,
         metavar="builtin|none|PATH.npz",
         help="re-score the detections with a detection verifier (docs/models.md, "
-        f"\"A detection verifier\"): builtin, none or a weights file ({DEFAULT_VERIFIER})",
+        f'"A detection verifier"): builtin, none or a weights file ({DEFAULT_VERIFIER})',
     )
 
 
