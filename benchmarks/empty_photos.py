@@ -23,13 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from crowdpose3d.engine.verifier import VERIFIER_INPUT_SCORE
 from crowdpose3d.engine.verifier_training import TILE_ZOOM
 from crowdpose3d.engine.verifier_training import photo_views as views
 from crowdpose3d.pipeline.defaults import DEFAULT_MODEL
 
 THRESHOLDS = (0.3, 0.5, 0.7)  # score thresholds of the table's columns; 0.5 is the target's
-# The detections a verifier re-scores: those of the pandanet stage's default threshold.
-VERIFIER_INPUT_SCORE = 0.1
 
 
 def scores_per_view(predictor, photos, verifiers) -> dict[str, dict[str, list[np.ndarray]]]:

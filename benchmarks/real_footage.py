@@ -31,10 +31,8 @@ import av
 import cv2
 import numpy as np
 
+from crowdpose3d.engine.verifier import VERIFIER_INPUT_SCORE
 from crowdpose3d.pipeline.defaults import DEFAULT_MODEL
-
-# The detections the verifier re-scores: those of the pandanet stage's default threshold.
-VERIFIER_INPUT_SCORE = 0.1
 
 
 def sample_frames(video: str, count: int, skip: int) -> list[tuple[int, np.ndarray]]:

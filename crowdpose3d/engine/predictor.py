@@ -34,7 +34,7 @@ from crowdpose3d.core.checkpoint import PandaNetCheckpoint
 from crowdpose3d.core.decode import PoseDecoder
 from crowdpose3d.data.transforms import DEFAULT_FILL, Letterbox, ResizeToFit
 from crowdpose3d.engine.backends import ExportedModel, choose, load_model, make_runner
-from crowdpose3d.engine.verifier import DetectionVerifier, load_verifier
+from crowdpose3d.engine.verifier import VERIFIER_INPUT_SCORE, DetectionVerifier, load_verifier
 from crowdpose3d.geometry.camera import Intrinsics
 from crowdpose3d.geometry.rays import POSE_FRAMES, pose_to_camera
 from crowdpose3d.poses import Poses
@@ -169,15 +169,21 @@ class Predictor:
         self.skeleton = checkpoint.skeleton
         self.input_size = checkpoint.input_size  # (H, W)
         self.fit = ResizeToFit(*self.input_size)
+        self.verifier = (
+            verifier if isinstance(verifier, DetectionVerifier) else load_verifier(verifier)
+        )
+        self.score_threshold = score_threshold
+        # With a verifier the network's detections are decoded down to the verifier's input
+        # score, and score_threshold applies to the verifier's score.
+        decode_threshold = (
+            score_threshold if self.verifier is None else min(score_threshold, VERIFIER_INPUT_SCORE)
+        )
         self.decoder = PoseDecoder(
-            score_threshold=score_threshold,
+            score_threshold=decode_threshold,
             nms_iou_threshold=nms_iou_threshold,
             max_detections=max_detections,
         )
         self.batch_size = batch_size
-        self.verifier = (
-            verifier if isinstance(verifier, DetectionVerifier) else load_verifier(verifier)
-        )
         self.pose_frame = str(checkpoint.metadata.get("pose_frame", "camera"))
         if self.pose_frame not in POSE_FRAMES:
             raise ValueError(
@@ -270,9 +276,8 @@ class Predictor:
         ]
         decoded = time.perf_counter()
         if self.verifier is not None:
-            threshold = self.decoder.score_threshold
             results = [
-                self.verifier(image, poses, threshold)
+                self.verifier(image, poses, self.score_threshold)
                 for image, poses in zip(images, results, strict=True)
             ]
         ended = time.perf_counter()

@@ -22,7 +22,11 @@ Features per detection (`FEATURE_NAMES`, `verifier_features`), in the image's ow
 
 The re-scored score replaces the network's (`Poses.scores`); the network's own is kept in
 ``Poses.data["network_score"]``, and detections whose new score is below the predictor's
-threshold are dropped. Weights: an ``.npz`` written by `crowdpose3d.engine.verifier_training`
+threshold are dropped. The verifier sees every detection the network scores at least
+`VERIFIER_INPUT_SCORE` (the predictor decodes down to it), so what it is given does not
+depend on the threshold asked for.
+
+Weights: an ``.npz`` written by `crowdpose3d.engine.verifier_training`
 (``scripts/train_verifier.py``); the shipped one is `BUILTIN_VERIFIER`. docs/models.md,
 "A detection verifier", has how it was trained and what it changes.
 """
@@ -40,6 +44,7 @@ __all__ = [
     "BUILTIN_VERIFIER",
     "FEATURE_NAMES",
     "VERIFIER_CHOICES",
+    "VERIFIER_INPUT_SCORE",
     "DetectionVerifier",
     "hog_people_scores",
     "load_verifier",
@@ -51,6 +56,11 @@ BUILTIN_VERIFIER = Path(__file__).resolve().parent.parent / "weights" / "detecti
 # What the ``verifier`` option of the pandanet stage, `Predictor` and the CLI take besides a
 # path: the shipped weights or no verifier.
 VERIFIER_CHOICES = ("builtin", "none")
+# The verifier re-scores the detections the network scores at least this high (the
+# pandanet stage's default threshold, what it is trained on): with a verifier the
+# `Predictor` decodes down to it, whatever its own threshold, which then applies to the
+# verifier's score.
+VERIFIER_INPUT_SCORE = 0.1
 # OpenCV's default people detector reads a 64 x 128 (width x height) window...
 HOG_WINDOW = (64, 128)
 # ... in which the INRIA training people stand about 96 pixels tall: a box is widened to the

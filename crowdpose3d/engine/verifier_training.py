@@ -35,7 +35,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from crowdpose3d.engine.verifier import FEATURE_NAMES, pairwise_iou, verifier_features
+from crowdpose3d.engine.verifier import (
+    FEATURE_NAMES,
+    VERIFIER_INPUT_SCORE,
+    pairwise_iou,
+    verifier_features,
+)
 from crowdpose3d.poses import Poses
 
 __all__ = [
@@ -48,7 +53,7 @@ __all__ = [
     "save_verifier",
 ]
 
-COLLECT_THRESHOLD = 0.1  # the pandanet stage's score threshold: what the verifier will see
+COLLECT_THRESHOLD = VERIFIER_INPUT_SCORE  # what the verifier sees in the Predictor
 POSITIVE_IOU = 0.5  # a detection matched to a person at this IoU is a positive (AP's rule)
 IGNORE_IOU = 0.3  # unmatched detections overlapping a person this much are left out
 VALIDATION_EVERY = 5  # one group (sequence / photograph) in five is the validation split
