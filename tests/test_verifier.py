@@ -194,3 +194,16 @@ def test_fitting_learns_a_separating_feature_and_keeps_the_networks_recall():
     probability = DetectionVerifier(weights).probability(features)
     # the bias is set for the network's (poor) recall at 0.5; the ranking is what it learnt
     assert np.median(probability[labels]) > np.quantile(probability[~labels], 0.95)
+
+
+def test_track_passes_the_verifier_to_the_pandanet_stage(tmp_path):
+    from crowdpose3d.api import track_pipeline
+    from crowdpose3d.pipeline.defaults import DEFAULT_VERIFIER
+    from crowdpose3d.stages.pandanet import PandaNetParams
+
+    def verifier_of(config) -> str:
+        entry = next(s for s in config.stages if s.type == "pandanet")
+        return PandaNetParams(**entry.options).verifier
+
+    assert verifier_of(track_pipeline("in.mp4", tmp_path / "out")) == DEFAULT_VERIFIER
+    assert verifier_of(track_pipeline("in.mp4", tmp_path / "out", verifier="none")) == "none"
