@@ -67,6 +67,13 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, help="detections file, reused when present")
     parser.add_argument("--out", type=Path, default=BUILTIN_VERIFIER)
     parser.add_argument("--report", type=Path, help="also write the fit's table as JSON")
+    parser.add_argument(
+        "--sources", nargs="+", help="train on these sources of the data only (ablations)"
+    )
+    parser.add_argument(
+        "--drop-features", nargs="+", default=[], metavar="NAME",
+        help="leave these features (crowdpose3d.engine.verifier.FEATURE_NAMES) unread",
+    )  # fmt: skip
     args = parser.parse_args()
 
     import torch
@@ -96,13 +103,18 @@ def main() -> None:
         if args.cache:
             args.cache.parent.mkdir(parents=True, exist_ok=True)
             data.save(args.cache)
+    if args.sources:
+        data = data.subset(np.isin(data.source, args.sources))
     for source in np.unique(data.source):
         mine = data.source == source
         print(f"  {source}: {int((data.labels[mine] == 1).sum())} positives, "
               f"{int((data.labels[mine] == 0).sum())} negatives, "
               f"{int(data.validation[mine].sum())} in validation")  # fmt: skip
     start = time.perf_counter()
-    weights, report = fit_verifier(data)
+    try:
+        weights, report = fit_verifier(data, dropped=args.drop_features)
+    except ValueError as error:
+        raise SystemExit(f"unknown feature in --drop-features: {error}") from None
     print(f"fitted in {time.perf_counter() - start:.0f} s; validation: {json.dumps(report[0])}")
     save_verifier(weights, args.out)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.1f} kB)")

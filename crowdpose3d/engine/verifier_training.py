@@ -119,6 +119,10 @@ class VerifierData:
         with np.load(path, allow_pickle=False) as data:
             return cls(**{key: data[key] for key in data.files})
 
+    def subset(self, mask: np.ndarray) -> VerifierData:
+        """The detections where ``mask`` (N,) is True."""
+        return VerifierData(**{key: value[mask] for key, value in self.__dict__.items()})
+
     @classmethod
     def concatenate(cls, parts: Sequence[VerifierData]) -> VerifierData:
         names = ("features", "labels", "scores", "validation", "source")
@@ -206,14 +210,18 @@ def fit_verifier(
     data: VerifierData,
     candidates: Sequence[tuple[int, float]] = ((0, 1e-3), (0, 1e-2), (16, 1e-3), (16, 1e-2)),
     log: Callable[[str], None] = print,
+    dropped: Sequence[str] = (),
 ) -> tuple[dict[str, np.ndarray], list[dict]]:
     """Fit each (hidden units, L2) candidate on the training split, set its operating point
     and score it on the validation split -> (the best one's weights, one report row per
-    candidate)."""
+    candidate). ``dropped`` features (`FEATURE_NAMES`, for ablations) are left unread:
+    their standardised value is 0 in training and their input weights are 0."""
     train, val = ~data.validation, data.validation
     mean = data.features[train].mean(0).astype(np.float64)
     std = data.features[train].std(0).astype(np.float64) + 1e-6
+    unread = [FEATURE_NAMES.index(name) for name in dropped]  # ValueError for a bad name
     x = (data.features.astype(np.float64) - mean) / std
+    x[:, unread] = 0.0
     y = data.labels.astype(np.float64)
     val_pos = val & (data.labels == 1)
     val_neg = val & (data.labels == 0)
@@ -221,6 +229,8 @@ def fit_verifier(
     rows, best = [], None
     for hidden, l2 in candidates:
         params = _train(x[train], y[train], hidden, l2, seed=0)
+        first = "hidden.weight" if hidden else "output.weight"
+        params[first][:, unread] = 0.0
         logits = _logits(params, x)
         # Shift the bias so that as many validation positives clear OPERATING_SCORE
         # (logit 0) as the network's score kept there.
