@@ -558,13 +558,13 @@ def _add_backend_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_verifier_option(parser: argparse.ArgumentParser) -> None:
+def _add_verifier_option(parser: argparse.ArgumentParser, default: str) -> None:
     parser.add_argument(
         "--verifier",
-        default=DEFAULT_VERIFIER,
+        default=default,
         metavar="builtin|none|PATH.npz",
         help="re-score the detections with a detection verifier (docs/models.md, "
-        f'"A detection verifier"): builtin, none or a weights file ({DEFAULT_VERIFIER})',
+        f'"A detection verifier"): builtin, none or a weights file ({default})',
     )
 
 
@@ -770,7 +770,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluation.add_argument("--batch-size", type=int, default=8, help="images per batch (8)")
     _add_backend_options(evaluation)
-    _add_verifier_option(evaluation)
+    # The network alone by default, as every model-card figure; the pipeline's default
+    # (DEFAULT_VERIFIER) with --verifier builtin.
+    _add_verifier_option(evaluation, "none")
     evaluation.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
     evaluation.set_defaults(handler=_evaluate)
 
@@ -822,7 +824,7 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument(
         "--threads", type=int, help="the model's CPU threads (default: every usable CPU)"
     )
-    _add_verifier_option(track)
+    _add_verifier_option(track, DEFAULT_VERIFIER)
     _add_run_options(track)
     _add_parquet_options(track)
     track.set_defaults(handler=_track)
