@@ -220,8 +220,11 @@ class DetectionVerifier:
         try:
             with np.load(path, allow_pickle=False) as data:
                 weights = {key: data[key] for key in data.files}
-        except (OSError, ValueError, EOFError) as error:
-            raise ValueError(f"cannot read the detection verifier {path}: {error}") from None
+        except (OSError, ValueError, EOFError):
+            raise ValueError(
+                f"cannot read the detection verifier {path}: not an .npz weights file; use "
+                "builtin, none or a file scripts/train_verifier.py wrote"
+            ) from None
         return cls(weights, name=str(path))
 
     def probability(self, features: np.ndarray) -> np.ndarray:
