@@ -14,7 +14,11 @@ frame and model with the detections drawn (boxes, scores, skeletons).
         --overlays out/vtest/overlay.mp4 --people benchmarks/data/vtest_people.json
 
 --overlays also saves the same frames of the pipeline's overlay videos (`crowdpose3d track
-... --overlay`) as PNGs.
+... --overlay`) as PNGs. --verifiers none builtin scores each model's detections without
+and with the detection verifier (`crowdpose3d.engine.verifier`) in one run: the network
+runs once per frame at the pandanet stage's threshold (`VERIFIER_INPUT_SCORE`), the
+verifier re-scores those detections, then --score applies; it also prints the verifier's
+cost in ms per frame next to the predictor's.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import av
 import cv2
 import numpy as np
 
+from crowdpose3d.engine.verifier import VERIFIER_INPUT_SCORE
 from crowdpose3d.pipeline.defaults import DEFAULT_MODEL
 
 
@@ -89,12 +94,20 @@ def main() -> None:
         help="with --people: also found / false alarms of the detections at these higher "
         "score thresholds (the same predictions, filtered)",
     )  # fmt: skip
+    parser.add_argument(
+        "--verifiers", nargs="+", default=["none"], metavar="builtin|none|PATH",
+        help="detection verifiers to compare per model (none)",
+    )  # fmt: skip
     args = parser.parse_args()
+
+    import time
 
     import pandas as pd
     import torch
 
     from crowdpose3d.engine.predictor import Predictor
+    from crowdpose3d.engine.verifier import load_verifier
+    from crowdpose3d.messages import first_line
 
     torch.set_num_threads(2)
     frames = sample_frames(args.video, args.frames, args.skip)
@@ -106,24 +119,48 @@ def main() -> None:
     if args.people:
         marked = json.loads(Path(args.people).read_text())["frames"]
         people = {int(k): np.array(v, float).reshape(-1, 4) for k, v in marked.items()}
-    names = [Path(m.replace("builtin:", "")).stem for m in args.models]
+    try:
+        verifiers = [(v, load_verifier(v)) for v in args.verifiers]
+    except ValueError as error:
+        raise SystemExit(first_line(error)) from None
+    model_names = [Path(m.replace("builtin:", "")).stem for m in args.models]
+    # One column per model and verifier ("+none" left off when only none is asked for).
+    names = [
+        n if args.verifiers == ["none"] else f"{n}+{Path(v).stem}"
+        for n in model_names
+        for v, _ in verifiers
+    ]
     columns = [f"det {n}" for n in names] + [f"tracks {Path(t).name}" for t in args.tracks]
     print(f"detections: score >= {args.score}; cells: found/visible false-alarms "
           f"(or boxes, without --people); PNGs in {out}")  # fmt: skip
     print(f"{'frame':>6} {'visible':>8} " + " ".join(f"{c[:24]:>24}" for c in columns))
-    predictors = [Predictor.from_spec(m, device="cpu", score_threshold=args.score)
+    input_score = min(args.score, VERIFIER_INPUT_SCORE)
+    predictors = [Predictor.from_spec(m, device="cpu", score_threshold=input_score)
                   for m in args.models]  # fmt: skip
+    seconds = {"predict": 0.0, **{v: 0.0 for v, _ in verifiers}}
     totals = np.zeros((len(columns), 2), int)
     swept = np.zeros((len(names), len(args.sweep), 2), int)  # (model, threshold, found/false)
     visible_total = 0
     for index, image in frames:
         results = []  # (boxes, scores) per column
-        for name, predictor in zip(names, predictors, strict=True):
-            poses = predictor([image])[0]
-            results.append((poses.boxes, poses.scores))
-            label = f"frame {index}  {name}  found {len(poses)}"
-            cv2.imwrite(str(out / f"frame{index:04d}_{name}.png"),
-                        draw(image, poses, predictor.skeleton.bones, label))  # fmt: skip
+        column = 0
+        for predictor in predictors:
+            started = time.perf_counter()
+            found = predictor([image])[0]
+            seconds["predict"] += time.perf_counter() - started
+            for spec, verifier in verifiers:
+                started = time.perf_counter()
+                if verifier is None:
+                    poses = found[found.scores >= args.score]
+                else:
+                    poses = verifier(image, found, threshold=args.score)
+                seconds[spec] += time.perf_counter() - started
+                name = names[column]
+                column += 1
+                results.append((poses.boxes, poses.scores))
+                label = f"frame {index}  {name}  found {len(poses)}"
+                cv2.imwrite(str(out / f"frame{index:04d}_{name}.png"),
+                            draw(image, poses, predictor.skeleton.bones, label))  # fmt: skip
         for table in tracks:
             rows = table[table["frame"] == index]
             boxes = rows[["box_x1", "box_y1", "box_x2", "box_y2"]].to_numpy(float)
@@ -154,6 +191,9 @@ def main() -> None:
                 print(f"det {name} at score >= {threshold}: found "
                       f"{100 * found / visible_total:.0f} %, "
                       f"{false / len(frames):.1f} false alarms per frame")  # fmt: skip
+    runs = len(frames) * len(predictors)
+    cost = ", ".join(f"verifier {v} {1000 * seconds[v] / runs:.1f}" for v, _ in verifiers)
+    print(f"ms per frame: predictor {1000 * seconds['predict'] / runs:.1f}, {cost}")
     for overlay in args.overlays:
         for index, image in sample_frames(overlay, args.frames, args.skip):
             if index in indices:

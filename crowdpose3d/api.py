@@ -31,6 +31,7 @@ def track_pipeline(
     precision: str = "auto",
     threads: int | None = None,
     parquet: dict[str, Any] | None = None,
+    verifier: str | None = None,
 ) -> PipelineConfig:
     """The validated default pipeline for one source (`ConfigError`, one line, if an
     option is wrong).
@@ -44,6 +45,8 @@ def track_pipeline(
         backend, precision, threads: the pandanet stage's (`crowdpose3d.engine.backends`).
         parquet: options of the Parquet sink (``rows_per_part``, ``retain_bytes`` ...); its
             ``retain_*`` options bound the overlay's and the MOT sink's segments too.
+        verifier: the pandanet stage's detection verifier (builtin, none or an .npz path;
+            None: `crowdpose3d.pipeline.defaults.DEFAULT_VERIFIER`).
     """
     data = default_pipeline(
         str(source),
@@ -56,6 +59,7 @@ def track_pipeline(
         backend=backend,
         precision=precision,
         threads=threads,
+        verifier=verifier,
     )
     data["sinks"][0].update(parquet or {})
     retention = {key: value for key, value in (parquet or {}).items() if key in RETENTION_KEYS}

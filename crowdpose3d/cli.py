@@ -12,7 +12,7 @@ import sys
 
 from crowdpose3d import __version__
 from crowdpose3d.messages import first_line
-from crowdpose3d.pipeline.defaults import DEFAULT_DEVICE, DEFAULT_MODEL
+from crowdpose3d.pipeline.defaults import DEFAULT_DEVICE, DEFAULT_MODEL, DEFAULT_VERIFIER
 
 
 def _list_models(args: argparse.Namespace) -> int:
@@ -171,6 +171,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             backend=args.backend,
             precision=args.precision,
+            verifier=args.verifier,
         )
         samples = load_samples(
             args.data, split=args.split, frame_step=args.frame_step, max_frames=args.max_frames
@@ -181,7 +182,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         result = evaluate(predictor, samples, progress=True)
     except (DatasetError, OSError) as error:  # e.g. a video that cannot be decoded
         return _fail(f"evaluation failed: {first_line(error)}")
-    print(f"model {args.model} on {args.data} ({args.split})")
+    print(f"model {args.model} (verifier {args.verifier}) on {args.data} ({args.split})")
     print(result.format_tables())
     if args.json:
         report = {
@@ -191,6 +192,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             "frame_step": args.frame_step,
             "max_frames": args.max_frames,
             "score_threshold": args.score_threshold,
+            "verifier": args.verifier,
             "backend": predictor.backend,
             "precision": predictor.precision,
             **result.to_dict(),
@@ -368,6 +370,7 @@ def _track(args: argparse.Namespace) -> int:
             precision=args.precision,
             threads=args.threads,
             parquet=_parquet_options(args),
+            verifier=args.verifier,
         )
     except (ConfigError, ValueError) as error:
         return _fail(str(error))
@@ -552,6 +555,16 @@ def _add_backend_options(parser: argparse.ArgumentParser) -> None:
         choices=["auto", "fp32", "bf16", "int8", "fp16"],
         help="auto: fp16 on CUDA, bf16 on CPUs that have it, else fp32; int8 needs "
         "onnxruntime or openvino",
+    )
+
+
+def _add_verifier_option(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument(
+        "--verifier",
+        default=default,
+        metavar="builtin|none|PATH.npz",
+        help="re-score the detections with a detection verifier (docs/models.md, "
+        f'"A detection verifier"): builtin, none or a weights file ({default})',
     )
 
 
@@ -759,6 +772,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluation.add_argument("--batch-size", type=int, default=8, help="images per batch (8)")
     _add_backend_options(evaluation)
+    # The network alone by default, as every model-card figure; the pipeline's default
+    # (DEFAULT_VERIFIER) with --verifier builtin.
+    _add_verifier_option(evaluation, "none")
     evaluation.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
     evaluation.set_defaults(handler=_evaluate)
 
@@ -814,6 +830,7 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument(
         "--threads", type=int, help="the model's CPU threads (default: every usable CPU)"
     )
+    _add_verifier_option(track, DEFAULT_VERIFIER)
     _add_run_options(track)
     _add_parquet_options(track)
     track.set_defaults(handler=_track)

@@ -90,6 +90,8 @@ def test_eval_prints_the_tables_and_writes_json(data_dir, model_path, tmp_path, 
         ({"--model": "builtin:no-such-model"}, "no built-in model"),
         ({"--model": "NOT_A_MODEL"}, "not a readable crowdpose3d checkpoint"),
         ({"--frame-step": "0"}, "--frame-step"),
+        ({"--verifier": "MISSING.npz"}, "detection verifier not found"),
+        ({"--verifier": "NOT_A_MODEL"}, "cannot read the detection verifier"),
     ],
 )
 def test_eval_mistakes_are_one_line(data_dir, model_path, tmp_path, capsys, change, message):
@@ -100,8 +102,8 @@ def test_eval_mistakes_are_one_line(data_dir, model_path, tmp_path, capsys, chan
     for key, value in options.items():
         if value == "MISSING":
             options[key] = str(tmp_path / "missing")
-        elif value == "MISSING.pt":
-            options[key] = str(tmp_path / "missing.pt")
+        elif value in ("MISSING.pt", "MISSING.npz"):
+            options[key] = str(tmp_path / value.lower())
         elif value == "NOT_A_MODEL":
             options[key] = str(junk)
     argv = ["eval"] + [part for item in options.items() for part in item]

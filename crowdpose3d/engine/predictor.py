@@ -34,6 +34,7 @@ from crowdpose3d.core.checkpoint import PandaNetCheckpoint
 from crowdpose3d.core.decode import PoseDecoder
 from crowdpose3d.data.transforms import DEFAULT_FILL, Letterbox, ResizeToFit
 from crowdpose3d.engine.backends import ExportedModel, choose, load_model, make_runner
+from crowdpose3d.engine.verifier import VERIFIER_INPUT_SCORE, DetectionVerifier, load_verifier
 from crowdpose3d.geometry.camera import Intrinsics
 from crowdpose3d.geometry.rays import POSE_FRAMES, pose_to_camera
 from crowdpose3d.poses import Poses
@@ -46,8 +47,8 @@ log = logging.getLogger("crowdpose3d.predict")
 DEFAULT_FOV_DEG = 60.0
 # The steps of one batch, timed by the `Predictor`: letterbox into the uint8 batch, the
 # backend's forward pass (with its top-k gather), decode of the candidates (+ NMS, mapping
-# back to the image's pixels).
-PREDICT_STEPS = ("letterbox", "forward", "decode")
+# back to the image's pixels), the detection verifier's re-scoring (0 without one).
+PREDICT_STEPS = ("letterbox", "forward", "decode", "verify")
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -119,6 +120,10 @@ class Predictor:
         backend: "auto", "torch", "onnxruntime" or "openvino" (`engine.backends.choose`
             resolves "auto" and logs the choice).
         threads: the backend's CPU threads (default: every usable CPU).
+        verifier: the detection verifier (`crowdpose3d.engine.verifier`) that re-scores
+            every image's detections after decoding: ``"builtin"``, ``"none"`` / None, an
+            ``.npz`` path or a loaded `DetectionVerifier`. Its score replaces the network's
+            (kept in ``data["network_score"]``) and ``score_threshold`` applies to it too.
 
     ``checkpoint`` may also be an exported model (`engine.backends.load_model` of an
     ``.onnx`` / ``.xml`` file).
@@ -138,6 +143,7 @@ class Predictor:
         precision: str = "fp32",
         backend: str = "torch",
         threads: int | None = None,
+        verifier: DetectionVerifier | str | Path | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -163,8 +169,17 @@ class Predictor:
         self.skeleton = checkpoint.skeleton
         self.input_size = checkpoint.input_size  # (H, W)
         self.fit = ResizeToFit(*self.input_size)
+        self.verifier = (
+            verifier if isinstance(verifier, DetectionVerifier) else load_verifier(verifier)
+        )
+        self.score_threshold = score_threshold
+        # With a verifier the network's detections are decoded down to the verifier's input
+        # score, and score_threshold applies to the verifier's score.
+        decode_threshold = (
+            score_threshold if self.verifier is None else min(score_threshold, VERIFIER_INPUT_SCORE)
+        )
         self.decoder = PoseDecoder(
-            score_threshold=score_threshold,
+            score_threshold=decode_threshold,
             nms_iou_threshold=nms_iou_threshold,
             max_detections=max_detections,
         )
@@ -259,8 +274,19 @@ class Predictor:
             _to_original(poses, box, image.shape[:2])
             for poses, box, image in zip(detections, boxes, images, strict=True)
         ]
+        decoded = time.perf_counter()
+        if self.verifier is not None:
+            results = [
+                self.verifier(image, poses, self.score_threshold)
+                for image, poses in zip(images, results, strict=True)
+            ]
         ended = time.perf_counter()
-        spent = (letterboxed - started, forwarded - letterboxed, ended - forwarded)
+        spent = (
+            letterboxed - started,
+            forwarded - letterboxed,
+            decoded - forwarded,
+            ended - decoded,
+        )
         for step, seconds in zip(PREDICT_STEPS, spent, strict=True):
             self.step_seconds[step] += seconds
         self.images_seen += len(images)

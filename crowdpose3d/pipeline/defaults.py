@@ -13,6 +13,9 @@ from typing import Any
 
 DEFAULT_MODEL = "builtin:crowd-small"  # the shipped model (crowdpose3d/weights/)
 DEFAULT_DEVICE = "auto"  # CUDA when available, else the CPU
+# The detection verifier that re-scores the model's detections (crowdpose3d.engine.verifier):
+# "builtin" (crowdpose3d/weights/detection-verifier.npz), "none" or an .npz path.
+DEFAULT_VERIFIER = "builtin"
 # What ``${model}`` and ``${device}`` stand for in a pipeline file unless --set gives them.
 DEFAULT_VARIABLES = {"model": DEFAULT_MODEL, "device": DEFAULT_DEVICE}
 DEFAULT_PIPELINE_FILE = "video_to_parquet.yaml"
@@ -41,13 +44,14 @@ def default_pipeline(
     backend: str = "auto",
     precision: str = "auto",
     threads: int | None = None,
+    verifier: str | None = None,
 ) -> dict[str, Any]:
     """The default pipeline for one source, as the mapping a pipeline file holds.
 
     ``camera`` holds the lift's camera options (``fov_deg``, or ``fx``/``fy``/``cx``/``cy``,
-    or ``camera_file``; optional ``height_m`` and ``pitch_deg``); ``backend``, ``precision``
-    and ``threads`` go to the pandanet stage; ``overlay`` and ``mot`` add those sinks after
-    the Parquet one.
+    or ``camera_file``; optional ``height_m`` and ``pitch_deg``); ``backend``, ``precision``,
+    ``threads`` and ``verifier`` (None: the stage's `DEFAULT_VERIFIER`) go to the pandanet
+    stage; ``overlay`` and ``mot`` add those sinks after the Parquet one.
     """
     from crowdpose3d.pipeline.config import read_pipeline
 
@@ -60,6 +64,8 @@ def default_pipeline(
             stage.update(backend=backend, precision=precision)
             if threads is not None:
                 stage["threads"] = threads
+            if verifier is not None:
+                stage["verifier"] = verifier
     if overlay:
         data["sinks"].append({"type": "overlay", "path": overlay})
     if mot:

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from crowdpose3d.engine.predictor import Predictor
 from crowdpose3d.messages import first_line
-from crowdpose3d.pipeline.defaults import DEFAULT_MODEL
+from crowdpose3d.pipeline.defaults import DEFAULT_MODEL, DEFAULT_VERIFIER
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
 
@@ -34,6 +34,9 @@ class PandaNetParams(StageParams):
     score_threshold: float = Field(0.1, ge=0, le=1)  # low: the tracker's second pass uses them
     nms_iou_threshold: float = Field(0.5, gt=0, le=1)
     max_detections: int = Field(200, ge=1)
+    # Re-scores the detections (crowdpose3d.engine.verifier): builtin, none or an .npz path;
+    # its score replaces the network's and score_threshold applies to it.
+    verifier: str = DEFAULT_VERIFIER
 
 
 class PandaNetStage(BaseStage):
@@ -51,11 +54,13 @@ class PandaNetStage(BaseStage):
         from crowdpose3d.core.checkpoint import CheckpointError
         from crowdpose3d.engine.backends import load_model
         from crowdpose3d.engine.predictor import resolve_device
+        from crowdpose3d.engine.verifier import load_verifier
 
         super().open(context)
         try:
             device = resolve_device(self.params.device)
             checkpoint = load_model(self.params.model, device=device)
+            verifier = load_verifier(self.params.verifier)
         except (CheckpointError, ValueError) as error:
             raise StageError(str(error)) from None
         except RuntimeError as error:  # e.g. cuda:3 on a one-GPU machine
@@ -73,6 +78,7 @@ class PandaNetStage(BaseStage):
                 precision=self.params.precision,
                 backend=self.params.backend,
                 threads=self.params.threads,
+                verifier=verifier,
             )
         except ValueError as error:  # CheckpointError too
             raise StageError(first_line(error)) from None

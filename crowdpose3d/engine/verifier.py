@@ -1,0 +1,266 @@
+"""`DetectionVerifier`: a small learned second stage that re-scores PandaNet's detections.
+
+The shipped network fires on real street furniture, windows and walls (docs/models.md,
+"Real imagery against false alarms"). Retraining it on a CPU is slow; this verifier is
+cheap: after decode + NMS, for every detection of an image, it reads a few numbers that
+every backend's output gives (`Poses` after `Predictor` decoding: the score, the box, the
+2D joints) plus one image cue, and a tiny numpy network (logistic regression or one hidden
+layer) turns them into the probability that the box holds a person.
+
+Features per detection (`FEATURE_NAMES`, `verifier_features`), in the image's own pixels:
+
+- the network's score as a logit, the box height over the image height (log), its aspect
+  (log width / height), whether it touches the left/right or top/bottom image border;
+- the linear score of OpenCV's HOG people detector (Dalal & Triggs' INRIA SVM, shipped
+  inside OpenCV: `cv2.HOGDescriptor_getDefaultPeopleDetector`) on the box's crop resized to
+  its 64x128 window (`HOG_WINDOW`, the person filling `HOG_PERSON_FRACTION` of its height):
+  the one cue learnt from real photographs of people;
+- its overlap with the image's other detections: the largest IoU with a higher-scoring one,
+  and how many overlap it at all (fragments of one person, boxes on a facade's windows);
+- the 2D joints relative to the box (centre and height; K x 2 values) and the joints' extent
+  over the box's width and height (a skeleton drawn on a lamp post is thin and short).
+
+The re-scored score replaces the network's (`Poses.scores`); the network's own is kept in
+``Poses.data["network_score"]``, and detections whose new score is below the predictor's
+threshold are dropped. The verifier sees every detection the network scores at least
+`VERIFIER_INPUT_SCORE` (the predictor decodes down to it), so what it is given does not
+depend on the threshold asked for.
+
+Weights: an ``.npz`` written by `crowdpose3d.engine.verifier_training`
+(``scripts/train_verifier.py``); the shipped one is `BUILTIN_VERIFIER`. docs/models.md,
+"A detection verifier", has how it was trained and what it changes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from crowdpose3d.poses import Poses
+
+__all__ = [
+    "BUILTIN_VERIFIER",
+    "FEATURE_NAMES",
+    "VERIFIER_CHOICES",
+    "VERIFIER_INPUT_SCORE",
+    "DetectionVerifier",
+    "hog_people_scores",
+    "load_verifier",
+    "pairwise_iou",
+    "verifier_features",
+]
+
+BUILTIN_VERIFIER = Path(__file__).resolve().parent.parent / "weights" / "detection-verifier.npz"
+# What the ``verifier`` option of the pandanet stage, `Predictor` and the CLI take besides a
+# path: the shipped weights or no verifier.
+VERIFIER_CHOICES = ("builtin", "none")
+# The verifier re-scores the detections the network scores at least this high (the
+# pandanet stage's default threshold, what it is trained on): with a verifier the
+# `Predictor` decodes down to it, whatever its own threshold, which then applies to the
+# verifier's score.
+VERIFIER_INPUT_SCORE = 0.1
+# OpenCV's default people detector reads a 64 x 128 (width x height) window...
+HOG_WINDOW = (64, 128)
+# ... in which the INRIA training people stand about 96 pixels tall: a box is widened to the
+# window's aspect and grown so the person fills this fraction of the window's height.
+HOG_PERSON_FRACTION = 96 / 128
+# Joints of the skeleton (JTA-22, the shipped model's); the features depend on it.
+NUM_JOINTS = 22
+# The network's score enters as a logit, clipped to this magnitude (scores of 0 or 1).
+MAX_LOGIT = 10.0
+# A box is "at the border" when it comes within this many pixels of an image edge.
+BORDER_PX = 2.0
+# Any overlap above this IoU counts as a neighbouring detection.
+NEIGHBOUR_IOU = 0.1
+_EPS = 1e-6
+
+FEATURE_NAMES = (
+    "score_logit",
+    "log_height_over_image",
+    "log_aspect",
+    "touches_left_right",
+    "touches_top_bottom",
+    "hog_people_score",
+    "max_iou_with_better",
+    "log1p_neighbours",
+    *(f"joint{j}_{axis}" for j in range(NUM_JOINTS) for axis in ("x", "y")),
+    "joints_width_over_box",
+    "joints_height_over_box",
+)
+
+
+def _hog() -> tuple[cv2.HOGDescriptor, np.ndarray, float]:
+    """OpenCV's default HOG descriptor, its SVM weights (3780,) and bias."""
+    hog = cv2.HOGDescriptor()  # 64x128 window, 8x8 cells, 16x16 blocks, 9 bins
+    detector = np.asarray(cv2.HOGDescriptor_getDefaultPeopleDetector(), np.float32).ravel()
+    return hog, detector[:-1], float(detector[-1])
+
+
+def hog_people_scores(image: np.ndarray, boxes: np.ndarray, hog=None) -> np.ndarray:
+    """(H, W, 3) uint8 image, (N, 4) xyxy boxes -> (N,) linear scores of OpenCV's people
+    SVM on each box's `HOG_WINDOW` crop (pixels outside the image repeat its border)."""
+    hog, weights, bias = hog or _hog()
+    win_w, win_h = HOG_WINDOW
+    scores = np.zeros(len(boxes), dtype=np.float32)
+    for i, (x1, y1, x2, y2) in enumerate(np.asarray(boxes, dtype=np.float64)):
+        height = max(y2 - y1, 1.0) / HOG_PERSON_FRACTION  # window height in image pixels
+        width = height * win_w / win_h
+        centre = ((x1 + x2) / 2, (y1 + y2) / 2)
+        # Affine map from the window (64 x 128) to the image: scale and translate.
+        scale = height / win_h
+        matrix = np.array(
+            [[scale, 0, centre[0] - width / 2], [0, scale, centre[1] - height / 2]], np.float64
+        )
+        crop = cv2.warpAffine(
+            image,
+            matrix,
+            HOG_WINDOW,
+            flags=cv2.WARP_INVERSE_MAP | (cv2.INTER_AREA if scale > 1 else cv2.INTER_LINEAR),
+            borderMode=cv2.BORDER_REPLICATE,
+        )  # (128, 64, 3)
+        scores[i] = float(hog.compute(crop).ravel() @ weights + bias)
+    return scores
+
+
+def pairwise_iou(boxes: np.ndarray, others: np.ndarray | None = None) -> np.ndarray:
+    """(N, 4) and (M, 4) xyxy boxes (``others`` None: ``boxes`` again) -> (N, M) IoU."""
+    others = boxes if others is None else others
+
+    def area(b: np.ndarray) -> np.ndarray:
+        return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+
+    x1 = np.maximum(boxes[:, None, 0], others[None, :, 0])
+    y1 = np.maximum(boxes[:, None, 1], others[None, :, 1])
+    x2 = np.minimum(boxes[:, None, 2], others[None, :, 2])
+    y2 = np.minimum(boxes[:, None, 3], others[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)  # (N, M)
+    return inter / (area(boxes)[:, None] + area(others)[None, :] - inter + _EPS)
+
+
+def verifier_features(image: np.ndarray, poses: Poses, hog=None) -> np.ndarray:
+    """(H, W, 3) uint8 image and its `Poses` (original pixels) -> (N, F) float32 features
+    (`FEATURE_NAMES`)."""
+    n = len(poses)
+    if n == 0:
+        return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
+    if poses.num_joints != NUM_JOINTS:
+        raise ValueError(
+            f"the detection verifier reads {NUM_JOINTS} joints, the model gives "
+            f"{poses.num_joints}: use --verifier none"
+        )
+    image_h, image_w = image.shape[:2]
+    boxes = poses.boxes.astype(np.float64)  # (N, 4)
+    width = np.maximum(boxes[:, 2] - boxes[:, 0], 1.0)
+    height = np.maximum(boxes[:, 3] - boxes[:, 1], 1.0)
+    scores = np.clip(poses.scores.astype(np.float64), _EPS, 1 - _EPS)
+    logit = np.clip(np.log(scores / (1 - scores)), -MAX_LOGIT, MAX_LOGIT)
+    left_right = (boxes[:, 0] <= BORDER_PX) | (boxes[:, 2] >= image_w - BORDER_PX)
+    top_bottom = (boxes[:, 1] <= BORDER_PX) | (boxes[:, 3] >= image_h - BORDER_PX)
+    iou = pairwise_iou(boxes)  # (N, N)
+    np.fill_diagonal(iou, 0.0)
+    better = scores[None, :] > scores[:, None]  # [i, j]: j scores higher than i
+    max_iou_better = np.where(better, iou, 0.0).max(axis=1)
+    neighbours = (iou > NEIGHBOUR_IOU).sum(axis=1)
+    centre = np.stack(((boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2), -1)
+    joints = (poses.kp2d.astype(np.float64) - centre[:, None]) / height[:, None, None]  # (N,K,2)
+    extent = poses.kp2d.max(axis=1) - poses.kp2d.min(axis=1)  # (N, 2)
+    columns = [
+        logit,
+        np.log(height / image_h),
+        np.log(width / height),
+        left_right,
+        top_bottom,
+        hog_people_scores(image, boxes, hog),
+        max_iou_better,
+        np.log1p(neighbours),
+    ]
+    return np.concatenate(
+        (
+            np.stack(columns, axis=1),
+            joints.reshape(n, -1),
+            extent[:, :1] / width[:, None],
+            extent[:, 1:] / height[:, None],
+        ),
+        axis=1,
+    ).astype(np.float32)
+
+
+class DetectionVerifier:
+    """A loaded verifier: ``verifier(image, poses)`` -> the poses re-scored and filtered.
+
+    Args:
+        weights: name -> array as `crowdpose3d.engine.verifier_training.save_verifier`
+            writes them: ``mean`` / ``std`` (F,) feature standardisation, ``hidden.weight``
+            (H, F) and ``hidden.bias`` (H,) (absent for logistic regression), ``output.weight``
+            (1, H or F), ``output.bias`` (1,).
+        name: where the weights came from (for messages and reports).
+    """
+
+    def __init__(self, weights: dict[str, np.ndarray], name: str = "verifier") -> None:
+        self.name = name
+        self.weights = {k: np.asarray(v) for k, v in weights.items()}
+        needed = ("mean", "std", "output.weight", "output.bias")
+        missing = [key for key in needed if key not in self.weights]
+        if missing:
+            raise ValueError(f"{name} is not a detection verifier (no {', '.join(missing)})")
+        inputs = self.weights["mean"].shape[0]
+        if inputs != len(FEATURE_NAMES):
+            raise ValueError(
+                f"{name} reads {inputs} features, this version computes {len(FEATURE_NAMES)}: "
+                "retrain it with scripts/train_verifier.py"
+            )
+        self._hog = _hog()
+
+    @classmethod
+    def load(cls, path: str | Path = BUILTIN_VERIFIER) -> DetectionVerifier:
+        """The verifier in an ``.npz`` file (ValueError with one line if unreadable)."""
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                weights = {key: data[key] for key in data.files}
+        except (OSError, ValueError, EOFError):
+            raise ValueError(
+                f"cannot read the detection verifier {path}: not an .npz weights file; use "
+                "builtin, none or a file scripts/train_verifier.py wrote"
+            ) from None
+        return cls(weights, name=str(path))
+
+    def probability(self, features: np.ndarray) -> np.ndarray:
+        """(N, F) features -> (N,) probability of a person."""
+        w = self.weights
+        x = (features.astype(np.float64) - w["mean"]) / w["std"]
+        if "hidden.weight" in w:
+            x = np.maximum(x @ w["hidden.weight"].T + w["hidden.bias"], 0.0)
+        logit = x @ w["output.weight"].T.reshape(-1) + float(w["output.bias"].reshape(-1)[0])
+        return 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50)))
+
+    def __call__(self, image: np.ndarray, poses: Poses, threshold: float = 0.0) -> Poses:
+        """The detections of ``image`` with the verifier's probability as their score and
+        the network's in ``data["network_score"]``; those below ``threshold`` dropped."""
+        features = verifier_features(image, poses, self._hog)
+        probability = self.probability(features).astype(np.float32)
+        rescored = Poses(
+            boxes=poses.boxes,
+            scores=probability,
+            kp2d=poses.kp2d,
+            kp3d_rel=poses.kp3d_rel,
+            kp3d=poses.kp3d,
+            root=poses.root,
+            track_id=poses.track_id,
+            data={**poses.data, "network_score": poses.scores},
+        )
+        return rescored[probability >= threshold]
+
+
+def load_verifier(spec: str | Path | None) -> DetectionVerifier | None:
+    """``"builtin"``, ``"none"`` / None or a path -> a verifier or None (ValueError, one
+    line, for a missing or broken file)."""
+    if spec is None or str(spec) == "none":
+        return None
+    path = BUILTIN_VERIFIER if str(spec) == "builtin" else Path(str(spec)).expanduser()
+    if not path.is_file():
+        hint = "" if str(spec) == "builtin" else "; use builtin, none or an .npz file"
+        raise ValueError(f"detection verifier not found: {path}{hint}")
+    return DetectionVerifier.load(path)

@@ -1,0 +1,269 @@
+"""Train the detection verifier (`crowdpose3d.engine.verifier`) from the shipped model's own
+detections on TRAINING images; `scripts/train_verifier.py` is the command.
+
+Data (`collect`): the predictor (verifier off, threshold `COLLECT_THRESHOLD`, the pandanet
+stage's) runs on
+
+- labelled frames (a JTA-format root: ``crowdpose3d synth`` output, solids or real-photo
+  composites): detections matched one-to-one, best score first, to a labelled person with
+  IoU >= `POSITIVE_IOU` are positives; the others are negatives when they overlap no person
+  by `IGNORE_IOU` or more (or overlap one that an earlier detection took: duplicates are
+  false alarms too) and are left out otherwise (a loose box on a real person);
+- real photographs with nobody in them (the ``train`` split of `crowdpose3d.data.photos`,
+  whole and as the tiles `photo_views` makes): every detection is a negative.
+
+Each image belongs to a group (its sequence, or its photograph); one group in
+`VALIDATION_EVERY` is the validation split, which chooses the model (`fit_verifier`) and its
+operating point, and nothing else.
+
+Fitting (`fit_verifier`): features standardised; logistic regression or one hidden ReLU
+layer, trained full-batch with Adam on class-balanced binary cross-entropy plus L2. The
+operating point: the output bias is shifted so that, on the validation split, the
+verifier's score >= `OPERATING_SCORE` keeps as many positives as the network's score >=
+`OPERATING_SCORE` did (no recall lost on validation), and among the candidates the one that
+keeps the fewest validation negatives there wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from crowdpose3d.engine.verifier import (
+    FEATURE_NAMES,
+    VERIFIER_INPUT_SCORE,
+    pairwise_iou,
+    verifier_features,
+)
+from crowdpose3d.poses import Poses
+
+__all__ = [
+    "COLLECT_THRESHOLD",
+    "VerifierData",
+    "collect",
+    "fit_verifier",
+    "label_detections",
+    "photo_views",
+    "save_verifier",
+]
+
+COLLECT_THRESHOLD = VERIFIER_INPUT_SCORE  # what the verifier sees in the Predictor
+POSITIVE_IOU = 0.5  # a detection matched to a person at this IoU is a positive (AP's rule)
+IGNORE_IOU = 0.3  # unmatched detections overlapping a person this much are left out
+VALIDATION_EVERY = 5  # one group (sequence / photograph) in five is the validation split
+OPERATING_SCORE = 0.5  # the score threshold the issue's targets use
+TILE_ZOOM = 2  # photographs are also seen as tiles of the photo zoomed to 2x the input
+EPOCHS = 1500  # full-batch Adam steps
+LEARNING_RATE = 0.01
+
+
+def photo_views(photo: np.ndarray, input_hw: tuple[int, int]) -> dict[str, list[np.ndarray]]:
+    """{"whole": [photo], "tiles": TILE_ZOOM**2 (H_in, W_in, 3) crops of the photo zoomed to
+    cover TILE_ZOOM x the model input} (`benchmarks/empty_photos.py` scores the same)."""
+    height, width = input_hw
+    ph, pw = photo.shape[:2]
+    scale = max(TILE_ZOOM * width / pw, TILE_ZOOM * height / ph)
+    zoomed = cv2.resize(photo, (max(round(pw * scale), TILE_ZOOM * width),
+                                max(round(ph * scale), TILE_ZOOM * height)),
+                        interpolation=cv2.INTER_AREA)  # fmt: skip
+    tiles = [
+        np.ascontiguousarray(zoomed[r * height : (r + 1) * height, c * width : (c + 1) * width])
+        for r in range(TILE_ZOOM)
+        for c in range(TILE_ZOOM)
+    ]
+    return {"whole": [photo], "tiles": tiles}
+
+
+def label_detections(poses: Poses, people: np.ndarray) -> np.ndarray:
+    """(N,) int8 labels of one image's detections against its people's (M, 4) boxes:
+    1 positive, 0 negative, -1 left out (see the module docstring)."""
+    labels = np.zeros(len(poses), dtype=np.int8)
+    if len(poses) == 0 or len(people) == 0:
+        return labels
+    iou = pairwise_iou(poses.boxes.astype(float), np.asarray(people, float))  # (N, M)
+    taken = np.zeros(len(people), dtype=bool)
+    for i in np.argsort(-poses.scores, kind="stable"):
+        free = np.where(~taken & (iou[i] >= POSITIVE_IOU))[0]
+        if len(free):
+            taken[free[np.argmax(iou[i, free])]] = True
+            labels[i] = 1
+        elif iou[i].max() >= POSITIVE_IOU:
+            labels[i] = 0  # a second box on a person already found
+        elif iou[i].max() >= IGNORE_IOU:
+            labels[i] = -1
+    return labels
+
+
+@dataclass
+class VerifierData:
+    """Detections for training: features (N, F), labels (N,) 0/1, network scores (N,),
+    validation flags (N,) bool and the source name of each (N,)."""
+
+    features: np.ndarray
+    labels: np.ndarray
+    scores: np.ndarray
+    validation: np.ndarray
+    source: np.ndarray
+
+    def save(self, path: str | Path) -> None:
+        np.savez_compressed(path, **self.__dict__)
+
+    @classmethod
+    def load(cls, path: str | Path) -> VerifierData:
+        with np.load(path, allow_pickle=False) as data:
+            return cls(**{key: data[key] for key in data.files})
+
+    def subset(self, mask: np.ndarray) -> VerifierData:
+        """The detections where ``mask`` (N,) is True."""
+        return VerifierData(**{key: value[mask] for key, value in self.__dict__.items()})
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[VerifierData]) -> VerifierData:
+        names = ("features", "labels", "scores", "validation", "source")
+        return cls(*(np.concatenate([getattr(p, n) for p in parts]) for n in names))
+
+
+def _is_validation(group: str) -> bool:
+    return int(hashlib.sha256(group.encode()).hexdigest()[:8], 16) % VALIDATION_EVERY == 0
+
+
+def collect(
+    predictor,
+    images: Iterable[tuple[np.ndarray, np.ndarray | None, str]],
+    source: str,
+    log: Callable[[str], None] = print,
+) -> VerifierData:
+    """Run ``predictor`` (no verifier) on ``(image, people boxes or None, group)`` triples;
+    None: a photograph with nobody in it. -> the labelled detections."""
+    rows, labels, scores, validation = [], [], [], []
+    start, count = time.perf_counter(), 0
+    for image, people, group in images:
+        poses = predictor([image])[0]
+        label = label_detections(poses, people) if people is not None else np.zeros(len(poses))
+        keep = label >= 0
+        rows.append(verifier_features(image, poses)[keep])
+        labels.append(label[keep].astype(np.int8))
+        scores.append(poses.scores[keep])
+        validation.append(np.full(int(keep.sum()), _is_validation(group)))
+        count += 1
+        if count % 50 == 0:
+            log(f"  {source}: {count} images, {time.perf_counter() - start:.0f} s")
+    n = sum(len(x) for x in labels)
+    return VerifierData(
+        features=np.concatenate(rows) if rows else np.zeros((0, len(FEATURE_NAMES)), np.float32),
+        labels=np.concatenate(labels) if labels else np.zeros(0, np.int8),
+        scores=np.concatenate(scores) if scores else np.zeros(0, np.float32),
+        validation=np.concatenate(validation) if validation else np.zeros(0, bool),
+        source=np.full(n, source),
+    )
+
+
+def _train(x: np.ndarray, y: np.ndarray, hidden: int, l2: float, seed: int) -> dict:
+    """Full-batch Adam on class-balanced BCE + L2 -> weights (standardised inputs)."""
+    rng = np.random.default_rng(seed)
+    f = x.shape[1]
+    params = {}
+    if hidden:
+        params["hidden.weight"] = rng.normal(0, np.sqrt(2 / f), (hidden, f))
+        params["hidden.bias"] = np.zeros(hidden)
+    params["output.weight"] = rng.normal(0, 0.01, (1, hidden or f))
+    params["output.bias"] = np.zeros(1)
+    positive = y.mean()
+    weight = np.where(y == 1, 0.5 / positive, 0.5 / (1 - positive)) / len(y)  # (N,) sums to 1
+    moments = {k: (np.zeros_like(v), np.zeros_like(v)) for k, v in params.items()}
+    for step in range(1, EPOCHS + 1):
+        h = np.maximum(x @ params["hidden.weight"].T + params["hidden.bias"], 0) if hidden else x
+        logit = h @ params["output.weight"][0] + params["output.bias"][0]  # (N,)
+        p = 1 / (1 + np.exp(-np.clip(logit, -50, 50)))
+        d_logit = weight * (p - y)  # (N,)
+        grads = {
+            "output.weight": (d_logit @ h)[None] + l2 * params["output.weight"],
+            "output.bias": np.array([d_logit.sum()]),
+        }
+        if hidden:
+            d_h = np.outer(d_logit, params["output.weight"][0]) * (h > 0)  # (N, H)
+            grads["hidden.weight"] = d_h.T @ x + l2 * params["hidden.weight"]
+            grads["hidden.bias"] = d_h.sum(0)
+        for key, grad in grads.items():
+            m, v = moments[key]
+            m[...] = 0.9 * m + 0.1 * grad
+            v[...] = 0.999 * v + 0.001 * grad**2
+            m_hat, v_hat = m / (1 - 0.9**step), v / (1 - 0.999**step)
+            params[key] = params[key] - LEARNING_RATE * m_hat / (np.sqrt(v_hat) + 1e-8)
+    return params
+
+
+def _logits(params: dict, x: np.ndarray) -> np.ndarray:
+    h = np.maximum(x @ params["hidden.weight"].T + params["hidden.bias"], 0) if (
+        "hidden.weight" in params
+    ) else x  # fmt: skip
+    return h @ params["output.weight"][0] + params["output.bias"][0]
+
+
+def fit_verifier(
+    data: VerifierData,
+    candidates: Sequence[tuple[int, float]] = ((0, 1e-3), (0, 1e-2), (16, 1e-3), (16, 1e-2)),
+    log: Callable[[str], None] = print,
+    dropped: Sequence[str] = (),
+) -> tuple[dict[str, np.ndarray], list[dict]]:
+    """Fit each (hidden units, L2) candidate on the training split, set its operating point
+    and score it on the validation split -> (the best one's weights, one report row per
+    candidate). ``dropped`` features (`FEATURE_NAMES`, for ablations) are left unread:
+    their standardised value is 0 in training and their input weights are 0."""
+    train, val = ~data.validation, data.validation
+    mean = data.features[train].mean(0).astype(np.float64)
+    std = data.features[train].std(0).astype(np.float64) + 1e-6
+    unread = [FEATURE_NAMES.index(name) for name in dropped]  # ValueError for a bad name
+    x = (data.features.astype(np.float64) - mean) / std
+    x[:, unread] = 0.0
+    y = data.labels.astype(np.float64)
+    val_pos = val & (data.labels == 1)
+    val_neg = val & (data.labels == 0)
+    network_kept = int((data.scores[val_pos] >= OPERATING_SCORE).sum())
+    rows, best = [], None
+    for hidden, l2 in candidates:
+        params = _train(x[train], y[train], hidden, l2, seed=0)
+        first = "hidden.weight" if hidden else "output.weight"
+        params[first][:, unread] = 0.0
+        logits = _logits(params, x)
+        # Shift the bias so that as many validation positives clear OPERATING_SCORE
+        # (logit 0) as the network's score kept there.
+        ranked = np.sort(logits[val_pos])[::-1]
+        shift = -ranked[max(network_kept - 1, 0)] if len(ranked) else 0.0
+        shift = min(shift, 0.0) if network_kept == 0 else shift
+        params["output.bias"] = params["output.bias"] + shift
+        kept_neg = int((logits[val_neg] + shift >= 0).sum())
+        row = {
+            "hidden": hidden,
+            "l2": l2,
+            "bias_shift": round(float(shift), 3),
+            "val_positives_kept": int((logits[val_pos] + shift >= 0).sum()),
+            "val_negatives_kept": kept_neg,
+        }
+        rows.append(row)
+        log(f"  hidden {hidden:>2} l2 {l2:g}: validation negatives kept at "
+            f"{OPERATING_SCORE} {kept_neg}, positives {row['val_positives_kept']}")  # fmt: skip
+        if best is None or kept_neg < best[0]:
+            best = (kept_neg, params)
+    assert best is not None, "no candidate"
+    weights = {"mean": mean, "std": std, **best[1]}
+    network = {
+        "network_positives_kept": network_kept,
+        "network_negatives_kept": int((data.scores[val_neg] >= OPERATING_SCORE).sum()),
+        "val_positives": int(val_pos.sum()),
+        "val_negatives": int(val_neg.sum()),
+    }
+    return weights, [network, *rows]
+
+
+def save_verifier(weights: dict[str, np.ndarray], path: str | Path) -> None:
+    """Write the weights as float32 (the shipped file is a few kB)."""
+    arrays = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
+    arrays["feature_names"] = np.array(FEATURE_NAMES)
+    np.savez(path, **arrays)

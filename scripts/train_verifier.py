@@ -1,0 +1,126 @@
+"""Train the detection verifier (`crowdpose3d.engine.verifier`) and write its weights
+(default: the shipped `crowdpose3d/weights/detection-verifier.npz`).
+
+Only training data: the shipped model's detections on labelled TRAINING frames (solids
+crowds and composites on the training photographs, ``crowdpose3d synth`` output, split
+``train``) and on the TRAINING split of the real photographs without people (whole and
+tiled). Never vtest.avi, never the held-out photographs or sequences.
+
+    crowdpose3d photos out/photos
+    crowdpose3d synth out/data/synth_crowd ...              # docs/models.md has the commands
+    crowdpose3d synth out/data/photo_crowd --backgrounds out/photos ...
+    python scripts/train_verifier.py --labelled out/data/synth_crowd out/data/photo_crowd \\
+        --photos out/photos --frames 150 --cache out/verifier/detections.npz
+
+The detections are cached (``--cache``): a second run with the same file only refits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from crowdpose3d.engine.verifier import BUILTIN_VERIFIER
+from crowdpose3d.engine.verifier_training import (
+    COLLECT_THRESHOLD,
+    VerifierData,
+    collect,
+    fit_verifier,
+    photo_views,
+    save_verifier,
+)
+from crowdpose3d.pipeline.defaults import DEFAULT_MODEL
+
+
+def labelled_images(root: str, frames: int):
+    """(image, people boxes, sequence) of at most ``frames`` training frames of ``root``."""
+    from crowdpose3d.engine.evaluator import load_samples
+
+    samples = load_samples(root, split="train", max_frames=frames)
+    for index in range(len(samples)):
+        sample = samples[index]
+        yield sample.image, sample.boxes, f"{root}/{sample.sequence}"
+
+
+def photo_images(folder: str, input_hw: tuple[int, int]):
+    """(view, None, photograph) of every training photograph, whole and tiled."""
+    from crowdpose3d.data.photos import PhotoSet
+
+    photos = PhotoSet(folder, "train")
+    for index in range(len(photos)):
+        for images in photo_views(photos.image(index), input_hw).values():
+            for image in images:
+                yield image, None, f"photos/{photos.photos[index].file}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--labelled", nargs="*", default=[], help="JTA-format training roots")
+    parser.add_argument("--photos", help="`crowdpose3d photos` folder (its train split)")
+    parser.add_argument("--frames", type=int, default=150, help="frames per labelled root")
+    parser.add_argument("--cache", type=Path, help="detections file, reused when present")
+    parser.add_argument("--out", type=Path, default=BUILTIN_VERIFIER)
+    parser.add_argument("--report", type=Path, help="also write the fit's table as JSON")
+    parser.add_argument(
+        "--sources", nargs="+", help="train on these sources of the data only (ablations)"
+    )
+    parser.add_argument(
+        "--drop-features", nargs="+", default=[], metavar="NAME",
+        help="leave these features (crowdpose3d.engine.verifier.FEATURE_NAMES) unread",
+    )  # fmt: skip
+    args = parser.parse_args()
+
+    import torch
+
+    from crowdpose3d.engine.predictor import Predictor
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    if args.cache and args.cache.is_file():
+        data = VerifierData.load(args.cache)
+        print(f"read {len(data.labels)} detections from {args.cache}")
+    else:
+        predictor = Predictor.from_spec(
+            args.model, device="cpu", score_threshold=COLLECT_THRESHOLD, batch_size=1,
+            backend="torch", precision="fp32",
+        )  # fmt: skip
+        parts = []
+        start = time.perf_counter()
+        for root in args.labelled:
+            parts.append(collect(predictor, labelled_images(root, args.frames), Path(root).name))
+        if args.photos:
+            views = photo_images(args.photos, predictor.input_size)
+            parts.append(collect(predictor, views, "photos"))
+        if not parts:
+            raise SystemExit("nothing to train on: give --labelled and/or --photos")
+        data = VerifierData.concatenate(parts)
+        print(f"collected {len(data.labels)} detections in {time.perf_counter() - start:.0f} s")
+        if args.cache:
+            args.cache.parent.mkdir(parents=True, exist_ok=True)
+            data.save(args.cache)
+    if args.sources:
+        data = data.subset(np.isin(data.source, args.sources))
+    for source in np.unique(data.source):
+        mine = data.source == source
+        print(f"  {source}: {int((data.labels[mine] == 1).sum())} positives, "
+              f"{int((data.labels[mine] == 0).sum())} negatives, "
+              f"{int(data.validation[mine].sum())} in validation")  # fmt: skip
+    start = time.perf_counter()
+    try:
+        weights, report = fit_verifier(data, dropped=args.drop_features)
+    except ValueError as error:
+        raise SystemExit(f"unknown feature in --drop-features: {error}") from None
+    print(f"fitted in {time.perf_counter() - start:.0f} s; validation: {json.dumps(report[0])}")
+    save_verifier(weights, args.out)
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.1f} kB)")
+    if args.report:
+        args.report.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
