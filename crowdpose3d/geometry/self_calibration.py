@@ -74,6 +74,11 @@ FOOT_HEIGHT_M = (0.143, 0.054)  # mid-ankle point above the ground while walking
 # Horizontal offset of the top joint from the foot point over its height above it, robust
 # std of the model's detections on the tune clips (see the module docstring).
 LEAN_SIGMA = {"head_top": 0.06, "neck": 0.05}
+FOV_PRIOR = None  # (horizontal fov deg, std of log focal length): a weak prior on the lens
+TILT_GAIN = 1.0  # the detector's image tilt of a person over the true vertical's tilt
+TILT_GAIN_STD = 0.0  # its uncertainty, carried into the reported sigmas
+STATURE_SCALE_STD = 0.0  # relative uncertainty of the stature prior, carried likewise
+TILT_GAIN_PRIOR = None  # (mean, std): fit the gain under this prior (None: TILT_GAIN fixed)
 PIXEL_SIGMA = 2.0  # pixels: the detector's joint noise, added to every relative residual
 UP_SIGMA_DEG = 12.0  # spread of the network's 3D up direction, when that cue is asked for
 INLIER_SIGMAS = 3.0  # an observation is an inlier when all its residuals are within this
@@ -84,14 +89,15 @@ MIN_PIXEL_HEIGHT = 24.0  # pixels from mid-ankle to the top joint; smaller peopl
 # clips the model's people 100-150 px tall in 384 px images stand 9 % too tall (1.871 m)
 # (`benchmarks/calibration_tuning.py by-size`).
 MAX_HEIGHT_FRACTION = 0.25
+SELECTION_MARGIN = None  # the expected-size cut's margin inside the size cut (None: no cut)
 MIN_SCORE = 0.5  # detection confidence below this is not used
 BORDER_FRACTION = 0.01  # joints or box edges this close to the image border: cut off, skipped
 GRID_FOV_DEG = np.arange(20.0, 121.0, 2.5)  # coarse start: horizontal fields of view
 GRID_PITCH_DEG = np.arange(-5.0, 76.0, 1.5)  # coarse start: pitches below the horizon
 GRID_OBSERVATIONS = 400  # observations the coarse grid evaluates (a fixed subsample)
-BOUNDS = (  # (log f relative to the image width, pitch rad, roll rad, log height m)
-    (math.log(0.25), math.radians(-20.0), math.radians(-30.0), math.log(0.3)),
-    (math.log(8.0), math.radians(89.0), math.radians(30.0), math.log(200.0)),
+BOUNDS = (  # (log f relative to the image width, pitch rad, roll rad, log height m, gain)
+    (math.log(0.25), math.radians(-20.0), math.radians(-30.0), math.log(0.3), 0.3),
+    (math.log(8.0), math.radians(89.0), math.radians(30.0), math.log(200.0), 2.0),
 )
 
 
@@ -128,6 +134,7 @@ class CameraEstimate:
     inliers: int
     groups: int
     cost: float = 0.0  # mean robust cost per residual at the solution
+    tilt_gain: float = 1.0  # the people's image tilt over the true vertical's (fitted)
 
     @property
     def intrinsics(self) -> Intrinsics:
@@ -334,35 +341,71 @@ def fit_camera(
         return None
     model = _Model(obs, top_names, width, height, up_sigma_deg)
     fixed_f = None if focal_px is None else math.log(focal_px / width)
+    gain_free = TILT_GAIN_PRIOR is not None
     if start is not None and start.width == width:
         x0 = np.array([
             math.log(start.intrinsics.fx / width), math.radians(start.pitch_deg),
-            math.radians(start.roll_deg), math.log(start.height_m),
+            math.radians(start.roll_deg), math.log(start.height_m), start.tilt_gain,
         ])  # fmt: skip
         if fixed_f is not None:
             x0[0] = fixed_f
     else:
         x0 = model.grid_start(fixed_f)
-    free = np.array([fixed_f is None, True, True, True])
+    if not gain_free:
+        x0[4] = TILT_GAIN
+    free = np.array([fixed_f is None, True, True, True, gain_free])
     low, high = np.array(BOUNDS[0])[free], np.array(BOUNDS[1])[free]
+    # Priors: (index into x, centre, std) of the lens (when estimated) and the tilt gain.
+    priors = []
+    if fixed_f is None and FOV_PRIOR is not None:
+        priors.append((0, math.log(0.5 / math.tan(math.radians(FOV_PRIOR[0]) / 2)), FOV_PRIOR[1]))
+    if gain_free:
+        priors.append((4, *TILT_GAIN_PRIOR))
+    index = np.cumsum(free) - 1  # position of each unknown among the free ones
 
     def full(x: np.ndarray) -> np.ndarray:
         out = x0.copy()
         out[free] = x
         return out
 
-    result = least_squares(
-        lambda x: model.residuals(full(x)[None])[0],
-        np.clip(x0[free], low + 1e-9, high - 1e-9),
-        bounds=(low, high),
-        loss="soft_l1",
-        f_scale=1.0,
-        x_scale="jac",
-        max_nfev=200,
-    )
+    def prior(x: np.ndarray) -> np.ndarray:  # (len(priors),) the priors' residuals
+        return np.array([(x[i] - centre) / std for i, centre, std in priors])
+
+    def solve(model: _Model, start: np.ndarray):
+        return least_squares(
+            lambda x: np.concatenate((model.residuals(full(x)[None])[0], prior(full(x)))),
+            np.clip(start, low + 1e-9, high - 1e-9),
+            bounds=(low, high),
+            loss="soft_l1",
+            f_scale=1.0,
+            x_scale="jac",
+            max_nfev=200,
+        )
+
+    result = solve(model, x0[free])
+    if SELECTION_MARGIN is not None:
+        # Keep the people whose prior stature would span the size cut with a margin under
+        # this camera: a cut on their own pixel height keeps the tall far and the short
+        # near people only, which tilts the ground plane.
+        residual = model.residuals(full(result.x)[None])[0]
+        log_ratio = residual[: len(obs)] * model.height_sigma[:, 0]  # log(z / prior)
+        span = obs.foot[:, 1] - obs.top[:, 0, 1]
+        expected = span * np.exp(-log_ratio)  # (N,) pixels of a person of prior stature
+        keep = (expected >= MIN_PIXEL_HEIGHT * SELECTION_MARGIN) & (
+            expected <= MAX_HEIGHT_FRACTION * height / SELECTION_MARGIN
+        )
+        kept_groups = len(np.unique(obs.group[keep]))
+        if keep.sum() >= MIN_OBSERVATIONS and kept_groups >= MIN_GROUPS and not keep.all():
+            obs, groups = obs.take(np.flatnonzero(keep)), kept_groups
+            model = _Model(obs, top_names, width, height, up_sigma_deg)
+            result = solve(model, result.x)
     x = full(result.x)
     residual = model.residuals(x[None])[0]  # (R,)
-    sigmas = model.sigmas(x, model.jacobian(x, free), residual, free)
+    prior_jac = np.zeros((len(priors), int(free.sum())))  # (Q, P)
+    for q, (i, _, std) in enumerate(priors):
+        prior_jac[q, index[i]] = 1.0 / std
+    systematic = model.systematic(x, gain_free)
+    sigmas = model.sigmas(x, model.jacobian(x, free), residual, free, prior_jac, systematic)
     rows = model.rows_per_observation
     per_obs = np.abs(residual).reshape(rows, len(obs)).max(axis=0)  # (N,)
     fov = math.degrees(2 * math.atan(0.5 / math.exp(x[0])))
@@ -381,6 +424,7 @@ def fit_camera(
         inliers=int((per_obs <= INLIER_SIGMAS).sum()),
         groups=groups,
         cost=float(2 * result.cost / max(len(residual), 1)),
+        tilt_gain=float(x[4]),
     )
 
 
@@ -411,16 +455,19 @@ class _Model:
             (spread / self.prior) ** 2 + (FOOT_HEIGHT_M[1] / span) ** 2 + pixel**2
         )
         lean = np.array([LEAN_SIGMA[n] for n in top_names])
-        self.lean_sigma = np.sqrt(lean**2 + pixel**2) * span  # (N, J) metres
+        self.lean_sigma = np.sqrt(lean**2 + pixel**2)  # (N, J) radians
+        along = obs.foot[:, None] - obs.top  # (N, J, 2) top joint to the feet
+        self.tilt = np.arctan2(along[..., 0], along[..., 1])  # (N, J) radians from the image's down
+        self.centre = np.array([self.cx, self.cy])
         self.use_up = up_sigma_deg is not None and bool(np.isfinite(obs.up).all())
         self.up_sigma = math.radians(up_sigma_deg or UP_SIGMA_DEG)
         self.rows_per_observation = 2 * len(self.prior) + (1 if self.use_up else 0)
 
     def residuals(self, x: np.ndarray) -> np.ndarray:
-        """x (M, 4) -> (M, R) residuals in units of their sigma, R = rows x N (row-major)."""
+        """x (M, 5) -> (M, R) residuals in units of their sigma, R = rows x N (row-major)."""
         obs = self.obs
         focal = np.exp(x[:, 0]) * self.width  # (M,)
-        pitch, roll, cam_h = x[:, 1], x[:, 2], np.exp(x[:, 3])
+        pitch, roll, cam_h, gain = x[:, 1], x[:, 2], np.exp(x[:, 3]), x[:, 4]
         rot = _rotations(pitch, roll)  # (M, 3, 3) world -> camera
 
         def rays(pixels: np.ndarray) -> np.ndarray:  # (N, 2) -> (M, N, 3) world directions
@@ -438,6 +485,14 @@ class _Model:
         down = np.minimum(foot[..., 2], -1e-3)  # rays at or above the horizon: far away
         reach = (FOOT_HEIGHT_M[0] - cam_h[:, None]) / down  # (M, N) > 0
         ground = foot[..., :2] * reach[..., None]  # (M, N, 2) foot point, camera at origin
+        # The image direction of the world's vertical at each foot pixel, towards the
+        # vertical vanishing point f d_xy / d_z + c (homogeneous, so d_z = 0 is fine).
+        below = -rot[:, :, 2]  # (M, 3) world down in camera axes
+        toward = (
+            focal[:, None, None] * below[:, None, :2]
+            - (obs.foot[None] - self.centre) * below[:, None, 2:3]
+        )  # (M, N, 2)
+        vertical = np.arctan2(toward[..., 0], toward[..., 1])  # (M, N) radians
         out = []
         for j in range(len(self.prior)):
             ray = rays(obs.top[:, j])  # (M, N, 3)
@@ -445,12 +500,10 @@ class _Model:
             s = (ground * horizontal).sum(-1) / np.maximum((horizontal**2).sum(-1), 1e-12)
             s = np.maximum(s, 0.0)  # (M, N) along the ray to the foot point's vertical
             z = cam_h[:, None] + s * ray[..., 2]  # (M, N) height above the ground there
-            miss = horizontal * s[..., None] - ground  # (M, N, 2) metres
-            side = horizontal[..., 0] * miss[..., 1] - horizontal[..., 1] * miss[..., 0]
-            side = side / np.maximum(np.linalg.norm(horizontal, axis=-1), 1e-12)
             ratio = np.log(np.maximum(z, 1e-3) / self.prior[j])
             out.append(ratio / self.height_sigma[None, :, j])
-            out.append(side / self.lean_sigma[None, :, j])
+            lean = self.tilt[None, :, j] - gain[:, None] * vertical  # (M, N) radians
+            out.append(lean / self.lean_sigma[None, :, j])
         if self.use_up:
             up = rot[:, :, 2]  # (M, 3) world up in camera axes
             cos = np.clip(obs.up @ up.T, -1.0, 1.0).T  # (M, N)
@@ -466,6 +519,7 @@ class _Model:
             sub.__dict__.update(self.__dict__)
             sub.obs = obs.take(rows)
             sub.height_sigma, sub.lean_sigma = self.height_sigma[rows], self.lean_sigma[rows]
+            sub.tilt = self.tilt[rows]
         else:
             sub = self
         if fixed_f is None:
@@ -473,10 +527,10 @@ class _Model:
         else:
             log_f = np.array([fixed_f])
         f_grid, p_grid = np.meshgrid(log_f, np.radians(GRID_PITCH_DEG), indexing="ij")
-        x = np.stack(
-            (f_grid.ravel(), p_grid.ravel(), np.zeros(f_grid.size), np.zeros(f_grid.size)),
-            axis=1,
-        )  # (M, 4), height 1 m
+        gain = TILT_GAIN if TILT_GAIN_PRIOR is None else TILT_GAIN_PRIOR[0]
+        zero = np.zeros(f_grid.size)
+        x = np.stack((f_grid.ravel(), p_grid.ravel(), zero, zero, zero + gain), axis=1)
+        # (M, 5), height 1 m
         # Height scales every length: log height = median of log(prior / implied height).
         x[:, 3] = self._median_log_height(sub, x)
         best, best_cost = x[0], np.inf
@@ -500,11 +554,24 @@ class _Model:
             out[chunk] = np.clip(-np.median(log_ratio.reshape(len(chunk), -1), axis=1), -3, 6)
         return out
 
+    def systematic(self, x: np.ndarray, gain_free: bool) -> list[tuple[np.ndarray, float]]:
+        """The model's uncertain constants as (d residuals / d constant (R,), std): the
+        tilt gain (unless fitted) and the stature prior's scale (log)."""
+        out = []
+        if not gain_free:
+            gain = self.jacobian(x, np.array([False, False, False, False, True]))[:, 0]
+            out.append((gain, TILT_GAIN_STD))
+        stature = np.zeros((self.rows_per_observation, len(self.obs)))  # d / d log prior
+        for j in range(len(self.prior)):
+            stature[2 * j] = -1.0 / self.height_sigma[:, j]
+        out.append((stature.ravel(), STATURE_SCALE_STD))
+        return out
+
     def jacobian(self, x: np.ndarray, free: np.ndarray) -> np.ndarray:
         """(R, P) central-difference Jacobian of the raw residuals in the free unknowns."""
         step = 1e-5
         index = np.flatnonzero(free)
-        batch = np.repeat(x[None], 2 * len(index), axis=0)  # (2P, 4)
+        batch = np.repeat(x[None], 2 * len(index), axis=0)  # (2P, 5)
         for k, i in enumerate(index):
             batch[2 * k, i] += step
             batch[2 * k + 1, i] -= step
@@ -512,12 +579,22 @@ class _Model:
         return ((residual[0::2] - residual[1::2]) / (2 * step)).T
 
     def sigmas(
-        self, x: np.ndarray, jac: np.ndarray, residual: np.ndarray, free: np.ndarray
+        self,
+        x: np.ndarray,
+        jac: np.ndarray,
+        residual: np.ndarray,
+        free: np.ndarray,
+        prior_jac: np.ndarray | None = None,
+        systematic: Sequence[tuple[np.ndarray, float]] = (),
     ) -> list[float]:
         """Standard deviations of (fov deg, pitch deg, roll deg, height m): the sandwich
-        covariance of the robust fit, with observations clustered by group."""
+        covariance of the robust fit, with observations clustered by group, plus each
+        ``systematic`` (d residuals / d constant (R,), the constant's std): how far the
+        solution moves when a constant of the model is off by its std."""
         weight = 1.0 / np.sqrt(1.0 + residual**2)  # soft_l1: rho'(r^2)
         bread = jac.T @ (jac * weight[:, None])  # (P, P)
+        if prior_jac is not None:
+            bread = bread + prior_jac.T @ prior_jac
         score = jac * (weight * residual)[:, None]  # (R, P) per-residual gradient
         rows = self.rows_per_observation
         groups = np.tile(self.obs.group, rows)  # residual rows are (row type, observation)
@@ -530,13 +607,16 @@ class _Model:
             inverse = np.linalg.inv(bread)
         except np.linalg.LinAlgError:
             return [math.inf] * 4
-        cov = np.zeros((4, 4))
-        cov[np.ix_(free, free)] = inverse @ meat @ inverse
+        cov = np.zeros((5, 5))
+        shift = np.zeros((len(systematic), jac.shape[1]))  # (S, P)
+        for k, (column, std) in enumerate(systematic):
+            shift[k] = -inverse @ (jac * weight[:, None]).T @ column * std
+        cov[np.ix_(free, free)] = inverse @ meat @ inverse + shift.T @ shift
         # Delta method to the reported quantities.
         f = math.exp(x[0])
         dfov = -math.degrees(2 * (0.5 / f) / (1 + (0.5 / f) ** 2))  # d fov / d log f
-        gradient = np.diag([dfov, math.degrees(1), math.degrees(1), math.exp(x[3])])
-        variance = np.diag(gradient @ cov @ gradient.T)
+        gradient = np.diag([dfov, math.degrees(1), math.degrees(1), math.exp(x[3]), 1.0])
+        variance = np.diag(gradient @ cov @ gradient.T)[:4]
         return [float(math.sqrt(max(v, 0.0))) for v in variance]
 
 
