@@ -74,11 +74,18 @@ FOOT_HEIGHT_M = (0.143, 0.054)  # mid-ankle point above the ground while walking
 # Horizontal offset of the top joint from the foot point over its height above it, robust
 # std of the model's detections on the tune clips (see the module docstring).
 LEAN_SIGMA = {"head_top": 0.06, "neck": 0.05}
-FOV_PRIOR = None  # (horizontal fov deg, std of log focal length): a weak prior on the lens
-TILT_GAIN = 1.0  # the detector's image tilt of a person over the true vertical's tilt
-TILT_GAIN_STD = 0.0  # its uncertainty, carried into the reported sigmas
-STATURE_SCALE_STD = 0.0  # relative uncertainty of the stature prior, carried likewise
-TILT_GAIN_PRIOR = None  # (mean, std): fit the gain under this prior (None: TILT_GAIN fixed)
+# The shipped model's people lean less than the true vertical at their feet: their image
+# tilt (mid-ankle to head top) over the true vertical's tilt, least squares through the
+# origin pooled over the tune clips' 12 s under the true cameras
+# (`benchmarks/calibration_tuning.py tilt`: 0.903; clip by clip 0.68 to 1.81).
+TILT_GAIN = 0.90
+# How well that gain is known, carried into the reported sigmas: the smallest of 0.15,
+# 0.25 and 0.35 with every tune clip's errors within 2 sigma (`... doubt`: the largest
+# |error| / sigma 2.8, 1.8, 1.3; the clip-by-clip gains' robust std is 0.43).
+TILT_GAIN_STD = 0.25
+# The stature prior's scale, relative std, carried likewise: the model's median head top
+# over the prior is -1.7 % to +3.6 % clip by clip (`... tilt`).
+STATURE_SCALE_STD = 0.02
 PIXEL_SIGMA = 2.0  # pixels: the detector's joint noise, added to every relative residual
 UP_SIGMA_DEG = 12.0  # spread of the network's 3D up direction, when that cue is asked for
 INLIER_SIGMAS = 3.0  # an observation is an inlier when all its residuals are within this
@@ -89,7 +96,6 @@ MIN_PIXEL_HEIGHT = 24.0  # pixels from mid-ankle to the top joint; smaller peopl
 # clips the model's people 100-150 px tall in 384 px images stand 9 % too tall (1.871 m)
 # (`benchmarks/calibration_tuning.py by-size`).
 MAX_HEIGHT_FRACTION = 0.25
-SELECTION_MARGIN = None  # the expected-size cut's margin inside the size cut (None: no cut)
 MIN_SCORE = 0.5  # detection confidence below this is not used
 BORDER_FRACTION = 0.01  # joints or box edges this close to the image border: cut off, skipped
 GRID_FOV_DEG = np.arange(20.0, 121.0, 2.5)  # coarse start: horizontal fields of view
@@ -134,7 +140,6 @@ class CameraEstimate:
     inliers: int
     groups: int
     cost: float = 0.0  # mean robust cost per residual at the solution
-    tilt_gain: float = 1.0  # the people's image tilt over the true vertical's (fitted)
 
     @property
     def intrinsics(self) -> Intrinsics:
@@ -217,6 +222,8 @@ class SelfCalibrator:
     skeleton: names the joints (``*ankle`` and at least one of `HEIGHT_PRIORS`' joints).
     width, height: the image size in pixels. focal_px: a known focal length (fixes the
     field of view). up_sigma_deg: weight of the 3D poses' up direction (None: not used).
+    tilt_gain: the detector's image tilt of people over the true vertical's (`TILT_GAIN`,
+    the shipped model; 1 for exact keypoints) and how well it is known (`TILT_GAIN_STD`).
     max_observations: a reservoir of this many person-frames is kept (uniform sample).
     """
 
@@ -225,6 +232,8 @@ class SelfCalibrator:
     height: int
     focal_px: float | None = None
     up_sigma_deg: float | None = None
+    tilt_gain: float = TILT_GAIN
+    tilt_gain_std: float = TILT_GAIN_STD
     min_score: float = MIN_SCORE
     max_observations: int = 20000
     seed: int = 0
@@ -272,6 +281,8 @@ class SelfCalibrator:
             self.height,
             focal_px=self.focal_px,
             up_sigma_deg=self.up_sigma_deg,
+            tilt_gain=self.tilt_gain,
+            tilt_gain_std=self.tilt_gain_std,
             start=self.last,
         )
         if estimate is not None:
@@ -331,9 +342,13 @@ def fit_camera(
     focal_px: float | None = None,
     up_sigma_deg: float | None = None,
     start: CameraEstimate | None = None,
+    tilt_gain: float = TILT_GAIN,
+    tilt_gain_std: float = TILT_GAIN_STD,
 ) -> CameraEstimate | None:
     """Fit the camera to the observations (None with fewer than `MIN_OBSERVATIONS` rows or
-    `MIN_GROUPS` groups). ``start``: a previous estimate to refine (skips the grid)."""
+    `MIN_GROUPS` groups). ``start``: a previous estimate to refine (skips the grid);
+    ``tilt_gain``: the detector's tilt over the true one (1 for exact keypoints), known to
+    ``tilt_gain_std``; that and `STATURE_SCALE_STD` widen the reported sigmas."""
     from scipy.optimize import least_squares
 
     groups = len(np.unique(obs.group)) if len(obs) else 0
@@ -341,71 +356,37 @@ def fit_camera(
         return None
     model = _Model(obs, top_names, width, height, up_sigma_deg)
     fixed_f = None if focal_px is None else math.log(focal_px / width)
-    gain_free = TILT_GAIN_PRIOR is not None
     if start is not None and start.width == width:
         x0 = np.array([
             math.log(start.intrinsics.fx / width), math.radians(start.pitch_deg),
-            math.radians(start.roll_deg), math.log(start.height_m), start.tilt_gain,
+            math.radians(start.roll_deg), math.log(start.height_m), tilt_gain,
         ])  # fmt: skip
         if fixed_f is not None:
             x0[0] = fixed_f
     else:
-        x0 = model.grid_start(fixed_f)
-    if not gain_free:
-        x0[4] = TILT_GAIN
-    free = np.array([fixed_f is None, True, True, True, gain_free])
+        x0 = model.grid_start(fixed_f, tilt_gain)
+    free = np.array([fixed_f is None, True, True, True, False])  # the tilt gain is fixed
     low, high = np.array(BOUNDS[0])[free], np.array(BOUNDS[1])[free]
-    # Priors: (index into x, centre, std) of the lens (when estimated) and the tilt gain.
-    priors = []
-    if fixed_f is None and FOV_PRIOR is not None:
-        priors.append((0, math.log(0.5 / math.tan(math.radians(FOV_PRIOR[0]) / 2)), FOV_PRIOR[1]))
-    if gain_free:
-        priors.append((4, *TILT_GAIN_PRIOR))
-    index = np.cumsum(free) - 1  # position of each unknown among the free ones
 
     def full(x: np.ndarray) -> np.ndarray:
         out = x0.copy()
         out[free] = x
         return out
 
-    def prior(x: np.ndarray) -> np.ndarray:  # (len(priors),) the priors' residuals
-        return np.array([(x[i] - centre) / std for i, centre, std in priors])
-
-    def solve(model: _Model, start: np.ndarray):
-        return least_squares(
-            lambda x: np.concatenate((model.residuals(full(x)[None])[0], prior(full(x)))),
-            np.clip(start, low + 1e-9, high - 1e-9),
-            bounds=(low, high),
-            loss="soft_l1",
-            f_scale=1.0,
-            x_scale="jac",
-            max_nfev=200,
-        )
-
-    result = solve(model, x0[free])
-    if SELECTION_MARGIN is not None:
-        # Keep the people whose prior stature would span the size cut with a margin under
-        # this camera: a cut on their own pixel height keeps the tall far and the short
-        # near people only, which tilts the ground plane.
-        residual = model.residuals(full(result.x)[None])[0]
-        log_ratio = residual[: len(obs)] * model.height_sigma[:, 0]  # log(z / prior)
-        span = obs.foot[:, 1] - obs.top[:, 0, 1]
-        expected = span * np.exp(-log_ratio)  # (N,) pixels of a person of prior stature
-        keep = (expected >= MIN_PIXEL_HEIGHT * SELECTION_MARGIN) & (
-            expected <= MAX_HEIGHT_FRACTION * height / SELECTION_MARGIN
-        )
-        kept_groups = len(np.unique(obs.group[keep]))
-        if keep.sum() >= MIN_OBSERVATIONS and kept_groups >= MIN_GROUPS and not keep.all():
-            obs, groups = obs.take(np.flatnonzero(keep)), kept_groups
-            model = _Model(obs, top_names, width, height, up_sigma_deg)
-            result = solve(model, result.x)
+    result = least_squares(
+        lambda x: model.residuals(full(x)[None])[0],
+        np.clip(x0[free], low + 1e-9, high - 1e-9),
+        bounds=(low, high),
+        loss="soft_l1",
+        f_scale=1.0,
+        x_scale="jac",
+        max_nfev=200,
+    )
     x = full(result.x)
     residual = model.residuals(x[None])[0]  # (R,)
-    prior_jac = np.zeros((len(priors), int(free.sum())))  # (Q, P)
-    for q, (i, _, std) in enumerate(priors):
-        prior_jac[q, index[i]] = 1.0 / std
-    systematic = model.systematic(x, gain_free)
-    sigmas = model.sigmas(x, model.jacobian(x, free), residual, free, prior_jac, systematic)
+    sigmas = model.sigmas(
+        x, model.jacobian(x, free), residual, free, model.systematic(x, tilt_gain_std)
+    )
     rows = model.rows_per_observation
     per_obs = np.abs(residual).reshape(rows, len(obs)).max(axis=0)  # (N,)
     fov = math.degrees(2 * math.atan(0.5 / math.exp(x[0])))
@@ -424,7 +405,6 @@ def fit_camera(
         inliers=int((per_obs <= INLIER_SIGMAS).sum()),
         groups=groups,
         cost=float(2 * result.cost / max(len(residual), 1)),
-        tilt_gain=float(x[4]),
     )
 
 
@@ -510,7 +490,7 @@ class _Model:
             out.append(np.arccos(cos) / self.up_sigma)
         return np.concatenate(out, axis=1)
 
-    def grid_start(self, fixed_f: float | None) -> np.ndarray:
+    def grid_start(self, fixed_f: float | None, tilt_gain: float) -> np.ndarray:
         """The best camera of a coarse grid (roll 0, height by a median) on a subsample."""
         obs = self.obs
         if len(obs) > GRID_OBSERVATIONS:
@@ -527,9 +507,8 @@ class _Model:
         else:
             log_f = np.array([fixed_f])
         f_grid, p_grid = np.meshgrid(log_f, np.radians(GRID_PITCH_DEG), indexing="ij")
-        gain = TILT_GAIN if TILT_GAIN_PRIOR is None else TILT_GAIN_PRIOR[0]
         zero = np.zeros(f_grid.size)
-        x = np.stack((f_grid.ravel(), p_grid.ravel(), zero, zero, zero + gain), axis=1)
+        x = np.stack((f_grid.ravel(), p_grid.ravel(), zero, zero, zero + tilt_gain), axis=1)
         # (M, 5), height 1 m
         # Height scales every length: log height = median of log(prior / implied height).
         x[:, 3] = self._median_log_height(sub, x)
@@ -554,13 +533,11 @@ class _Model:
             out[chunk] = np.clip(-np.median(log_ratio.reshape(len(chunk), -1), axis=1), -3, 6)
         return out
 
-    def systematic(self, x: np.ndarray, gain_free: bool) -> list[tuple[np.ndarray, float]]:
+    def systematic(self, x: np.ndarray, gain_std: float) -> list[tuple[np.ndarray, float]]:
         """The model's uncertain constants as (d residuals / d constant (R,), std): the
-        tilt gain (unless fitted) and the stature prior's scale (log)."""
-        out = []
-        if not gain_free:
-            gain = self.jacobian(x, np.array([False, False, False, False, True]))[:, 0]
-            out.append((gain, TILT_GAIN_STD))
+        tilt gain and the stature prior's scale (log)."""
+        gain = self.jacobian(x, np.array([False, False, False, False, True]))[:, 0]
+        out = [(gain, gain_std)]
         stature = np.zeros((self.rows_per_observation, len(self.obs)))  # d / d log prior
         for j in range(len(self.prior)):
             stature[2 * j] = -1.0 / self.height_sigma[:, j]
@@ -584,7 +561,6 @@ class _Model:
         jac: np.ndarray,
         residual: np.ndarray,
         free: np.ndarray,
-        prior_jac: np.ndarray | None = None,
         systematic: Sequence[tuple[np.ndarray, float]] = (),
     ) -> list[float]:
         """Standard deviations of (fov deg, pitch deg, roll deg, height m): the sandwich
@@ -593,8 +569,6 @@ class _Model:
         solution moves when a constant of the model is off by its std."""
         weight = 1.0 / np.sqrt(1.0 + residual**2)  # soft_l1: rho'(r^2)
         bread = jac.T @ (jac * weight[:, None])  # (P, P)
-        if prior_jac is not None:
-            bread = bread + prior_jac.T @ prior_jac
         score = jac * (weight * residual)[:, None]  # (R, P) per-residual gradient
         rows = self.rows_per_observation
         groups = np.tile(self.obs.group, rows)  # residual rows are (row type, observation)
