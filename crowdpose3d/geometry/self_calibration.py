@@ -14,18 +14,25 @@ vanishing point and the horizon one after the other:
   ``FOOT_HEIGHT_M`` above the ground, and each top joint's ray (head top, neck) is met by
   the vertical line through that foot point at the ray's horizontally closest point. Two
   residuals per top joint: ``log(height / prior) / sigma`` (the joint's height above the
-  ground against its prior) and the horizontal miss over ``LEAN_SIGMA`` x prior (the head
-  is not above the feet). Optionally (``up_sigma_deg``, off by default: on the tune clips
-  it made the field of view worse, `benchmarks/calibration_tuning.py variants`) a third:
-  the angle between the person's up direction in the network's 3D pose (camera axes) and
-  the camera's up.
+  ground against its prior) and the lean: the image angle of the line from the top joint
+  to the mid-ankle pixel against ``TILT_GAIN`` times the angle of the true vertical there
+  (the line to the vertical vanishing point), over ``LEAN_SIGMA`` radians. The gain is the
+  detector's: the shipped model's people lean less than the true vertical, 0.90 of it
+  pooled over the tune clips (1 for exact keypoints). Optionally (``up_sigma_deg``, off by
+  default: on the tune clips it made the field of view worse,
+  `benchmarks/calibration_tuning.py variants`) a third: the angle between the person's up
+  direction in the network's 3D pose (camera axes) and the camera's up.
 - Robust: a coarse grid over field of view and pitch (the height in closed form, a median)
   picks the start, then `scipy.optimize.least_squares` with the ``soft_l1`` loss (a smooth
   Huber) refines all four; observations whose residuals stay beyond ``INLIER_SIGMAS`` are
   counted as outliers (people sitting, false detections, cut-off bodies).
 - Uncertainty: the cluster-robust ("sandwich") covariance of the fit, clustering the
   observations by ``group`` (a track, or a block of frames), so that one person seen in a
-  hundred frames counts as one person, not as a hundred independent measurements.
+  hundred frames counts as one person, not as a hundred independent measurements; plus
+  the model's own doubt: how far the solution moves (to first order) when the tilt gain is
+  off by ``TILT_GAIN_STD`` or the stature prior's scale by ``STATURE_SCALE_STD``. Without
+  that second part the errors on the tune clips reached 7 sigma (the lean cue is biased
+  clip by clip, and the sandwich sees only the scatter of the people).
 
 Priors (`HEIGHT_PRIORS`, `FOOT_HEIGHT_M`, `LEAN_SIGMA`) were measured on the synthetic
 generator's bodies (stature 1.72 +- 0.09 m, `crowdpose3d.data.synth.body`): 20-30 people
@@ -37,13 +44,14 @@ above the mid-ankle point. On the tune clips of `benchmarks/calibration.py` (see
 the model's detections, the true cameras; `python benchmarks/calibration_tuning.py priors`)
 the model's people fit those heights (median
 1.731 m for the head top, 1.488 m for the neck, robust std 0.120 and 0.102 m); their
-horizontal offset is smaller than the walking bodies' (robust std 0.086 m and 0.074 m,
-hence `LEAN_SIGMA`).
+tilt from the true vertical, after the tilt gain, has a robust std of 0.058 and 0.059 rad
+(hence `LEAN_SIGMA`, set when the lean was a horizontal miss: 0.086 and 0.074 m then).
 
 Limits: with a narrow lens and a low pitch (say 40 degrees and 15 degrees) the verticals
 hardly converge and the field of view trades against the pitch; the estimate then drifts
-along that valley (tune clips: up to +25 % field of view, +4 degrees pitch). The reported
-uncertainty covers the scatter of the people, not such biases of the detector.
+along that valley (tune clips: up to +30 % field of view, +5 degrees pitch), and the
+reported sigma, which carries the tilt gain's doubt, says so (tune clips: every error within
+2 sigma; held-out: `docs/calibration.md`).
 """
 
 from __future__ import annotations
