@@ -5,6 +5,9 @@
     python benchmarks/calibration_tuning.py by-size    # ... by their height in pixels
     python benchmarks/calibration_tuning.py variants   # the 3D up cue, lean sigma, size cut
     python benchmarks/calibration_tuning.py groups     # error over sigma for two groupings
+    python benchmarks/calibration_tuning.py tilt       # the model's tilt gain, stature scale
+    python benchmarks/calibration_tuning.py gain       # errors under a few tilt gains
+    python benchmarks/calibration_tuning.py doubt      # error over sigma for the gain's std
 
 Each reads the cached detections of `benchmarks/calibration.py`'s tune clips (seeds
 16001..), never the held-out ones. ``priors`` and ``by-size`` cast each usable person's feet
@@ -52,7 +55,7 @@ def implied(clip, frames) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]
     camera = bench.true_camera(clip)
     x = np.array(
         [[math.log(camera.intrinsics.fx / bench.SIZE[1]), math.radians(clip.pitch_deg), 0.0,
-          math.log(clip.height_m)]]
+          math.log(clip.height_m), sc.TILT_GAIN]]
     )  # fmt: skip
     r = model.residuals(x)[0].reshape(model.rows_per_observation, len(obs))
     z = np.stack([model.prior[j] * np.exp(r[2 * j] * model.height_sigma[:, j])
@@ -64,6 +67,27 @@ def implied(clip, frames) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]
 def robust_std(values: np.ndarray, centre: float | None = None) -> float:
     centre = float(np.median(values)) if centre is None else centre
     return float(1.4826 * np.median(np.abs(values - centre)))
+
+
+def tilts(clip, frames) -> tuple[np.ndarray, np.ndarray, float]:
+    """(N,) image tilt of the model's people (mid-ankle to head top, radians from the
+    image's down, all 12 s) and (N,) the true vertical's tilt at their feet; and their
+    median head-top height over the prior (the true camera)."""
+    auto = ac.AutoCamera(JTA22, bench.SIZE, bench.FPS, None, 60.0, 60.0, 60.0)
+    for frame in frames:
+        auto.observe(frame)
+    cal = auto.calibrator
+    obs = sc.Observations.concatenate(cal._parts, len(cal.tops))
+    model = sc._Model(obs, cal.top_names, bench.SIZE[1], bench.SIZE[0], None)
+    camera = bench.true_camera(clip)
+    x = np.array(
+        [[math.log(camera.intrinsics.fx / bench.SIZE[1]), math.radians(clip.pitch_deg), 0.0,
+          math.log(clip.height_m), 1.0]]
+    )  # fmt: skip
+    r = model.residuals(x)[0].reshape(model.rows_per_observation, len(obs))
+    vertical = model.tilt[:, 0] - r[1] * model.lean_sigma[:, 0]  # lean row: tilt - vertical
+    height = float(np.median(np.exp(r[0] * model.height_sigma[:, 0])))
+    return model.tilt[:, 0], vertical, height
 
 
 def errors(clips, data, **calibrator) -> np.ndarray:
@@ -85,7 +109,9 @@ def errors(clips, data, **calibrator) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("mode", choices=("priors", "by-size", "variants", "groups"))
+    parser.add_argument(
+        "mode", choices=("priors", "by-size", "variants", "groups", "tilt", "gain", "doubt")
+    )
     args = parser.parse_args()
     clips = bench.clips_of("tune")[:CLIPS]
     data = {clip.name: bench.detections(clip, bench.DEFAULT_MODEL) for clip in clips}
@@ -100,8 +126,8 @@ def main() -> None:
         if args.mode == "priors":
             for j, name in enumerate(names):
                 print(f"{name}: height {np.median(z[:, j]):.3f} m (robust std "
-                      f"{robust_std(z[:, j]):.3f}), offset robust std "
-                      f"{robust_std(side[:, j], 0.0):.3f} m, {len(z)} person-frames")  # fmt: skip
+                      f"{robust_std(z[:, j]):.3f}), tilt residual robust std "
+                      f"{robust_std(side[:, j], 0.0):.3f} rad, {len(z)} person-frames")  # fmt: skip
         else:
             for low, high in ((24, 35), (35, 50), (50, 70), (70, 100), (100, 150), (150, 400)):
                 rows = (pixels >= low) & (pixels < high)
@@ -109,6 +135,28 @@ def main() -> None:
                     f"{low:>3}-{high:<3} px: {rows.sum():>5} person-frames, head top "
                     f"{np.median(z[rows, 0]):.3f} m (robust std {robust_std(z[rows, 0]):.3f})"
                 )
+        return
+    if args.mode == "tilt":
+        found = [tilts(clip, data[clip.name]) for clip in clips]
+        for clip, (tilt, vertical, height) in zip(clips, found, strict=True):
+            slope = float((tilt * vertical).sum() / (vertical**2).sum())
+            print(f"{clip.name}: tilt gain {slope:.3f} ({len(tilt)} person-frames), head "
+                  f"top {100 * (height - 1):+.1f} % over the prior")  # fmt: skip
+        tilt = np.concatenate([f[0] for f in found])
+        vertical = np.concatenate([f[1] for f in found])
+        slopes = [float((f[0] * f[1]).sum() / (f[1] ** 2).sum()) for f in found]
+        print(f"pooled tilt gain {(tilt * vertical).sum() / (vertical**2).sum():.3f}; the "
+              f"clips' robust std {robust_std(np.array(slopes)):.3f}")  # fmt: skip
+        return
+    if args.mode in ("gain", "doubt"):
+        values = (1.0, 0.9, 0.85) if args.mode == "gain" else (0.15, 0.25, 0.35)
+        key = "tilt_gain" if args.mode == "gain" else "tilt_gain_std"
+        for value in values:
+            found = errors(clips, data, **{key: value})
+            print(f"{key} {value:g}: errors (pitch, height %, fov %) per clip "
+                  f"{np.round(found[:, :3], 1).tolist()}; median |error| "
+                  f"{np.round(np.median(np.abs(found[:, :3]), 0), 1).tolist()}; largest "
+                  f"|error| / sigma {np.abs(found[:, 4:]).max():.1f}")  # fmt: skip
         return
     if args.mode == "variants":
         for label, changes, options in (

@@ -14,18 +14,25 @@ vanishing point and the horizon one after the other:
   ``FOOT_HEIGHT_M`` above the ground, and each top joint's ray (head top, neck) is met by
   the vertical line through that foot point at the ray's horizontally closest point. Two
   residuals per top joint: ``log(height / prior) / sigma`` (the joint's height above the
-  ground against its prior) and the horizontal miss over ``LEAN_SIGMA`` x prior (the head
-  is not above the feet). Optionally (``up_sigma_deg``, off by default: on the tune clips
-  it made the field of view worse, `benchmarks/calibration_tuning.py variants`) a third:
-  the angle between the person's up direction in the network's 3D pose (camera axes) and
-  the camera's up.
+  ground against its prior) and the lean: the image angle of the line from the top joint
+  to the mid-ankle pixel against ``TILT_GAIN`` times the angle of the true vertical there
+  (the line to the vertical vanishing point), over ``LEAN_SIGMA`` radians. The gain is the
+  detector's: the shipped model's people lean less than the true vertical, 0.90 of it
+  pooled over the tune clips (1 for exact keypoints). Optionally (``up_sigma_deg``, off by
+  default: on the tune clips it made the field of view worse,
+  `benchmarks/calibration_tuning.py variants`) a third: the angle between the person's up
+  direction in the network's 3D pose (camera axes) and the camera's up.
 - Robust: a coarse grid over field of view and pitch (the height in closed form, a median)
   picks the start, then `scipy.optimize.least_squares` with the ``soft_l1`` loss (a smooth
   Huber) refines all four; observations whose residuals stay beyond ``INLIER_SIGMAS`` are
   counted as outliers (people sitting, false detections, cut-off bodies).
 - Uncertainty: the cluster-robust ("sandwich") covariance of the fit, clustering the
   observations by ``group`` (a track, or a block of frames), so that one person seen in a
-  hundred frames counts as one person, not as a hundred independent measurements.
+  hundred frames counts as one person, not as a hundred independent measurements; plus
+  the model's own doubt: how far the solution moves (to first order) when the tilt gain is
+  off by ``TILT_GAIN_STD`` or the stature prior's scale by ``STATURE_SCALE_STD``. Without
+  that second part the errors on the tune clips reached 7 sigma (the lean cue is biased
+  clip by clip, and the sandwich sees only the scatter of the people).
 
 Priors (`HEIGHT_PRIORS`, `FOOT_HEIGHT_M`, `LEAN_SIGMA`) were measured on the synthetic
 generator's bodies (stature 1.72 +- 0.09 m, `crowdpose3d.data.synth.body`): 20-30 people
@@ -37,13 +44,14 @@ above the mid-ankle point. On the tune clips of `benchmarks/calibration.py` (see
 the model's detections, the true cameras; `python benchmarks/calibration_tuning.py priors`)
 the model's people fit those heights (median
 1.731 m for the head top, 1.488 m for the neck, robust std 0.120 and 0.102 m); their
-horizontal offset is smaller than the walking bodies' (robust std 0.086 m and 0.074 m,
-hence `LEAN_SIGMA`).
+tilt from the true vertical, after the tilt gain, has a robust std of 0.058 and 0.059 rad
+(hence `LEAN_SIGMA`, set when the lean was a horizontal miss: 0.086 and 0.074 m then).
 
 Limits: with a narrow lens and a low pitch (say 40 degrees and 15 degrees) the verticals
 hardly converge and the field of view trades against the pitch; the estimate then drifts
-along that valley (tune clips: up to +25 % field of view, +4 degrees pitch). The reported
-uncertainty covers the scatter of the people, not such biases of the detector.
+along that valley (tune clips: up to +30 % field of view, +5 degrees pitch), and the
+reported sigma, which carries the tilt gain's doubt, says so (tune clips: every error within
+2 sigma; held-out: `docs/calibration.md`).
 """
 
 from __future__ import annotations
@@ -74,6 +82,18 @@ FOOT_HEIGHT_M = (0.143, 0.054)  # mid-ankle point above the ground while walking
 # Horizontal offset of the top joint from the foot point over its height above it, robust
 # std of the model's detections on the tune clips (see the module docstring).
 LEAN_SIGMA = {"head_top": 0.06, "neck": 0.05}
+# The shipped model's people lean less than the true vertical at their feet: their image
+# tilt (mid-ankle to head top) over the true vertical's tilt, least squares through the
+# origin pooled over the tune clips' 12 s under the true cameras
+# (`benchmarks/calibration_tuning.py tilt`: 0.903; clip by clip 0.68 to 1.81).
+TILT_GAIN = 0.90
+# How well that gain is known, carried into the reported sigmas: the smallest of 0.15,
+# 0.25 and 0.35 with every tune clip's errors within 2 sigma (`... doubt`: the largest
+# |error| / sigma 2.8, 1.8, 1.3; the clip-by-clip gains' robust std is 0.43).
+TILT_GAIN_STD = 0.25
+# The stature prior's scale, relative std, carried likewise: the model's median head top
+# over the prior is -1.7 % to +3.6 % clip by clip (`... tilt`).
+STATURE_SCALE_STD = 0.02
 PIXEL_SIGMA = 2.0  # pixels: the detector's joint noise, added to every relative residual
 UP_SIGMA_DEG = 12.0  # spread of the network's 3D up direction, when that cue is asked for
 INLIER_SIGMAS = 3.0  # an observation is an inlier when all its residuals are within this
@@ -89,9 +109,9 @@ BORDER_FRACTION = 0.01  # joints or box edges this close to the image border: cu
 GRID_FOV_DEG = np.arange(20.0, 121.0, 2.5)  # coarse start: horizontal fields of view
 GRID_PITCH_DEG = np.arange(-5.0, 76.0, 1.5)  # coarse start: pitches below the horizon
 GRID_OBSERVATIONS = 400  # observations the coarse grid evaluates (a fixed subsample)
-BOUNDS = (  # (log f relative to the image width, pitch rad, roll rad, log height m)
-    (math.log(0.25), math.radians(-20.0), math.radians(-30.0), math.log(0.3)),
-    (math.log(8.0), math.radians(89.0), math.radians(30.0), math.log(200.0)),
+BOUNDS = (  # (log f relative to the image width, pitch rad, roll rad, log height m, gain)
+    (math.log(0.25), math.radians(-20.0), math.radians(-30.0), math.log(0.3), 0.3),
+    (math.log(8.0), math.radians(89.0), math.radians(30.0), math.log(200.0), 2.0),
 )
 
 
@@ -210,6 +230,8 @@ class SelfCalibrator:
     skeleton: names the joints (``*ankle`` and at least one of `HEIGHT_PRIORS`' joints).
     width, height: the image size in pixels. focal_px: a known focal length (fixes the
     field of view). up_sigma_deg: weight of the 3D poses' up direction (None: not used).
+    tilt_gain: the detector's image tilt of people over the true vertical's (`TILT_GAIN`,
+    the shipped model; 1 for exact keypoints) and how well it is known (`TILT_GAIN_STD`).
     max_observations: a reservoir of this many person-frames is kept (uniform sample).
     """
 
@@ -218,6 +240,8 @@ class SelfCalibrator:
     height: int
     focal_px: float | None = None
     up_sigma_deg: float | None = None
+    tilt_gain: float = TILT_GAIN
+    tilt_gain_std: float = TILT_GAIN_STD
     min_score: float = MIN_SCORE
     max_observations: int = 20000
     seed: int = 0
@@ -265,6 +289,8 @@ class SelfCalibrator:
             self.height,
             focal_px=self.focal_px,
             up_sigma_deg=self.up_sigma_deg,
+            tilt_gain=self.tilt_gain,
+            tilt_gain_std=self.tilt_gain_std,
             start=self.last,
         )
         if estimate is not None:
@@ -324,9 +350,13 @@ def fit_camera(
     focal_px: float | None = None,
     up_sigma_deg: float | None = None,
     start: CameraEstimate | None = None,
+    tilt_gain: float = TILT_GAIN,
+    tilt_gain_std: float = TILT_GAIN_STD,
 ) -> CameraEstimate | None:
     """Fit the camera to the observations (None with fewer than `MIN_OBSERVATIONS` rows or
-    `MIN_GROUPS` groups). ``start``: a previous estimate to refine (skips the grid)."""
+    `MIN_GROUPS` groups). ``start``: a previous estimate to refine (skips the grid);
+    ``tilt_gain``: the detector's tilt over the true one (1 for exact keypoints), known to
+    ``tilt_gain_std``; that and `STATURE_SCALE_STD` widen the reported sigmas."""
     from scipy.optimize import least_squares
 
     groups = len(np.unique(obs.group)) if len(obs) else 0
@@ -337,13 +367,13 @@ def fit_camera(
     if start is not None and start.width == width:
         x0 = np.array([
             math.log(start.intrinsics.fx / width), math.radians(start.pitch_deg),
-            math.radians(start.roll_deg), math.log(start.height_m),
+            math.radians(start.roll_deg), math.log(start.height_m), tilt_gain,
         ])  # fmt: skip
         if fixed_f is not None:
             x0[0] = fixed_f
     else:
-        x0 = model.grid_start(fixed_f)
-    free = np.array([fixed_f is None, True, True, True])
+        x0 = model.grid_start(fixed_f, tilt_gain)
+    free = np.array([fixed_f is None, True, True, True, False])  # the tilt gain is fixed
     low, high = np.array(BOUNDS[0])[free], np.array(BOUNDS[1])[free]
 
     def full(x: np.ndarray) -> np.ndarray:
@@ -362,7 +392,9 @@ def fit_camera(
     )
     x = full(result.x)
     residual = model.residuals(x[None])[0]  # (R,)
-    sigmas = model.sigmas(x, model.jacobian(x, free), residual, free)
+    sigmas = model.sigmas(
+        x, model.jacobian(x, free), residual, free, model.systematic(x, tilt_gain_std)
+    )
     rows = model.rows_per_observation
     per_obs = np.abs(residual).reshape(rows, len(obs)).max(axis=0)  # (N,)
     fov = math.degrees(2 * math.atan(0.5 / math.exp(x[0])))
@@ -411,16 +443,19 @@ class _Model:
             (spread / self.prior) ** 2 + (FOOT_HEIGHT_M[1] / span) ** 2 + pixel**2
         )
         lean = np.array([LEAN_SIGMA[n] for n in top_names])
-        self.lean_sigma = np.sqrt(lean**2 + pixel**2) * span  # (N, J) metres
+        self.lean_sigma = np.sqrt(lean**2 + pixel**2)  # (N, J) radians
+        along = obs.foot[:, None] - obs.top  # (N, J, 2) top joint to the feet
+        self.tilt = np.arctan2(along[..., 0], along[..., 1])  # (N, J) radians from the image's down
+        self.centre = np.array([self.cx, self.cy])
         self.use_up = up_sigma_deg is not None and bool(np.isfinite(obs.up).all())
         self.up_sigma = math.radians(up_sigma_deg or UP_SIGMA_DEG)
         self.rows_per_observation = 2 * len(self.prior) + (1 if self.use_up else 0)
 
     def residuals(self, x: np.ndarray) -> np.ndarray:
-        """x (M, 4) -> (M, R) residuals in units of their sigma, R = rows x N (row-major)."""
+        """x (M, 5) -> (M, R) residuals in units of their sigma, R = rows x N (row-major)."""
         obs = self.obs
         focal = np.exp(x[:, 0]) * self.width  # (M,)
-        pitch, roll, cam_h = x[:, 1], x[:, 2], np.exp(x[:, 3])
+        pitch, roll, cam_h, gain = x[:, 1], x[:, 2], np.exp(x[:, 3]), x[:, 4]
         rot = _rotations(pitch, roll)  # (M, 3, 3) world -> camera
 
         def rays(pixels: np.ndarray) -> np.ndarray:  # (N, 2) -> (M, N, 3) world directions
@@ -438,6 +473,14 @@ class _Model:
         down = np.minimum(foot[..., 2], -1e-3)  # rays at or above the horizon: far away
         reach = (FOOT_HEIGHT_M[0] - cam_h[:, None]) / down  # (M, N) > 0
         ground = foot[..., :2] * reach[..., None]  # (M, N, 2) foot point, camera at origin
+        # The image direction of the world's vertical at each foot pixel, towards the
+        # vertical vanishing point f d_xy / d_z + c (homogeneous, so d_z = 0 is fine).
+        below = -rot[:, :, 2]  # (M, 3) world down in camera axes
+        toward = (
+            focal[:, None, None] * below[:, None, :2]
+            - (obs.foot[None] - self.centre) * below[:, None, 2:3]
+        )  # (M, N, 2)
+        vertical = np.arctan2(toward[..., 0], toward[..., 1])  # (M, N) radians
         out = []
         for j in range(len(self.prior)):
             ray = rays(obs.top[:, j])  # (M, N, 3)
@@ -445,19 +488,17 @@ class _Model:
             s = (ground * horizontal).sum(-1) / np.maximum((horizontal**2).sum(-1), 1e-12)
             s = np.maximum(s, 0.0)  # (M, N) along the ray to the foot point's vertical
             z = cam_h[:, None] + s * ray[..., 2]  # (M, N) height above the ground there
-            miss = horizontal * s[..., None] - ground  # (M, N, 2) metres
-            side = horizontal[..., 0] * miss[..., 1] - horizontal[..., 1] * miss[..., 0]
-            side = side / np.maximum(np.linalg.norm(horizontal, axis=-1), 1e-12)
             ratio = np.log(np.maximum(z, 1e-3) / self.prior[j])
             out.append(ratio / self.height_sigma[None, :, j])
-            out.append(side / self.lean_sigma[None, :, j])
+            lean = self.tilt[None, :, j] - gain[:, None] * vertical  # (M, N) radians
+            out.append(lean / self.lean_sigma[None, :, j])
         if self.use_up:
             up = rot[:, :, 2]  # (M, 3) world up in camera axes
             cos = np.clip(obs.up @ up.T, -1.0, 1.0).T  # (M, N)
             out.append(np.arccos(cos) / self.up_sigma)
         return np.concatenate(out, axis=1)
 
-    def grid_start(self, fixed_f: float | None) -> np.ndarray:
+    def grid_start(self, fixed_f: float | None, tilt_gain: float) -> np.ndarray:
         """The best camera of a coarse grid (roll 0, height by a median) on a subsample."""
         obs = self.obs
         if len(obs) > GRID_OBSERVATIONS:
@@ -466,6 +507,7 @@ class _Model:
             sub.__dict__.update(self.__dict__)
             sub.obs = obs.take(rows)
             sub.height_sigma, sub.lean_sigma = self.height_sigma[rows], self.lean_sigma[rows]
+            sub.tilt = self.tilt[rows]
         else:
             sub = self
         if fixed_f is None:
@@ -473,10 +515,9 @@ class _Model:
         else:
             log_f = np.array([fixed_f])
         f_grid, p_grid = np.meshgrid(log_f, np.radians(GRID_PITCH_DEG), indexing="ij")
-        x = np.stack(
-            (f_grid.ravel(), p_grid.ravel(), np.zeros(f_grid.size), np.zeros(f_grid.size)),
-            axis=1,
-        )  # (M, 4), height 1 m
+        zero = np.zeros(f_grid.size)
+        x = np.stack((f_grid.ravel(), p_grid.ravel(), zero, zero, zero + tilt_gain), axis=1)
+        # (M, 5), height 1 m
         # Height scales every length: log height = median of log(prior / implied height).
         x[:, 3] = self._median_log_height(sub, x)
         best, best_cost = x[0], np.inf
@@ -500,11 +541,22 @@ class _Model:
             out[chunk] = np.clip(-np.median(log_ratio.reshape(len(chunk), -1), axis=1), -3, 6)
         return out
 
+    def systematic(self, x: np.ndarray, gain_std: float) -> list[tuple[np.ndarray, float]]:
+        """The model's uncertain constants as (d residuals / d constant (R,), std): the
+        tilt gain and the stature prior's scale (log)."""
+        gain = self.jacobian(x, np.array([False, False, False, False, True]))[:, 0]
+        out = [(gain, gain_std)]
+        stature = np.zeros((self.rows_per_observation, len(self.obs)))  # d / d log prior
+        for j in range(len(self.prior)):
+            stature[2 * j] = -1.0 / self.height_sigma[:, j]
+        out.append((stature.ravel(), STATURE_SCALE_STD))
+        return out
+
     def jacobian(self, x: np.ndarray, free: np.ndarray) -> np.ndarray:
         """(R, P) central-difference Jacobian of the raw residuals in the free unknowns."""
         step = 1e-5
         index = np.flatnonzero(free)
-        batch = np.repeat(x[None], 2 * len(index), axis=0)  # (2P, 4)
+        batch = np.repeat(x[None], 2 * len(index), axis=0)  # (2P, 5)
         for k, i in enumerate(index):
             batch[2 * k, i] += step
             batch[2 * k + 1, i] -= step
@@ -512,10 +564,17 @@ class _Model:
         return ((residual[0::2] - residual[1::2]) / (2 * step)).T
 
     def sigmas(
-        self, x: np.ndarray, jac: np.ndarray, residual: np.ndarray, free: np.ndarray
+        self,
+        x: np.ndarray,
+        jac: np.ndarray,
+        residual: np.ndarray,
+        free: np.ndarray,
+        systematic: Sequence[tuple[np.ndarray, float]] = (),
     ) -> list[float]:
         """Standard deviations of (fov deg, pitch deg, roll deg, height m): the sandwich
-        covariance of the robust fit, with observations clustered by group."""
+        covariance of the robust fit, with observations clustered by group, plus each
+        ``systematic`` (d residuals / d constant (R,), the constant's std): how far the
+        solution moves when a constant of the model is off by its std."""
         weight = 1.0 / np.sqrt(1.0 + residual**2)  # soft_l1: rho'(r^2)
         bread = jac.T @ (jac * weight[:, None])  # (P, P)
         score = jac * (weight * residual)[:, None]  # (R, P) per-residual gradient
@@ -530,13 +589,16 @@ class _Model:
             inverse = np.linalg.inv(bread)
         except np.linalg.LinAlgError:
             return [math.inf] * 4
-        cov = np.zeros((4, 4))
-        cov[np.ix_(free, free)] = inverse @ meat @ inverse
+        cov = np.zeros((5, 5))
+        shift = np.zeros((len(systematic), jac.shape[1]))  # (S, P)
+        for k, (column, std) in enumerate(systematic):
+            shift[k] = -inverse @ (jac * weight[:, None]).T @ column * std
+        cov[np.ix_(free, free)] = inverse @ meat @ inverse + shift.T @ shift
         # Delta method to the reported quantities.
         f = math.exp(x[0])
         dfov = -math.degrees(2 * (0.5 / f) / (1 + (0.5 / f) ** 2))  # d fov / d log f
-        gradient = np.diag([dfov, math.degrees(1), math.degrees(1), math.exp(x[3])])
-        variance = np.diag(gradient @ cov @ gradient.T)
+        gradient = np.diag([dfov, math.degrees(1), math.degrees(1), math.exp(x[3]), 1.0])
+        variance = np.diag(gradient @ cov @ gradient.T)[:4]
         return [float(math.sqrt(max(v, 0.0))) for v in variance]
 
 

@@ -10,9 +10,10 @@ Observations are clustered for the uncertainty: by track id when the lift runs a
 track stage, else by ``GROUP_SECONDS`` of stream and a cell of ``GROUP_CELL_FRACTION`` of
 the image width around the person's feet: an approximation of "one person" that splits a
 walking person over a few cells and merges the people who pass one cell. On the tune clips
-of `benchmarks/calibration.py` one-second groups gave errors of up to 12 sigma, ten-second
-groups up to 7 sigma (`benchmarks/calibration_tuning.py groups`; the rest is the
-detector's bias, which no clustering shows).
+of `benchmarks/calibration.py`, before the model's own doubt was added to the sigma
+(`crowdpose3d.geometry.self_calibration`), one-second groups gave errors of up to 12 sigma,
+ten-second groups up to 7 sigma (`benchmarks/calibration_tuning.py groups` then; the rest
+is the detector's bias, which no clustering shows and the added doubt now covers).
 """
 
 from __future__ import annotations
