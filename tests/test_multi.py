@@ -325,3 +325,82 @@ def test_the_shipped_multi_camera_files_validate(tmp_path):
     assert list(config.chains) == ["cam1", "cam2"] and config.batcher.inbox_size == 1
     plan = load_cameras(pipelines / "cameras.yaml", {"output": str(tmp_path)})
     assert plan.cameras == {"group0": ["door", "hall"]}
+
+
+@pytest.mark.slow
+def test_the_metrics_endpoint_serves_every_source_s_figures_over_http(tmp_path):
+    """Old code: --metrics-port with a sources: file was refused. A real `crowdpose3d run`
+    of two live cameras, scraped over HTTP: every figure per source, plus the shared
+    model's own row with the batcher's figures, and the same in the periodic log lines."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    import yaml
+    from test_operations_long_run import scrape
+
+    cameras = [
+        counting(name, frames=100_000, live=True, realtime=True, fps=20, value=value)
+        for name, value in (("east", 10), ("west", 90))
+    ]
+    data = multi(cameras, tmp_path / "tracks", runner={"report_every_s": 0.5})
+    data["sinks"][0]["rows_per_part"] = 5
+    path = tmp_path / "cameras.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    tests = str(Path(__file__).resolve().parent)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "crowdpose3d.cli", "run", str(path), "--allow-custom-stages",
+         "--metrics-port", str(port), "--quiet"],
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": tests},
+    )  # fmt: skip
+    model = "stages[0]:pipeline_helpers:StampPeople"
+
+    def figure(name: str, source: str, stage: str) -> float | None:
+        return figures.get(f'crowdpose3d_{name}{{source="{source}",stage="{stage}"}}')
+
+    try:
+        deadline, figures = time.monotonic() + 120, {}
+        while time.monotonic() < deadline:
+            try:
+                figures = scrape(port)
+            except OSError:
+                figures = {}
+            sink = "sinks[0]:parquet"
+            if min(figure("parts_written", s, sink) or 0 for s in ("east", "west")) >= 2:
+                break
+            assert process.poll() is None, process.communicate()[1]
+            time.sleep(0.3)
+        for source in ("east", "west"):
+            stages = {
+                key.split('stage="')[1].rstrip('"}')
+                for key in figures
+                if key.startswith("crowdpose3d_stage_frames_total") and f'"{source}"' in key
+            }
+            assert stages == {"source:pipeline_helpers:CountingSource", model,
+                              "sinks[0]:parquet"}, stages  # fmt: skip
+            assert figure("stage_frames_total", source, model) >= 10
+            assert figure("parts_written", source, "sinks[0]:parquet") >= 2
+            assert figure("disk_free_bytes", source, "sinks[0]:parquet") > 0
+            assert figure("stage_latency_p95_seconds", source, model) > 0
+            for name in ("stage_dropped_frames_total", "stage_last_frame_age_seconds"):
+                assert figure(name, source, "source:pipeline_helpers:CountingSource") is not None
+        total = figure("stage_frames_total", "", model)  # the shared model's own row
+        per_source = [figure("stage_frames_total", s, model) for s in ("east", "west")]
+        assert total >= sum(per_source) - 4  # scraped one after the other, nearly equal
+        assert figure("model_batches_total", "", model) >= 1
+        assert 1 <= figure("batch_size_mean", "", model) <= 8
+        assert figure("batch_wait_p95_seconds", "", model) is not None
+        assert 0 < figure("model_busy_fraction", "", model) < 1
+        time.sleep(1.5)  # three report periods (report_every_s 0.5): the log lines are due
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    for line in ("pipeline: source east: ", "pipeline: source west: ", "pipeline: shared model: "):
+        assert line in stderr, stderr
+    assert "batch_size_mean" in stderr and "parts_written" in stderr

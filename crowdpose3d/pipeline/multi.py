@@ -38,11 +38,13 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from crowdpose3d.messages import first_line
@@ -58,7 +60,13 @@ from crowdpose3d.pipeline.config import (
 from crowdpose3d.pipeline.facts import RunFacts
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.plan import plan_run
-from crowdpose3d.pipeline.runner import PipelineError, PipelineRunner, RunReport, StageStats
+from crowdpose3d.pipeline.runner import (
+    PipelineError,
+    PipelineRunner,
+    RunReport,
+    StageStats,
+    _one_line,
+)
 from crowdpose3d.pipeline.stage import StageContext, build_stage, resolve_stage_class
 from crowdpose3d.pipeline.threads import run_blas_threads
 
@@ -244,6 +252,60 @@ class _Feed:
 
 
 @dataclass
+class BatchStats:
+    """The shared model's batches: how many, their sizes, how long the batcher waited for
+    each (from its first frame's arrival to the model call) and how long the model took."""
+
+    batches: int = 0
+    frames: int = 0
+    last_size: int = 0
+    model_s: float = 0.0  # total seconds inside the model stage
+    started: float = 0.0
+    last_out: float = 0.0
+    waits_s: deque = field(default_factory=lambda: deque(maxlen=20_000))
+    calls_s: deque = field(default_factory=lambda: deque(maxlen=20_000))  # model, per batch
+
+    def add(self, size: int, wait_s: float, call_s: float, done: float) -> None:
+        self.batches += 1
+        self.frames += size
+        self.last_size = size
+        self.model_s += call_s
+        self.last_out = done
+        self.waits_s.append(wait_s)
+        self.calls_s.append(call_s)
+
+    def summary(self, stage: str, now: float) -> dict[str, Any]:
+        """The shared model's row: the figures of a stage row (latency: the model call per
+        batch) and the batcher's (``batches``, ``batch_size_mean`` / ``_last``,
+        ``batch_wait_p50_ms`` / ``_p95_ms``, ``model_busy_fraction``: the share of the
+        wall time the model was running)."""
+        wall = max(now - self.started, 1e-9) if self.started else 0.0
+        calls = np.asarray(self.calls_s) * 1000
+        waits = np.asarray(self.waits_s) * 1000
+
+        def percentile(values: np.ndarray, q: float) -> float:
+            return float(np.percentile(values, q)) if len(values) else 0.0
+
+        return {
+            "stage": stage,
+            "source": "",
+            "frames": self.frames,
+            "dropped": 0,
+            "fps": self.frames / wall if wall else 0.0,
+            "busy_ms_per_frame": 1000 * self.model_s / max(self.frames, 1),
+            "latency_p50_ms": percentile(calls, 50),
+            "latency_p95_ms": percentile(calls, 95),
+            "last_frame_age_s": now - (self.last_out or self.started or now),
+            "batches": self.batches,
+            "batch_size_mean": self.frames / max(self.batches, 1),
+            "batch_size_last": self.last_size,
+            "batch_wait_p50_ms": percentile(waits, 50),
+            "batch_wait_p95_ms": percentile(waits, 95),
+            "model_busy_fraction": self.model_s / wall if wall else 0.0,
+        }
+
+
+@dataclass
 class _Source:
     """One source of the run: its stage, context, inbox, chain and counters."""
 
@@ -273,8 +335,7 @@ class MultiRunner:
         self.sources: list[_Source] = []
         self._lock = threading.Condition()  # shared by every inbox and the batcher
         self._model_error: PipelineError | None = None
-        self._batches = 0
-        self._batched_frames = 0
+        self.batch_stats = BatchStats()
 
     def open(self) -> None:
         """Build and open the model once, then every source and its chain (planned per
@@ -390,7 +451,8 @@ class MultiRunner:
                         source.context.stop.set()
                 if self.context.facts.live and time.perf_counter() - last_report > every:
                     last_report = time.perf_counter()
-                    log.info("pipeline: %s", self._one_line())
+                    for line in self.log_lines():
+                        log.info("pipeline: %s", line)
                 time.sleep(_POLL_S)
         except KeyboardInterrupt:
             interrupted = True
@@ -409,8 +471,8 @@ class MultiRunner:
             seconds=time.perf_counter() - started,
             sources={s.source_id: self._source_report(s) for s in self.sources},
             failures={s.source_id: s.failure for s in self.sources if s.failure},
-            batches=self._batches,
-            mean_batch=self._batched_frames / max(self._batches, 1),
+            batches=self.batch_stats.batches,
+            mean_batch=self.batch_stats.frames / max(self.batch_stats.batches, 1),
             interrupted=interrupted,
         )
         if self._model_error is not None:
@@ -425,7 +487,7 @@ class MultiRunner:
             for frame in source.stage.frames():
                 if source.context.stop.is_set():
                     break
-                stats.frames_out += 1
+                stats.count_out()
                 source.inbox.put(frame, source.context.stop)
         except Exception as error:  # noqa: BLE001 - this source ends; the others go on
             source.failure = f"{stats.name} failed: {first_line(error)}"
@@ -464,8 +526,10 @@ class MultiRunner:
             self.config.batcher.max_wait_ms,
             self._ready,
         )
+        started = time.perf_counter()
         for source in self.sources:
-            source.model_stats.started = time.perf_counter()
+            source.model_stats.started = started
+        self.batch_stats.started = started
         try:
             while True:
                 self._end_finished_sources()
@@ -475,19 +539,20 @@ class MultiRunner:
                 if not batch:
                     continue
                 frames = [frame for _, frame, _ in batch]
+                called = time.perf_counter()
                 results = list(self.model(iter(frames)))
                 if len(results) != len(frames):
                     raise RuntimeError(
                         f"the model stage returned {len(results)} frames for {len(frames)}"
                     )
-                self._batches += 1
-                self._batched_frames += len(frames)
                 done = time.perf_counter()
                 with self._lock:
+                    first = min(arrived for _, _, arrived in batch)
+                    self.batch_stats.add(len(frames), called - first, done - called, done)
                     for (i, _, arrived), frame in zip(batch, results, strict=True):
                         source = self.sources[i]
                         source.model_stats.frames_in += 1
-                        source.model_stats.frames_out += 1
+                        source.model_stats.count_out()
                         source.model_stats.latencies_s.append(done - arrived)
                         source.in_flight += 1
                         source.outbox.put(frame)
@@ -536,16 +601,44 @@ class MultiRunner:
             interrupted=bool(chain and chain.interrupted),
         )
 
-    def _one_line(self) -> str:
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Now, per source (each row with its ``source``): the source stage's row (frames,
+        drops, its own counters), the shared model's row for that source's frames (latency
+        from the inbox to the model's output) and its chain's rows; then the shared model's
+        own row (``source`` ""): its frames, forward time per batch, its counters and the
+        batcher's figures (`BatchStats.summary`). What the periodic log lines and the
+        metrics endpoint (``--metrics-port``) show."""
         now = time.perf_counter()
-        parts = []
-        for source in self.sources:
-            summary = source.model_stats.summary(now)
-            parts.append(
-                f"{source.source_id} {summary['fps']:.1f} fps p95 "
-                f"{summary['latency_p95_ms']:.0f} ms dropped {source.inbox.dropped}"
-            )
-        return "; ".join(parts)
+        rows: list[dict[str, Any]] = []
+        with self._lock:
+            for source in self.sources:
+                source_row = source.stats.summary(now)
+                source_row["dropped"] = source.inbox.dropped
+                source_row.update(_counters(source.stage))
+                model_row = source.model_stats.summary(now)
+                per_source = [source_row, model_row]
+                for row, stats in zip(per_source, (source.stats, source.model_stats), strict=True):
+                    row["last_frame_age_s"] = now - (stats.last_out or stats.started or now)
+                per_source += source.chain.snapshot()[1:]  # [0]: the batcher's hand-over
+                for row in per_source:
+                    row["source"] = source.source_id
+                rows += per_source
+            if self.model is not None:
+                shared = self.batch_stats.summary(f"stages[0]:{self.config.model.type}", now)
+                shared.update(_counters(self.model))
+                rows.append(shared)
+        return rows
+
+    def log_lines(self) -> list[str]:
+        """The periodic log lines of a live run: one per source, then the shared model's
+        (the figures of `snapshot`)."""
+        by_source: dict[str, list[dict[str, Any]]] = {}
+        for row in self.snapshot():
+            source_id = row.pop("source")
+            by_source.setdefault(source_id, []).append(row)
+        shared = by_source.pop("", [])
+        lines = [f"source {sid}: {_one_line(rows)}" for sid, rows in by_source.items()]
+        return lines + [f"shared model: {_one_line(shared)}"] if shared else lines
 
 
 def _counters(stage: Any) -> dict[str, Any]:
