@@ -404,3 +404,29 @@ def test_the_metrics_endpoint_serves_every_source_s_figures_over_http(tmp_path):
     for line in ("pipeline: source east: ", "pipeline: source west: ", "pipeline: shared model: "):
         assert line in stderr, stderr
     assert "batch_size_mean" in stderr and "parts_written" in stderr
+
+
+def test_several_model_workers_keep_each_sources_order_and_rows(tmp_path):
+    """Two model workers, each its own model, whose batches finish out of order: every
+    source's frames still reach its chain in order, whole, and unmixed."""
+    out = tmp_path / "tracks"
+    sizes = {"a": 30, "b": 17, "c": 23}
+    data = multi(
+        [counting(name, frames=n, value=70 * k) for k, (name, n) in enumerate(sizes.items())],
+        out,
+        batcher={"max_batch": 3, "max_wait_ms": 0, "inbox_size": 2, "workers": 2},
+    )
+    data["stages"] = [{"type": "pipeline_helpers:UnevenStampPeople"}]
+    runner = MultiRunner(validate_multi_pipeline(data))
+    runner.open()
+    seen: list[Frame] = []
+    report = runner.run(seen.append)
+    assert len(runner.models) == 2 and all(model.seen > 0 for model in runner.models)
+    assert sum(model.seen for model in runner.models) == sum(sizes.values())
+    for k, (name, count) in enumerate(sizes.items()):
+        assert [f.index for f in seen if f.source_id == name] == list(range(count))
+        mine = pd.read_parquet(out / f"source={name}").sort_values("frame")
+        np.testing.assert_allclose(mine["score"], ((70 * k + mine["frame"]) % 256) / 255)
+    assert report.failures == {} and report.batches >= 2
+    shared = runner.snapshot()[-1]
+    assert shared["workers"] == 2 and shared["frames"] == sum(sizes.values())

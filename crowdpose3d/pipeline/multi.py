@@ -93,6 +93,11 @@ class BatcherSettings(BaseModel):
     max_batch: int | None = Field(None, ge=1)  # None: the model stage's batch_size, else 8
     max_wait_ms: float = Field(20.0, ge=0)  # longest wait for more frames after the first
     inbox_size: int = Field(2, ge=1)  # frames waiting per source for the model
+    # Model workers: each its own copy of the model stage on its own thread, one batch at a
+    # time, so one's forward pass (no GIL) overlaps the other's letterbox and decode (GIL);
+    # batches reach each source's chain in the order they were formed. With more than one,
+    # a model stage without ``threads`` gets the usable CPUs divided among the workers.
+    workers: int = Field(1, ge=1)
 
 
 DEFAULT_MAX_BATCH = 8  # frames per forward when neither the batcher nor the model says
@@ -318,6 +323,7 @@ class _Source:
     stats: StageStats  # the source stage's
     model_stats: StageStats  # the shared model's figures for this source's frames
     in_flight: int = 0  # frames handed to the chain that its first stage has not taken
+    in_model: int = 0  # frames taken from the inbox that the model has not yet handed over
     sent_end: bool = False
     report: RunReport | None = None
     failure: str | None = None
@@ -331,19 +337,29 @@ class MultiRunner:
     def __init__(self, config: MultiPipelineConfig, context: StageContext | None = None) -> None:
         self.config = config
         self.context = context or StageContext()
-        self.model: Any = None
+        self.model: Any = None  # the model stage (the first worker's)
+        self.models: list[Any] = []  # one per worker (`BatcherSettings.workers`)
         self.sources: list[_Source] = []
         self._lock = threading.Condition()  # shared by every inbox and the batcher
         self._model_error: PipelineError | None = None
         self.batch_stats = BatchStats()
+        self._forming = threading.Lock()  # one worker forms a batch at a time
+        self._formed = 0  # batches formed so far: each batch's ticket, in order
+        self._handed = 0  # batches handed to the chains: the next ticket to hand over
 
     def open(self) -> None:
         """Build and open the model once, then every source and its chain (planned per
         source); on failure everything opened so far is closed."""
         model_options = dict(self.config.model.options)
         params = getattr(resolve_stage_class(self.config.model.type), "Params", None)
-        if "batch_size" in getattr(params, "model_fields", {}):  # pandanet: one forward
+        fields = getattr(params, "model_fields", {})
+        if "batch_size" in fields:  # pandanet: one forward
             model_options["batch_size"] = self.config.batcher.max_batch
+        workers = self.config.batcher.workers
+        if workers > 1 and "threads" in fields and not model_options.get("threads"):
+            from crowdpose3d.engine.backends import default_threads
+
+            model_options["threads"] = max(1, default_threads() // workers)
         opened: list[Any] = []
         # The model's own context: the run's stop flag, and facts that say no source is live
         # (a live single-source run would make the pandanet stage use batches of one).
@@ -351,9 +367,12 @@ class MultiRunner:
             stop=self.context.stop, overwrite=self.context.overwrite, resume=self.context.resume
         )
         try:
-            self.model = build_stage(self.config.model.type, model_options)
-            self.model.open(model_context)
-            opened.append(self.model)
+            for _ in range(workers):
+                model = build_stage(self.config.model.type, model_options)
+                model.open(model_context)
+                opened.append(model)
+                self.models.append(model)
+            self.model = self.models[0]
             for name in MODEL_FACTS:
                 setattr(self.context.facts, name, getattr(model_context.facts, name))
             for source_id, chain_config in self.config.chains.items():
@@ -461,9 +480,9 @@ class MultiRunner:
                 source.context.stop.set()
         for thread in [*threads, batcher]:
             thread.join()
-        if self.model is not None:
+        for model in self.models:
             try:
-                self.model.close()
+                model.close()
             except Exception as error:  # noqa: BLE001
                 self._model_error = self._model_error or PipelineError("stages[0]", error)
         report = MultiRunReport(
@@ -516,10 +535,12 @@ class MultiRunner:
         source = self.sources[i]
         if source.context.stop.is_set():
             return False
-        return source.in_flight + taken < self.config.runner.queue_size
+        busy = source.in_flight + source.in_model + taken
+        return busy < self.config.runner.queue_size
 
     def _run_model(self) -> None:
-        """The batcher's thread: batches through the model, each frame to its chain."""
+        """The batcher's thread: the model workers (`BatcherSettings.workers`) until every
+        source has ended, then the end of every chain."""
         batcher = Batcher(
             [s.inbox for s in self.sources],
             self.config.batcher.max_batch,
@@ -530,41 +551,70 @@ class MultiRunner:
         for source in self.sources:
             source.model_stats.started = started
         self.batch_stats.started = started
+        workers = [
+            threading.Thread(target=self._run_worker, args=(model, batcher), daemon=True)
+            for model in self.models[1:]
+        ]
+        try:
+            for worker in workers:
+                worker.start()
+            self._run_worker(self.models[0], batcher)
+        finally:
+            for worker in workers:
+                worker.join()
+            for source in self.sources:
+                source.model_stats.finished = time.perf_counter()
+                self._send_end(source)
+
+    def _run_worker(self, model: Any, batcher: Batcher) -> None:
+        """One model worker: form a batch (one worker at a time), run it through its model,
+        then hand its frames to their chains in the order the batches were formed."""
         try:
             while True:
-                self._end_finished_sources()
-                batch = batcher.next_batch(self.context.stop)
-                if batch is None:
-                    break
-                if not batch:
-                    continue
+                with self._forming:
+                    self._end_finished_sources()
+                    batch = batcher.next_batch(self.context.stop)
+                    if batch is None:
+                        return
+                    if not batch:
+                        continue
+                    ticket = self._formed
+                    self._formed += 1
+                    with self._lock:
+                        for i, _, _ in batch:
+                            self.sources[i].in_model += 1
                 frames = [frame for _, frame, _ in batch]
                 called = time.perf_counter()
-                results = list(self.model(iter(frames)))
+                results = list(model(iter(frames)))
                 if len(results) != len(frames):
                     raise RuntimeError(
                         f"the model stage returned {len(results)} frames for {len(frames)}"
                     )
                 done = time.perf_counter()
                 with self._lock:
+                    while self._handed != ticket:  # an earlier batch is still in a model
+                        if self.context.stop.is_set():
+                            return
+                        self._lock.wait(_POLL_S)
                     first = min(arrived for _, _, arrived in batch)
                     self.batch_stats.add(len(frames), called - first, done - called, done)
                     for (i, _, arrived), frame in zip(batch, results, strict=True):
                         source = self.sources[i]
+                        source.in_model -= 1
                         source.model_stats.frames_in += 1
                         source.model_stats.count_out()
                         source.model_stats.latencies_s.append(done - arrived)
                         source.in_flight += 1
                         source.outbox.put(frame)
+                    self._handed += 1
+                    self._lock.notify_all()
         except Exception as error:  # noqa: BLE001 - the shared model failed: stop everything
-            self._model_error = PipelineError(f"stages[0]:{self.config.model.type}", error)
+            self._model_error = self._model_error or PipelineError(
+                f"stages[0]:{self.config.model.type}", error
+            )
             self.context.stop.set()
             for source in self.sources:
                 source.context.stop.set()
-        finally:
-            for source in self.sources:
-                source.model_stats.finished = time.perf_counter()
-                self._send_end(source)
 
     def _end_finished_sources(self) -> None:
         """End the chain of each source that has ended (or stopped) with nothing waiting;
@@ -574,7 +624,7 @@ class MultiRunner:
                 if source.context.stop.is_set() and source.inbox.frames:
                     source.inbox.dropped += len(source.inbox.frames)
                     source.inbox.frames.clear()
-                if source.inbox.ended and not source.inbox.frames:
+                if source.inbox.ended and not source.inbox.frames and not source.in_model:
                     self._send_end(source)
 
     @staticmethod
@@ -623,9 +673,10 @@ class MultiRunner:
                 for row in per_source:
                     row["source"] = source.source_id
                 rows += per_source
-            if self.model is not None:
+            if self.models:
                 shared = self.batch_stats.summary(f"stages[0]:{self.config.model.type}", now)
-                shared.update(_counters(self.model))
+                shared["workers"] = len(self.models)
+                shared.update(_mean_counters([_counters(model) for model in self.models]))
                 rows.append(shared)
         return rows
 
@@ -644,3 +695,14 @@ class MultiRunner:
 def _counters(stage: Any) -> dict[str, Any]:
     counters = getattr(stage, "counters", None)
     return counters() if callable(counters) else {}
+
+
+def _mean_counters(each: list[dict[str, Any]]) -> dict[str, Any]:
+    """The model workers' counters as one: the mean of each number (the pandanet stage's
+    are milliseconds per image), else the first worker's value."""
+    merged = dict(each[0]) if each else {}
+    for key in list(merged):
+        values = [counters.get(key) for counters in each]
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            merged[key] = sum(values) / len(values)
+    return merged
