@@ -12,12 +12,14 @@ For each (cameras, fps) two set-ups run against fresh servers, one after the oth
   model, one forward per batch of whatever frames wait (``max_batch`` = cameras), then lift,
   track and a Parquet sink per camera; ``--workers 1 2`` runs it once per number of model
   workers (``batcher.workers``: each its own model copy on its own thread, the CPUs divided
-  among them), as rows ``batched-w1``, ``batched-w2``;
+  among them), as rows ``batched-w1``, ``batched-w2`` (the default, auto: row ``batched``,
+  two workers on a CPU with two or more cores);
 - ``per-camera``: one process per camera, each the live single-source pipeline of
   pipelines/rtsp_live.yaml (batch 1), all at once, as an operator runs them today.
 
 Both use the shipped model with the same backend and precision (``--backend``,
-``--precision``; auto by default) and every CPU. Each process opens its pipeline, says
+``--precision``; auto by default) and every CPU (``--threads`` sets the model's threads in
+every process instead). Each process opens its pipeline, says
 "ready", and all start together; after ``--warmup`` s, the frames that reach the end of the
 pipeline during ``--seconds`` s are counted. Per camera: sustained fps (frames out per
 second), dropped frames (frame numbers the camera sent in the window that never came out:
@@ -61,7 +63,13 @@ READY_TIMEOUT_S = 300  # a process that has not opened its pipeline by then is a
 OPEN_ALLOWANCE_S = 90  # the clip outlasts a slow model load (a stream starts at connection)
 QUEUE_SIZE = 4  # frames between stages, as pipelines/rtsp_live.yaml
 # The shared model's figures a batched row prints (`MultiRunner.snapshot`, its last row).
-MODEL_FIGURES = ("batch_size_mean", "batch_wait_p50_ms", "model_busy_fraction", "forward_ms")
+MODEL_FIGURES = (
+    "workers",
+    "batch_size_mean",
+    "batch_wait_p50_ms",
+    "model_busy_fraction",
+    "forward_ms",
+)
 
 
 def write_looped_clip(path: Path, fps: int, seconds: float, work: Path) -> Path:
@@ -127,6 +135,7 @@ def pipeline_stages(args: argparse.Namespace) -> list[dict]:
             "backend": args.backend,
             "precision": args.precision,
             "batch_size": 1,
+            "threads": args.threads or None,  # None: every CPU (the workers divide them)
         },
         {"type": "lift", "fov_deg": 60},
         {"type": "track"},
@@ -220,8 +229,13 @@ def worker(args: argparse.Namespace) -> None:
 # --- the parent: servers, processes, table -----------------------------------------------------
 
 
+def workers_value(text: str) -> int | str:
+    """``--workers``: a number or auto (`crowdpose3d.pipeline.multi.BatcherSettings`)."""
+    return text if text == "auto" else int(text)
+
+
 def launch(
-    args: argparse.Namespace, mode: str, urls: list[str], out: Path, workers: int = 1
+    args: argparse.Namespace, mode: str, urls: list[str], out: Path, workers: int | str = 1
 ) -> subprocess.Popen:
     command = [
         sys.executable,
@@ -244,6 +258,9 @@ def launch(
         str(args.inbox_size),
         "--workers",
         str(workers),
+        "--threads",
+        str(args.threads),
+        "--",  # the rest are the urls
         *urls,
     ]
     return subprocess.Popen(
@@ -258,7 +275,7 @@ def run_setup(
     fps: int,
     cameras: int,
     work: Path,
-    workers: int = 1,
+    workers: int | str = 1,
 ) -> dict:
     """One set-up against fresh servers -> per-camera figures (cam0, cam1, ...) and, for
     the batched one, the shared model's (``model``)."""
@@ -334,10 +351,17 @@ def main() -> None:
     )
     parser.add_argument(
         "--workers",
-        type=int,
+        type=workers_value,
         nargs="+",
-        default=[1],
-        help="the batched process's model workers; several: one batched row each (1)",
+        default=["auto"],
+        help="the batched process's model workers (batcher.workers: a number or auto); "
+        "several: one batched row each (auto)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="the model's CPU threads in every process (0: every CPU, as by default)",
     )
     parser.add_argument("--json", help="also write every figure here")
     parser.add_argument("--worker", choices=["batched", "per-camera"], help=argparse.SUPPRESS)
@@ -356,7 +380,8 @@ def main() -> None:
         f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}; backend "
         f"{args.backend}, precision {args.precision}; window {args.seconds:g} s after "
         f"{args.warmup:g} s warm-up; batcher max_wait_ms {args.max_wait_ms:g}, inbox "
-        f"{args.inbox_size}; per-camera processes: queue_size {QUEUE_SIZE}",
+        f"{args.inbox_size}; per-camera processes: queue_size {QUEUE_SIZE}; model threads "
+        f"{args.threads or 'every CPU'}",
         flush=True,
     )
     header = (
@@ -373,7 +398,10 @@ def main() -> None:
             clip = write_looped_clip(work / f"clip{fps}.mp4", fps, clip_seconds, work)
             for cameras in args.cameras:
                 row = {"cameras": cameras, "fps": fps}
-                setups = [(f"batched-w{w}", "batched", w) for w in args.workers]
+                setups = [
+                    ("batched" if w == "auto" else f"batched-w{w}", "batched", w)
+                    for w in args.workers
+                ]
                 setups.append(("per-camera", "per-camera", 1))
                 for name, mode, workers in setups:
                     before = os.getloadavg()[0]
@@ -390,7 +418,8 @@ def main() -> None:
                     if setup["model"]:
                         m = setup["model"]
                         print(
-                            f"{'':>13} model: mean batch {m['batch_size_mean']:.2f}, batcher "
+                            f"{'':>13} model: {m['workers']} workers, mean batch "
+                            f"{m['batch_size_mean']:.2f}, batcher "
                             f"wait p50 {m['batch_wait_p50_ms']:.0f} ms, busy "
                             f"{m['model_busy_fraction']:.2f} s/s, forward "
                             f"{m.get('forward_ms', float('nan')):.1f} ms/image",

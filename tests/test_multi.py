@@ -255,7 +255,8 @@ def model_pipeline() -> tuple[list[dict], list[dict]]:
 
 
 @pytest.mark.slow
-def test_two_sources_give_the_rows_of_two_single_source_runs(two_clips, tmp_path):
+@pytest.mark.parametrize("workers", [1, "auto"])  # auto: two model workers on this CPU
+def test_two_sources_give_the_rows_of_two_single_source_runs(two_clips, tmp_path, workers):
     stages, _ = model_pipeline()
     single = {}
     for name, clip in zip(("a", "b"), two_clips, strict=True):
@@ -272,17 +273,24 @@ def test_two_sources_give_the_rows_of_two_single_source_runs(two_clips, tmp_path
         runner.run()
         single[name] = pd.read_parquet(output)
     out = tmp_path / "multi"
-    report = run_multi(
-        {
-            "sources": [
-                {"type": "video", "uri": str(clip), "source_id": name}
-                for name, clip in zip(("a", "b"), two_clips, strict=True)
-            ],
-            "stages": stages,
-            "sinks": [{"type": "parquet", "path": str(out)}],
-            "batcher": {"max_batch": 4, "max_wait_ms": 50},
-        }
+    runner = MultiRunner(
+        validate_multi_pipeline(
+            {
+                "sources": [
+                    {"type": "video", "uri": str(clip), "source_id": name}
+                    for name, clip in zip(("a", "b"), two_clips, strict=True)
+                ],
+                "stages": stages,
+                "sinks": [{"type": "parquet", "path": str(out)}],
+                "batcher": {"max_batch": 4, "max_wait_ms": 50, "workers": workers},
+            }
+        )
     )
+    runner.open()
+    report = runner.run()
+    from crowdpose3d.engine.backends import default_threads
+
+    assert len(runner.models) == (2 if workers == "auto" and default_threads() >= 2 else 1)
     assert report.mean_batch > 1
     rows = pd.read_parquet(out)
     for name in ("a", "b"):

@@ -42,10 +42,10 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from crowdpose3d.messages import first_line
 from crowdpose3d.pipeline.batcher import Batcher, Inbox
@@ -97,10 +97,22 @@ class BatcherSettings(BaseModel):
     # time, so one's forward pass (no GIL) overlaps the other's letterbox and decode (GIL);
     # batches reach each source's chain in the order they were formed. With more than one,
     # a model stage without ``threads`` gets the usable CPUs divided among the workers.
-    workers: int = Field(1, ge=1)
+    # auto: `CPU_WORKERS` for a model stage with ``threads`` on a CPU with 2+ usable CPUs,
+    # else 1.
+    workers: int | Literal["auto"] = Field("auto")
+
+    @field_validator("workers")
+    @classmethod
+    def _at_least_one(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("workers must be >= 1 or auto")
+        return value
 
 
 DEFAULT_MAX_BATCH = 8  # frames per forward when neither the batcher nor the model says
+# Model workers on a CPU (``workers: auto``): two single-thread workers did more frames per
+# CPU-second than one with two threads at 4 cameras (docs/multi_camera.md, "Speed").
+CPU_WORKERS = 2
 
 
 class MultiFile(BaseModel):
@@ -355,7 +367,7 @@ class MultiRunner:
         fields = getattr(params, "model_fields", {})
         if "batch_size" in fields:  # pandanet: one forward
             model_options["batch_size"] = self.config.batcher.max_batch
-        workers = self.config.batcher.workers
+        workers = _workers(self.config.batcher.workers, model_options, "threads" in fields)
         if workers > 1 and "threads" in fields and not model_options.get("threads"):
             from crowdpose3d.engine.backends import default_threads
 
@@ -690,6 +702,23 @@ class MultiRunner:
         shared = by_source.pop("", [])
         lines = [f"source {sid}: {_one_line(rows)}" for sid, rows in by_source.items()]
         return lines + [f"shared model: {_one_line(shared)}"] if shared else lines
+
+
+def _workers(asked: int | str, options: dict[str, Any], has_threads: bool) -> int:
+    """The number of model workers: as asked, or for ``auto`` `CPU_WORKERS` when the model
+    stage has ``threads`` and runs on a CPU with two or more usable CPUs, else 1."""
+    if asked != "auto":
+        return int(asked)
+    if not has_threads:
+        return 1
+    from crowdpose3d.engine.backends import default_threads
+    from crowdpose3d.engine.predictor import resolve_device
+
+    try:
+        on_cpu = resolve_device(options.get("device", "auto")).type == "cpu"
+    except (RuntimeError, ValueError):  # a wrong device: the stage's open says so
+        return 1
+    return CPU_WORKERS if on_cpu and default_threads() >= 2 else 1
 
 
 def _counters(stage: Any) -> dict[str, Any]:
