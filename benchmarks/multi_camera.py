@@ -68,7 +68,9 @@ MODEL_FIGURES = (
     "batch_size_mean",
     "batch_wait_p50_ms",
     "model_busy_fraction",
+    "letterbox_ms",
     "forward_ms",
+    "decode_ms",
 )
 
 
@@ -421,8 +423,10 @@ def main() -> None:
                             f"{'':>13} model: {m['workers']} workers, mean batch "
                             f"{m['batch_size_mean']:.2f}, batcher "
                             f"wait p50 {m['batch_wait_p50_ms']:.0f} ms, busy "
-                            f"{m['model_busy_fraction']:.2f} s/s, forward "
-                            f"{m.get('forward_ms', float('nan')):.1f} ms/image",
+                            f"{m['model_busy_fraction']:.2f} s/s; per image letterbox "
+                            f"{m.get('letterbox_ms', float('nan')):.1f}, forward "
+                            f"{m.get('forward_ms', float('nan')):.1f}, decode "
+                            f"{m.get('decode_ms', float('nan')):.1f} ms",
                             flush=True,
                         )
                 total = {
