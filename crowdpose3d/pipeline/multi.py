@@ -97,8 +97,8 @@ class BatcherSettings(BaseModel):
     # time, so one's forward pass (no GIL) overlaps the other's letterbox and decode (GIL);
     # batches reach each source's chain in the order they were formed. With more than one,
     # a model stage without ``threads`` gets the usable CPUs divided among the workers.
-    # auto: `CPU_WORKERS` for a model stage with ``threads`` on a CPU with 2+ usable CPUs,
-    # else 1.
+    # auto: `CPU_WORKERS` for two or more sources and a model stage with ``threads`` on a
+    # CPU with 2+ usable CPUs, else 1.
     workers: int | Literal["auto"] = Field("auto")
 
     @field_validator("workers")
@@ -111,7 +111,8 @@ class BatcherSettings(BaseModel):
 
 DEFAULT_MAX_BATCH = 8  # frames per forward when neither the batcher nor the model says
 # Model workers on a CPU (``workers: auto``): two single-thread workers did more frames per
-# CPU-second than one with two threads at 4 cameras (docs/multi_camera.md, "Speed").
+# CPU-second than one with two threads at 4 cameras (docs/multi_camera.md, "Speed"); with
+# one camera they doubled the latency for no gain, so one source gets one worker.
 CPU_WORKERS = 2
 
 
@@ -367,7 +368,12 @@ class MultiRunner:
         fields = getattr(params, "model_fields", {})
         if "batch_size" in fields:  # pandanet: one forward
             model_options["batch_size"] = self.config.batcher.max_batch
-        workers = _workers(self.config.batcher.workers, model_options, "threads" in fields)
+        workers = _workers(
+            self.config.batcher.workers,
+            model_options,
+            "threads" in fields,
+            len(self.config.chains),
+        )
         if workers > 1 and "threads" in fields and not model_options.get("threads"):
             from crowdpose3d.engine.backends import default_threads
 
@@ -704,12 +710,13 @@ class MultiRunner:
         return lines + [f"shared model: {_one_line(shared)}"] if shared else lines
 
 
-def _workers(asked: int | str, options: dict[str, Any], has_threads: bool) -> int:
-    """The number of model workers: as asked, or for ``auto`` `CPU_WORKERS` when the model
-    stage has ``threads`` and runs on a CPU with two or more usable CPUs, else 1."""
+def _workers(asked: int | str, options: dict[str, Any], has_threads: bool, sources: int) -> int:
+    """The number of model workers: as asked, or for ``auto`` `CPU_WORKERS` when there are
+    several sources and the model stage has ``threads`` and runs on a CPU with two or more
+    usable CPUs, else 1."""
     if asked != "auto":
         return int(asked)
-    if not has_threads:
+    if not has_threads or sources < 2:
         return 1
     from crowdpose3d.engine.backends import default_threads
     from crowdpose3d.engine.predictor import resolve_device
