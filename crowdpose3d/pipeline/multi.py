@@ -112,7 +112,7 @@ class BatcherSettings(BaseModel):
 DEFAULT_MAX_BATCH = 8  # frames per forward when neither the batcher nor the model says
 # Model workers on a CPU (``workers: auto``): two single-thread workers did more frames per
 # CPU-second than one with two threads at 4 cameras (docs/multi_camera.md, "Speed"); with
-# one camera they doubled the latency for no gain, so one source gets one worker.
+# one camera they raised the latency (p50 75 -> 406 ms) for no gain: one source, one worker.
 CPU_WORKERS = 2
 
 
