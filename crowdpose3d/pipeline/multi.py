@@ -96,9 +96,9 @@ class BatcherSettings(BaseModel):
     # Model workers: each its own copy of the model stage on its own thread, one batch at a
     # time, so one's forward pass (no GIL) overlaps the other's letterbox and decode (GIL);
     # batches reach each source's chain in the order they were formed. With more than one,
-    # a model stage without ``threads`` gets the usable CPUs divided among the workers.
+    # the model stage's ``threads`` (default: the usable CPUs) are divided among them.
     # auto: `CPU_WORKERS` for two or more sources and a model stage with ``threads`` on a
-    # CPU with 2+ usable CPUs, else 1.
+    # CPU with 2+ of those threads, else 1.
     workers: int | Literal["auto"] = Field("auto")
 
     @field_validator("workers")
@@ -374,10 +374,8 @@ class MultiRunner:
             "threads" in fields,
             len(self.config.chains),
         )
-        if workers > 1 and "threads" in fields and not model_options.get("threads"):
-            from crowdpose3d.engine.backends import default_threads
-
-            model_options["threads"] = max(1, default_threads() // workers)
+        if workers > 1 and "threads" in fields:  # the model's threads, divided
+            model_options["threads"] = max(1, _model_threads(model_options) // workers)
         opened: list[Any] = []
         # The model's own context: the run's stop flag, and facts that say no source is live
         # (a live single-source run would make the pandanet stage use batches of one).
@@ -713,19 +711,25 @@ class MultiRunner:
 def _workers(asked: int | str, options: dict[str, Any], has_threads: bool, sources: int) -> int:
     """The number of model workers: as asked, or for ``auto`` `CPU_WORKERS` when there are
     several sources and the model stage has ``threads`` and runs on a CPU with two or more
-    usable CPUs, else 1."""
+    of them (`_model_threads`), else 1."""
     if asked != "auto":
         return int(asked)
     if not has_threads or sources < 2:
         return 1
-    from crowdpose3d.engine.backends import default_threads
     from crowdpose3d.engine.predictor import resolve_device
 
     try:
         on_cpu = resolve_device(options.get("device", "auto")).type == "cpu"
     except (RuntimeError, ValueError):  # a wrong device: the stage's open says so
         return 1
-    return CPU_WORKERS if on_cpu and default_threads() >= 2 else 1
+    return CPU_WORKERS if on_cpu and _model_threads(options) >= 2 else 1
+
+
+def _model_threads(options: dict[str, Any]) -> int:
+    """The model stage's CPU threads: its ``threads``, else every usable CPU."""
+    from crowdpose3d.engine.backends import default_threads
+
+    return int(options.get("threads") or default_threads())
 
 
 def _counters(stage: Any) -> dict[str, Any]:
