@@ -214,3 +214,14 @@ class UnevenStampPeople(StampPeople):
 
     def counters(self) -> dict[str, int]:
         return {"frames_seen": self.seen}
+
+
+class ThreadedStampParams(FakePeopleParams):
+    threads: int | None = None  # as the pandanet stage's: the model's CPU threads
+    device: str = "cpu"
+
+
+class ThreadedStampPeople(StampPeople):
+    """`StampPeople` with the pandanet stage's ``threads`` and ``device`` options."""
+
+    Params = ThreadedStampParams

@@ -438,3 +438,28 @@ def test_several_model_workers_keep_each_sources_order_and_rows(tmp_path):
     assert report.failures == {} and report.batches >= 2
     shared = runner.snapshot()[-1]
     assert shared["workers"] == 2 and shared["frames"] == sum(sizes.values())
+
+
+@pytest.mark.parametrize(
+    ("cameras", "options", "expected"),
+    [
+        (2, {}, [1, 1]),  # auto on 2 CPUs: two workers, the CPUs divided
+        (1, {}, [None]),  # one camera: one worker, the stage's own threads
+        (2, {"threads": 1}, [1]),  # one thread in all: one worker
+        (2, {"device": "cuda"}, [None]),  # not a CPU: one worker (CUDA is not needed)
+    ],
+)
+def test_auto_workers_divide_the_model_s_threads(tmp_path, cameras, options, expected):
+    from crowdpose3d.engine.backends import default_threads
+
+    if default_threads() < 2:
+        pytest.skip("needs 2 usable CPUs")
+    data = multi([counting(f"c{k}") for k in range(cameras)], tmp_path / "tracks")
+    data["stages"] = [{"type": "pipeline_helpers:ThreadedStampPeople", **options}]
+    config = validate_multi_pipeline(data)
+    runner = MultiRunner(config)
+    runner.open()
+    assert [model.params.threads for model in runner.models] == (
+        [default_threads() // 2] * 2 if expected == [1, 1] else expected
+    )
+    assert runner.run().failures == {}
