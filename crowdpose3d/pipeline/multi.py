@@ -609,7 +609,7 @@ class MultiRunner:
                 done = time.perf_counter()
                 with self._lock:
                     while self._handed != ticket:  # an earlier batch is still in a model
-                        if self.context.stop.is_set():
+                        if self._model_error is not None:  # it will never be handed over
                             return
                         self._lock.wait(_POLL_S)
                     first = min(arrived for _, _, arrived in batch)
