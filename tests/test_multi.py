@@ -463,3 +463,24 @@ def test_auto_workers_divide_the_model_s_threads(tmp_path, cameras, options, exp
         [default_threads() // 2] * 2 if expected == [1, 1] else expected
     )
     assert runner.run().failures == {}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_failing_shared_model_stops_every_source_after_flushing(tmp_path, workers):
+    from crowdpose3d.pipeline.runner import PipelineError
+
+    out = tmp_path / "tracks"
+    data = multi([counting("a", frames=40), counting("b", frames=40)], out)
+    data["stages"] = [
+        {"type": "pipeline_helpers:FailAt", "index": 12},  # the shared model fails
+        {"type": "pipeline_helpers:StampPeople"},
+    ]
+    data["batcher"] = {"max_batch": 2, "max_wait_ms": 0, "workers": workers}
+    runner = MultiRunner(validate_multi_pipeline(data))
+    runner.open()
+    with pytest.raises(PipelineError, match="boom at frame 12"):
+        runner.run()
+    for name in ("a", "b"):  # what reached the sinks before the stop: in order, no gap
+        parts = sorted((out / f"source={name}").glob("part-*.parquet"))
+        frames = sorted(frame for part in parts for frame in pd.read_parquet(part)["frame"])
+        assert frames == list(range(len(frames))) and len(frames) <= 12
