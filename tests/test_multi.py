@@ -436,6 +436,7 @@ def test_several_model_workers_keep_each_sources_order_and_rows(tmp_path):
         mine = pd.read_parquet(out / f"source={name}").sort_values("frame")
         np.testing.assert_allclose(mine["score"], ((70 * k + mine["frame"]) % 256) / 255)
     assert report.failures == {} and report.batches >= 2
+    assert "(2 model workers)" in report.format()
     shared = runner.snapshot()[-1]
     assert shared["workers"] == 2 and shared["frames"] == sum(sizes.values())
 

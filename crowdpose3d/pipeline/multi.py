@@ -232,11 +232,13 @@ class MultiRunReport:
     batches: int = 0
     mean_batch: float = 0.0
     interrupted: bool = False
+    workers: int = 1  # model workers (`BatcherSettings.workers`)
 
     def format(self) -> str:
         lines = [
             f"{self.frames} frames from {len(self.sources)} sources in {self.seconds:.1f} s; "
-            f"{self.batches} model batches of {self.mean_batch:.2f} frames on average"
+            f"{self.batches} model batches of {self.mean_batch:.2f} frames on average "
+            f"({self.workers} model worker{'s' if self.workers > 1 else ''})"
         ]
         for source_id, report in self.sources.items():
             state = f" FAILED: {self.failures[source_id]}" if source_id in self.failures else ""
@@ -509,6 +511,7 @@ class MultiRunner:
             batches=self.batch_stats.batches,
             mean_batch=self.batch_stats.frames / max(self.batch_stats.batches, 1),
             interrupted=interrupted,
+            workers=len(self.models),
         )
         if self._model_error is not None:
             raise self._model_error
