@@ -10,12 +10,16 @@ For each (cameras, fps) two set-ups run against fresh servers, one after the oth
 
 - ``batched``: one process, a pipeline with ``sources:`` (`crowdpose3d.pipeline.multi`): one
   model, one forward per batch of whatever frames wait (``max_batch`` = cameras), then lift,
-  track and a Parquet sink per camera;
+  track and a Parquet sink per camera; ``--workers 1 2`` runs it once per number of model
+  workers (``batcher.workers``: each its own model copy on its own thread, the CPUs divided
+  among them), as rows ``batched-w1``, ``batched-w2`` (the default, auto: row ``batched``,
+  two workers on a CPU with two or more cores);
 - ``per-camera``: one process per camera, each the live single-source pipeline of
   pipelines/rtsp_live.yaml (batch 1), all at once, as an operator runs them today.
 
 Both use the shipped model with the same backend and precision (``--backend``,
-``--precision``; auto by default) and every CPU. Each process opens its pipeline, says
+``--precision``; auto by default) and every CPU (``--threads`` sets the model's threads in
+every process instead). Each process opens its pipeline, says
 "ready", and all start together; after ``--warmup`` s, the frames that reach the end of the
 pipeline during ``--seconds`` s are counted. Per camera: sustained fps (frames out per
 second), dropped frames (frame numbers the camera sent in the window that never came out:
@@ -26,7 +30,10 @@ with p99 < 1 s per camera. The load average of the machine before and after each
 printed: on a shared machine the other jobs take their share of the CPUs, and N processes
 get a larger share than one, so the CPU-seconds each set-up used in the window
 (``time.process_time`` of every process) are printed too, with frames per CPU-second and
-the gain per CPU-second: the cost of a frame whatever the share.
+the gain per CPU-second: the cost of a frame whatever the share. For each batched row, the
+shared model's figures over the whole run (`MultiRunner.snapshot`) say where it waited:
+the mean batch, the batcher's wait p50 (first frame in to the model call) and the model's
+busy share (seconds inside the model stage per second, summed over its workers).
 """
 
 from __future__ import annotations
@@ -55,6 +62,16 @@ SOURCE_FRAMES = 60  # distinct frames rendered; the clip loops them
 READY_TIMEOUT_S = 300  # a process that has not opened its pipeline by then is a failure
 OPEN_ALLOWANCE_S = 90  # the clip outlasts a slow model load (a stream starts at connection)
 QUEUE_SIZE = 4  # frames between stages, as pipelines/rtsp_live.yaml
+# The shared model's figures a batched row prints (`MultiRunner.snapshot`, its last row).
+MODEL_FIGURES = (
+    "workers",
+    "batch_size_mean",
+    "batch_wait_p50_ms",
+    "model_busy_fraction",
+    "letterbox_ms",
+    "forward_ms",
+    "decode_ms",
+)
 
 
 def write_looped_clip(path: Path, fps: int, seconds: float, work: Path) -> Path:
@@ -120,6 +137,7 @@ def pipeline_stages(args: argparse.Namespace) -> list[dict]:
             "backend": args.backend,
             "precision": args.precision,
             "batch_size": 1,
+            "threads": args.threads or None,  # None: every CPU (the workers divide them)
         },
         {"type": "lift", "fov_deg": 60},
         {"type": "track"},
@@ -151,6 +169,7 @@ def worker(args: argparse.Namespace) -> None:
                     "max_batch": len(sources),
                     "max_wait_ms": args.max_wait_ms,
                     "inbox_size": args.inbox_size,
+                    "workers": args.workers[0],
                 },
             }
         )
@@ -186,6 +205,10 @@ def worker(args: argparse.Namespace) -> None:
     cpu_started = time.process_time()  # every thread of this process
     time.sleep(args.seconds)
     cpu_s = time.process_time() - cpu_started
+    model = {}  # the batched process's shared model row: where it waited
+    if args.mode == "batched":
+        shared = runner.snapshot()[-1]
+        model = {key: shared[key] for key in MODEL_FIGURES if key in shared}
     runner.context.stop.set()
     thread.join(60)
     figures = {}
@@ -202,13 +225,20 @@ def worker(args: argparse.Namespace) -> None:
             "p99_ms": float(np.percentile(latencies, 99)) if len(mine) else float("nan"),
             "process_cpu_s": cpu_s,  # of the whole process (all its cameras)
         }
-    print(json.dumps(figures), flush=True)
+    print(json.dumps({"cameras": figures, "model": model}), flush=True)
 
 
 # --- the parent: servers, processes, table -----------------------------------------------------
 
 
-def launch(args: argparse.Namespace, mode: str, urls: list[str], out: Path) -> subprocess.Popen:
+def workers_value(text: str) -> int | str:
+    """``--workers``: a number or auto (`crowdpose3d.pipeline.multi.BatcherSettings`)."""
+    return text if text == "auto" else int(text)
+
+
+def launch(
+    args: argparse.Namespace, mode: str, urls: list[str], out: Path, workers: int | str = 1
+) -> subprocess.Popen:
     command = [
         sys.executable,
         __file__,
@@ -228,6 +258,11 @@ def launch(args: argparse.Namespace, mode: str, urls: list[str], out: Path) -> s
         str(args.max_wait_ms),
         "--inbox-size",
         str(args.inbox_size),
+        "--workers",
+        str(workers),
+        "--threads",
+        str(args.threads),
+        "--",  # the rest are the urls
         *urls,
     ]
     return subprocess.Popen(
@@ -236,15 +271,23 @@ def launch(args: argparse.Namespace, mode: str, urls: list[str], out: Path) -> s
 
 
 def run_setup(
-    args: argparse.Namespace, mode: str, clip: Path, fps: int, cameras: int, work: Path
+    args: argparse.Namespace,
+    mode: str,
+    clip: Path,
+    fps: int,
+    cameras: int,
+    work: Path,
+    workers: int | str = 1,
 ) -> dict:
-    """One set-up against fresh servers -> per-camera figures (cam0, cam1, ...)."""
+    """One set-up against fresh servers -> per-camera figures (cam0, cam1, ...) and, for
+    the batched one, the shared model's (``model``)."""
     servers, urls = start_servers(clip, cameras)
     groups = [urls] if mode == "batched" else [[url] for url in urls]
     processes = []
     try:
         for k, group in enumerate(groups):
-            processes.append(launch(args, mode, group, work / f"{mode}-{fps}-{cameras}-{k}"))
+            out = work / f"{mode}-{workers}-{fps}-{cameras}-{k}"
+            processes.append(launch(args, mode, group, out, workers))
         deadline = time.monotonic() + READY_TIMEOUT_S
         for process in processes:
             while True:
@@ -261,19 +304,21 @@ def run_setup(
             process.stdin.write("go\n")
             process.stdin.flush()
         figures: dict[str, dict] = {}
+        model: dict = {}
         for k, process in enumerate(processes):
             output, errors = process.communicate(timeout=args.warmup + args.seconds + 120)
             if process.returncode != 0:
                 raise RuntimeError(f"{mode}: a process failed: {errors[-2000:]}")
             result = json.loads(output.strip().splitlines()[-1])
-            for name, values in result.items():  # per-camera processes each say cam0
+            model = result["model"]
+            for name, values in result["cameras"].items():  # per-camera processes: cam0
                 figures[name if mode == "batched" else f"cam{k}"] = values
         # CPU seconds the set-up used in the window: the batched process once, else the sum
         if mode == "batched":
             cpu_s = next(iter(figures.values()))["process_cpu_s"]
         else:
             cpu_s = sum(f["process_cpu_s"] for f in figures.values())
-        return {"cameras": figures, "cpu_s": cpu_s}
+        return {"cameras": figures, "cpu_s": cpu_s, "model": model}
     finally:
         stop(processes)
         stop(servers)
@@ -287,7 +332,7 @@ def summary_line(cameras: int, fps: int, mode: str, setup: dict, load: tuple, wi
     p50 = max(f["p50_ms"] for f in figures.values())
     dropped = sum(f["dropped"] for f in figures.values())
     return (
-        f"{cameras:>7} {fps:>4} {mode:<11} {sum(rates):>9.2f} {min(rates):>8.2f} "
+        f"{cameras:>7} {fps:>4} {mode:<12} {sum(rates):>9.2f} {min(rates):>8.2f} "
         f"{max(rates):>8.2f} {dropped:>8} {p50:>9.0f} {p99:>9.0f} {setup['cpu_s'] / window:>8.2f} "
         f"{per_cpu:>10.2f}   {load[0]:.1f} -> {load[1]:.1f}"
     )
@@ -306,6 +351,20 @@ def main() -> None:
     parser.add_argument(
         "--inbox-size", type=int, default=1, help="frames waiting per camera for the model (1)"
     )
+    parser.add_argument(
+        "--workers",
+        type=workers_value,
+        nargs="+",
+        default=["auto"],
+        help="the batched process's model workers (batcher.workers: a number or auto); "
+        "several: one batched row each (auto)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="the model's CPU threads in every process (0: every CPU, as by default)",
+    )
     parser.add_argument("--json", help="also write every figure here")
     parser.add_argument("--worker", choices=["batched", "per-camera"], help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -323,11 +382,12 @@ def main() -> None:
         f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}; backend "
         f"{args.backend}, precision {args.precision}; window {args.seconds:g} s after "
         f"{args.warmup:g} s warm-up; batcher max_wait_ms {args.max_wait_ms:g}, inbox "
-        f"{args.inbox_size}; per-camera processes: queue_size {QUEUE_SIZE}",
+        f"{args.inbox_size}; per-camera processes: queue_size {QUEUE_SIZE}; model threads "
+        f"{args.threads or 'every CPU'}",
         flush=True,
     )
     header = (
-        f"{'cameras':>7} {'fps':>4} {'mode':<11} {'total fps':>9} {'min fps':>8} "
+        f"{'cameras':>7} {'fps':>4} {'mode':<12} {'total fps':>9} {'min fps':>8} "
         f"{'max fps':>8} {'dropped':>8} {'p50 ms*':>9} {'p99 ms*':>9} {'CPUs':>8} "
         f"{'frames/CPU-s':>10}   load before -> after"
     )
@@ -340,35 +400,54 @@ def main() -> None:
             clip = write_looped_clip(work / f"clip{fps}.mp4", fps, clip_seconds, work)
             for cameras in args.cameras:
                 row = {"cameras": cameras, "fps": fps}
-                for mode in ("batched", "per-camera"):
+                setups = [
+                    ("batched" if w == "auto" else f"batched-w{w}", "batched", w)
+                    for w in args.workers
+                ]
+                setups.append(("per-camera", "per-camera", 1))
+                for name, mode, workers in setups:
                     before = os.getloadavg()[0]
-                    setup = run_setup(args, mode, clip, fps, cameras, work)
+                    setup = run_setup(args, mode, clip, fps, cameras, work, workers)
                     load = (before, os.getloadavg()[0])
-                    row[mode] = {**setup, "load": load}
-                    print(summary_line(cameras, fps, mode, setup, load, args.seconds), flush=True)
-                    for name, f in setup["cameras"].items():
+                    row[name] = {**setup, "load": load}
+                    print(summary_line(cameras, fps, name, setup, load, args.seconds), flush=True)
+                    for camera, f in setup["cameras"].items():
                         print(
-                            f"{'':>13} {name}: {f['fps']:.2f} fps, {f['dropped']} dropped, "
+                            f"{'':>13} {camera}: {f['fps']:.2f} fps, {f['dropped']} dropped, "
                             f"p50 {f['p50_ms']:.0f} ms, p99 {f['p99_ms']:.0f} ms",
                             flush=True,
                         )
+                    if setup["model"]:
+                        m = setup["model"]
+                        print(
+                            f"{'':>13} model: {m['workers']} workers, mean batch "
+                            f"{m['batch_size_mean']:.2f}, batcher "
+                            f"wait p50 {m['batch_wait_p50_ms']:.0f} ms, busy "
+                            f"{m['model_busy_fraction']:.2f} s/s; per image letterbox "
+                            f"{m.get('letterbox_ms', float('nan')):.1f}, forward "
+                            f"{m.get('forward_ms', float('nan')):.1f}, decode "
+                            f"{m.get('decode_ms', float('nan')):.1f} ms",
+                            flush=True,
+                        )
                 total = {
-                    mode: sum(f["fps"] for f in row[mode]["cameras"].values())
-                    for mode in ("batched", "per-camera")
+                    name: sum(f["fps"] for f in row[name]["cameras"].values())
+                    for name, _, _ in setups
                 }
-                row["gain"] = total["batched"] / max(total["per-camera"], 1e-9)
                 efficiency = {
-                    mode: total[mode] * args.seconds / max(row[mode]["cpu_s"], 1e-9)
-                    for mode in total
+                    name: total[name] * args.seconds / max(row[name]["cpu_s"], 1e-9)
+                    for name in total
                 }
-                row["gain_per_cpu"] = efficiency["batched"] / max(efficiency["per-camera"], 1e-9)
-                p99 = max(f["p99_ms"] for f in row["batched"]["cameras"].values())
-                print(
-                    f"{'':>13} gain (batched / per-camera total fps): {row['gain']:.2f}x; "
-                    f"per CPU-second: {row['gain_per_cpu']:.2f}x; batched p99 worst camera "
-                    f"{p99:.0f} ms",
-                    flush=True,
-                )
+                for name, _, _ in setups[:-1]:
+                    gain = total[name] / max(total["per-camera"], 1e-9)
+                    per_cpu = efficiency[name] / max(efficiency["per-camera"], 1e-9)
+                    p99 = max(f["p99_ms"] for f in row[name]["cameras"].values())
+                    row[f"gain_{name}"], row[f"gain_per_cpu_{name}"] = gain, per_cpu
+                    print(
+                        f"{'':>13} gain ({name} / per-camera total fps): {gain:.2f}x; "
+                        f"per CPU-second: {per_cpu:.2f}x; {name} p99 worst camera "
+                        f"{p99:.0f} ms",
+                        flush=True,
+                    )
                 results.append(row)
     print(
         "* p50 / p99: the worst camera of the row. CPUs: CPU-seconds the set-up's processes "

@@ -283,8 +283,6 @@ def _execute_pipeline(
         return _fail("--overwrite and --resume exclude each other; pick one")
     context = StageContext(overwrite=overwrite, resume=resume)
     if isinstance(config, MultiPipelineConfig):  # several sources: one batched model
-        if metrics_port is not None:
-            return _fail("--metrics-port serves single-source pipelines only, for now")
         runner = MultiRunner(config, context)
     else:
         runner = PipelineRunner(config, context)
@@ -602,7 +600,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         type=int,
         metavar="PORT",
         help="serve Prometheus metrics (per-stage frames, fps, latency, drops, reconnects, "
-        "parts, disk free) on http://0.0.0.0:PORT/metrics (off by default)",
+        "parts, disk free; per source, with the batcher's figures, for a sources: file) on "
+        "http://0.0.0.0:PORT/metrics (off by default)",
     )
 
 

@@ -195,3 +195,33 @@ class StampPeople(BaseStage):
                 track_id=np.array([7]),
             )
             yield frame
+
+
+class UnevenStampPeople(StampPeople):
+    """`StampPeople` taking an uneven time per batch (batches of one are slow, bigger ones
+    fast), so batches in several model workers finish out of the order they began; counts
+    the frames it saw (``counters``)."""
+
+    def open(self, context):
+        super().open(context)
+        self.seen = 0
+
+    def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        batch = list(frames)
+        time.sleep(0.02 if len(batch) == 1 else 0.001)
+        self.seen += len(batch)
+        yield from super().__call__(iter(batch))
+
+    def counters(self) -> dict[str, int]:
+        return {"frames_seen": self.seen}
+
+
+class ThreadedStampParams(FakePeopleParams):
+    threads: int | None = None  # as the pandanet stage's: the model's CPU threads
+    device: str = "cpu"
+
+
+class ThreadedStampPeople(StampPeople):
+    """`StampPeople` with the pandanet stage's ``threads`` and ``device`` options."""
+
+    Params = ThreadedStampParams

@@ -255,7 +255,8 @@ def model_pipeline() -> tuple[list[dict], list[dict]]:
 
 
 @pytest.mark.slow
-def test_two_sources_give_the_rows_of_two_single_source_runs(two_clips, tmp_path):
+@pytest.mark.parametrize("workers", [1, "auto"])  # auto: two model workers on this CPU
+def test_two_sources_give_the_rows_of_two_single_source_runs(two_clips, tmp_path, workers):
     stages, _ = model_pipeline()
     single = {}
     for name, clip in zip(("a", "b"), two_clips, strict=True):
@@ -272,17 +273,24 @@ def test_two_sources_give_the_rows_of_two_single_source_runs(two_clips, tmp_path
         runner.run()
         single[name] = pd.read_parquet(output)
     out = tmp_path / "multi"
-    report = run_multi(
-        {
-            "sources": [
-                {"type": "video", "uri": str(clip), "source_id": name}
-                for name, clip in zip(("a", "b"), two_clips, strict=True)
-            ],
-            "stages": stages,
-            "sinks": [{"type": "parquet", "path": str(out)}],
-            "batcher": {"max_batch": 4, "max_wait_ms": 50},
-        }
+    runner = MultiRunner(
+        validate_multi_pipeline(
+            {
+                "sources": [
+                    {"type": "video", "uri": str(clip), "source_id": name}
+                    for name, clip in zip(("a", "b"), two_clips, strict=True)
+                ],
+                "stages": stages,
+                "sinks": [{"type": "parquet", "path": str(out)}],
+                "batcher": {"max_batch": 4, "max_wait_ms": 50, "workers": workers},
+            }
+        )
     )
+    runner.open()
+    report = runner.run()
+    from crowdpose3d.engine.backends import default_threads
+
+    assert len(runner.models) == (2 if workers == "auto" and default_threads() >= 2 else 1)
     assert report.mean_batch > 1
     rows = pd.read_parquet(out)
     for name in ("a", "b"):
@@ -325,3 +333,155 @@ def test_the_shipped_multi_camera_files_validate(tmp_path):
     assert list(config.chains) == ["cam1", "cam2"] and config.batcher.inbox_size == 1
     plan = load_cameras(pipelines / "cameras.yaml", {"output": str(tmp_path)})
     assert plan.cameras == {"group0": ["door", "hall"]}
+
+
+@pytest.mark.slow
+def test_the_metrics_endpoint_serves_every_source_s_figures_over_http(tmp_path):
+    """Old code: --metrics-port with a sources: file was refused. A real `crowdpose3d run`
+    of two live cameras, scraped over HTTP: every figure per source, plus the shared
+    model's own row with the batcher's figures, and the same in the periodic log lines."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    import yaml
+    from test_operations_long_run import scrape
+
+    cameras = [
+        counting(name, frames=100_000, live=True, realtime=True, fps=20, value=value)
+        for name, value in (("east", 10), ("west", 90))
+    ]
+    data = multi(cameras, tmp_path / "tracks", runner={"report_every_s": 0.5})
+    data["sinks"][0]["rows_per_part"] = 5
+    path = tmp_path / "cameras.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    tests = str(Path(__file__).resolve().parent)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "crowdpose3d.cli", "run", str(path), "--allow-custom-stages",
+         "--metrics-port", str(port), "--quiet"],
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": tests},
+    )  # fmt: skip
+    model = "stages[0]:pipeline_helpers:StampPeople"
+
+    def figure(name: str, source: str, stage: str) -> float | None:
+        return figures.get(f'crowdpose3d_{name}{{source="{source}",stage="{stage}"}}')
+
+    try:
+        deadline, figures = time.monotonic() + 120, {}
+        while time.monotonic() < deadline:
+            try:
+                figures = scrape(port)
+            except OSError:
+                figures = {}
+            sink = "sinks[0]:parquet"
+            if min(figure("parts_written", s, sink) or 0 for s in ("east", "west")) >= 2:
+                break
+            assert process.poll() is None, process.communicate()[1]
+            time.sleep(0.3)
+        for source in ("east", "west"):
+            stages = {
+                key.split('stage="')[1].rstrip('"}')
+                for key in figures
+                if key.startswith("crowdpose3d_stage_frames_total") and f'"{source}"' in key
+            }
+            assert stages == {"source:pipeline_helpers:CountingSource", model,
+                              "sinks[0]:parquet"}, stages  # fmt: skip
+            assert figure("stage_frames_total", source, model) >= 10
+            assert figure("parts_written", source, "sinks[0]:parquet") >= 2
+            assert figure("disk_free_bytes", source, "sinks[0]:parquet") > 0
+            assert figure("stage_latency_p95_seconds", source, model) > 0
+            for name in ("stage_dropped_frames_total", "stage_last_frame_age_seconds"):
+                assert figure(name, source, "source:pipeline_helpers:CountingSource") is not None
+        total = figure("stage_frames_total", "", model)  # the shared model's own row
+        per_source = [figure("stage_frames_total", s, model) for s in ("east", "west")]
+        assert total >= sum(per_source) - 4  # scraped one after the other, nearly equal
+        assert figure("model_batches_total", "", model) >= 1
+        assert 1 <= figure("batch_size_mean", "", model) <= 8
+        assert figure("batch_wait_p95_seconds", "", model) is not None
+        assert 0 < figure("model_busy_fraction", "", model) < 1
+        time.sleep(1.5)  # three report periods (report_every_s 0.5): the log lines are due
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    for line in ("pipeline: source east: ", "pipeline: source west: ", "pipeline: shared model: "):
+        assert line in stderr, stderr
+    assert "batch_size_mean" in stderr and "parts_written" in stderr
+
+
+def test_several_model_workers_keep_each_sources_order_and_rows(tmp_path):
+    """Two model workers, each its own model, whose batches finish out of order: every
+    source's frames still reach its chain in order, whole, and unmixed."""
+    out = tmp_path / "tracks"
+    sizes = {"a": 30, "b": 17, "c": 23}
+    data = multi(
+        [counting(name, frames=n, value=70 * k) for k, (name, n) in enumerate(sizes.items())],
+        out,
+        batcher={"max_batch": 3, "max_wait_ms": 0, "inbox_size": 2, "workers": 2},
+    )
+    data["stages"] = [{"type": "pipeline_helpers:UnevenStampPeople"}]
+    runner = MultiRunner(validate_multi_pipeline(data))
+    runner.open()
+    seen: list[Frame] = []
+    report = runner.run(seen.append)
+    assert len(runner.models) == 2 and all(model.seen > 0 for model in runner.models)
+    assert sum(model.seen for model in runner.models) == sum(sizes.values())
+    for k, (name, count) in enumerate(sizes.items()):
+        assert [f.index for f in seen if f.source_id == name] == list(range(count))
+        mine = pd.read_parquet(out / f"source={name}").sort_values("frame")
+        np.testing.assert_allclose(mine["score"], ((70 * k + mine["frame"]) % 256) / 255)
+    assert report.failures == {} and report.batches >= 2
+    assert "(2 model workers)" in report.format()
+    shared = runner.snapshot()[-1]
+    assert shared["workers"] == 2 and shared["frames"] == sum(sizes.values())
+
+
+@pytest.mark.parametrize(
+    ("cameras", "options", "expected"),
+    [
+        (2, {}, [1, 1]),  # auto on 2 CPUs: two workers, the CPUs divided
+        (1, {}, [None]),  # one camera: one worker, the stage's own threads
+        (2, {"threads": 1}, [1]),  # one thread in all: one worker
+        (2, {"device": "cuda"}, [None]),  # not a CPU: one worker (CUDA is not needed)
+    ],
+)
+def test_auto_workers_divide_the_model_s_threads(tmp_path, cameras, options, expected):
+    from crowdpose3d.engine.backends import default_threads
+
+    if default_threads() < 2:
+        pytest.skip("needs 2 usable CPUs")
+    data = multi([counting(f"c{k}") for k in range(cameras)], tmp_path / "tracks")
+    data["stages"] = [{"type": "pipeline_helpers:ThreadedStampPeople", **options}]
+    config = validate_multi_pipeline(data)
+    runner = MultiRunner(config)
+    runner.open()
+    assert [model.params.threads for model in runner.models] == (
+        [default_threads() // 2] * 2 if expected == [1, 1] else expected
+    )
+    assert runner.run().failures == {}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_failing_shared_model_stops_every_source_after_flushing(tmp_path, workers):
+    from crowdpose3d.pipeline.runner import PipelineError
+
+    out = tmp_path / "tracks"
+    data = multi([counting("a", frames=40), counting("b", frames=40)], out)
+    data["stages"] = [
+        {"type": "pipeline_helpers:FailAt", "index": 12},  # the shared model fails
+        {"type": "pipeline_helpers:StampPeople"},
+    ]
+    data["batcher"] = {"max_batch": 2, "max_wait_ms": 0, "workers": workers}
+    runner = MultiRunner(validate_multi_pipeline(data))
+    runner.open()
+    with pytest.raises(PipelineError, match="boom at frame 12"):
+        runner.run()
+    for name in ("a", "b"):  # what reached the sinks before the stop: in order, no gap
+        parts = sorted((out / f"source={name}").glob("part-*.parquet"))
+        frames = sorted(frame for part in parts for frame in pd.read_parquet(part)["frame"])
+        assert frames == list(range(len(frames))) and len(frames) <= 12

@@ -7,6 +7,12 @@ latency p50 / p95, dropped frames and the age of the latest frame, and every sta
 counters (the source's reconnects, timestamp jumps and resolution changes, the Parquet
 sink's parts written and free disk bytes, the track stage's non-finite drops), each as
 ``crowdpose3d_<counter>{stage="..."}``. Needs ``pip install 'crowdpose3d[metrics]'``.
+
+A pipeline with several sources (`MultiRunner.snapshot`) labels every figure with its
+``source`` as well: per source its source stage, the shared model's figures for its frames
+and its chain's stages; the shared model's own row has ``source=""`` and adds the
+batcher's figures (batches, batch size mean / last, the batcher's wait p50 / p95, the
+share of the time the model ran).
 """
 
 from __future__ import annotations
@@ -23,8 +29,21 @@ FIGURES = {
     "latency_p50_ms": ("stage_latency_p50_seconds", "median stage latency", "gauge", 1e-3),
     "latency_p95_ms": ("stage_latency_p95_seconds", "95th percentile latency", "gauge", 1e-3),
     "last_frame_age_s": ("stage_last_frame_age_seconds", "since the latest frame", "gauge", 1.0),
+    "batches": ("model_batches", "batches through the shared model", "counter", 1.0),
+    "batch_wait_p50_ms": (
+        "batch_wait_p50_seconds",
+        "median wait of a batch, from its first frame's arrival to the model",
+        "gauge",
+        1e-3,
+    ),
+    "batch_wait_p95_ms": (
+        "batch_wait_p95_seconds",
+        "95th percentile wait of a batch, from its first frame's arrival to the model",
+        "gauge",
+        1e-3,
+    ),
 }
-SKIPPED = {"stage", "busy_ms_per_frame"}  # not exported
+SKIPPED = {"stage", "source", "busy_ms_per_frame"}  # not exported as figures
 
 
 class MetricsError(RuntimeError):
@@ -42,22 +61,24 @@ class _Collector:
 
         snapshot = self.runner.snapshot()
         families: dict[str, Any] = {}
+        # Several sources: every row has its source (the shared model's is "").
+        labels = ["source", "stage"] if any("source" in row for row in snapshot) else ["stage"]
 
         def family(name: str, text: str, kind: str) -> Any:
             if name not in families:
                 cls = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
-                families[name] = cls(PREFIX + name, text, labels=["stage"])
+                families[name] = cls(PREFIX + name, text, labels=labels)
             return families[name]
 
         for figures in snapshot:
-            stage = figures["stage"]
+            values = [str(figures.get(label, "")) for label in labels]
             for key, value in figures.items():
                 if key in SKIPPED or not isinstance(value, int | float):
                     continue
                 name, text, kind, scale = FIGURES.get(
                     key, (key, f"the stage's {key.replace('_', ' ')}", "gauge", 1.0)
                 )
-                family(name, text, kind).add_metric([stage], float(value) * scale)
+                family(name, text, kind).add_metric(values, float(value) * scale)
         yield from families.values()
 
 

@@ -38,12 +38,14 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from crowdpose3d.messages import first_line
 from crowdpose3d.pipeline.batcher import Batcher, Inbox
@@ -58,7 +60,13 @@ from crowdpose3d.pipeline.config import (
 from crowdpose3d.pipeline.facts import RunFacts
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.plan import plan_run
-from crowdpose3d.pipeline.runner import PipelineError, PipelineRunner, RunReport, StageStats
+from crowdpose3d.pipeline.runner import (
+    PipelineError,
+    PipelineRunner,
+    RunReport,
+    StageStats,
+    _one_line,
+)
 from crowdpose3d.pipeline.stage import StageContext, build_stage, resolve_stage_class
 from crowdpose3d.pipeline.threads import run_blas_threads
 
@@ -85,9 +93,27 @@ class BatcherSettings(BaseModel):
     max_batch: int | None = Field(None, ge=1)  # None: the model stage's batch_size, else 8
     max_wait_ms: float = Field(20.0, ge=0)  # longest wait for more frames after the first
     inbox_size: int = Field(2, ge=1)  # frames waiting per source for the model
+    # Model workers: each its own copy of the model stage on its own thread, one batch at a
+    # time, so one's forward pass (no GIL) overlaps the other's letterbox and decode (GIL);
+    # batches reach each source's chain in the order they were formed. With more than one,
+    # the model stage's ``threads`` (default: the usable CPUs) are divided among them.
+    # auto: `CPU_WORKERS` for two or more sources and a model stage with ``threads`` on a
+    # CPU with 2+ of those threads, else 1.
+    workers: int | Literal["auto"] = Field("auto")
+
+    @field_validator("workers")
+    @classmethod
+    def _at_least_one(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("workers must be >= 1 or auto")
+        return value
 
 
 DEFAULT_MAX_BATCH = 8  # frames per forward when neither the batcher nor the model says
+# Model workers on a CPU (``workers: auto``): two single-thread workers did more frames per
+# CPU-second than one with two threads at 4 cameras (docs/multi_camera.md, "Speed"); with
+# one camera they raised the latency (p50 75 -> 406 ms) for no gain: one source, one worker.
+CPU_WORKERS = 2
 
 
 class MultiFile(BaseModel):
@@ -206,11 +232,13 @@ class MultiRunReport:
     batches: int = 0
     mean_batch: float = 0.0
     interrupted: bool = False
+    workers: int = 1  # model workers (`BatcherSettings.workers`)
 
     def format(self) -> str:
         lines = [
             f"{self.frames} frames from {len(self.sources)} sources in {self.seconds:.1f} s; "
-            f"{self.batches} model batches of {self.mean_batch:.2f} frames on average"
+            f"{self.batches} model batches of {self.mean_batch:.2f} frames on average "
+            f"({self.workers} model worker{'s' if self.workers > 1 else ''})"
         ]
         for source_id, report in self.sources.items():
             state = f" FAILED: {self.failures[source_id]}" if source_id in self.failures else ""
@@ -244,6 +272,60 @@ class _Feed:
 
 
 @dataclass
+class BatchStats:
+    """The shared model's batches: how many, their sizes, how long the batcher waited for
+    each (from its first frame's arrival to the model call) and how long the model took."""
+
+    batches: int = 0
+    frames: int = 0
+    last_size: int = 0
+    model_s: float = 0.0  # total seconds inside the model stage
+    started: float = 0.0
+    last_out: float = 0.0
+    waits_s: deque = field(default_factory=lambda: deque(maxlen=20_000))
+    calls_s: deque = field(default_factory=lambda: deque(maxlen=20_000))  # model, per batch
+
+    def add(self, size: int, wait_s: float, call_s: float, done: float) -> None:
+        self.batches += 1
+        self.frames += size
+        self.last_size = size
+        self.model_s += call_s
+        self.last_out = done
+        self.waits_s.append(wait_s)
+        self.calls_s.append(call_s)
+
+    def summary(self, stage: str, now: float) -> dict[str, Any]:
+        """The shared model's row: the figures of a stage row (latency: the model call per
+        batch) and the batcher's (``batches``, ``batch_size_mean`` / ``_last``,
+        ``batch_wait_p50_ms`` / ``_p95_ms``, ``model_busy_fraction``: the share of the
+        wall time the model was running)."""
+        wall = max(now - self.started, 1e-9) if self.started else 0.0
+        calls = np.asarray(self.calls_s) * 1000
+        waits = np.asarray(self.waits_s) * 1000
+
+        def percentile(values: np.ndarray, q: float) -> float:
+            return float(np.percentile(values, q)) if len(values) else 0.0
+
+        return {
+            "stage": stage,
+            "source": "",
+            "frames": self.frames,
+            "dropped": 0,
+            "fps": self.frames / wall if wall else 0.0,
+            "busy_ms_per_frame": 1000 * self.model_s / max(self.frames, 1),
+            "latency_p50_ms": percentile(calls, 50),
+            "latency_p95_ms": percentile(calls, 95),
+            "last_frame_age_s": now - (self.last_out or self.started or now),
+            "batches": self.batches,
+            "batch_size_mean": self.frames / max(self.batches, 1),
+            "batch_size_last": self.last_size,
+            "batch_wait_p50_ms": percentile(waits, 50),
+            "batch_wait_p95_ms": percentile(waits, 95),
+            "model_busy_fraction": self.model_s / wall if wall else 0.0,
+        }
+
+
+@dataclass
 class _Source:
     """One source of the run: its stage, context, inbox, chain and counters."""
 
@@ -256,6 +338,7 @@ class _Source:
     stats: StageStats  # the source stage's
     model_stats: StageStats  # the shared model's figures for this source's frames
     in_flight: int = 0  # frames handed to the chain that its first stage has not taken
+    in_model: int = 0  # frames taken from the inbox that the model has not yet handed over
     sent_end: bool = False
     report: RunReport | None = None
     failure: str | None = None
@@ -269,20 +352,32 @@ class MultiRunner:
     def __init__(self, config: MultiPipelineConfig, context: StageContext | None = None) -> None:
         self.config = config
         self.context = context or StageContext()
-        self.model: Any = None
+        self.model: Any = None  # the model stage (the first worker's)
+        self.models: list[Any] = []  # one per worker (`BatcherSettings.workers`)
         self.sources: list[_Source] = []
         self._lock = threading.Condition()  # shared by every inbox and the batcher
         self._model_error: PipelineError | None = None
-        self._batches = 0
-        self._batched_frames = 0
+        self.batch_stats = BatchStats()
+        self._forming = threading.Lock()  # one worker forms a batch at a time
+        self._formed = 0  # batches formed so far: each batch's ticket, in order
+        self._handed = 0  # batches handed to the chains: the next ticket to hand over
 
     def open(self) -> None:
         """Build and open the model once, then every source and its chain (planned per
         source); on failure everything opened so far is closed."""
         model_options = dict(self.config.model.options)
         params = getattr(resolve_stage_class(self.config.model.type), "Params", None)
-        if "batch_size" in getattr(params, "model_fields", {}):  # pandanet: one forward
+        fields = getattr(params, "model_fields", {})
+        if "batch_size" in fields:  # pandanet: one forward
             model_options["batch_size"] = self.config.batcher.max_batch
+        workers = _workers(
+            self.config.batcher.workers,
+            model_options,
+            "threads" in fields,
+            len(self.config.chains),
+        )
+        if workers > 1 and "threads" in fields:  # the model's threads, divided
+            model_options["threads"] = max(1, _model_threads(model_options) // workers)
         opened: list[Any] = []
         # The model's own context: the run's stop flag, and facts that say no source is live
         # (a live single-source run would make the pandanet stage use batches of one).
@@ -290,9 +385,12 @@ class MultiRunner:
             stop=self.context.stop, overwrite=self.context.overwrite, resume=self.context.resume
         )
         try:
-            self.model = build_stage(self.config.model.type, model_options)
-            self.model.open(model_context)
-            opened.append(self.model)
+            for _ in range(workers):
+                model = build_stage(self.config.model.type, model_options)
+                model.open(model_context)
+                opened.append(model)
+                self.models.append(model)
+            self.model = self.models[0]
             for name in MODEL_FACTS:
                 setattr(self.context.facts, name, getattr(model_context.facts, name))
             for source_id, chain_config in self.config.chains.items():
@@ -390,7 +488,8 @@ class MultiRunner:
                         source.context.stop.set()
                 if self.context.facts.live and time.perf_counter() - last_report > every:
                     last_report = time.perf_counter()
-                    log.info("pipeline: %s", self._one_line())
+                    for line in self.log_lines():
+                        log.info("pipeline: %s", line)
                 time.sleep(_POLL_S)
         except KeyboardInterrupt:
             interrupted = True
@@ -399,9 +498,9 @@ class MultiRunner:
                 source.context.stop.set()
         for thread in [*threads, batcher]:
             thread.join()
-        if self.model is not None:
+        for model in self.models:
             try:
-                self.model.close()
+                model.close()
             except Exception as error:  # noqa: BLE001
                 self._model_error = self._model_error or PipelineError("stages[0]", error)
         report = MultiRunReport(
@@ -409,9 +508,10 @@ class MultiRunner:
             seconds=time.perf_counter() - started,
             sources={s.source_id: self._source_report(s) for s in self.sources},
             failures={s.source_id: s.failure for s in self.sources if s.failure},
-            batches=self._batches,
-            mean_batch=self._batched_frames / max(self._batches, 1),
+            batches=self.batch_stats.batches,
+            mean_batch=self.batch_stats.frames / max(self.batch_stats.batches, 1),
             interrupted=interrupted,
+            workers=len(self.models),
         )
         if self._model_error is not None:
             raise self._model_error
@@ -425,7 +525,7 @@ class MultiRunner:
             for frame in source.stage.frames():
                 if source.context.stop.is_set():
                     break
-                stats.frames_out += 1
+                stats.count_out()
                 source.inbox.put(frame, source.context.stop)
         except Exception as error:  # noqa: BLE001 - this source ends; the others go on
             source.failure = f"{stats.name} failed: {first_line(error)}"
@@ -454,52 +554,86 @@ class MultiRunner:
         source = self.sources[i]
         if source.context.stop.is_set():
             return False
-        return source.in_flight + taken < self.config.runner.queue_size
+        busy = source.in_flight + source.in_model + taken
+        return busy < self.config.runner.queue_size
 
     def _run_model(self) -> None:
-        """The batcher's thread: batches through the model, each frame to its chain."""
+        """The batcher's thread: the model workers (`BatcherSettings.workers`) until every
+        source has ended, then the end of every chain."""
         batcher = Batcher(
             [s.inbox for s in self.sources],
             self.config.batcher.max_batch,
             self.config.batcher.max_wait_ms,
             self._ready,
         )
+        started = time.perf_counter()
         for source in self.sources:
-            source.model_stats.started = time.perf_counter()
+            source.model_stats.started = started
+        self.batch_stats.started = started
+        workers = [
+            threading.Thread(target=self._run_worker, args=(model, batcher), daemon=True)
+            for model in self.models[1:]
+        ]
+        try:
+            for worker in workers:
+                worker.start()
+            self._run_worker(self.models[0], batcher)
+        finally:
+            for worker in workers:
+                worker.join()
+            for source in self.sources:
+                source.model_stats.finished = time.perf_counter()
+                self._send_end(source)
+
+    def _run_worker(self, model: Any, batcher: Batcher) -> None:
+        """One model worker: form a batch (one worker at a time), run it through its model,
+        then hand its frames to their chains in the order the batches were formed."""
         try:
             while True:
-                self._end_finished_sources()
-                batch = batcher.next_batch(self.context.stop)
-                if batch is None:
-                    break
-                if not batch:
-                    continue
+                with self._forming:
+                    self._end_finished_sources()
+                    batch = batcher.next_batch(self.context.stop)
+                    if batch is None:
+                        return
+                    if not batch:
+                        continue
+                    ticket = self._formed
+                    self._formed += 1
+                    with self._lock:
+                        for i, _, _ in batch:
+                            self.sources[i].in_model += 1
                 frames = [frame for _, frame, _ in batch]
-                results = list(self.model(iter(frames)))
+                called = time.perf_counter()
+                results = list(model(iter(frames)))
                 if len(results) != len(frames):
                     raise RuntimeError(
                         f"the model stage returned {len(results)} frames for {len(frames)}"
                     )
-                self._batches += 1
-                self._batched_frames += len(frames)
                 done = time.perf_counter()
                 with self._lock:
+                    while self._handed != ticket:  # an earlier batch is still in a model
+                        if self._model_error is not None:  # it will never be handed over
+                            return
+                        self._lock.wait(_POLL_S)
+                    first = min(arrived for _, _, arrived in batch)
+                    self.batch_stats.add(len(frames), called - first, done - called, done)
                     for (i, _, arrived), frame in zip(batch, results, strict=True):
                         source = self.sources[i]
+                        source.in_model -= 1
                         source.model_stats.frames_in += 1
-                        source.model_stats.frames_out += 1
+                        source.model_stats.count_out()
                         source.model_stats.latencies_s.append(done - arrived)
                         source.in_flight += 1
                         source.outbox.put(frame)
+                    self._handed += 1
+                    self._lock.notify_all()
         except Exception as error:  # noqa: BLE001 - the shared model failed: stop everything
-            self._model_error = PipelineError(f"stages[0]:{self.config.model.type}", error)
+            self._model_error = self._model_error or PipelineError(
+                f"stages[0]:{self.config.model.type}", error
+            )
             self.context.stop.set()
             for source in self.sources:
                 source.context.stop.set()
-        finally:
-            for source in self.sources:
-                source.model_stats.finished = time.perf_counter()
-                self._send_end(source)
 
     def _end_finished_sources(self) -> None:
         """End the chain of each source that has ended (or stopped) with nothing waiting;
@@ -509,7 +643,7 @@ class MultiRunner:
                 if source.context.stop.is_set() and source.inbox.frames:
                     source.inbox.dropped += len(source.inbox.frames)
                     source.inbox.frames.clear()
-                if source.inbox.ended and not source.inbox.frames:
+                if source.inbox.ended and not source.inbox.frames and not source.in_model:
                     self._send_end(source)
 
     @staticmethod
@@ -536,18 +670,82 @@ class MultiRunner:
             interrupted=bool(chain and chain.interrupted),
         )
 
-    def _one_line(self) -> str:
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Now, per source (each row with its ``source``): the source stage's row (frames,
+        drops, its own counters), the shared model's row for that source's frames (latency
+        from the inbox to the model's output) and its chain's rows; then the shared model's
+        own row (``source`` ""): its frames, forward time per batch, its counters and the
+        batcher's figures (`BatchStats.summary`). What the periodic log lines and the
+        metrics endpoint (``--metrics-port``) show."""
         now = time.perf_counter()
-        parts = []
-        for source in self.sources:
-            summary = source.model_stats.summary(now)
-            parts.append(
-                f"{source.source_id} {summary['fps']:.1f} fps p95 "
-                f"{summary['latency_p95_ms']:.0f} ms dropped {source.inbox.dropped}"
-            )
-        return "; ".join(parts)
+        rows: list[dict[str, Any]] = []
+        with self._lock:
+            for source in self.sources:
+                source_row = source.stats.summary(now)
+                source_row["dropped"] = source.inbox.dropped
+                source_row.update(_counters(source.stage))
+                model_row = source.model_stats.summary(now)
+                per_source = [source_row, model_row]
+                for row, stats in zip(per_source, (source.stats, source.model_stats), strict=True):
+                    row["last_frame_age_s"] = now - (stats.last_out or stats.started or now)
+                per_source += source.chain.snapshot()[1:]  # [0]: the batcher's hand-over
+                for row in per_source:
+                    row["source"] = source.source_id
+                rows += per_source
+            if self.models:
+                shared = self.batch_stats.summary(f"stages[0]:{self.config.model.type}", now)
+                shared["workers"] = len(self.models)
+                shared.update(_mean_counters([_counters(model) for model in self.models]))
+                rows.append(shared)
+        return rows
+
+    def log_lines(self) -> list[str]:
+        """The periodic log lines of a live run: one per source, then the shared model's
+        (the figures of `snapshot`)."""
+        by_source: dict[str, list[dict[str, Any]]] = {}
+        for row in self.snapshot():
+            source_id = row.pop("source")
+            by_source.setdefault(source_id, []).append(row)
+        shared = by_source.pop("", [])
+        lines = [f"source {sid}: {_one_line(rows)}" for sid, rows in by_source.items()]
+        return lines + [f"shared model: {_one_line(shared)}"] if shared else lines
+
+
+def _workers(asked: int | str, options: dict[str, Any], has_threads: bool, sources: int) -> int:
+    """The number of model workers: as asked, or for ``auto`` `CPU_WORKERS` when there are
+    several sources and the model stage has ``threads`` and runs on a CPU with two or more
+    of them (`_model_threads`), else 1."""
+    if asked != "auto":
+        return int(asked)
+    if not has_threads or sources < 2:
+        return 1
+    from crowdpose3d.engine.predictor import resolve_device
+
+    try:
+        on_cpu = resolve_device(options.get("device", "auto")).type == "cpu"
+    except (RuntimeError, ValueError):  # a wrong device: the stage's open says so
+        return 1
+    return CPU_WORKERS if on_cpu and _model_threads(options) >= 2 else 1
+
+
+def _model_threads(options: dict[str, Any]) -> int:
+    """The model stage's CPU threads: its ``threads``, else every usable CPU."""
+    from crowdpose3d.engine.backends import default_threads
+
+    return int(options.get("threads") or default_threads())
 
 
 def _counters(stage: Any) -> dict[str, Any]:
     counters = getattr(stage, "counters", None)
     return counters() if callable(counters) else {}
+
+
+def _mean_counters(each: list[dict[str, Any]]) -> dict[str, Any]:
+    """The model workers' counters as one: the mean of each number (the pandanet stage's
+    are milliseconds per image), else the first worker's value."""
+    merged = dict(each[0]) if each else {}
+    for key in list(merged):
+        values = [counters.get(key) for counters in each]
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            merged[key] = sum(values) / len(values)
+    return merged
