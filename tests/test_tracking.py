@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+import crowdpose3d.tracking.cv_blocks as cv_blocks
 from crowdpose3d.poses import Poses
 from crowdpose3d.tracking import (
     KalmanFilterBox,
@@ -151,7 +152,7 @@ def test_batched_kalman_matches_filterpy_with_varying_time_steps():
         kf.update(z, R=model.measurement_noise(z[None])[0])
         state, covariance = model.update(state, covariance, z[None])
         np.testing.assert_allclose(state[0], kf.x[:, 0], rtol=1e-9, atol=1e-12)
-        np.testing.assert_allclose(covariance[0], kf.P, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(cv_blocks.compose(covariance)[0], kf.P, rtol=1e-9, atol=1e-12)
 
 
 def test_measurement_noise_grows_with_depth_and_faster_along_depth():
@@ -222,7 +223,7 @@ def test_batched_box_kalman_matches_filterpy():
     box = np.array([100.0, 50.0, 140.0, 170.0])
     state, covariance = model.initiate(box[None])
     kf = KalmanFilter(dim_x=8, dim_z=4)
-    kf.x, kf.P, kf.H = state[0][:, None].copy(), covariance[0].copy(), np.eye(4, 8)
+    kf.x, kf.P, kf.H = state[0][:, None].copy(), cv_blocks.compose(covariance)[0], np.eye(4, 8)
     for step, dt in enumerate([1 / 30, 0.2, 1 / 30, 0.5]):
         transition = np.eye(8)
         transition[:4, 4:] = dt * np.eye(4)
@@ -237,7 +238,7 @@ def test_batched_box_kalman_matches_filterpy():
         )
         state, covariance = model.update(state, covariance, measured[None])
         np.testing.assert_allclose(state[0], kf.x[:, 0], rtol=1e-9)
-        np.testing.assert_allclose(covariance[0], kf.P, rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(cv_blocks.compose(covariance)[0], kf.P, rtol=1e-7, atol=1e-9)
 
 
 def test_linear_assignment_leaves_costly_pairs_unmatched():
@@ -274,7 +275,7 @@ def test_buffered_iou_is_the_iou_of_both_boxes_widened_by_the_track_uncertainty(
     tracker.update(detect(np.array([w.root(0.0) for w in SEPARATED[:3]]), np.arange(3), rng), 0.0)
     tracker._predict(0.2)
     dets = project_box(np.array([w.root(0.2) for w in SEPARATED[:4]]))
-    std = np.sqrt(tracker.tracks.box_covariance[:, [0, 1], [0, 1]])  # (3, 2)
+    std = np.sqrt(tracker.tracks.box_covariance[:, 0, :2])  # (3, 2) cx, cy
     expected = np.zeros((3, 4))
     for i in range(3):
         pad = 1.5 * np.concatenate([-std[i], std[i]])

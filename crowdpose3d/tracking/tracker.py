@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+import crowdpose3d.tracking.cv_blocks as cv_blocks
 from crowdpose3d.poses import Poses
 from crowdpose3d.tracking.association import (
     GATED_COST,
@@ -87,10 +88,12 @@ class TrackTable:
         last_seen_s: (T,) float64 timestamp of the latest matched detection.
         boxes: (T, 4) float64 latest matched (observed) box in pixels, x1 y1 x2 y2.
         box_mean: (T, 8) float64 box Kalman state [cx, cy, w, h, vcx, vcy, vw, vh].
-        box_covariance: (T, 8, 8) float64 its covariance.
+        box_covariance: (T, 3, 4) float64 its covariance as (position, velocity) blocks
+            (`cv_blocks`: variances of cx, cy, w, h; their covariances with their
+            velocities; the velocities' variances).
         observed_box_mean: (T, 8) box state right after the latest observation (the start
             of the observation-centric re-update).
-        observed_box_covariance: (T, 8, 8) its covariance.
+        observed_box_covariance: (T, 3, 4) its covariance blocks.
         history_centres: (T, HISTORY_LENGTH, 2) latest observed box centres, newest last,
             NaN where not yet seen.
         history_s: (T, HISTORY_LENGTH) their timestamps (NaN where not yet seen).
@@ -98,7 +101,7 @@ class TrackTable:
         pose: (T, 3K) latest root-relative 3D pose.
         has_root: (T,) bool, False until a detection with a known (non-NaN) root is matched.
         mean: (T, 6) float64 root Kalman state [x, y, z, vx, vy, vz] (meaningless without root).
-        covariance: (T, 6, 6) float64 root Kalman covariance.
+        covariance: (T, 3, 3) float64 root Kalman covariance blocks (`cv_blocks`).
         scale: (T,) float64 smoothed body scale, NaN until one is measured.
     """
 
@@ -129,16 +132,16 @@ class TrackTable:
             last_seen_s=np.zeros(0),
             boxes=np.zeros((0, 4)),
             box_mean=np.zeros((0, 8)),
-            box_covariance=np.zeros((0, 8, 8)),
+            box_covariance=np.zeros((0, 3, 4)),
             observed_box_mean=np.zeros((0, 8)),
-            observed_box_covariance=np.zeros((0, 8, 8)),
+            observed_box_covariance=np.zeros((0, 3, 4)),
             history_centres=np.zeros((0, HISTORY_LENGTH, 2)),
             history_s=np.zeros((0, HISTORY_LENGTH)),
             keypoints=np.zeros((0, 2 * num_joints)),
             pose=np.zeros((0, 3 * num_joints)),
             has_root=np.zeros(0, bool),
             mean=np.zeros((0, 6)),
-            covariance=np.zeros((0, 6, 6)),
+            covariance=np.zeros((0, 3, 3)),
             scale=np.zeros(0),
         )
 
@@ -350,7 +353,11 @@ class PoseTracker:
         missing = [n for n in names if f"tracks.{n}" not in state]
         if missing or "next_id" not in state:
             raise ValueError(f"PoseTracker.load_state_dict: missing {missing or ['next_id']}")
-        self.tracks = TrackTable(**{n: np.array(state[f"tracks.{n}"]) for n in names})
+        columns = {n: np.array(state[f"tracks.{n}"]) for n in names}
+        for name in ("box_covariance", "observed_box_covariance", "covariance"):
+            if columns[name].ndim == 3 and columns[name].shape[1] != 3:  # (T, 2D, 2D) matrices
+                columns[name] = cv_blocks.blocks(columns[name])  # saved before the blocks
+        self.tracks = TrackTable(**columns)
         self._next_id = int(state["next_id"])
         last = state.get("last_timestamp_s")
         self._last_timestamp_s = None if last is None or np.isnan(last) else float(last)
@@ -515,7 +522,7 @@ class PoseTracker:
         predicted = self._predicted_boxes(track_rows)  # (M, 4)
         covariance = self.tracks.box_covariance[track_rows]
         buffer_x = 2.0 * self.position_uncertainty_buffer * np.sqrt(covariance[:, 0, 0])[:, None]
-        buffer_y = 2.0 * self.position_uncertainty_buffer * np.sqrt(covariance[:, 1, 1])[:, None]
+        buffer_y = 2.0 * self.position_uncertainty_buffer * np.sqrt(covariance[:, 0, 1])[:, None]
         p, d = predicted.T[:, :, None], det_boxes.T[:, None, :]  # (4, M, 1), (4, 1, N)
         # Both boxes grow by the track's buffer, so the overlap of each axis grows by it too.
         inter_w = np.maximum(np.minimum(p[2], d[2]) - np.maximum(p[0], d[0]) + buffer_x, 0.0)
