@@ -133,28 +133,30 @@ def gated_assignment(cost: np.ndarray, gated: np.ndarray) -> Assignment:
     # A pair that is the only possibility of both its row and its column is in every
     # optimal matching; only the rows and columns left need the solver.
     alone = possible & (row_degree == 1)[:, None] & (col_degree == 1)[None, :]
-    alone_rows, alone_cols = np.nonzero(alone)
-    rest_rows = np.flatnonzero((row_degree > 0) & ~alone.any(axis=1))
-    rest_cols = np.flatnonzero((col_degree > 0) & ~alone.any(axis=0))
-    rows, cols = [alone_rows], [alone_cols]
-    if len(rest_rows) and len(rest_cols):
-        sub_gated = gated[np.ix_(rest_rows, rest_cols)]
-        size = max(len(rest_rows), len(rest_cols))
-        square = np.full((size, size), GATED_COST)
-        square[: len(rest_rows), : len(rest_cols)] = np.where(
-            sub_gated, GATED_COST, cost[np.ix_(rest_rows, rest_cols)]
-        )
-        _, col_of_row, _ = lap.lapjv(square)
-        sub_cols = np.asarray(col_of_row[: len(rest_rows)], dtype=np.int64)
-        inside = sub_cols < len(rest_cols)
-        sub_rows, sub_cols = np.flatnonzero(inside), sub_cols[inside]
-        keep = ~sub_gated[sub_rows, sub_cols]
-        rows.append(rest_rows[sub_rows[keep]])
-        cols.append(rest_cols[sub_cols[keep]])
-    matches = np.stack([np.concatenate(rows), np.concatenate(cols)], axis=1)  # (K, 2)
-    matches = matches[np.argsort(matches[:, 0], kind="stable")]
+    row_alone, col_alone = alone.any(axis=1), alone.any(axis=0)  # (M,), (N,)
+    alone_rows, alone_cols = np.nonzero(alone)  # row-major: rows ascending
+    rest_rows = np.flatnonzero((row_degree > 0) & ~row_alone)
+    rest_cols = np.flatnonzero((col_degree > 0) & ~col_alone)
+    if not len(rest_rows) or not len(rest_cols):  # nothing contested: no solver
+        matches = np.stack([alone_rows, alone_cols], axis=1)  # (K, 2)
+        return Assignment(matches, np.flatnonzero(~row_alone), np.flatnonzero(~col_alone))
+    sub_gated = gated[np.ix_(rest_rows, rest_cols)]
+    size = max(len(rest_rows), len(rest_cols))
+    square = np.full((size, size), GATED_COST)
+    square[: len(rest_rows), : len(rest_cols)] = np.where(
+        sub_gated, GATED_COST, cost[np.ix_(rest_rows, rest_cols)]
+    )
+    _, col_of_row, _ = lap.lapjv(square)
+    sub_cols = np.asarray(col_of_row[: len(rest_rows)], dtype=np.int64)
+    inside = sub_cols < len(rest_cols)
+    sub_rows, sub_cols = np.flatnonzero(inside), sub_cols[inside]
+    keep = ~sub_gated[sub_rows, sub_cols]
+    rows = np.concatenate([alone_rows, rest_rows[sub_rows[keep]]])
+    cols = np.concatenate([alone_cols, rest_cols[sub_cols[keep]]])
+    order = np.argsort(rows, kind="stable")
+    matches = np.stack([rows[order], cols[order]], axis=1)  # (K, 2)
     row_taken = np.zeros(num_rows, bool)
-    row_taken[matches[:, 0]] = True
+    row_taken[rows] = True
     col_taken = np.zeros(num_cols, bool)
-    col_taken[matches[:, 1]] = True
+    col_taken[cols] = True
     return Assignment(matches, np.flatnonzero(~row_taken), np.flatnonzero(~col_taken))

@@ -379,8 +379,7 @@ class PoseTracker:
         self._match_joint_count(poses.kp2d.shape[1])
         self._predict(timestamp_s)
         high, low = self._split_by_score(poses.scores)
-        everyone = np.arange(len(self.tracks))
-        confirmed = self._confirmed(everyone)
+        confirmed = np.flatnonzero(self.tracks.states != _TENTATIVE)
         first = self._associate(confirmed, high, poses, timestamp_s)
         left = first.unmatched_track_rows
         seen_last_frame = left[self.tracks.states[left] == _CONFIRMED]
@@ -434,6 +433,11 @@ class PoseTracker:
         tracks.box_mean, tracks.box_covariance = self.box_model.predict(
             tracks.box_mean, tracks.box_covariance, dt
         )
+        if tracks.has_root.all():  # the usual case: no gather and scatter
+            tracks.mean, tracks.covariance = self.motion_model.predict(
+                tracks.mean, tracks.covariance, dt
+            )
+            return
         rows = np.flatnonzero(tracks.has_root)
         if len(rows):
             tracks.mean[rows], tracks.covariance[rows] = self.motion_model.predict(
@@ -445,10 +449,6 @@ class PoseTracker:
         high = scores >= self.high_score_threshold
         low = (scores >= self.low_score_threshold) & ~high
         return np.flatnonzero(high), np.flatnonzero(low)
-
-    def _confirmed(self, track_rows: np.ndarray) -> np.ndarray:
-        """The rows among ``track_rows`` of confirmed (tracked or lost) tracks."""
-        return track_rows[self.tracks.states[track_rows] != _TENTATIVE]
 
     def _associate(
         self, track_rows: np.ndarray, det_indices: np.ndarray, poses: Poses, timestamp_s: float
@@ -520,9 +520,13 @@ class PoseTracker:
         (C-BIoU's buffered IoU, the buffer sized by the filter: wide for a new track whose
         speed is unknown or one lost a while, about nothing for a steady track)."""
         predicted = self._predicted_boxes(track_rows)  # (M, 4)
-        covariance = self.tracks.box_covariance[track_rows]
-        buffer_x = 2.0 * self.position_uncertainty_buffer * np.sqrt(covariance[:, 0, 0])[:, None]
-        buffer_y = 2.0 * self.position_uncertainty_buffer * np.sqrt(covariance[:, 0, 1])[:, None]
+        # (M, 2) twice the buffer of each axis, from the variances of cx and cy.
+        buffer = (
+            2.0
+            * self.position_uncertainty_buffer
+            * np.sqrt(self.tracks.box_covariance[track_rows, 0, :2])
+        )
+        buffer_x, buffer_y = buffer[:, 0:1], buffer[:, 1:2]  # (M, 1) each
         p, d = predicted.T[:, :, None], det_boxes.T[:, None, :]  # (4, M, 1), (4, 1, N)
         # Both boxes grow by the track's buffer, so the overlap of each axis grows by it too.
         inter_w = np.maximum(np.minimum(p[2], d[2]) - np.maximum(p[0], d[0]) + buffer_x, 0.0)
@@ -560,8 +564,8 @@ class PoseTracker:
         length = np.linalg.norm(motion, axis=1, keepdims=True)
         heights = np.maximum(tracks.boxes[track_rows, 3:4] - tracks.boxes[track_rows, 1:2], 1.0)
         moving = length >= self.min_heading_motion * heights
-        headings = np.where(moving, motion / np.maximum(length, 1e-9), 0.0)
-        return _zero_nan(origins), _zero_nan(headings)
+        # Finite by construction (a NaN motion is not ``moving``), so no NaN clean-up.
+        return origins, np.where(moving, motion / np.maximum(length, 1e-9), 0.0)
 
     def _reliable_root_distance(
         self, track_rows: np.ndarray, det_indices: np.ndarray, poses: Poses
@@ -651,15 +655,24 @@ class PoseTracker:
         mean = tracks.observed_box_mean[returning].copy()
         covariance = tracks.observed_box_covariance[returning].copy()
         start = tracks.boxes[returning]  # (R, 4) last observed corners
+        frame_dt = gap / steps  # (R,) the step of each track's missed frames
         for step in range(1, int(steps.max()) + 1):
             rows = np.flatnonzero(steps >= step)
-            mean[rows], covariance[rows] = self.box_model.predict(
-                mean[rows], covariance[rows], gap[rows] / steps[rows]
-            )
+            everyone = len(rows) == len(steps)  # then no gather and scatter
+            if everyone:
+                mean, covariance = self.box_model.predict(mean, covariance, frame_dt)
+            else:
+                mean[rows], covariance[rows] = self.box_model.predict(
+                    mean[rows], covariance[rows], frame_dt[rows]
+                )
             virtual = rows[step < steps[rows]]  # the missed frames, not the new one
-            if len(virtual):
-                fraction = (step / steps[virtual])[:, None]
-                line = start[virtual] + fraction * (new_boxes[virtual] - start[virtual])
+            if not len(virtual):
+                continue
+            fraction = (step / steps[virtual])[:, None]
+            line = start[virtual] + fraction * (new_boxes[virtual] - start[virtual])
+            if len(virtual) == len(steps):
+                mean, covariance = self.box_model.update(mean, covariance, line)
+            else:
                 mean[virtual], covariance[virtual] = self.box_model.update(
                     mean[virtual], covariance[virtual], line
                 )
@@ -669,15 +682,18 @@ class PoseTracker:
         """Kalman-update tracks with a root, start the filter of tracks seeing their first."""
         tracks = self.tracks
         known = ~np.isnan(roots).any(axis=1)
-        update = known & tracks.has_root[track_rows]
-        start = known & ~tracks.has_root[track_rows]
+        has_root = tracks.has_root[track_rows]
+        update = known & has_root
         rows = track_rows[update]
-        tracks.mean[rows], tracks.covariance[rows] = self.motion_model.update(
-            tracks.mean[rows], tracks.covariance[rows], roots[update]
-        )
-        rows = track_rows[start]
-        tracks.mean[rows], tracks.covariance[rows] = self.motion_model.initiate(roots[start])
-        tracks.has_root[rows] = True
+        if len(rows):
+            tracks.mean[rows], tracks.covariance[rows] = self.motion_model.update(
+                tracks.mean[rows], tracks.covariance[rows], roots[update]
+            )
+        start = known & ~has_root
+        if start.any():
+            rows = track_rows[start]
+            tracks.mean[rows], tracks.covariance[rows] = self.motion_model.initiate(roots[start])
+            tracks.has_root[rows] = True
 
     def _smooth_scale(self, previous: np.ndarray, measured: np.ndarray) -> np.ndarray:
         """Exponential average of body scale; NaN measurements leave it unchanged."""
