@@ -41,11 +41,11 @@ import numpy as np
 import crowdpose3d.tracking.cv_blocks as cv_blocks
 from crowdpose3d.poses import Poses
 from crowdpose3d.tracking.association import (
-    GATED_COST,
     box_iou_matrix,
     descriptor_distance,
     direction_cost,
     gated_assignment,
+    pair_assignment,
     root_distance,
 )
 from crowdpose3d.tracking.box_cv import KalmanFilterBox, corners_to_xywh, xywh_to_corners
@@ -458,14 +458,12 @@ class PoseTracker:
             return _Matches(_NONE, _NONE, track_rows, det_indices)
         tracks = self.tracks
         det_boxes = poses.boxes[det_indices].astype(np.float64)  # (N, 4)
-        iou = self._buffered_iou(track_rows, det_boxes)  # (M, N)
-        gated = iou < self.min_iou
         # Every other cue only for the K pairs the overlap allows (one or two per track).
-        r, c = np.nonzero(~gated)  # (K,) positions in track_rows, det_indices
+        r, c, iou = self._buffered_overlaps(track_rows, det_boxes, self.min_iou)  # (K,) each
         rows, dets = track_rows[r], det_indices[c]
         unseen_s = timestamp_s - tracks.last_seen_s[rows]  # (K,) 0 if seen last frame
         scores = poses.scores[dets].astype(np.float64)  # (K,)
-        overlap = iou[r, c] * scores if self.fuse_score else iou[r, c]  # BoT-SORT's fusion
+        overlap = iou * scores if self.fuse_score else iou  # BoT-SORT's fusion
         cost = 1.0 - overlap + self.unseen_cost_per_s * (unseen_s - self._frame_step_s)  # (K,)
         if self.direction_weight > 0:
             origins, headings = self._headings(rows)  # (K, 2) each
@@ -481,10 +479,9 @@ class PoseTracker:
         if self.root_weight > 0:
             distance, reliable = self._reliable_root_distance(rows, dets, poses)
             cost += np.where(reliable, self.root_weight * distance / self.max_distance_m, 0.0)
-            gated[r, c] = reliable & (distance > self.max_distance_m)
-        full = np.full(gated.shape, GATED_COST)  # (M, N)
-        full[r, c] = cost
-        return self._assign(full, gated, track_rows, det_indices)
+            near = ~(reliable & (distance > self.max_distance_m))  # (K,) inside the 3D gate
+            r, c, cost = r[near], c[near], cost[near]
+        return self._assign_pairs(r, c, cost, track_rows, det_indices)
 
     def _associate_by_iou(
         self,
@@ -499,12 +496,11 @@ class PoseTracker:
         if not len(track_rows) or not len(det_indices):
             return _Matches(_NONE, _NONE, track_rows, det_indices)
         if track_box == "predicted":
-            iou = self._buffered_iou(track_rows, poses.boxes[det_indices].astype(np.float64))
-            threshold = self.min_iou_low_score
-        else:
-            iou = box_iou_matrix(self.tracks.boxes[track_rows], poses.boxes[det_indices])
-            threshold = self.min_iou
-        return self._assign(1.0 - iou, iou < threshold, track_rows, det_indices)
+            det_boxes = poses.boxes[det_indices].astype(np.float64)  # (N, 4)
+            r, c, iou = self._buffered_overlaps(track_rows, det_boxes, self.min_iou_low_score)
+            return self._assign_pairs(r, c, 1.0 - iou, track_rows, det_indices)
+        iou = box_iou_matrix(self.tracks.boxes[track_rows], poses.boxes[det_indices])
+        return self._assign(1.0 - iou, iou < self.min_iou, track_rows, det_indices)
 
     def _predicted_boxes(self, track_rows: np.ndarray) -> np.ndarray:
         """(M, 4) predicted corner boxes of the tracks, clipped to the image when known."""
@@ -515,26 +511,57 @@ class PoseTracker:
         return boxes
 
     def _buffered_iou(self, track_rows: np.ndarray, det_boxes: np.ndarray) -> np.ndarray:
-        """(M, N) IoU of the predicted boxes and the detections, both widened on each side by
-        ``position_uncertainty_buffer`` standard deviations of the track's predicted centre
-        (C-BIoU's buffered IoU, the buffer sized by the filter: wide for a new track whose
-        speed is unknown or one lost a while, about nothing for a steady track)."""
-        predicted = self._predicted_boxes(track_rows)  # (M, 4)
-        # (M, 2) twice the buffer of each axis, from the variances of cx and cy.
-        buffer = (
-            2.0
-            * self.position_uncertainty_buffer
-            * np.sqrt(self.tracks.box_covariance[track_rows, 0, :2])
+        """(M, N) IoU of the predicted boxes and the (N, 4) detections, both widened on each
+        side by ``position_uncertainty_buffer`` standard deviations of the track's predicted
+        centre (C-BIoU's buffered IoU, the buffer sized by the filter: wide for a new track
+        whose speed is unknown or one lost a while, about nothing for a steady track)."""
+        rows, cols = np.divmod(np.arange(len(track_rows) * len(det_boxes)), len(det_boxes))
+        predicted, buffer = self._buffered_boxes(track_rows)
+        iou = _buffered_pair_iou(predicted[rows], det_boxes[cols], buffer[rows])
+        return iou.reshape(len(track_rows), len(det_boxes))
+
+    def _buffered_boxes(self, track_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(M, 4) predicted boxes of the tracks and (M, 2) twice their buffer on x and y
+        (``position_uncertainty_buffer`` standard deviations of the predicted cx and cy)."""
+        std = np.sqrt(self.tracks.box_covariance[track_rows, 0, :2])  # (M, 2) of cx, cy
+        return self._predicted_boxes(track_rows), 2.0 * self.position_uncertainty_buffer * std
+
+    def _buffered_overlaps(
+        self, track_rows: np.ndarray, det_boxes: np.ndarray, min_iou: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The K pairs of M tracks and N (N, 4) detections whose buffered IoU (as
+        ``_buffered_iou``) is at least ``min_iou``: (K,) positions in ``track_rows``, (K,)
+        in ``det_boxes`` (row-major order), (K,) their IoU. Only the pairs whose buffered
+        boxes overlap on both axes (a cheap M x N test) get their IoU computed."""
+        predicted, buffer = self._buffered_boxes(track_rows)  # (M, 4), (M, 2)
+        if min_iou > 0:  # a pair reaching min_iou overlaps on both axes
+            p, d = predicted.T[:, :, None], det_boxes.T[:, None, :]  # (4, M, 1), (4, 1, N)
+            across = np.minimum(p[2], d[2]) - np.maximum(p[0], d[0]) + buffer[:, 0:1] > 0
+            down = np.minimum(p[3], d[3]) - np.maximum(p[1], d[1]) + buffer[:, 1:2] > 0
+            rows, cols = np.nonzero(across & down)  # (K',) each
+        else:
+            rows, cols = np.divmod(np.arange(len(track_rows) * len(det_boxes)), len(det_boxes))
+        iou = _buffered_pair_iou(predicted[rows], det_boxes[cols], buffer[rows])  # (K',)
+        keep = ~(iou < min_iou)
+        return rows[keep], cols[keep], iou[keep]
+
+    @staticmethod
+    def _assign_pairs(
+        r: np.ndarray,
+        c: np.ndarray,
+        cost: np.ndarray,
+        track_rows: np.ndarray,
+        det_indices: np.ndarray,
+    ) -> _Matches:
+        """Matches from the K possible pairs (positions ``r`` in ``track_rows``, ``c`` in
+        ``det_indices``, row-major) and their (K,) costs."""
+        assignment = pair_assignment(r, c, cost, (len(track_rows), len(det_indices)))
+        return _Matches(
+            track_rows=track_rows[assignment.matches[:, 0]],
+            det_indices=det_indices[assignment.matches[:, 1]],
+            unmatched_track_rows=track_rows[assignment.unmatched_rows],
+            unmatched_det_indices=det_indices[assignment.unmatched_cols],
         )
-        buffer_x, buffer_y = buffer[:, 0:1], buffer[:, 1:2]  # (M, 1) each
-        p, d = predicted.T[:, :, None], det_boxes.T[:, None, :]  # (4, M, 1), (4, 1, N)
-        # Both boxes grow by the track's buffer, so the overlap of each axis grows by it too.
-        inter_w = np.maximum(np.minimum(p[2], d[2]) - np.maximum(p[0], d[0]) + buffer_x, 0.0)
-        inter_h = np.maximum(np.minimum(p[3], d[3]) - np.maximum(p[1], d[1]) + buffer_y, 0.0)
-        inter = inter_w * inter_h  # (M, N)
-        area_p = (p[2] - p[0] + buffer_x) * (p[3] - p[1] + buffer_y)  # (M, 1)
-        area_d = (d[2] - d[0] + buffer_x) * (d[3] - d[1] + buffer_y)  # (M, N)
-        return inter / np.maximum(area_p + area_d - inter, 1e-9)
 
     @staticmethod
     def _assign(
@@ -812,6 +839,22 @@ class PoseTracker:
             (inter / np.maximum(area, 1e-9) >= self.occlusion_coverage) & nearer
         ).any(1)
         return occluded
+
+
+def _buffered_pair_iou(
+    predicted: np.ndarray, det_boxes: np.ndarray, buffer: np.ndarray
+) -> np.ndarray:
+    """(K,) IoU of K pairs of (K, 4) corner boxes, both boxes of a pair widened by the
+    pair's (K, 2) buffer (the total widening of each axis)."""
+    p, d = predicted.T, det_boxes.T  # (4, K) each
+    buffer_x, buffer_y = buffer[:, 0], buffer[:, 1]  # (K,) each
+    # Both boxes grow by the track's buffer, so the overlap of each axis grows by it too.
+    inter_w = np.maximum(np.minimum(p[2], d[2]) - np.maximum(p[0], d[0]) + buffer_x, 0.0)
+    inter_h = np.maximum(np.minimum(p[3], d[3]) - np.maximum(p[1], d[1]) + buffer_y, 0.0)
+    inter = inter_w * inter_h  # (K,)
+    area_p = (p[2] - p[0] + buffer_x) * (p[3] - p[1] + buffer_y)
+    area_d = (d[2] - d[0] + buffer_x) * (d[3] - d[1] + buffer_y)
+    return inter / np.maximum(area_p + area_d - inter, 1e-9)
 
 
 def _box_relative_keypoints(kp2d: np.ndarray, boxes: np.ndarray) -> np.ndarray:
