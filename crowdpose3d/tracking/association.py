@@ -107,18 +107,18 @@ def linear_assignment(cost: np.ndarray, cost_limit: float = MAX_MATCH_COST) -> A
     _, col_of_row, _ = lap.lapjv(cost, extend_cost=True, cost_limit=cost_limit)
     col_of_row = np.asarray(col_of_row, dtype=np.int64)
     matched = col_of_row >= 0
-    rows = np.flatnonzero(matched)
+    rows = matched.nonzero()[0]
     matches = np.stack([rows, col_of_row[rows]], axis=1)  # (K, 2)
     col_taken = np.zeros(num_cols, dtype=bool)
     col_taken[matches[:, 1]] = True
-    return Assignment(matches, np.flatnonzero(~matched), np.flatnonzero(~col_taken))
+    return Assignment(matches, (~matched).nonzero()[0], (~col_taken).nonzero()[0])
 
 
 def gated_assignment(cost: np.ndarray, gated: np.ndarray) -> Assignment:
     """Minimum-cost matching that never uses a ``gated`` pair, for costs far below
     ``GATED_COST``: the most possible pairs, then the least total cost (`pair_assignment`
     on the pairs ``gated`` leaves possible)."""
-    rows, cols = np.nonzero(~gated)  # (K,) each, row-major
+    rows, cols = (~gated).nonzero()  # (K,) each, row-major
     return pair_assignment(rows, cols, cost[rows, cols], cost.shape)
 
 
@@ -155,7 +155,7 @@ def pair_assignment(
         square[row_at, col_at] = cost[rest]
         _, col_of_row, _ = lap.lapjv(square)
         sub_cols = np.asarray(col_of_row[: len(rest_rows)], dtype=np.int64)
-        sub_rows = np.flatnonzero(sub_cols < len(rest_cols))
+        sub_rows = (sub_cols < len(rest_cols)).nonzero()[0]
         sub_cols = sub_cols[sub_rows]
         keep = square[sub_rows, sub_cols] < GATED_COST  # a possible pair
         rows_all = np.concatenate([alone_rows, rest_rows[sub_rows[keep]]])
@@ -168,6 +168,6 @@ def pair_assignment(
     col_taken[matched_cols] = True
     return Assignment(
         np.stack([matched_rows, matched_cols], axis=1),  # (K, 2)
-        np.flatnonzero(~row_taken),
-        np.flatnonzero(~col_taken),
+        (~row_taken).nonzero()[0],
+        (~col_taken).nonzero()[0],
     )

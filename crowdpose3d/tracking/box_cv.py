@@ -73,7 +73,7 @@ class KalmanFilterBox:
         """(N, 4) corner boxes -> states (N, 8) at rest and covariance blocks (N, 3, 4)."""
         xywh = corners_to_xywh(boxes)  # (N, 4)
         state = np.concatenate([xywh, np.zeros_like(xywh)], axis=1)  # (N, 8)
-        height = np.clip(xywh[:, 3:4], MIN_SIDE_PX, None)  # (N, 1)
+        height = np.maximum(xywh[:, 3:4], MIN_SIDE_PX)  # (N, 1)
         std = np.concatenate(
             [
                 np.repeat(self.measurement_noise_per_height * height, 4, axis=1),

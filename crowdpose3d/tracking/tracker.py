@@ -172,6 +172,32 @@ class _Matches:
     unmatched_det_indices: np.ndarray
 
 
+@dataclass(frozen=True)
+class _Detections:
+    """One frame's detections with what every pass needs of them, computed once a frame.
+
+    Attributes:
+        poses: the frame's input.
+        boxes: (N, 4) float64 corner boxes.
+        xywh: (N, 4) their centre x, centre y, width, height.
+        scores: (N,) float64.
+        keypoints: (N, 2K) 2D joints relative to the box (``_box_relative_keypoints``).
+        roots: (N, 3) float64 roots, NaN where unknown.
+        depth_weight: (N,) lateral over depth measurement std of the root model.
+        reliable_root: (N,) the root is known and its depth std at most
+            ``reliable_depth_std_m``.
+    """
+
+    poses: Poses
+    boxes: np.ndarray
+    xywh: np.ndarray
+    scores: np.ndarray
+    keypoints: np.ndarray
+    roots: np.ndarray
+    depth_weight: np.ndarray
+    reliable_root: np.ndarray
+
+
 class PoseTracker:
     """Tracks people across frames and gives each a stable ``track_id``.
 
@@ -379,23 +405,22 @@ class PoseTracker:
         self._match_joint_count(poses.kp2d.shape[1])
         self._predict(timestamp_s)
         high, low = self._split_by_score(poses.scores)
-        confirmed = np.flatnonzero(self.tracks.states != _TENTATIVE)
-        first = self._associate(confirmed, high, poses, timestamp_s)
+        det = self._detections(poses)
+        confirmed = (self.tracks.states != _TENTATIVE).nonzero()[0]
+        first = self._associate(confirmed, high, det, timestamp_s)
         left = first.unmatched_track_rows
         seen_last_frame = left[self.tracks.states[left] == _CONFIRMED]
-        second = self._associate_by_iou(seen_last_frame, low, poses, "predicted")
+        second = self._associate_by_iou(seen_last_frame, low, det, "predicted")
         taken = np.zeros(len(self.tracks), bool)
         taken[second.track_rows] = True
         left = left[~taken[left]]
-        recovered = self._associate_by_iou(left, first.unmatched_det_indices, poses)
-        tentative = np.flatnonzero(self.tracks.states == _TENTATIVE)
-        unconfirmed = self._associate(
-            tentative, recovered.unmatched_det_indices, poses, timestamp_s
-        )
+        recovered = self._associate_by_iou(left, first.unmatched_det_indices, det)
+        tentative = (self.tracks.states == _TENTATIVE).nonzero()[0]
+        unconfirmed = self._associate(tentative, recovered.unmatched_det_indices, det, timestamp_s)
         passes = (first, second, recovered, unconfirmed)
         track_rows = np.concatenate([m.track_rows for m in passes])
         det_indices = np.concatenate([m.det_indices for m in passes])
-        self._correct(track_rows, det_indices, poses, timestamp_s)
+        self._correct(track_rows, det_indices, det, timestamp_s)
         starting = unconfirmed.unmatched_det_indices
         starting = starting[poses.scores[starting] >= self.new_track_score]
         new_rows = self._start_tracks(starting, poses, timestamp_s)
@@ -438,7 +463,7 @@ class PoseTracker:
                 tracks.mean, tracks.covariance, dt
             )
             return
-        rows = np.flatnonzero(tracks.has_root)
+        rows = tracks.has_root.nonzero()[0]
         if len(rows):
             tracks.mean[rows], tracks.covariance[rows] = self.motion_model.predict(
                 tracks.mean[rows], tracks.covariance[rows], dt
@@ -448,36 +473,35 @@ class PoseTracker:
         """Indices of the high-score detections and of the low-score ones (others ignored)."""
         high = scores >= self.high_score_threshold
         low = (scores >= self.low_score_threshold) & ~high
-        return np.flatnonzero(high), np.flatnonzero(low)
+        return high.nonzero()[0], low.nonzero()[0]
 
     def _associate(
-        self, track_rows: np.ndarray, det_indices: np.ndarray, poses: Poses, timestamp_s: float
+        self, track_rows: np.ndarray, det_indices: np.ndarray, det: _Detections, timestamp_s: float
     ) -> _Matches:
         """First pass: every cue, gated on the predicted box's IoU (and the 3D gate)."""
         if not len(track_rows) or not len(det_indices):
             return _Matches(_NONE, _NONE, track_rows, det_indices)
         tracks = self.tracks
-        det_boxes = poses.boxes[det_indices].astype(np.float64)  # (N, 4)
+        det_boxes = det.boxes[det_indices]  # (N, 4)
         # Every other cue only for the K pairs the overlap allows (one or two per track).
         r, c, iou = self._buffered_overlaps(track_rows, det_boxes, self.min_iou)  # (K,) each
         rows, dets = track_rows[r], det_indices[c]
         unseen_s = timestamp_s - tracks.last_seen_s[rows]  # (K,) 0 if seen last frame
-        scores = poses.scores[dets].astype(np.float64)  # (K,)
+        scores = det.scores[dets]  # (K,)
         overlap = iou * scores if self.fuse_score else iou  # BoT-SORT's fusion
         cost = 1.0 - overlap + self.unseen_cost_per_s * (unseen_s - self._frame_step_s)  # (K,)
         if self.direction_weight > 0:
             origins, headings = self._headings(rows)  # (K, 2) each
-            centres = corners_to_xywh(det_boxes[c])[:, :2]
+            centres = det.xywh[dets, :2]
             cost += self.direction_weight * direction_cost(origins, headings, centres) * scores
         if self.keypoint_weight > 0 and tracks.keypoints.shape[1]:
-            det_keypoints = _box_relative_keypoints(poses.kp2d[dets], det_boxes[c])
-            distance = descriptor_distance(tracks.keypoints[rows], det_keypoints, 2)
+            distance = descriptor_distance(tracks.keypoints[rows], det.keypoints[dets], 2)
             cost += self.keypoint_weight * distance
         if self.pose_weight > 0 and tracks.pose.shape[1]:
-            det_pose = _flat_finite(poses.kp3d_rel[dets])
+            det_pose = _flat_finite(det.poses.kp3d_rel[dets])
             cost += self.pose_weight * descriptor_distance(tracks.pose[rows], det_pose, 3)
         if self.root_weight > 0:
-            distance, reliable = self._reliable_root_distance(rows, dets, poses)
+            distance, reliable = self._reliable_root_distance(rows, dets, det)
             cost += np.where(reliable, self.root_weight * distance / self.max_distance_m, 0.0)
             near = ~(reliable & (distance > self.max_distance_m))  # (K,) inside the 3D gate
             r, c, cost = r[near], c[near], cost[near]
@@ -487,7 +511,7 @@ class PoseTracker:
         self,
         track_rows: np.ndarray,
         det_indices: np.ndarray,
-        poses: Poses,
+        det: _Detections,
         track_box: str = "observed",
     ) -> _Matches:
         """Second and recovery passes: ``1 - IoU`` alone with the tracks' predicted boxes
@@ -496,10 +520,10 @@ class PoseTracker:
         if not len(track_rows) or not len(det_indices):
             return _Matches(_NONE, _NONE, track_rows, det_indices)
         if track_box == "predicted":
-            det_boxes = poses.boxes[det_indices].astype(np.float64)  # (N, 4)
+            det_boxes = det.boxes[det_indices]  # (N, 4)
             r, c, iou = self._buffered_overlaps(track_rows, det_boxes, self.min_iou_low_score)
             return self._assign_pairs(r, c, 1.0 - iou, track_rows, det_indices)
-        iou = box_iou_matrix(self.tracks.boxes[track_rows], poses.boxes[det_indices])
+        iou = box_iou_matrix(self.tracks.boxes[track_rows], det.boxes[det_indices])
         return self._assign(1.0 - iou, iou < self.min_iou, track_rows, det_indices)
 
     def _predicted_boxes(self, track_rows: np.ndarray) -> np.ndarray:
@@ -538,7 +562,7 @@ class PoseTracker:
             p, d = predicted.T[:, :, None], det_boxes.T[:, None, :]  # (4, M, 1), (4, 1, N)
             across = np.minimum(p[2], d[2]) - np.maximum(p[0], d[0]) + buffer[:, 0:1] > 0
             down = np.minimum(p[3], d[3]) - np.maximum(p[1], d[1]) + buffer[:, 1:2] > 0
-            rows, cols = np.nonzero(across & down)  # (K',) each
+            rows, cols = (across & down).nonzero()  # (K',) each
         else:
             rows, cols = np.divmod(np.arange(len(track_rows) * len(det_boxes)), len(det_boxes))
         iou = _buffered_pair_iou(predicted[rows], det_boxes[cols], buffer[rows])  # (K',)
@@ -595,27 +619,46 @@ class PoseTracker:
         return origins, np.where(moving, motion / np.maximum(length, 1e-9), 0.0)
 
     def _reliable_root_distance(
-        self, track_rows: np.ndarray, det_indices: np.ndarray, poses: Poses
+        self, track_rows: np.ndarray, det_indices: np.ndarray, det: _Detections
     ) -> tuple[np.ndarray, np.ndarray]:
         """(K,) root distances (depth discounted) of K track-detection pairs, and (K,) where
         both roots are reliable."""
         tracks = self.tracks
-        det_roots = poses.root[det_indices].astype(np.float64)  # (K, 3)
-        std = self.motion_model.measurement_std(_zero_nan(det_roots))  # (K, 3)
-        det_ok = np.isfinite(det_roots).all(axis=1) & (std[:, 2] <= self.reliable_depth_std_m)
         has_root = tracks.has_root[track_rows]
         track_roots = np.where(has_root[:, None], tracks.mean[track_rows, :3], np.nan)
-        distance = root_distance(track_roots, det_roots, std[:, 0] / std[:, 2])
-        return _zero_nan(distance), det_ok & has_root
+        distance = root_distance(track_roots, det.roots[det_indices], det.depth_weight[det_indices])
+        return _zero_nan(distance), det.reliable_root[det_indices] & has_root
+
+    def _detections(self, poses: Poses) -> _Detections:
+        """The frame's detections with the per-detection cues computed once."""
+        boxes = poses.boxes.astype(np.float64)  # (N, 4)
+        roots = poses.root.astype(np.float64)  # (N, 3)
+        std = self.motion_model.measurement_std(_zero_nan(roots))  # (N, 3)
+        return _Detections(
+            poses=poses,
+            boxes=boxes,
+            xywh=corners_to_xywh(boxes),
+            scores=poses.scores.astype(np.float64),
+            keypoints=_box_relative_keypoints(poses.kp2d, boxes),
+            roots=roots,
+            depth_weight=std[:, 0] / std[:, 2],
+            reliable_root=np.isfinite(roots).all(axis=1) & (std[:, 2] <= self.reliable_depth_std_m),
+        )
 
     def _correct(
-        self, track_rows: np.ndarray, det_indices: np.ndarray, poses: Poses, timestamp_s: float
+        self, track_rows: np.ndarray, det_indices: np.ndarray, det: _Detections, timestamp_s: float
     ) -> None:
         """Feed the matched detections to their tracks: box filter (re-updated from the last
         observation after a gap), history, pose cues, hits, state, root, scale."""
         tracks = self.tracks
-        boxes = poses.boxes[det_indices].astype(np.float64)
+        poses = det.poses
+        boxes = det.boxes[det_indices]  # (K, 4)
         uncut = self._uncut_boxes(track_rows, boxes)  # (K, 4) sides on the border extended
+        if uncut is boxes:  # nothing moved: the frame's box cues hold
+            uncut_xywh, keypoints = det.xywh[det_indices], det.keypoints[det_indices]
+        else:
+            uncut_xywh = corners_to_xywh(uncut)
+            keypoints = _box_relative_keypoints(poses.kp2d[det_indices], uncut)
         self._reupdate_after_gap(track_rows, uncut, timestamp_s)
         tracks.box_mean[track_rows], tracks.box_covariance[track_rows] = self.box_model.update(
             tracks.box_mean[track_rows], tracks.box_covariance[track_rows], uncut
@@ -623,12 +666,12 @@ class PoseTracker:
         tracks.observed_box_mean[track_rows] = tracks.box_mean[track_rows]
         tracks.observed_box_covariance[track_rows] = tracks.box_covariance[track_rows]
         tracks.history_centres[track_rows] = np.concatenate(
-            [tracks.history_centres[track_rows, 1:], corners_to_xywh(uncut)[:, None, :2]], axis=1
+            [tracks.history_centres[track_rows, 1:], uncut_xywh[:, None, :2]], axis=1
         )
         tracks.history_s[track_rows] = np.concatenate(
             [tracks.history_s[track_rows, 1:], np.full((len(track_rows), 1), timestamp_s)], axis=1
         )
-        tracks.keypoints[track_rows] = _box_relative_keypoints(poses.kp2d[det_indices], uncut)
+        tracks.keypoints[track_rows] = keypoints
         tracks.pose[track_rows] = _flat_finite(poses.kp3d_rel[det_indices])
         tracks.boxes[track_rows] = boxes
         tracks.hits[track_rows] += 1
@@ -637,7 +680,7 @@ class PoseTracker:
             tracks.hits[track_rows] >= self.min_hits_to_confirm
         )
         tracks.states[track_rows] = np.where(confirmed, _CONFIRMED, _TENTATIVE)
-        self._correct_roots(track_rows, poses.root[det_indices].astype(np.float64))
+        self._correct_roots(track_rows, det.roots[det_indices])
         if "scale" in poses.data:
             tracks.scale[track_rows] = self._smooth_scale(
                 tracks.scale[track_rows], poses.data["scale"][det_indices]
@@ -684,7 +727,7 @@ class PoseTracker:
         start = tracks.boxes[returning]  # (R, 4) last observed corners
         frame_dt = gap / steps  # (R,) the step of each track's missed frames
         for step in range(1, int(steps.max()) + 1):
-            rows = np.flatnonzero(steps >= step)
+            rows = (steps >= step).nonzero()[0]
             everyone = len(rows) == len(steps)  # then no gather and scatter
             if everyone:
                 mean, covariance = self.box_model.predict(mean, covariance, frame_dt)
@@ -808,7 +851,7 @@ class PoseTracker:
         lost = unmatched & ~tentative
         tracks.states[lost] = _LOST
         tracks.box_mean[lost, 6:] = 0.0
-        occluded = self._occluded(np.flatnonzero(lost), matched_rows)
+        occluded = self._occluded(lost.nonzero()[0], matched_rows)
         buffer = np.where(occluded, self.occluded_track_buffer_s, self.lost_track_buffer_s)
         expired = timestamp_s - tracks.last_seen_s > buffer
         dead = unmatched & (tentative | expired)

@@ -87,7 +87,7 @@ class KalmanFilterXYZ:
 
     def measurement_std(self, roots: np.ndarray) -> np.ndarray:
         """(N, 3) measured roots -> (N, 3) measurement standard deviations in metres."""
-        depth = np.clip(np.asarray(roots, dtype=np.float64)[:, 2], 0.0, None)[:, None]  # (N, 1)
+        depth = np.maximum(np.asarray(roots, dtype=np.float64)[:, 2], 0.0)[:, None]  # (N, 1)
         growth = np.array(
             [self.lateral_noise_per_m, self.lateral_noise_per_m, self.depth_noise_per_m]
         )
