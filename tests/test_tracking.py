@@ -635,3 +635,62 @@ def test_people_cut_by_the_top_of_the_image_crossing_keep_their_ids():
         ids = ids_per_person(outputs)
         assert count_id_switches(outputs) == 0
         assert len(set(ids[1])) == 1 and len(set(ids[2])) == 1 and ids[1][0] != ids[2][0]
+
+
+def test_a_state_saved_with_covariance_matrices_still_resumes():
+    # States saved before the covariances were held as blocks hold (T, 2D, 2D) matrices.
+    walkers = SEPARATED[:4]
+    rng = np.random.default_rng(3)
+    frames = []
+    for frame in range(40):
+        t = frame / FPS
+        roots = np.array([w.root(t) for w in walkers])
+        frames.append((detect(roots, np.array([w.gt_id for w in walkers]), rng), t))
+    unsplit = PoseTracker()
+    whole = [unsplit.update(poses, t) for poses, t in frames]
+    first = PoseTracker()
+    head = [first.update(poses, t) for poses, t in frames[:20]]
+    state = first.state_dict()
+    for name in ("box_covariance", "observed_box_covariance", "covariance"):
+        state[f"tracks.{name}"] = cv_blocks.compose(state[f"tracks.{name}"])
+    assert state["tracks.box_covariance"].shape[1:] == (8, 8)
+    second = PoseTracker()
+    second.load_state_dict(state)
+    tail = [second.update(poses, t) for poses, t in frames[20:]]
+    assert tracker_outputs_equal(whole, head + tail)
+
+
+def two_neighbours_swap_cues(top_px: float, cut_box_cue_weight: float) -> list[int]:
+    """Two overlapping people whose boxes start ``top_px`` below the image top; in the
+    second frame each detection's box overlaps its own track most, but its joints are the
+    other person's. Returns the second frame's ids in detection order."""
+    tracker = PoseTracker(
+        min_hits_to_confirm=1,
+        position_uncertainty_buffer=0.0,
+        direction_weight=0.0,
+        keypoint_weight=1.0,
+        root_weight=0.0,
+        cut_box_cue_weight=cut_box_cue_weight,
+    )
+    left = np.full((1, 4, 2), [-0.3, 0.0])  # joints (box heights from the centre)
+    right = np.full((1, 4, 2), [0.3, 0.3])
+
+    def frame(x1: tuple[float, float], joints: list[np.ndarray]) -> Poses:
+        boxes = np.array([[x, top_px, x + 60.0, top_px + 150.0] for x in x1])
+        centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+        kp2d = np.concatenate(joints) * 150.0 + centres[:, None, :]
+        return Poses(boxes, np.full(2, 0.9), kp2d, np.zeros((2, 4, 3)))
+
+    first = tracker.update(frame((100.0, 140.0), [left, right]), 0.0)
+    second = tracker.update(frame((110.0, 130.0), [right, left]), 0.1)
+    assert first.track_id.tolist() == [1, 2]
+    return second.track_id.tolist()
+
+
+def test_cut_boxes_can_be_matched_on_overlap_alone():
+    # Away from the border the joints' cue wins over the overlap (the ids swap) with or
+    # without the cut-box weight; at the top border (y1 = 0) the weight 0 leaves the
+    # overlap alone deciding, and the weight 1 behaves as away from the border.
+    assert two_neighbours_swap_cues(top_px=100.0, cut_box_cue_weight=0.0) == [2, 1]
+    assert two_neighbours_swap_cues(top_px=0.0, cut_box_cue_weight=1.0) == [2, 1]
+    assert two_neighbours_swap_cues(top_px=0.0, cut_box_cue_weight=0.0) == [1, 2]

@@ -191,6 +191,8 @@ class _Detections:
         keypoints: (N, 2K) 2D joints relative to the box (``_box_relative_keypoints``).
         roots: (N, 3) float64 roots, NaN where unknown.
         depth_weight: (N,) lateral over depth measurement std of the root model.
+        cut: (N,) a box side lies on the image border (within ``EDGE_MARGIN_PX``; the
+            right and bottom borders only when the image size is known).
         reliable_root: (N,) the root is known and its depth std at most
             ``reliable_depth_std_m``.
     """
@@ -203,6 +205,7 @@ class _Detections:
     roots: np.ndarray
     depth_weight: np.ndarray
     reliable_root: np.ndarray
+    cut: np.ndarray
 
 
 class PoseTracker:
@@ -258,6 +261,11 @@ class PoseTracker:
             the right and bottom borders only when ``update`` is given the image size)
             updates the box filter at the predicted side when that lies beyond the border,
             else at the border: the person's box goes on past the edge.
+        cut_box_cue_weight: the cues beyond the overlap (heading, joints, 3D pose, 3D root)
+            of a pair whose detection is cut by the image border (a side within
+            ``EDGE_MARGIN_PX`` of it) are multiplied by this: a cut box's centre moves as
+            the cut changes, its joints and root belong to a partial body. 1 treats cut
+            boxes as any other; 0 matches them on the overlap alone, without the 3D gate.
         motion_model: the Kalman model of the root; `KalmanFilterXYZ()` when omitted.
         box_model: the Kalman model of the box; `KalmanFilterBox()` when omitted.
 
@@ -290,6 +298,7 @@ class PoseTracker:
         occlusion_coverage: float = 0.5,
         scale_smoothing: float = 0.8,
         edge_aware: bool = False,
+        cut_box_cue_weight: float = 1.0,
         motion_model: KalmanFilterXYZ | None = None,
         box_model: KalmanFilterBox | None = None,
     ) -> None:
@@ -321,6 +330,7 @@ class PoseTracker:
             "direction_lag_s",
             "min_heading_motion",
             "reliable_depth_std_m",
+            "cut_box_cue_weight",
         ):
             if locals()[name] < 0:
                 raise ValueError(f"PoseTracker: {name} must be >= 0, got {locals()[name]}")
@@ -350,6 +360,7 @@ class PoseTracker:
         self.occlusion_coverage = occlusion_coverage
         self.scale_smoothing = scale_smoothing
         self.edge_aware = edge_aware
+        self.cut_box_cue_weight = cut_box_cue_weight
         self.motion_model = motion_model if motion_model is not None else KalmanFilterXYZ()
         self.box_model = box_model if box_model is not None else KalmanFilterBox()
         self.reset()
@@ -497,19 +508,27 @@ class PoseTracker:
         scores = det.scores[dets]  # (K,)
         overlap = iou * scores if self.fuse_score else iou  # BoT-SORT's fusion
         cost = 1.0 - overlap + self.unseen_cost_per_s * (unseen_s - self._frame_step_s)  # (K,)
+        # (K,) weight of the cues beyond the overlap: ``cut_box_cue_weight`` for a detection
+        # cut by the image border (its centre, joints and root belong to a partial body).
+        factor = np.where(det.cut[dets], self.cut_box_cue_weight, 1.0)
         if self.direction_weight > 0:
             origins, headings = self._headings(rows)  # (K, 2) each
             centres = det.xywh[dets, :2]
-            cost += self.direction_weight * direction_cost(origins, headings, centres) * scores
+            angle = direction_cost(origins, headings, centres)
+            cost += self.direction_weight * angle * scores * factor
         if self.keypoint_weight > 0 and tracks.keypoints.shape[1]:
             distance = descriptor_distance(tracks.keypoints[rows], det.keypoints[dets], 2)
-            cost += self.keypoint_weight * distance
+            cost += self.keypoint_weight * distance * factor
         if self.pose_weight > 0 and tracks.pose.shape[1]:
             det_pose = _flat_finite(det.poses.kp3d_rel[dets])
-            cost += self.pose_weight * descriptor_distance(tracks.pose[rows], det_pose, 3)
+            distance = descriptor_distance(tracks.pose[rows], det_pose, 3)
+            cost += self.pose_weight * distance * factor
         if self.root_weight > 0:
             distance, reliable = self._reliable_root_distance(rows, dets, det)
-            cost += np.where(reliable, self.root_weight * distance / self.max_distance_m, 0.0)
+            reliable &= factor > 0  # a cut box whose cues are off is not gated in 3D either
+            cost += (
+                np.where(reliable, self.root_weight * distance / self.max_distance_m, 0.0) * factor
+            )
             near = ~(reliable & (distance > self.max_distance_m))  # (K,) inside the 3D gate
             r, c, cost = r[near], c[near], cost[near]
         return self._assign_pairs(r, c, cost, track_rows, det_indices)
@@ -650,7 +669,17 @@ class PoseTracker:
             roots=roots,
             depth_weight=std[:, 0] / std[:, 2],
             reliable_root=np.isfinite(roots).all(axis=1) & (std[:, 2] <= self.reliable_depth_std_m),
+            cut=self._cut_by_border(boxes),
         )
+
+    def _cut_by_border(self, boxes: np.ndarray) -> np.ndarray:
+        """(N,) whether each (N, 4) corner box has a side on the image border."""
+        cut = (boxes[:, :2] <= EDGE_MARGIN_PX).any(axis=1)
+        if self._image_size is not None:
+            height, width = self._image_size
+            limit = np.array([width, height], np.float64) - EDGE_MARGIN_PX
+            cut |= (boxes[:, 2:] >= limit).any(axis=1)
+        return cut
 
     def _correct(
         self, track_rows: np.ndarray, det_indices: np.ndarray, det: _Detections, timestamp_s: float
