@@ -88,8 +88,7 @@ class KalmanFilterBox:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Move (T, 8) states and (T, 3, 4) covariance blocks ``dt`` seconds ahead (scalar or (T,));
         the acceleration variance of the predicted box's height (`cv_blocks.predict`)."""
-        dt = np.asarray(dt, dtype=np.float64)
-        step = dt[:, None] if dt.ndim else dt  # (T, 1) or scalar
+        step = cv_blocks.time_step(dt)  # (T, 1) or a float
         height = np.maximum(state[:, 3] + (step * state[:, 7:8])[:, 0], MIN_SIDE_PX)  # (T,)
         variance = ((self.acceleration_heights_per_s2 * height) ** 2)[:, None]  # (T, 1)
         state, covariance = cv_blocks.predict(state, covariance, dt, variance)

@@ -52,6 +52,14 @@ def diagonal(variances: np.ndarray) -> np.ndarray:
     )
 
 
+def time_step(dt: float | np.ndarray) -> float | np.ndarray:
+    """A step of ``dt`` seconds as a Python float (scalar arithmetic on it stays out of
+    numpy), or (T, 1) float64 for (T,) per-track steps."""
+    if np.ndim(dt):
+        return np.asarray(dt, dtype=np.float64)[:, None]
+    return float(dt)
+
+
 def predict(
     state: np.ndarray, cov_blocks: np.ndarray, dt: float | np.ndarray, variance: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -60,8 +68,7 @@ def predict(
     ``F P F^T + Q`` = pp + 2 dt pv + dt^2 vv + dt^4/4 q, pv + dt vv + dt^3/2 q, vv + dt^2 q.
     """
     dims = state.shape[1] // 2
-    dt = np.asarray(dt, dtype=np.float64)
-    step = dt[:, None] if dt.ndim else dt  # (T, 1) or scalar
+    step = time_step(dt)  # (T, 1) or a float
     state = state.copy()
     state[:, :dims] += step * state[:, dims:]
     pp, pv, vv = cov_blocks[:, 0], cov_blocks[:, 1], cov_blocks[:, 2]  # (T, D) each
