@@ -887,9 +887,16 @@ class PoseTracker:
         lost = unmatched & ~tentative
         tracks.states[lost] = _LOST
         tracks.box_mean[lost, 6:] = 0.0
-        occluded = self._occluded(lost.nonzero()[0], matched_rows)
+        unseen_s = timestamp_s - tracks.last_seen_s  # (T,)
+        # Only a lost track unseen for longer than one buffer and at most the other lives or
+        # dies by being occluded; the occlusion test (boxes of every pair) runs for those.
+        shorter, longer = sorted((self.lost_track_buffer_s, self.occluded_track_buffer_s))
+        lost_rows = lost.nonzero()[0]
+        lost_unseen_s = unseen_s[lost_rows]
+        undecided = lost_rows[(lost_unseen_s > shorter) & (lost_unseen_s <= longer)]
+        occluded = self._occluded(undecided, matched_rows)
         buffer = np.where(occluded, self.occluded_track_buffer_s, self.lost_track_buffer_s)
-        expired = timestamp_s - tracks.last_seen_s > buffer
+        expired = unseen_s > buffer
         dead = unmatched & (tentative | expired)
         if dead.any():
             self.tracks = tracks.select(~dead)
