@@ -298,7 +298,7 @@ class PoseTracker:
         occlusion_coverage: float = 0.5,
         scale_smoothing: float = 0.8,
         edge_aware: bool = False,
-        cut_box_cue_weight: float = 1.0,
+        cut_box_cue_weight: float = 0.5,
         motion_model: KalmanFilterXYZ | None = None,
         box_model: KalmanFilterBox | None = None,
     ) -> None:
