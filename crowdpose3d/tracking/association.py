@@ -149,8 +149,8 @@ def pair_assignment(
         matched_rows, matched_cols = alone_rows, alone_cols
     else:
         rest = ~alone
-        rest_rows, row_at = np.unique(rows[rest], return_inverse=True)  # (R,), (K',)
-        rest_cols, col_at = np.unique(cols[rest], return_inverse=True)  # (C,), (K',)
+        rest_rows, row_at = _compact(rows[rest], num_rows)  # (R,), (K',)
+        rest_cols, col_at = _compact(cols[rest], num_cols)  # (C,), (K',)
         square = np.full((max(len(rest_rows), len(rest_cols)),) * 2, GATED_COST)
         square[row_at, col_at] = cost[rest]
         _, col_of_row, _ = lap.lapjv(square)
@@ -171,3 +171,12 @@ def pair_assignment(
         (~row_taken).nonzero()[0],
         (~col_taken).nonzero()[0],
     )
+
+
+def _compact(indices: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(K,) indices below ``size`` -> (U,) the distinct ones ascending and (K,) where each
+    is among them (``np.unique(..., return_inverse=True)`` without sorting)."""
+    present = np.zeros(size, bool)
+    present[indices] = True
+    position = np.cumsum(present) - 1  # (size,) rank of each present index
+    return present.nonzero()[0], position[indices]
