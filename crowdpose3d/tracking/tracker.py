@@ -662,12 +662,13 @@ class PoseTracker:
         boxes = poses.boxes.astype(np.float64)  # (N, 4)
         roots = poses.root.astype(np.float64)  # (N, 3)
         std = self.motion_model.measurement_std(_zero_nan(roots))  # (N, 3)
+        xywh = corners_to_xywh(boxes)  # (N, 4)
         return _Detections(
             poses=poses,
             boxes=boxes,
-            xywh=corners_to_xywh(boxes),
+            xywh=xywh,
             scores=poses.scores.astype(np.float64),
-            keypoints=_box_relative_keypoints(poses.kp2d, boxes),
+            keypoints=_box_relative_keypoints(poses.kp2d, boxes, xywh),
             roots=roots,
             depth_weight=std[:, 0] / std[:, 2],
             reliable_root=np.isfinite(roots).all(axis=1) & (std[:, 2] <= self.reliable_depth_std_m),
@@ -698,11 +699,11 @@ class PoseTracker:
             uncut_xywh = corners_to_xywh(uncut)
             keypoints = _box_relative_keypoints(poses.kp2d[det_indices], uncut)
         self._reupdate_after_gap(track_rows, uncut, timestamp_s)
-        tracks.box_mean[track_rows], tracks.box_covariance[track_rows] = self.box_model.update(
+        mean, covariance = self.box_model.update(
             tracks.box_mean[track_rows], tracks.box_covariance[track_rows], uncut
         )
-        tracks.observed_box_mean[track_rows] = tracks.box_mean[track_rows]
-        tracks.observed_box_covariance[track_rows] = tracks.box_covariance[track_rows]
+        tracks.box_mean[track_rows] = tracks.observed_box_mean[track_rows] = mean
+        tracks.box_covariance[track_rows] = tracks.observed_box_covariance[track_rows] = covariance
         tracks.history_centres[track_rows] = np.concatenate(
             [tracks.history_centres[track_rows, 1:], uncut_xywh[:, None, :2]], axis=1
         )
@@ -867,9 +868,9 @@ class PoseTracker:
     def _output(self, poses: Poses, track_rows: np.ndarray, det_indices: np.ndarray) -> Poses:
         """The detections of confirmed tracks, in input order, with their track's estimates."""
         tracks = self.tracks
-        keep = tracks.states[track_rows] == _CONFIRMED
-        order = np.argsort(det_indices[keep], kind="stable")
-        rows, dets = track_rows[keep][order], det_indices[keep][order]
+        keep = (tracks.states[track_rows] == _CONFIRMED).nonzero()[0]
+        pick = keep[np.argsort(det_indices[keep], kind="stable")]  # in input order
+        rows, dets = track_rows[pick], det_indices[pick]
         out = poses[dets]
         out.track_id = tracks.ids[rows].copy()
         mean = np.where(tracks.has_root[rows, None], tracks.mean[rows], np.nan)  # (N, 6)
@@ -945,10 +946,13 @@ def _buffered_pair_iou(
     return inter / np.maximum(area_p + area_d - inter, 1e-9)
 
 
-def _box_relative_keypoints(kp2d: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+def _box_relative_keypoints(
+    kp2d: np.ndarray, boxes: np.ndarray, xywh: np.ndarray | None = None
+) -> np.ndarray:
     """(N, K, 2) joints in pixels, (N, 4) boxes -> (N, 2K) joints relative to the box
-    centre in box heights (NaN joints at the centre)."""
-    xywh = corners_to_xywh(boxes)  # (N, 4)
+    centre in box heights (NaN joints at the centre); ``xywh`` the boxes' (N, 4) centre
+    and size when already known."""
+    xywh = corners_to_xywh(boxes) if xywh is None else xywh  # (N, 4)
     height = np.maximum(xywh[:, 3], 1.0)[:, None, None]
     relative = (np.asarray(kp2d, np.float64) - xywh[:, None, :2]) / height  # (N, K, 2)
     return _zero_nan(relative).reshape(len(boxes), 2 * relative.shape[1])
