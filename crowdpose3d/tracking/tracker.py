@@ -512,25 +512,26 @@ class PoseTracker:
         cost = 1.0 - overlap + self.unseen_cost_per_s * (unseen_s - self._frame_step_s)  # (K,)
         # (K,) weight of the cues beyond the overlap: ``cut_box_cue_weight`` for a detection
         # cut by the image border (its centre, joints and root belong to a partial body).
-        factor = np.where(det.cut[dets], self.cut_box_cue_weight, 1.0)
+        cut = det.cut[dets]  # (K,)
+        factor = np.where(cut, self.cut_box_cue_weight, 1.0) if cut.any() else None
         if self.direction_weight > 0:
             origins, headings = self._headings(rows)  # (K, 2) each
             centres = det.xywh[dets, :2]
             angle = direction_cost(origins, headings, centres)
-            cost += self.direction_weight * angle * scores * factor
+            cost += _scaled(self.direction_weight * angle * scores, factor)
         if self.keypoint_weight > 0 and tracks.keypoints.shape[1]:
             distance = descriptor_distance(tracks.keypoints[rows], det.keypoints[dets], 2)
-            cost += self.keypoint_weight * distance * factor
+            cost += _scaled(self.keypoint_weight * distance, factor)
         if self.pose_weight > 0 and tracks.pose.shape[1]:
             det_pose = _flat_finite(det.poses.kp3d_rel[dets])
             distance = descriptor_distance(tracks.pose[rows], det_pose, 3)
-            cost += self.pose_weight * distance * factor
+            cost += _scaled(self.pose_weight * distance, factor)
         if self.root_weight > 0:
             distance, reliable = self._reliable_root_distance(rows, dets, det)
-            reliable &= factor > 0  # a cut box whose cues are off is not gated in 3D either
-            cost += (
-                np.where(reliable, self.root_weight * distance / self.max_distance_m, 0.0) * factor
-            )
+            if factor is not None:
+                reliable &= factor > 0  # a cut box whose cues are off has no 3D gate either
+            term = np.where(reliable, self.root_weight * distance / self.max_distance_m, 0.0)
+            cost += _scaled(term, factor)
             near = ~(reliable & (distance > self.max_distance_m))  # (K,) inside the 3D gate
             r, c, cost = r[near], c[near], cost[near]
         return self._assign_pairs(r, c, cost, track_rows, det_indices)
@@ -761,8 +762,8 @@ class PoseTracker:
         gap = np.maximum(timestamp_s - tracks.last_seen_s[returning], 1e-6)  # (R,)
         frame_step = self._frame_step_s if self._frame_step_s > 0 else gap.min()
         steps = np.maximum(np.rint(gap / frame_step), 1).astype(np.int64)  # (R,) frames
-        mean = tracks.observed_box_mean[returning].copy()
-        covariance = tracks.observed_box_covariance[returning].copy()
+        mean = tracks.observed_box_mean[returning]  # (R, 8) copies: fancy indexing
+        covariance = tracks.observed_box_covariance[returning]
         start = tracks.boxes[returning]  # (R, 4) last observed corners
         frame_dt = gap / steps  # (R,) the step of each track's missed frames
         for step in range(1, int(steps.max()) + 1):
@@ -944,6 +945,11 @@ def _buffered_pair_iou(
     area_p = (p[2] - p[0] + buffer_x) * (p[3] - p[1] + buffer_y)
     area_d = (d[2] - d[0] + buffer_x) * (d[3] - d[1] + buffer_y)
     return inter / np.maximum(area_p + area_d - inter, 1e-9)
+
+
+def _scaled(cost: np.ndarray, factor: np.ndarray | None) -> np.ndarray:
+    """(K,) cost times the (K,) factor of each pair, or the cost itself without one."""
+    return cost if factor is None else cost * factor
 
 
 def _box_relative_keypoints(
