@@ -10,6 +10,12 @@ numpy.
 
     OMP_NUM_THREADS=1 python benchmarks/tracking_speed.py
     python benchmarks/tracking_speed.py --people 60 120 --frames 600
+    python benchmarks/tracking_speed.py --against fa8bece   # and that revision's tracker
+
+``--against REV`` also times the tracker of git revision REV (its tracking/ package and
+track-stage defaults, as ``tracking_peers.py --old-tracker`` loads them) on the same
+frames, the two taking turns for ``ROUNDS`` rounds with each frame counting its fastest
+round, and prints the ratio of the means measured in this one run.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ CENTRE_PX = np.array([640.0, 360.0])
 FPS = 30.0
 WARM_UP_FRAMES = 10
 WIDTHS = (6, 8, 8, 8, 13, 10)
+ROUNDS = 5  # rounds of --against; each frame counts its fastest round
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -36,6 +43,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--people", type=int, nargs="+", default=[1, 10, 30, 60])
     parser.add_argument("--frames", type=int, default=300, help="frames per crowd (30 fps)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--against", metavar="REV", help="also time the tracker of this git revision"
+    )
     return parser.parse_args(argv)
 
 
@@ -75,9 +85,9 @@ def make_frames(num_people: int, num_frames: int, seed: int) -> list[Poses]:
     return frames
 
 
-def time_tracker(frames: list[Poses]) -> tuple[np.ndarray, float, int]:
+def time_tracker(frames: list[Poses], make=PoseTracker) -> tuple[np.ndarray, float, int]:
     """Milliseconds of each ``update`` after warm-up, mean people output per frame, ids used."""
-    tracker = PoseTracker()
+    tracker = make()
     times_ms, outputs = [], []
     for frame, poses in enumerate(frames):
         start = time.perf_counter()
@@ -100,6 +110,27 @@ def time_filterpy_step(repeats: int = 2000) -> float:
     return (time.perf_counter() - start) / repeats * 1e6
 
 
+def compare(revision: str, people: list[int], num_frames: int, seed: int) -> None:
+    """Mean ms per ``update`` of ours and of ``revision``'s tracker, taking turns."""
+    from tracking_peers import load_old_tracker  # benchmarks/ is on sys.path
+
+    from crowdpose3d.stages.track import TrackParams, TrackStage
+
+    makers = {"ours": lambda: TrackStage(TrackParams()).tracker}
+    makers[revision] = load_old_tracker(revision, {})
+    for num_people in people:
+        frames = make_frames(num_people, num_frames, seed)
+        best = {name: np.full(num_frames - WARM_UP_FRAMES, np.inf) for name in makers}
+        for _ in range(ROUNDS):
+            for name, make in makers.items():
+                best[name] = np.minimum(best[name], time_tracker(frames, make)[0])
+        ours, theirs = best["ours"].mean(), best[revision].mean()
+        print(
+            f"{num_people:6d} people: ours {ours:.3f} ms, {revision} {theirs:.3f} ms per frame "
+            f"(fastest of {ROUNDS} rounds per frame; ours / {revision} = {ours / theirs:.2f})"
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     print(
@@ -115,6 +146,8 @@ def main(argv: list[str] | None = None) -> None:
             f"{num_people:6d} {times_ms.mean():8.3f} {np.percentile(times_ms, 95):8.3f} "
             f"{times_ms.max():8.3f} {output:13.1f} {ids:10d}"
         )
+    if args.against:
+        compare(args.against, args.people, args.frames, args.seed)
     step_us = time_filterpy_step()
     print(
         f"filterpy KalmanFilter predict+update per track: {step_us:.1f} us "

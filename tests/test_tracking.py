@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+import crowdpose3d.tracking.cv_blocks as cv_blocks
 from crowdpose3d.poses import Poses
 from crowdpose3d.tracking import (
     KalmanFilterBox,
@@ -151,7 +152,7 @@ def test_batched_kalman_matches_filterpy_with_varying_time_steps():
         kf.update(z, R=model.measurement_noise(z[None])[0])
         state, covariance = model.update(state, covariance, z[None])
         np.testing.assert_allclose(state[0], kf.x[:, 0], rtol=1e-9, atol=1e-12)
-        np.testing.assert_allclose(covariance[0], kf.P, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(cv_blocks.compose(covariance)[0], kf.P, rtol=1e-9, atol=1e-12)
 
 
 def test_measurement_noise_grows_with_depth_and_faster_along_depth():
@@ -222,7 +223,7 @@ def test_batched_box_kalman_matches_filterpy():
     box = np.array([100.0, 50.0, 140.0, 170.0])
     state, covariance = model.initiate(box[None])
     kf = KalmanFilter(dim_x=8, dim_z=4)
-    kf.x, kf.P, kf.H = state[0][:, None].copy(), covariance[0].copy(), np.eye(4, 8)
+    kf.x, kf.P, kf.H = state[0][:, None].copy(), cv_blocks.compose(covariance)[0], np.eye(4, 8)
     for step, dt in enumerate([1 / 30, 0.2, 1 / 30, 0.5]):
         transition = np.eye(8)
         transition[:4, 4:] = dt * np.eye(4)
@@ -237,7 +238,7 @@ def test_batched_box_kalman_matches_filterpy():
         )
         state, covariance = model.update(state, covariance, measured[None])
         np.testing.assert_allclose(state[0], kf.x[:, 0], rtol=1e-9)
-        np.testing.assert_allclose(covariance[0], kf.P, rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(cv_blocks.compose(covariance)[0], kf.P, rtol=1e-7, atol=1e-9)
 
 
 def test_linear_assignment_leaves_costly_pairs_unmatched():
@@ -274,7 +275,7 @@ def test_buffered_iou_is_the_iou_of_both_boxes_widened_by_the_track_uncertainty(
     tracker.update(detect(np.array([w.root(0.0) for w in SEPARATED[:3]]), np.arange(3), rng), 0.0)
     tracker._predict(0.2)
     dets = project_box(np.array([w.root(0.2) for w in SEPARATED[:4]]))
-    std = np.sqrt(tracker.tracks.box_covariance[:, [0, 1], [0, 1]])  # (3, 2)
+    std = np.sqrt(tracker.tracks.box_covariance[:, 0, :2])  # (3, 2) cx, cy
     expected = np.zeros((3, 4))
     for i in range(3):
         pad = 1.5 * np.concatenate([-std[i], std[i]])
@@ -634,3 +635,62 @@ def test_people_cut_by_the_top_of_the_image_crossing_keep_their_ids():
         ids = ids_per_person(outputs)
         assert count_id_switches(outputs) == 0
         assert len(set(ids[1])) == 1 and len(set(ids[2])) == 1 and ids[1][0] != ids[2][0]
+
+
+def test_a_state_saved_with_covariance_matrices_still_resumes():
+    # States saved before the covariances were held as blocks hold (T, 2D, 2D) matrices.
+    walkers = SEPARATED[:4]
+    rng = np.random.default_rng(3)
+    frames = []
+    for frame in range(40):
+        t = frame / FPS
+        roots = np.array([w.root(t) for w in walkers])
+        frames.append((detect(roots, np.array([w.gt_id for w in walkers]), rng), t))
+    unsplit = PoseTracker()
+    whole = [unsplit.update(poses, t) for poses, t in frames]
+    first = PoseTracker()
+    head = [first.update(poses, t) for poses, t in frames[:20]]
+    state = first.state_dict()
+    for name in ("box_covariance", "observed_box_covariance", "covariance"):
+        state[f"tracks.{name}"] = cv_blocks.compose(state[f"tracks.{name}"])
+    assert state["tracks.box_covariance"].shape[1:] == (8, 8)
+    second = PoseTracker()
+    second.load_state_dict(state)
+    tail = [second.update(poses, t) for poses, t in frames[20:]]
+    assert tracker_outputs_equal(whole, head + tail)
+
+
+def two_neighbours_swap_cues(top_px: float, cut_box_cue_weight: float) -> list[int]:
+    """Two overlapping people whose boxes start ``top_px`` below the image top; in the
+    second frame each detection's box overlaps its own track most, but its joints are the
+    other person's. Returns the second frame's ids in detection order."""
+    tracker = PoseTracker(
+        min_hits_to_confirm=1,
+        position_uncertainty_buffer=0.0,
+        direction_weight=0.0,
+        keypoint_weight=1.0,
+        root_weight=0.0,
+        cut_box_cue_weight=cut_box_cue_weight,
+    )
+    left = np.full((1, 4, 2), [-0.3, 0.0])  # joints (box heights from the centre)
+    right = np.full((1, 4, 2), [0.3, 0.3])
+
+    def frame(x1: tuple[float, float], joints: list[np.ndarray]) -> Poses:
+        boxes = np.array([[x, top_px, x + 60.0, top_px + 150.0] for x in x1])
+        centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+        kp2d = np.concatenate(joints) * 150.0 + centres[:, None, :]
+        return Poses(boxes, np.full(2, 0.9), kp2d, np.zeros((2, 4, 3)))
+
+    first = tracker.update(frame((100.0, 140.0), [left, right]), 0.0)
+    second = tracker.update(frame((110.0, 130.0), [right, left]), 0.1)
+    assert first.track_id.tolist() == [1, 2]
+    return second.track_id.tolist()
+
+
+def test_cut_boxes_can_be_matched_on_overlap_alone():
+    # Away from the border the joints' cue wins over the overlap (the ids swap) with or
+    # without the cut-box weight; at the top border (y1 = 0) the weight 0 leaves the
+    # overlap alone deciding, and the weight 1 behaves as away from the border.
+    assert two_neighbours_swap_cues(top_px=100.0, cut_box_cue_weight=0.0) == [2, 1]
+    assert two_neighbours_swap_cues(top_px=0.0, cut_box_cue_weight=1.0) == [2, 1]
+    assert two_neighbours_swap_cues(top_px=0.0, cut_box_cue_weight=0.0) == [1, 2]

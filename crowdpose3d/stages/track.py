@@ -44,6 +44,7 @@ class TrackParams(StageParams):
     occlusion_coverage: float = Field(0.5, ge=0, le=1)  # share of a box hidden = occluded
     scale_smoothing: float = Field(0.8, ge=0, lt=1)  # weight of the past in the body scale
     edge_aware: bool = False  # a box side cut by the image border keeps its predicted place
+    cut_box_cue_weight: float = Field(0.5, ge=0)  # cues beyond IoU of a border-cut box, scaled
     # The box's Kalman model (`crowdpose3d.tracking.KalmanFilterBox`), in box heights:
     box_acceleration: float = Field(0.25, gt=0)  # process noise, heights per s^2
     box_measurement_noise: float = Field(0.05, gt=0)  # std of a detected box side, heights

@@ -38,6 +38,7 @@ __all__ = [
     "direction_cost",
     "gated_assignment",
     "linear_assignment",
+    "pair_assignment",
     "root_distance",
 ]
 
@@ -106,55 +107,76 @@ def linear_assignment(cost: np.ndarray, cost_limit: float = MAX_MATCH_COST) -> A
     _, col_of_row, _ = lap.lapjv(cost, extend_cost=True, cost_limit=cost_limit)
     col_of_row = np.asarray(col_of_row, dtype=np.int64)
     matched = col_of_row >= 0
-    rows = np.flatnonzero(matched)
+    rows = matched.nonzero()[0]
     matches = np.stack([rows, col_of_row[rows]], axis=1)  # (K, 2)
     col_taken = np.zeros(num_cols, dtype=bool)
     col_taken[matches[:, 1]] = True
-    return Assignment(matches, np.flatnonzero(~matched), np.flatnonzero(~col_taken))
+    return Assignment(matches, (~matched).nonzero()[0], (~col_taken).nonzero()[0])
 
 
 def gated_assignment(cost: np.ndarray, gated: np.ndarray) -> Assignment:
     """Minimum-cost matching that never uses a ``gated`` pair, for costs far below
-    ``GATED_COST``: the most possible pairs, then the least total cost.
+    ``GATED_COST``: the most possible pairs, then the least total cost (`pair_assignment`
+    on the pairs ``gated`` leaves possible)."""
+    rows, cols = (~gated).nonzero()  # (K,) each, row-major
+    return pair_assignment(rows, cols, cost[rows, cols], cost.shape)
 
-    The same matching as ``linear_assignment(cost with GATED_COST, GATED_COST / 2)``, much
-    faster: pairs that are the only possibility of their row and of their column are taken
-    at once (most pairs, people being apart), and the rest is padded to a square of
-    ``GATED_COST`` and solved by plain ``lapjv`` (no extension to M + N rows); the gated
-    pairs it had to use are dropped. A Hungarian solution first minimises how many
-    ``GATED_COST`` pairs it uses, which is maximising the possible pairs, exactly as the
-    extended problem does.
+
+def pair_assignment(
+    rows: np.ndarray, cols: np.ndarray, cost: np.ndarray, shape: tuple[int, int]
+) -> Assignment:
+    """Minimum-cost matching of an (M, N) problem given by its K possible pairs (``rows``,
+    ``cols``: (K,) distinct, row-major order; ``cost``: (K,), far below ``GATED_COST``): the
+    most pairs, then the least total cost; pairs not listed are never matched.
+
+    The same matching as ``linear_assignment`` of the dense matrix with ``GATED_COST``
+    elsewhere and a limit of ``GATED_COST / 2``, much faster: pairs that are the only
+    possibility of their row and of their column are taken at once (most pairs, people
+    being apart), and the rest is padded to a square of ``GATED_COST`` and solved by plain
+    ``lapjv`` (no extension to M + N rows); the impossible pairs it had to use are dropped.
+    A Hungarian solution first minimises how many ``GATED_COST`` pairs it uses, which is
+    maximising the possible pairs, exactly as the extended problem does. Everything but
+    the solver works on the K pairs, not on M x N matrices.
     """
-    num_rows, num_cols = cost.shape
-    if num_rows == 0 or num_cols == 0:
-        return linear_assignment(np.zeros((num_rows, num_cols)))
-    possible = ~gated  # (M, N)
-    row_degree, col_degree = possible.sum(axis=1), possible.sum(axis=0)  # (M,), (N,)
+    num_rows, num_cols = shape
+    row_degree = np.bincount(rows, minlength=num_rows)  # (M,) possible pairs of each row
+    col_degree = np.bincount(cols, minlength=num_cols)  # (N,)
     # A pair that is the only possibility of both its row and its column is in every
-    # optimal matching; only the rows and columns left need the solver.
-    alone = possible & (row_degree == 1)[:, None] & (col_degree == 1)[None, :]
-    alone_rows, alone_cols = np.nonzero(alone)
-    rest_rows = np.flatnonzero((row_degree > 0) & ~alone.any(axis=1))
-    rest_cols = np.flatnonzero((col_degree > 0) & ~alone.any(axis=0))
-    rows, cols = [alone_rows], [alone_cols]
-    if len(rest_rows) and len(rest_cols):
-        sub_gated = gated[np.ix_(rest_rows, rest_cols)]
-        size = max(len(rest_rows), len(rest_cols))
-        square = np.full((size, size), GATED_COST)
-        square[: len(rest_rows), : len(rest_cols)] = np.where(
-            sub_gated, GATED_COST, cost[np.ix_(rest_rows, rest_cols)]
-        )
+    # optimal matching; the others (all pairs of their rows and columns) need the solver.
+    alone = (row_degree[rows] == 1) & (col_degree[cols] == 1)  # (K,)
+    alone_rows, alone_cols = rows[alone], cols[alone]  # rows ascending
+    if alone.all():  # nothing contested: no solver
+        matched_rows, matched_cols = alone_rows, alone_cols
+    else:
+        rest = ~alone
+        rest_rows, row_at = _compact(rows[rest], num_rows)  # (R,), (K',)
+        rest_cols, col_at = _compact(cols[rest], num_cols)  # (C,), (K',)
+        square = np.full((max(len(rest_rows), len(rest_cols)),) * 2, GATED_COST)
+        square[row_at, col_at] = cost[rest]
         _, col_of_row, _ = lap.lapjv(square)
         sub_cols = np.asarray(col_of_row[: len(rest_rows)], dtype=np.int64)
-        inside = sub_cols < len(rest_cols)
-        sub_rows, sub_cols = np.flatnonzero(inside), sub_cols[inside]
-        keep = ~sub_gated[sub_rows, sub_cols]
-        rows.append(rest_rows[sub_rows[keep]])
-        cols.append(rest_cols[sub_cols[keep]])
-    matches = np.stack([np.concatenate(rows), np.concatenate(cols)], axis=1)  # (K, 2)
-    matches = matches[np.argsort(matches[:, 0], kind="stable")]
+        sub_rows = (sub_cols < len(rest_cols)).nonzero()[0]
+        sub_cols = sub_cols[sub_rows]
+        keep = square[sub_rows, sub_cols] < GATED_COST  # a possible pair
+        rows_all = np.concatenate([alone_rows, rest_rows[sub_rows[keep]]])
+        order = np.argsort(rows_all, kind="stable")
+        matched_rows = rows_all[order]
+        matched_cols = np.concatenate([alone_cols, rest_cols[sub_cols[keep]]])[order]
     row_taken = np.zeros(num_rows, bool)
-    row_taken[matches[:, 0]] = True
+    row_taken[matched_rows] = True
     col_taken = np.zeros(num_cols, bool)
-    col_taken[matches[:, 1]] = True
-    return Assignment(matches, np.flatnonzero(~row_taken), np.flatnonzero(~col_taken))
+    col_taken[matched_cols] = True
+    return Assignment(
+        np.stack([matched_rows, matched_cols], axis=1),  # (K, 2)
+        (~row_taken).nonzero()[0],
+        (~col_taken).nonzero()[0],
+    )
+
+
+def _compact(indices: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(K,) indices below ``size`` -> (U,) the distinct ones ascending and (K,) where each
+    is among them (``np.unique(..., return_inverse=True)`` without sorting)."""
+    present = np.zeros(size, bool)
+    present[indices] = True
+    position = np.cumsum(present) - 1  # (size,) rank of each present index
+    return present.nonzero()[0], position[indices]

@@ -14,8 +14,9 @@ more pixels per second and its box edges are noisier in pixels):
   heights per second squared.
 
 The time step is the gap between frame timestamps, so the model behaves the same at 5 and
-30 fps. Everything is batched over tracks: ``(T, 8)`` states, ``(T, 8, 8)`` covariances,
-computed elementwise on the four independent (position, velocity) blocks (``cv_blocks``).
+30 fps. Everything is batched over tracks: ``(T, 8)`` states and ``(T, 3, 4)`` covariance
+blocks of the four independent (position, velocity) pairs (``cv_blocks``; ``cv_blocks.compose``
+gives the (T, 8, 8) matrices), computed elementwise.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import numpy as np
 
 import crowdpose3d.tracking.cv_blocks as cv_blocks
 
-_EYE8 = np.eye(8)
 #: Smallest box side kept by the filter, pixels (a shrinking prediction never turns over).
 MIN_SIDE_PX = 1.0
 
@@ -70,10 +70,10 @@ class KalmanFilterBox:
                 raise ValueError(f"KalmanFilterBox: {name} must be > 0, got {getattr(self, name)}")
 
     def initiate(self, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(N, 4) corner boxes -> states (N, 8) at rest and covariances (N, 8, 8)."""
+        """(N, 4) corner boxes -> states (N, 8) at rest and covariance blocks (N, 3, 4)."""
         xywh = corners_to_xywh(boxes)  # (N, 4)
         state = np.concatenate([xywh, np.zeros_like(xywh)], axis=1)  # (N, 8)
-        height = np.clip(xywh[:, 3:4], MIN_SIDE_PX, None)  # (N, 1)
+        height = np.maximum(xywh[:, 3:4], MIN_SIDE_PX)  # (N, 1)
         std = np.concatenate(
             [
                 np.repeat(self.measurement_noise_per_height * height, 4, axis=1),
@@ -81,15 +81,14 @@ class KalmanFilterBox:
             ],
             axis=1,
         )  # (N, 8)
-        return state, (std**2)[:, :, None] * _EYE8
+        return state, cv_blocks.diagonal(std**2)
 
     def predict(
         self, state: np.ndarray, covariance: np.ndarray, dt: float | np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Move (T, 8) states and (T, 8, 8) covariances ``dt`` seconds ahead (scalar or (T,));
+        """Move (T, 8) states and (T, 3, 4) covariance blocks ``dt`` seconds ahead (scalar or (T,));
         the acceleration variance of the predicted box's height (`cv_blocks.predict`)."""
-        dt = np.asarray(dt, dtype=np.float64)
-        step = dt[:, None] if dt.ndim else dt  # (T, 1) or scalar
+        step = cv_blocks.time_step(dt)  # (T, 1) or a float
         height = np.maximum(state[:, 3] + (step * state[:, 7:8])[:, 0], MIN_SIDE_PX)  # (T,)
         variance = ((self.acceleration_heights_per_s2 * height) ** 2)[:, None]  # (T, 1)
         state, covariance = cv_blocks.predict(state, covariance, dt, variance)
@@ -99,7 +98,8 @@ class KalmanFilterBox:
     def update(
         self, state: np.ndarray, covariance: np.ndarray, boxes: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Correct (T, 8) states and (T, 8, 8) covariances with (T, 4) detected corner boxes."""
+        """Correct (T, 8) states and (T, 3, 4) covariance blocks with (T, 4) detected corner
+        boxes."""
         measured = corners_to_xywh(boxes)  # (T, 4)
         height = np.maximum(measured[:, 3], MIN_SIDE_PX)
         noise = ((self.measurement_noise_per_height * height) ** 2)[:, None]  # (T, 1)

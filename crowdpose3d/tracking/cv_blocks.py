@@ -4,9 +4,12 @@ Both of the tracker's filters (``box_cv``: the box's cx, cy, w, h; ``xyz_cv``: t
 y, z) have D coordinates that never mix: the initial covariance, the transition
 (position += velocity dt), the process noise (white acceleration per coordinate) and the
 measurement noise (one variance per coordinate) are all per coordinate. A ``(T, 2D, 2D)``
-covariance ordered [positions, velocities] is then D independent 2x2 blocks, and predict
+covariance ordered [positions, velocities] is then D independent 2x2 blocks, held as one
+``(T, 3, D)`` array of *blocks*: ``[:, 0]`` the position variances, ``[:, 1]`` the
+position-velocity covariances, ``[:, 2]`` the velocity variances of each coordinate. Predict
 and update are a few elementwise operations on ``(T, D)`` arrays instead of batched matrix
-products and inverses (the tests check both filters against filterpy's matrix form).
+products and inverses, and the tracker's table gathers 3D numbers per track instead of
+(2D)^2 (the tests check both filters, through ``compose``, against filterpy's matrix form).
 """
 
 from __future__ import annotations
@@ -14,63 +17,86 @@ from __future__ import annotations
 import numpy as np
 
 
-def blocks(covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(T, 2D, 2D) covariances -> (T, D) position variances, position-velocity covariances
-    and velocity variances of each coordinate."""
+def blocks(covariance: np.ndarray) -> np.ndarray:
+    """(T, 2D, 2D) covariances -> (T, 3, D) blocks: position variances, position-velocity
+    covariances and velocity variances of each coordinate (the rest must be zero)."""
     dims = covariance.shape[1] // 2
     coords = np.arange(dims)
-    return (
-        covariance[:, coords, coords],
-        covariance[:, coords, coords + dims],
-        covariance[:, coords + dims, coords + dims],
+    return np.stack(
+        [
+            covariance[:, coords, coords],
+            covariance[:, coords, coords + dims],
+            covariance[:, coords + dims, coords + dims],
+        ],
+        axis=1,
     )
 
 
-def compose(pp: np.ndarray, pv: np.ndarray, vv: np.ndarray) -> np.ndarray:
-    """(T, D) blocks (as `blocks` returns them) -> (T, 2D, 2D) covariances."""
-    count, dims = pp.shape
+def compose(cov_blocks: np.ndarray) -> np.ndarray:
+    """(T, 3, D) blocks (as `blocks` returns them) -> (T, 2D, 2D) covariances."""
+    count, _, dims = cov_blocks.shape
     coords = np.arange(dims)
     covariance = np.zeros((count, 2 * dims, 2 * dims))
-    covariance[:, coords, coords] = pp
-    covariance[:, coords, coords + dims] = pv
-    covariance[:, coords + dims, coords] = pv
-    covariance[:, coords + dims, coords + dims] = vv
+    covariance[:, coords, coords] = cov_blocks[:, 0]
+    covariance[:, coords, coords + dims] = cov_blocks[:, 1]
+    covariance[:, coords + dims, coords] = cov_blocks[:, 1]
+    covariance[:, coords + dims, coords + dims] = cov_blocks[:, 2]
     return covariance
 
 
+def diagonal(variances: np.ndarray) -> np.ndarray:
+    """(T, 2D) variances of [positions, velocities], uncorrelated -> (T, 3, D) blocks."""
+    dims = variances.shape[1] // 2
+    return np.stack(
+        [variances[:, :dims], np.zeros_like(variances[:, :dims]), variances[:, dims:]], axis=1
+    )
+
+
+def time_step(dt: float | np.ndarray) -> float | np.ndarray:
+    """A step of ``dt`` seconds as a Python float (scalar arithmetic on it stays out of
+    numpy), or (T, 1) float64 for (T,) per-track steps."""
+    if np.ndim(dt):
+        return np.asarray(dt, dtype=np.float64)[:, None]
+    return float(dt)
+
+
 def predict(
-    state: np.ndarray, covariance: np.ndarray, dt: float | np.ndarray, variance: np.ndarray
+    state: np.ndarray, cov_blocks: np.ndarray, dt: float | np.ndarray, variance: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(T, 2D) states and (T, 2D, 2D) covariances ``dt`` seconds ahead (scalar or (T,)), with
-    white acceleration of ``variance`` ((T, 1), (T, D) or scalar) per coordinate:
+    """(T, 2D) states and (T, 3, D) covariance blocks ``dt`` seconds ahead (scalar or (T,)),
+    with white acceleration of ``variance`` ((T, 1), (T, D) or scalar) per coordinate:
     ``F P F^T + Q`` = pp + 2 dt pv + dt^2 vv + dt^4/4 q, pv + dt vv + dt^3/2 q, vv + dt^2 q.
     """
     dims = state.shape[1] // 2
-    dt = np.asarray(dt, dtype=np.float64)
-    step = dt[:, None] if dt.ndim else dt  # (T, 1) or scalar
+    step = time_step(dt)  # (T, 1) or a float
     state = state.copy()
     state[:, :dims] += step * state[:, dims:]
-    pp, pv, vv = blocks(covariance)  # (T, D) each
+    pp, pv, vv = cov_blocks[:, 0], cov_blocks[:, 1], cov_blocks[:, 2]  # (T, D) each
     step2 = step * step
-    pp = pp + 2.0 * step * pv + step2 * vv + (step2 * step2 / 4.0) * variance
-    pv = pv + step * vv + (step2 * step / 2.0) * variance
-    vv = vv + step2 * variance
-    return state, compose(pp, pv, vv)
+    out = np.empty_like(cov_blocks)
+    out[:, 0] = pp + 2.0 * step * pv + step2 * vv + (step2 * step2 / 4.0) * variance
+    out[:, 1] = pv + step * vv + (step2 * step / 2.0) * variance
+    out[:, 2] = vv + step2 * variance
+    return state, out
 
 
 def update(
-    state: np.ndarray, covariance: np.ndarray, measured: np.ndarray, noise: np.ndarray
+    state: np.ndarray, cov_blocks: np.ndarray, measured: np.ndarray, noise: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Correct (T, 2D) states and (T, 2D, 2D) covariances with (T, D) measured positions of
-    measurement variance ``noise`` ((T, 1) or (T, D)): per coordinate S = pp + r, gain
+    """Correct (T, 2D) states and (T, 3, D) covariance blocks with (T, D) measured positions
+    of measurement variance ``noise`` ((T, 1) or (T, D)): per coordinate S = pp + r, gain
     (pp, pv) / S, covariance (I - K H) P."""
     dims = state.shape[1] // 2
-    pp, pv, vv = blocks(covariance)  # (T, D) each
+    pp, pv, vv = cov_blocks[:, 0], cov_blocks[:, 1], cov_blocks[:, 2]  # (T, D) each
     system = pp + noise  # (T, D) S = H P H^T + R
     gain_p, gain_v = pp / system, pv / system  # (T, D) K = P H^T S^-1
     innovation = measured - state[:, :dims]  # (T, D)
-    state = np.concatenate(
-        [state[:, :dims] + gain_p * innovation, state[:, dims:] + gain_v * innovation], axis=1
-    )
+    out_state = np.empty_like(state)
+    out_state[:, :dims] = state[:, :dims] + gain_p * innovation
+    out_state[:, dims:] = state[:, dims:] + gain_v * innovation
     keep = 1.0 - gain_p
-    return state, compose(pp * keep, pv * keep, vv - gain_v * pv)
+    out = np.empty_like(cov_blocks)
+    out[:, 0] = pp * keep
+    out[:, 1] = pv * keep
+    out[:, 2] = vv - gain_v * pv
+    return out_state, out

@@ -8,7 +8,9 @@ Each frame, with every time in seconds so the same settings serve 5 and 30 fps:
 2. match the high-score detections to the confirmed and lost tracks on ``1 - IoU`` of the
    predicted box (buffered by its uncertainty), plus OC-SORT's velocity-direction
    consistency, the change of the 2D joints inside the box and of the 3D pose, the 3D root
-   distance where the detection's depth is reliable, and the time a track went unseen;
+   distance where the detection's depth is reliable, and the time a track went unseen (the
+   cues beyond the overlap scaled by ``cut_box_cue_weight`` for a detection cut by the
+   image border);
 3. match the low-score detections to the tracks left that were seen in the previous frame
    (ByteTrack's second pass, on IoU alone);
 4. match the high-score detections left to the tracks left by the box of their *last
@@ -38,13 +40,14 @@ from typing import Any
 
 import numpy as np
 
+import crowdpose3d.tracking.cv_blocks as cv_blocks
 from crowdpose3d.poses import Poses
 from crowdpose3d.tracking.association import (
-    GATED_COST,
     box_iou_matrix,
     descriptor_distance,
     direction_cost,
     gated_assignment,
+    pair_assignment,
     root_distance,
 )
 from crowdpose3d.tracking.box_cv import KalmanFilterBox, corners_to_xywh, xywh_to_corners
@@ -87,10 +90,12 @@ class TrackTable:
         last_seen_s: (T,) float64 timestamp of the latest matched detection.
         boxes: (T, 4) float64 latest matched (observed) box in pixels, x1 y1 x2 y2.
         box_mean: (T, 8) float64 box Kalman state [cx, cy, w, h, vcx, vcy, vw, vh].
-        box_covariance: (T, 8, 8) float64 its covariance.
+        box_covariance: (T, 3, 4) float64 its covariance as (position, velocity) blocks
+            (`cv_blocks`: variances of cx, cy, w, h; their covariances with their
+            velocities; the velocities' variances).
         observed_box_mean: (T, 8) box state right after the latest observation (the start
             of the observation-centric re-update).
-        observed_box_covariance: (T, 8, 8) its covariance.
+        observed_box_covariance: (T, 3, 4) its covariance blocks.
         history_centres: (T, HISTORY_LENGTH, 2) latest observed box centres, newest last,
             NaN where not yet seen.
         history_s: (T, HISTORY_LENGTH) their timestamps (NaN where not yet seen).
@@ -98,7 +103,7 @@ class TrackTable:
         pose: (T, 3K) latest root-relative 3D pose.
         has_root: (T,) bool, False until a detection with a known (non-NaN) root is matched.
         mean: (T, 6) float64 root Kalman state [x, y, z, vx, vy, vz] (meaningless without root).
-        covariance: (T, 6, 6) float64 root Kalman covariance.
+        covariance: (T, 3, 3) float64 root Kalman covariance blocks (`cv_blocks`).
         scale: (T,) float64 smoothed body scale, NaN until one is measured.
     """
 
@@ -129,16 +134,16 @@ class TrackTable:
             last_seen_s=np.zeros(0),
             boxes=np.zeros((0, 4)),
             box_mean=np.zeros((0, 8)),
-            box_covariance=np.zeros((0, 8, 8)),
+            box_covariance=np.zeros((0, 3, 4)),
             observed_box_mean=np.zeros((0, 8)),
-            observed_box_covariance=np.zeros((0, 8, 8)),
+            observed_box_covariance=np.zeros((0, 3, 4)),
             history_centres=np.zeros((0, HISTORY_LENGTH, 2)),
             history_s=np.zeros((0, HISTORY_LENGTH)),
             keypoints=np.zeros((0, 2 * num_joints)),
             pose=np.zeros((0, 3 * num_joints)),
             has_root=np.zeros(0, bool),
             mean=np.zeros((0, 6)),
-            covariance=np.zeros((0, 6, 6)),
+            covariance=np.zeros((0, 3, 3)),
             scale=np.zeros(0),
         )
 
@@ -147,16 +152,19 @@ class TrackTable:
 
     def select(self, index: np.ndarray) -> TrackTable:
         """The rows picked by a boolean mask or an index array."""
-        return TrackTable(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+        if index.dtype == bool:
+            index = index.nonzero()[0]  # one conversion, then integer gathers (faster)
+        return TrackTable(*(column.take(index, axis=0) for column in self.columns()))
 
     def append(self, other: TrackTable) -> TrackTable:
         """This table's rows followed by ``other``'s."""
         return TrackTable(
-            **{
-                f.name: np.concatenate([getattr(self, f.name), getattr(other, f.name)])
-                for f in fields(self)
-            }
+            *(np.concatenate(pair) for pair in zip(self.columns(), other.columns(), strict=True))
         )
+
+    def columns(self) -> tuple[np.ndarray, ...]:
+        """The column arrays in field order (``_COLUMN_NAMES``)."""
+        return tuple(self.__dict__[name] for name in _COLUMN_NAMES)
 
 
 @dataclass(frozen=True)
@@ -167,6 +175,39 @@ class _Matches:
     det_indices: np.ndarray  # (K,) indices into the frame's Poses
     unmatched_track_rows: np.ndarray
     unmatched_det_indices: np.ndarray
+
+
+#: The track table's column names in field order.
+_COLUMN_NAMES = tuple(f.name for f in fields(TrackTable))
+
+
+@dataclass(frozen=True)
+class _Detections:
+    """One frame's detections with what every pass needs of them, computed once a frame.
+
+    Attributes:
+        poses: the frame's input.
+        boxes: (N, 4) float64 corner boxes.
+        xywh: (N, 4) their centre x, centre y, width, height.
+        scores: (N,) float64.
+        keypoints: (N, 2K) 2D joints relative to the box (``_box_relative_keypoints``).
+        roots: (N, 3) float64 roots, NaN where unknown.
+        depth_weight: (N,) lateral over depth measurement std of the root model.
+        cut: (N,) a box side lies on the image border (within ``EDGE_MARGIN_PX``; the
+            right and bottom borders only when the image size is known).
+        reliable_root: (N,) the root is known and its depth std at most
+            ``reliable_depth_std_m``.
+    """
+
+    poses: Poses
+    boxes: np.ndarray
+    xywh: np.ndarray
+    scores: np.ndarray
+    keypoints: np.ndarray
+    roots: np.ndarray
+    depth_weight: np.ndarray
+    reliable_root: np.ndarray
+    cut: np.ndarray
 
 
 class PoseTracker:
@@ -222,6 +263,11 @@ class PoseTracker:
             the right and bottom borders only when ``update`` is given the image size)
             updates the box filter at the predicted side when that lies beyond the border,
             else at the border: the person's box goes on past the edge.
+        cut_box_cue_weight: the cues beyond the overlap (heading, joints, 3D pose, 3D root)
+            of a pair whose detection is cut by the image border (a side within
+            ``EDGE_MARGIN_PX`` of it) are multiplied by this: a cut box's centre moves as
+            the cut changes, its joints and root belong to a partial body. 1 treats cut
+            boxes as any other; 0 matches them on the overlap alone, without the 3D gate.
         motion_model: the Kalman model of the root; `KalmanFilterXYZ()` when omitted.
         box_model: the Kalman model of the box; `KalmanFilterBox()` when omitted.
 
@@ -254,6 +300,7 @@ class PoseTracker:
         occlusion_coverage: float = 0.5,
         scale_smoothing: float = 0.8,
         edge_aware: bool = False,
+        cut_box_cue_weight: float = 0.5,
         motion_model: KalmanFilterXYZ | None = None,
         box_model: KalmanFilterBox | None = None,
     ) -> None:
@@ -285,6 +332,7 @@ class PoseTracker:
             "direction_lag_s",
             "min_heading_motion",
             "reliable_depth_std_m",
+            "cut_box_cue_weight",
         ):
             if locals()[name] < 0:
                 raise ValueError(f"PoseTracker: {name} must be >= 0, got {locals()[name]}")
@@ -314,6 +362,7 @@ class PoseTracker:
         self.occlusion_coverage = occlusion_coverage
         self.scale_smoothing = scale_smoothing
         self.edge_aware = edge_aware
+        self.cut_box_cue_weight = cut_box_cue_weight
         self.motion_model = motion_model if motion_model is not None else KalmanFilterXYZ()
         self.box_model = box_model if box_model is not None else KalmanFilterBox()
         self.reset()
@@ -350,7 +399,11 @@ class PoseTracker:
         missing = [n for n in names if f"tracks.{n}" not in state]
         if missing or "next_id" not in state:
             raise ValueError(f"PoseTracker.load_state_dict: missing {missing or ['next_id']}")
-        self.tracks = TrackTable(**{n: np.array(state[f"tracks.{n}"]) for n in names})
+        columns = {n: np.array(state[f"tracks.{n}"]) for n in names}
+        for name in ("box_covariance", "observed_box_covariance", "covariance"):
+            if columns[name].ndim == 3 and columns[name].shape[1] != 3:  # (T, 2D, 2D) matrices
+                columns[name] = cv_blocks.blocks(columns[name])  # saved before the blocks
+        self.tracks = TrackTable(**columns)
         self._next_id = int(state["next_id"])
         last = state.get("last_timestamp_s")
         self._last_timestamp_s = None if last is None or np.isnan(last) else float(last)
@@ -372,24 +425,22 @@ class PoseTracker:
         self._match_joint_count(poses.kp2d.shape[1])
         self._predict(timestamp_s)
         high, low = self._split_by_score(poses.scores)
-        everyone = np.arange(len(self.tracks))
-        confirmed = self._confirmed(everyone)
-        first = self._associate(confirmed, high, poses, timestamp_s)
+        det = self._detections(poses)
+        confirmed = (self.tracks.states != _TENTATIVE).nonzero()[0]
+        first = self._associate(confirmed, high, det, timestamp_s)
         left = first.unmatched_track_rows
         seen_last_frame = left[self.tracks.states[left] == _CONFIRMED]
-        second = self._associate_by_iou(seen_last_frame, low, poses, "predicted")
+        second = self._associate_by_iou(seen_last_frame, low, det, "predicted")
         taken = np.zeros(len(self.tracks), bool)
         taken[second.track_rows] = True
         left = left[~taken[left]]
-        recovered = self._associate_by_iou(left, first.unmatched_det_indices, poses)
-        tentative = np.flatnonzero(self.tracks.states == _TENTATIVE)
-        unconfirmed = self._associate(
-            tentative, recovered.unmatched_det_indices, poses, timestamp_s
-        )
+        recovered = self._associate_by_iou(left, first.unmatched_det_indices, det)
+        tentative = (self.tracks.states == _TENTATIVE).nonzero()[0]
+        unconfirmed = self._associate(tentative, recovered.unmatched_det_indices, det, timestamp_s)
         passes = (first, second, recovered, unconfirmed)
         track_rows = np.concatenate([m.track_rows for m in passes])
         det_indices = np.concatenate([m.det_indices for m in passes])
-        self._correct(track_rows, det_indices, poses, timestamp_s)
+        self._correct(track_rows, det_indices, det, timestamp_s)
         starting = unconfirmed.unmatched_det_indices
         starting = starting[poses.scores[starting] >= self.new_track_score]
         new_rows = self._start_tracks(starting, poses, timestamp_s)
@@ -427,7 +478,12 @@ class PoseTracker:
         tracks.box_mean, tracks.box_covariance = self.box_model.predict(
             tracks.box_mean, tracks.box_covariance, dt
         )
-        rows = np.flatnonzero(tracks.has_root)
+        if tracks.has_root.all():  # the usual case: no gather and scatter
+            tracks.mean, tracks.covariance = self.motion_model.predict(
+                tracks.mean, tracks.covariance, dt
+            )
+            return
+        rows = tracks.has_root.nonzero()[0]
         if len(rows):
             tracks.mean[rows], tracks.covariance[rows] = self.motion_model.predict(
                 tracks.mean[rows], tracks.covariance[rows], dt
@@ -437,53 +493,54 @@ class PoseTracker:
         """Indices of the high-score detections and of the low-score ones (others ignored)."""
         high = scores >= self.high_score_threshold
         low = (scores >= self.low_score_threshold) & ~high
-        return np.flatnonzero(high), np.flatnonzero(low)
-
-    def _confirmed(self, track_rows: np.ndarray) -> np.ndarray:
-        """The rows among ``track_rows`` of confirmed (tracked or lost) tracks."""
-        return track_rows[self.tracks.states[track_rows] != _TENTATIVE]
+        return high.nonzero()[0], low.nonzero()[0]
 
     def _associate(
-        self, track_rows: np.ndarray, det_indices: np.ndarray, poses: Poses, timestamp_s: float
+        self, track_rows: np.ndarray, det_indices: np.ndarray, det: _Detections, timestamp_s: float
     ) -> _Matches:
         """First pass: every cue, gated on the predicted box's IoU (and the 3D gate)."""
         if not len(track_rows) or not len(det_indices):
             return _Matches(_NONE, _NONE, track_rows, det_indices)
         tracks = self.tracks
-        det_boxes = poses.boxes[det_indices].astype(np.float64)  # (N, 4)
-        iou = self._buffered_iou(track_rows, det_boxes)  # (M, N)
-        gated = iou < self.min_iou
+        det_boxes = det.boxes[det_indices]  # (N, 4)
         # Every other cue only for the K pairs the overlap allows (one or two per track).
-        r, c = np.nonzero(~gated)  # (K,) positions in track_rows, det_indices
+        r, c, iou = self._buffered_overlaps(track_rows, det_boxes, self.min_iou)  # (K,) each
         rows, dets = track_rows[r], det_indices[c]
         unseen_s = timestamp_s - tracks.last_seen_s[rows]  # (K,) 0 if seen last frame
-        scores = poses.scores[dets].astype(np.float64)  # (K,)
-        overlap = iou[r, c] * scores if self.fuse_score else iou[r, c]  # BoT-SORT's fusion
+        scores = det.scores[dets]  # (K,)
+        overlap = iou * scores if self.fuse_score else iou  # BoT-SORT's fusion
         cost = 1.0 - overlap + self.unseen_cost_per_s * (unseen_s - self._frame_step_s)  # (K,)
+        # (K,) weight of the cues beyond the overlap: ``cut_box_cue_weight`` for a detection
+        # cut by the image border (its centre, joints and root belong to a partial body).
+        cut = det.cut[dets]  # (K,)
+        factor = np.where(cut, self.cut_box_cue_weight, 1.0) if cut.any() else None
         if self.direction_weight > 0:
             origins, headings = self._headings(rows)  # (K, 2) each
-            centres = corners_to_xywh(det_boxes[c])[:, :2]
-            cost += self.direction_weight * direction_cost(origins, headings, centres) * scores
+            centres = det.xywh[dets, :2]
+            angle = direction_cost(origins, headings, centres)
+            cost += _scaled(self.direction_weight * angle * scores, factor)
         if self.keypoint_weight > 0 and tracks.keypoints.shape[1]:
-            det_keypoints = _box_relative_keypoints(poses.kp2d[dets], det_boxes[c])
-            distance = descriptor_distance(tracks.keypoints[rows], det_keypoints, 2)
-            cost += self.keypoint_weight * distance
+            distance = descriptor_distance(tracks.keypoints[rows], det.keypoints[dets], 2)
+            cost += _scaled(self.keypoint_weight * distance, factor)
         if self.pose_weight > 0 and tracks.pose.shape[1]:
-            det_pose = _flat_finite(poses.kp3d_rel[dets])
-            cost += self.pose_weight * descriptor_distance(tracks.pose[rows], det_pose, 3)
+            det_pose = _flat_finite(det.poses.kp3d_rel[dets])
+            distance = descriptor_distance(tracks.pose[rows], det_pose, 3)
+            cost += _scaled(self.pose_weight * distance, factor)
         if self.root_weight > 0:
-            distance, reliable = self._reliable_root_distance(rows, dets, poses)
-            cost += np.where(reliable, self.root_weight * distance / self.max_distance_m, 0.0)
-            gated[r, c] = reliable & (distance > self.max_distance_m)
-        full = np.full(gated.shape, GATED_COST)  # (M, N)
-        full[r, c] = cost
-        return self._assign(full, gated, track_rows, det_indices)
+            distance, reliable = self._reliable_root_distance(rows, dets, det)
+            if factor is not None:
+                reliable &= factor > 0  # a cut box whose cues are off has no 3D gate either
+            term = np.where(reliable, self.root_weight * distance / self.max_distance_m, 0.0)
+            cost += _scaled(term, factor)
+            near = ~(reliable & (distance > self.max_distance_m))  # (K,) inside the 3D gate
+            r, c, cost = r[near], c[near], cost[near]
+        return self._assign_pairs(r, c, cost, track_rows, det_indices)
 
     def _associate_by_iou(
         self,
         track_rows: np.ndarray,
         det_indices: np.ndarray,
-        poses: Poses,
+        det: _Detections,
         track_box: str = "observed",
     ) -> _Matches:
         """Second and recovery passes: ``1 - IoU`` alone with the tracks' predicted boxes
@@ -492,12 +549,11 @@ class PoseTracker:
         if not len(track_rows) or not len(det_indices):
             return _Matches(_NONE, _NONE, track_rows, det_indices)
         if track_box == "predicted":
-            iou = self._buffered_iou(track_rows, poses.boxes[det_indices].astype(np.float64))
-            threshold = self.min_iou_low_score
-        else:
-            iou = box_iou_matrix(self.tracks.boxes[track_rows], poses.boxes[det_indices])
-            threshold = self.min_iou
-        return self._assign(1.0 - iou, iou < threshold, track_rows, det_indices)
+            det_boxes = det.boxes[det_indices]  # (N, 4)
+            r, c, iou = self._buffered_overlaps(track_rows, det_boxes, self.min_iou_low_score)
+            return self._assign_pairs(r, c, 1.0 - iou, track_rows, det_indices)
+        iou = box_iou_matrix(self.tracks.boxes[track_rows], det.boxes[det_indices])
+        return self._assign(1.0 - iou, iou < self.min_iou, track_rows, det_indices)
 
     def _predicted_boxes(self, track_rows: np.ndarray) -> np.ndarray:
         """(M, 4) predicted corner boxes of the tracks, clipped to the image when known."""
@@ -508,22 +564,57 @@ class PoseTracker:
         return boxes
 
     def _buffered_iou(self, track_rows: np.ndarray, det_boxes: np.ndarray) -> np.ndarray:
-        """(M, N) IoU of the predicted boxes and the detections, both widened on each side by
-        ``position_uncertainty_buffer`` standard deviations of the track's predicted centre
-        (C-BIoU's buffered IoU, the buffer sized by the filter: wide for a new track whose
-        speed is unknown or one lost a while, about nothing for a steady track)."""
-        predicted = self._predicted_boxes(track_rows)  # (M, 4)
-        covariance = self.tracks.box_covariance[track_rows]
-        buffer_x = 2.0 * self.position_uncertainty_buffer * np.sqrt(covariance[:, 0, 0])[:, None]
-        buffer_y = 2.0 * self.position_uncertainty_buffer * np.sqrt(covariance[:, 1, 1])[:, None]
-        p, d = predicted.T[:, :, None], det_boxes.T[:, None, :]  # (4, M, 1), (4, 1, N)
-        # Both boxes grow by the track's buffer, so the overlap of each axis grows by it too.
-        inter_w = np.maximum(np.minimum(p[2], d[2]) - np.maximum(p[0], d[0]) + buffer_x, 0.0)
-        inter_h = np.maximum(np.minimum(p[3], d[3]) - np.maximum(p[1], d[1]) + buffer_y, 0.0)
-        inter = inter_w * inter_h  # (M, N)
-        area_p = (p[2] - p[0] + buffer_x) * (p[3] - p[1] + buffer_y)  # (M, 1)
-        area_d = (d[2] - d[0] + buffer_x) * (d[3] - d[1] + buffer_y)  # (M, N)
-        return inter / np.maximum(area_p + area_d - inter, 1e-9)
+        """(M, N) IoU of the predicted boxes and the (N, 4) detections, both widened on each
+        side by ``position_uncertainty_buffer`` standard deviations of the track's predicted
+        centre (C-BIoU's buffered IoU, the buffer sized by the filter: wide for a new track
+        whose speed is unknown or one lost a while, about nothing for a steady track)."""
+        rows, cols = np.divmod(np.arange(len(track_rows) * len(det_boxes)), len(det_boxes))
+        predicted, buffer = self._buffered_boxes(track_rows)
+        iou = _buffered_pair_iou(predicted[rows], det_boxes[cols], buffer[rows])
+        return iou.reshape(len(track_rows), len(det_boxes))
+
+    def _buffered_boxes(self, track_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(M, 4) predicted boxes of the tracks and (M, 2) twice their buffer on x and y
+        (``position_uncertainty_buffer`` standard deviations of the predicted cx and cy)."""
+        std = np.sqrt(self.tracks.box_covariance[track_rows, 0, :2])  # (M, 2) of cx, cy
+        return self._predicted_boxes(track_rows), 2.0 * self.position_uncertainty_buffer * std
+
+    def _buffered_overlaps(
+        self, track_rows: np.ndarray, det_boxes: np.ndarray, min_iou: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The K pairs of M tracks and N (N, 4) detections whose buffered IoU (as
+        ``_buffered_iou``) is at least ``min_iou``: (K,) positions in ``track_rows``, (K,)
+        in ``det_boxes`` (row-major order), (K,) their IoU. Only the pairs whose buffered
+        boxes overlap on both axes (a cheap M x N test) get their IoU computed."""
+        predicted, buffer = self._buffered_boxes(track_rows)  # (M, 4), (M, 2)
+        if min_iou > 0:  # a pair reaching min_iou overlaps on both axes
+            p, d = predicted.T[:, :, None], det_boxes.T[:, None, :]  # (4, M, 1), (4, 1, N)
+            across = np.minimum(p[2], d[2]) - np.maximum(p[0], d[0]) + buffer[:, 0:1] > 0
+            down = np.minimum(p[3], d[3]) - np.maximum(p[1], d[1]) + buffer[:, 1:2] > 0
+            rows, cols = (across & down).nonzero()  # (K',) each
+        else:
+            rows, cols = np.divmod(np.arange(len(track_rows) * len(det_boxes)), len(det_boxes))
+        iou = _buffered_pair_iou(predicted[rows], det_boxes[cols], buffer[rows])  # (K',)
+        keep = ~(iou < min_iou)
+        return rows[keep], cols[keep], iou[keep]
+
+    @staticmethod
+    def _assign_pairs(
+        r: np.ndarray,
+        c: np.ndarray,
+        cost: np.ndarray,
+        track_rows: np.ndarray,
+        det_indices: np.ndarray,
+    ) -> _Matches:
+        """Matches from the K possible pairs (positions ``r`` in ``track_rows``, ``c`` in
+        ``det_indices``, row-major) and their (K,) costs."""
+        assignment = pair_assignment(r, c, cost, (len(track_rows), len(det_indices)))
+        return _Matches(
+            track_rows=track_rows[assignment.matches[:, 0]],
+            det_indices=det_indices[assignment.matches[:, 1]],
+            unmatched_track_rows=track_rows[assignment.unmatched_rows],
+            unmatched_det_indices=det_indices[assignment.unmatched_cols],
+        )
 
     @staticmethod
     def _assign(
@@ -553,44 +644,74 @@ class PoseTracker:
         length = np.linalg.norm(motion, axis=1, keepdims=True)
         heights = np.maximum(tracks.boxes[track_rows, 3:4] - tracks.boxes[track_rows, 1:2], 1.0)
         moving = length >= self.min_heading_motion * heights
-        headings = np.where(moving, motion / np.maximum(length, 1e-9), 0.0)
-        return _zero_nan(origins), _zero_nan(headings)
+        # Finite by construction (a NaN motion is not ``moving``), so no NaN clean-up.
+        return origins, np.where(moving, motion / np.maximum(length, 1e-9), 0.0)
 
     def _reliable_root_distance(
-        self, track_rows: np.ndarray, det_indices: np.ndarray, poses: Poses
+        self, track_rows: np.ndarray, det_indices: np.ndarray, det: _Detections
     ) -> tuple[np.ndarray, np.ndarray]:
         """(K,) root distances (depth discounted) of K track-detection pairs, and (K,) where
         both roots are reliable."""
         tracks = self.tracks
-        det_roots = poses.root[det_indices].astype(np.float64)  # (K, 3)
-        std = self.motion_model.measurement_std(_zero_nan(det_roots))  # (K, 3)
-        det_ok = np.isfinite(det_roots).all(axis=1) & (std[:, 2] <= self.reliable_depth_std_m)
         has_root = tracks.has_root[track_rows]
         track_roots = np.where(has_root[:, None], tracks.mean[track_rows, :3], np.nan)
-        distance = root_distance(track_roots, det_roots, std[:, 0] / std[:, 2])
-        return _zero_nan(distance), det_ok & has_root
+        distance = root_distance(track_roots, det.roots[det_indices], det.depth_weight[det_indices])
+        return _zero_nan(distance), det.reliable_root[det_indices] & has_root
+
+    def _detections(self, poses: Poses) -> _Detections:
+        """The frame's detections with the per-detection cues computed once."""
+        boxes = poses.boxes.astype(np.float64)  # (N, 4)
+        roots = poses.root.astype(np.float64)  # (N, 3)
+        std = self.motion_model.measurement_std(_zero_nan(roots))  # (N, 3)
+        xywh = corners_to_xywh(boxes)  # (N, 4)
+        return _Detections(
+            poses=poses,
+            boxes=boxes,
+            xywh=xywh,
+            scores=poses.scores.astype(np.float64),
+            keypoints=_box_relative_keypoints(poses.kp2d, boxes, xywh),
+            roots=roots,
+            depth_weight=std[:, 0] / std[:, 2],
+            reliable_root=np.isfinite(roots).all(axis=1) & (std[:, 2] <= self.reliable_depth_std_m),
+            cut=self._cut_by_border(boxes),
+        )
+
+    def _cut_by_border(self, boxes: np.ndarray) -> np.ndarray:
+        """(N,) whether each (N, 4) corner box has a side on the image border."""
+        cut = (boxes[:, :2] <= EDGE_MARGIN_PX).any(axis=1)
+        if self._image_size is not None:
+            height, width = self._image_size
+            limit = np.array([width, height], np.float64) - EDGE_MARGIN_PX
+            cut |= (boxes[:, 2:] >= limit).any(axis=1)
+        return cut
 
     def _correct(
-        self, track_rows: np.ndarray, det_indices: np.ndarray, poses: Poses, timestamp_s: float
+        self, track_rows: np.ndarray, det_indices: np.ndarray, det: _Detections, timestamp_s: float
     ) -> None:
         """Feed the matched detections to their tracks: box filter (re-updated from the last
         observation after a gap), history, pose cues, hits, state, root, scale."""
         tracks = self.tracks
-        boxes = poses.boxes[det_indices].astype(np.float64)
+        poses = det.poses
+        boxes = det.boxes[det_indices]  # (K, 4)
         uncut = self._uncut_boxes(track_rows, boxes)  # (K, 4) sides on the border extended
+        if uncut is boxes:  # nothing moved: the frame's box cues hold
+            uncut_xywh, keypoints = det.xywh[det_indices], det.keypoints[det_indices]
+        else:
+            uncut_xywh = corners_to_xywh(uncut)
+            keypoints = _box_relative_keypoints(poses.kp2d[det_indices], uncut)
         self._reupdate_after_gap(track_rows, uncut, timestamp_s)
-        tracks.box_mean[track_rows], tracks.box_covariance[track_rows] = self.box_model.update(
+        mean, covariance = self.box_model.update(
             tracks.box_mean[track_rows], tracks.box_covariance[track_rows], uncut
         )
-        tracks.observed_box_mean[track_rows] = tracks.box_mean[track_rows]
-        tracks.observed_box_covariance[track_rows] = tracks.box_covariance[track_rows]
+        tracks.box_mean[track_rows] = tracks.observed_box_mean[track_rows] = mean
+        tracks.box_covariance[track_rows] = tracks.observed_box_covariance[track_rows] = covariance
         tracks.history_centres[track_rows] = np.concatenate(
-            [tracks.history_centres[track_rows, 1:], corners_to_xywh(uncut)[:, None, :2]], axis=1
+            [tracks.history_centres[track_rows, 1:], uncut_xywh[:, None, :2]], axis=1
         )
         tracks.history_s[track_rows] = np.concatenate(
             [tracks.history_s[track_rows, 1:], np.full((len(track_rows), 1), timestamp_s)], axis=1
         )
-        tracks.keypoints[track_rows] = _box_relative_keypoints(poses.kp2d[det_indices], uncut)
+        tracks.keypoints[track_rows] = keypoints
         tracks.pose[track_rows] = _flat_finite(poses.kp3d_rel[det_indices])
         tracks.boxes[track_rows] = boxes
         tracks.hits[track_rows] += 1
@@ -599,7 +720,7 @@ class PoseTracker:
             tracks.hits[track_rows] >= self.min_hits_to_confirm
         )
         tracks.states[track_rows] = np.where(confirmed, _CONFIRMED, _TENTATIVE)
-        self._correct_roots(track_rows, poses.root[det_indices].astype(np.float64))
+        self._correct_roots(track_rows, det.roots[det_indices])
         if "scale" in poses.data:
             tracks.scale[track_rows] = self._smooth_scale(
                 tracks.scale[track_rows], poses.data["scale"][det_indices]
@@ -641,18 +762,27 @@ class PoseTracker:
         gap = np.maximum(timestamp_s - tracks.last_seen_s[returning], 1e-6)  # (R,)
         frame_step = self._frame_step_s if self._frame_step_s > 0 else gap.min()
         steps = np.maximum(np.rint(gap / frame_step), 1).astype(np.int64)  # (R,) frames
-        mean = tracks.observed_box_mean[returning].copy()
-        covariance = tracks.observed_box_covariance[returning].copy()
+        mean = tracks.observed_box_mean[returning]  # (R, 8) copies: fancy indexing
+        covariance = tracks.observed_box_covariance[returning]
         start = tracks.boxes[returning]  # (R, 4) last observed corners
+        frame_dt = gap / steps  # (R,) the step of each track's missed frames
         for step in range(1, int(steps.max()) + 1):
-            rows = np.flatnonzero(steps >= step)
-            mean[rows], covariance[rows] = self.box_model.predict(
-                mean[rows], covariance[rows], gap[rows] / steps[rows]
-            )
+            rows = (steps >= step).nonzero()[0]
+            everyone = len(rows) == len(steps)  # then no gather and scatter
+            if everyone:
+                mean, covariance = self.box_model.predict(mean, covariance, frame_dt)
+            else:
+                mean[rows], covariance[rows] = self.box_model.predict(
+                    mean[rows], covariance[rows], frame_dt[rows]
+                )
             virtual = rows[step < steps[rows]]  # the missed frames, not the new one
-            if len(virtual):
-                fraction = (step / steps[virtual])[:, None]
-                line = start[virtual] + fraction * (new_boxes[virtual] - start[virtual])
+            if not len(virtual):
+                continue
+            fraction = (step / steps[virtual])[:, None]
+            line = start[virtual] + fraction * (new_boxes[virtual] - start[virtual])
+            if len(virtual) == len(steps):
+                mean, covariance = self.box_model.update(mean, covariance, line)
+            else:
                 mean[virtual], covariance[virtual] = self.box_model.update(
                     mean[virtual], covariance[virtual], line
                 )
@@ -662,15 +792,18 @@ class PoseTracker:
         """Kalman-update tracks with a root, start the filter of tracks seeing their first."""
         tracks = self.tracks
         known = ~np.isnan(roots).any(axis=1)
-        update = known & tracks.has_root[track_rows]
-        start = known & ~tracks.has_root[track_rows]
+        has_root = tracks.has_root[track_rows]
+        update = known & has_root
         rows = track_rows[update]
-        tracks.mean[rows], tracks.covariance[rows] = self.motion_model.update(
-            tracks.mean[rows], tracks.covariance[rows], roots[update]
-        )
-        rows = track_rows[start]
-        tracks.mean[rows], tracks.covariance[rows] = self.motion_model.initiate(roots[start])
-        tracks.has_root[rows] = True
+        if len(rows):
+            tracks.mean[rows], tracks.covariance[rows] = self.motion_model.update(
+                tracks.mean[rows], tracks.covariance[rows], roots[update]
+            )
+        start = known & ~has_root
+        if start.any():
+            rows = track_rows[start]
+            tracks.mean[rows], tracks.covariance[rows] = self.motion_model.initiate(roots[start])
+            tracks.has_root[rows] = True
 
     def _smooth_scale(self, previous: np.ndarray, measured: np.ndarray) -> np.ndarray:
         """Exponential average of body scale; NaN measurements leave it unchanged."""
@@ -736,9 +869,9 @@ class PoseTracker:
     def _output(self, poses: Poses, track_rows: np.ndarray, det_indices: np.ndarray) -> Poses:
         """The detections of confirmed tracks, in input order, with their track's estimates."""
         tracks = self.tracks
-        keep = tracks.states[track_rows] == _CONFIRMED
-        order = np.argsort(det_indices[keep], kind="stable")
-        rows, dets = track_rows[keep][order], det_indices[keep][order]
+        keep = (tracks.states[track_rows] == _CONFIRMED).nonzero()[0]
+        pick = keep[np.argsort(det_indices[keep], kind="stable")]  # in input order
+        rows, dets = track_rows[pick], det_indices[pick]
         out = poses[dets]
         out.track_id = tracks.ids[rows].copy()
         mean = np.where(tracks.has_root[rows, None], tracks.mean[rows], np.nan)  # (N, 6)
@@ -758,9 +891,16 @@ class PoseTracker:
         lost = unmatched & ~tentative
         tracks.states[lost] = _LOST
         tracks.box_mean[lost, 6:] = 0.0
-        occluded = self._occluded(np.flatnonzero(lost), matched_rows)
+        unseen_s = timestamp_s - tracks.last_seen_s  # (T,)
+        # Only a lost track unseen for longer than one buffer and at most the other lives or
+        # dies by being occluded; the occlusion test (boxes of every pair) runs for those.
+        shorter, longer = sorted((self.lost_track_buffer_s, self.occluded_track_buffer_s))
+        lost_rows = lost.nonzero()[0]
+        lost_unseen_s = unseen_s[lost_rows]
+        undecided = lost_rows[(lost_unseen_s > shorter) & (lost_unseen_s <= longer)]
+        occluded = self._occluded(undecided, matched_rows)
         buffer = np.where(occluded, self.occluded_track_buffer_s, self.lost_track_buffer_s)
-        expired = timestamp_s - tracks.last_seen_s > buffer
+        expired = unseen_s > buffer
         dead = unmatched & (tentative | expired)
         if dead.any():
             self.tracks = tracks.select(~dead)
@@ -791,10 +931,34 @@ class PoseTracker:
         return occluded
 
 
-def _box_relative_keypoints(kp2d: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+def _buffered_pair_iou(
+    predicted: np.ndarray, det_boxes: np.ndarray, buffer: np.ndarray
+) -> np.ndarray:
+    """(K,) IoU of K pairs of (K, 4) corner boxes, both boxes of a pair widened by the
+    pair's (K, 2) buffer (the total widening of each axis)."""
+    p, d = predicted.T, det_boxes.T  # (4, K) each
+    buffer_x, buffer_y = buffer[:, 0], buffer[:, 1]  # (K,) each
+    # Both boxes grow by the track's buffer, so the overlap of each axis grows by it too.
+    inter_w = np.maximum(np.minimum(p[2], d[2]) - np.maximum(p[0], d[0]) + buffer_x, 0.0)
+    inter_h = np.maximum(np.minimum(p[3], d[3]) - np.maximum(p[1], d[1]) + buffer_y, 0.0)
+    inter = inter_w * inter_h  # (K,)
+    area_p = (p[2] - p[0] + buffer_x) * (p[3] - p[1] + buffer_y)
+    area_d = (d[2] - d[0] + buffer_x) * (d[3] - d[1] + buffer_y)
+    return inter / np.maximum(area_p + area_d - inter, 1e-9)
+
+
+def _scaled(cost: np.ndarray, factor: np.ndarray | None) -> np.ndarray:
+    """(K,) cost times the (K,) factor of each pair, or the cost itself without one."""
+    return cost if factor is None else cost * factor
+
+
+def _box_relative_keypoints(
+    kp2d: np.ndarray, boxes: np.ndarray, xywh: np.ndarray | None = None
+) -> np.ndarray:
     """(N, K, 2) joints in pixels, (N, 4) boxes -> (N, 2K) joints relative to the box
-    centre in box heights (NaN joints at the centre)."""
-    xywh = corners_to_xywh(boxes)  # (N, 4)
+    centre in box heights (NaN joints at the centre); ``xywh`` the boxes' (N, 4) centre
+    and size when already known."""
+    xywh = corners_to_xywh(boxes) if xywh is None else xywh  # (N, 4)
     height = np.maximum(xywh[:, 3], 1.0)[:, None, None]
     relative = (np.asarray(kp2d, np.float64) - xywh[:, None, :2]) / height  # (N, K, 2)
     return _zero_nan(relative).reshape(len(boxes), 2 * relative.shape[1])

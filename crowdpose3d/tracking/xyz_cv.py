@@ -16,7 +16,8 @@ The lateral coordinates ``x = (u - cx) z / f`` are much better constrained (the 
 direction), and grow more slowly: ``std_x = std_y = position_noise_m + lateral_noise_per_m * z``.
 
 The filter runs batched in numpy over all tracks (``predict`` / ``update`` take ``(T, 6)``
-states and ``(T, 6, 6)`` covariances): one filterpy ``KalmanFilter`` object per track costs
+states and ``(T, 3, 3)`` covariance blocks, ``cv_blocks``; ``cv_blocks.compose`` gives the
+(T, 6, 6) matrices): one filterpy ``KalmanFilter`` object per track costs
 about 20 us per predict+update, over a millisecond per frame at 60 people. ``make_filter``
 builds the equivalent filterpy filter for one track; the tests check that both give the same
 numbers, so filterpy stays the reference for the model's arithmetic. filterpy is imported
@@ -86,7 +87,7 @@ class KalmanFilterXYZ:
 
     def measurement_std(self, roots: np.ndarray) -> np.ndarray:
         """(N, 3) measured roots -> (N, 3) measurement standard deviations in metres."""
-        depth = np.clip(np.asarray(roots, dtype=np.float64)[:, 2], 0.0, None)[:, None]  # (N, 1)
+        depth = np.maximum(np.asarray(roots, dtype=np.float64)[:, 2], 0.0)[:, None]  # (N, 1)
         growth = np.array(
             [self.lateral_noise_per_m, self.lateral_noise_per_m, self.depth_noise_per_m]
         )
@@ -98,26 +99,26 @@ class KalmanFilterXYZ:
         return variance[:, :, None] * np.eye(3)  # (N, 3, 3)
 
     def initiate(self, roots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(N, 3) first measurements -> states (N, 6) at rest and covariances (N, 6, 6)."""
+        """(N, 3) first measurements -> states (N, 6) at rest and covariance blocks (N, 3, 3)."""
         roots = np.asarray(roots, dtype=np.float64).reshape(-1, 3)
         state = np.concatenate([roots, np.zeros_like(roots)], axis=1)  # (N, 6)
         variance = np.concatenate(
             [self.measurement_std(roots) ** 2, np.full_like(roots, self.initial_speed_std_mps**2)],
             axis=1,
         )  # (N, 6)
-        return state, variance[:, :, None] * np.eye(6)
+        return state, cv_blocks.diagonal(variance)
 
     def predict(
         self, state: np.ndarray, covariance: np.ndarray, dt: float
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Move (T, 6) states and (T, 6, 6) covariances ``dt`` seconds ahead
+        """Move (T, 6) states and (T, 3, 3) covariance blocks ``dt`` seconds ahead
         (`cv_blocks.predict`: the three axes are independent blocks)."""
         return cv_blocks.predict(state, covariance, dt, self.acceleration_std_mps2**2)
 
     def update(
         self, state: np.ndarray, covariance: np.ndarray, roots: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Correct (T, 6) states and (T, 6, 6) covariances with (T, 3) measured roots
+        """Correct (T, 6) states and (T, 3, 3) covariance blocks with (T, 3) measured roots
         (`cv_blocks.update`; the same numbers as filterpy's Joseph-form update, which the
         optimal gain makes equal to ``(I - K H) P``)."""
         roots = np.asarray(roots, dtype=np.float64).reshape(-1, 3)
@@ -135,6 +136,6 @@ class KalmanFilterXYZ:
         state, covariance = self.initiate(np.asarray(root)[None])
         kf = KalmanFilter(dim_x=6, dim_z=3)
         kf.x = state[0][:, None]
-        kf.P = covariance[0]
+        kf.P = cv_blocks.compose(covariance)[0]
         kf.H = MEASUREMENT_MATRIX.copy()
         return kf

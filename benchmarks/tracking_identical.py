@@ -1,0 +1,84 @@
+"""Whether our tracker gives exactly the output of the tracker of a git revision, frame by
+frame, on the cached detections of `tracking_peers.py`'s clips (a speed change must not
+change a result).
+
+    python benchmarks/tracking_identical.py fa8bece --set cut_box_cue_weight=1
+
+Both trackers get each frame's detections with the clip's frame size (as the track stage
+gives it); ours is the track stage's tracker with its defaults and the ``--set`` changes,
+the revision's one is loaded as ``tracking_peers.py --old-tracker`` loads it (its tracking/
+package and its track stage's defaults). Prints, per clip, the frames whose output differs
+(ids, boxes, or the filtered root beyond float32 rounding), and exits 1 if any does.
+Needs the clips' caches: run ``tracking_peers.py`` (both splits) first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+import tracking_peers  # benchmarks/ is on sys.path
+
+from crowdpose3d.stages.track import TrackParams, TrackStage
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("revision", help="git revision whose tracker is the reference")
+    parser.add_argument(
+        "--set", nargs="+", default=[], metavar="KEY=VALUE", help="track-stage settings of ours"
+    )
+    return parser.parse_args(argv)
+
+
+def settings(items: list[str]) -> dict:
+    """``KEY=VALUE`` track-stage settings, typed as the stage's defaults."""
+    params = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if key not in TrackParams.model_fields or not value:
+            raise SystemExit(f"--set {item!r}: use KEY=VALUE with a track-stage parameter")
+        kind = type(TrackParams.model_fields[key].default)
+        params[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+    return params
+
+
+def differing_frames(ours, theirs, frames) -> int:
+    """How many of ``frames`` the two trackers answer differently."""
+    differ = 0
+    for frame in frames:
+        a = ours.update(frame.poses, frame.pts_s, image_size=tracking_peers.CLIP_SIZE)
+        b = theirs.update(frame.poses, frame.pts_s, image_size=tracking_peers.CLIP_SIZE)
+        same = (
+            np.array_equal(a.track_id, b.track_id)
+            and np.array_equal(a.boxes, b.boxes)
+            and np.array_equal(a.data["root_filtered"], b.data["root_filtered"], equal_nan=True)
+        )
+        differ += not same
+    return differ
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    params = settings(args.set)
+    make_theirs = tracking_peers.load_old_tracker(args.revision, {})
+    total = 0
+    for split in ("heldout", "tune"):
+        for clip in tracking_peers.clips_of(split, False):
+            cache = tracking_peers.detection_cache.cache_path(
+                clip.folder, tracking_peers.DEFAULT_MODEL
+            )
+            if not cache.is_file():
+                raise SystemExit(f"{cache} is missing: run benchmarks/tracking_peers.py first")
+            frames = tracking_peers.detection_cache.load(cache, tracking_peers.CLIP_SIZE)
+            ours = TrackStage(TrackParams(**params)).tracker
+            differ = differing_frames(ours, make_theirs(), frames)
+            total += differ
+            print(f"{clip.name}: {differ} of {len(frames)} frames differ", flush=True)
+    print(f"frames that differ from {args.revision}: {total}")
+    sys.exit(1 if total else 0)
+
+
+if __name__ == "__main__":
+    main()
