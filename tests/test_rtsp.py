@@ -189,3 +189,51 @@ def test_rtsp_over_udp(server, tmp_path):
     report = runner.run(frames.append)
     assert report.frames == 15 and all(f.wall_time is not None for f in frames)
     assert frames[0].image.shape == (96, 160, 3)
+
+
+def test_a_secret_in_a_real_rtsp_url_reaches_no_log_row_metadata_or_file_name(server, tmp_path):
+    """Issue 15: `crowdpose3d run` on a real RTSP stream whose URL holds credentials and an
+    access token: the log lines, the Parquet ``source`` column and metadata, and every file
+    and folder name hold neither; the stream is still read and the rows are written."""
+    import json
+    import os
+
+    import pyarrow.parquet as pq
+    import yaml
+
+    from crowdpose3d.tracks.schema import METADATA_KEY
+
+    secret = "S3cretValue.42"
+    url = f"rtsp://admin:{secret}@127.0.0.1:{server.port}/clip?access_token={secret}"
+    pipeline = {
+        "source": {"type": "video", "uri": url, "max_frames": 20},
+        "stages": [
+            {"type": "test_regions_resume:WalkingPeople"},
+            {"type": "track", "min_hits_to_confirm": 2},
+        ],
+        "sinks": [
+            {"type": "parquet", "path": str(tmp_path / "out" / "tracks")},
+            {"type": "mot", "path": str(tmp_path / "out" / "mot.txt")},
+        ],
+    }
+    config = tmp_path / "secret.yaml"
+    config.write_text(yaml.safe_dump(pipeline))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent)}
+    result = subprocess.run(
+        [sys.executable, "-m", "crowdpose3d.cli", "run", str(config), "--allow-custom-stages"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert secret not in result.stdout + result.stderr and "frames" in result.stderr
+    tracks = pd.read_parquet(tmp_path / "out" / "tracks")
+    assert len(tracks) > 0 and tracks["frame"].nunique() >= 10
+    assert not tracks["source"].str.contains(secret, regex=False).any()
+    for part in (tmp_path / "out" / "tracks").glob("*.parquet"):
+        metadata = pq.read_schema(part).metadata[METADATA_KEY].decode()
+        assert secret not in metadata and json.loads(metadata)
+    names = [str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*")]
+    assert not any(secret in name for name in names), names
+    from crowdpose3d.stages.mot import segments
+
+    mot = segments(tmp_path / "out" / "mot.txt")  # a live run writes MOT segments
+    assert mot and all(secret not in path.read_text() for path in mot)
