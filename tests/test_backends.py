@@ -253,7 +253,10 @@ def test_auto_choice_follows_the_cpu(monkeypatch):
     assert choose("auto", "int8", CPU)[:2] == ("onnxruntime", "int8")
     monkeypatch.setattr(backends, "available_backends", lambda: BACKENDS_ALL)
     monkeypatch.setattr(backends, "cpu_has_bf16", lambda: True)
-    assert choose("auto", "auto", CPU)[:2] == ("torch", "bf16")
+    assert choose("auto", "auto", CPU)[:2] == ("openvino", "bf16")
+    monkeypatch.setattr(backends, "available_backends", lambda: ["torch", "onnxruntime"])
+    assert choose("auto", "auto", CPU)[:2] == ("torch", "bf16")  # no OpenVINO: torch's bf16
+    monkeypatch.setattr(backends, "available_backends", lambda: BACKENDS_ALL)
     monkeypatch.setattr(backends, "cpu_has_bf16", lambda: False)
     assert choose("auto", "auto", CPU)[:2] == ("onnxruntime", "fp32")
     monkeypatch.setattr(backends, "cpu_has_bf16", lambda: True)

@@ -78,12 +78,14 @@ SUPPORTED = {
     "onnxruntime": ("fp32", "int8"),
     "openvino": ("fp32", "bf16", "int8"),
 }
-# `choose`'s order of preference on a CPU, fastest first: whole-pipeline ms per frame of
-# `python benchmarks/backends.py` on the idle 2-core EPYC (docs/backends.md, "quiet run"):
-# bf16 torch 66.8 < openvino 75.2; fp32 onnxruntime 69.4 < openvino 80.9 < torch 94.8;
-# int8 onnxruntime 54.8 < openvino 68.9.
+# `choose`'s order of preference on a CPU, fastest first. Bare forward of the sparse-head
+# graph (`python benchmarks/forward_speed.py --quick`, 1 thread, docs/backends.md): bf16
+# openvino 32.1 ms < torch 129.9 (autocast); OpenVINO's bf16 runs on AMX / AVX512-BF16,
+# its dense graph was slow only for the transposes of the dense head maps, now gone.
+# fp32 onnxruntime 141.3 ~ openvino 125.7 < torch 301.7 (pipeline: docs/backends.md);
+# int8 onnxruntime (uint8 QDQ) 83.5, openvino (int8 QDQ) 38.7.
 CPU_PREFERENCE = {
-    "bf16": ("torch", "openvino"),
+    "bf16": ("openvino", "torch"),
     "fp32": ("onnxruntime", "openvino", "torch"),
     "int8": ("onnxruntime", "openvino"),
 }
@@ -408,6 +410,7 @@ class OpenVinoRunner:
         import openvino as ov
 
         self.precision = precision
+        self.path = path
         config = {
             "INFERENCE_PRECISION_HINT": OPENVINO_HINTS[precision],
             "PERFORMANCE_HINT": "LATENCY",  # one stream: one batch at a time, all threads
@@ -466,8 +469,10 @@ def make_runner(
         if model.kind == "openvino" and backend != "openvino":
             raise ValueError(f"{model.path} is OpenVINO IR: it runs on backend openvino")
         return factories[backend](model.path, precision, threads)
+    # int8 for OpenVINO: symmetric int8 activations (engine.export.export_model).
+    symmetric = backend == "openvino"
     if model.name and top_k == DEFAULT_TOP_K:
-        path = exported_file(model.name, int8=precision == "int8")
+        path = exported_file(model.name, int8=precision == "int8", symmetric=symmetric)
         return factories[backend](path, precision, threads)
     from crowdpose3d.engine.export import calibration_images, export_onnx, quantize_int8
 
@@ -476,7 +481,9 @@ def make_runner(
         if precision == "int8":
             log.info("quantising %s to int8 (calibration on generated frames)", model.name)
             images = calibration_images(model.input_size)
-            path = quantize_int8(path, Path(folder) / "model_int8.onnx", images)
+            path = quantize_int8(
+                path, Path(folder) / "model_int8.onnx", images, symmetric_activations=symmetric
+            )
         return factories[backend](path, precision, threads)
 
 
@@ -487,8 +494,10 @@ def cache_dir() -> Path:
     return Path(root) / "crowdpose3d" / "exported"
 
 
-def exported_file(spec: str, int8: bool) -> Path:
+def exported_file(spec: str, int8: bool, symmetric: bool = False) -> Path:
     """An ONNX export of checkpoint ``spec`` (fp32 or int8), made once and cached.
+
+    ``symmetric``: int8 activations with zero point 0 (for OpenVINO) instead of uint8.
 
     The export runs in a child process (``crowdpose3d export``): tracing, the ONNX proto
     and the quantiser's calibration need several hundred MB that a long run should not
@@ -499,25 +508,25 @@ def exported_file(spec: str, int8: bool) -> Path:
     import subprocess
     import sys
 
-    from crowdpose3d.core import decode, model
+    from crowdpose3d.core import decode, model, sparse_heads
     from crowdpose3d.engine import export
 
     digest = hashlib.sha256(resolve_model_path(spec).read_bytes())
-    for module in (decode, model, export):
+    for module in (decode, model, sparse_heads, export):
         digest.update(Path(module.__file__).read_bytes())
-    digest.update(b"int8" if int8 else b"fp32")
+    symmetric = symmetric and int8
+    digest.update((b"int8" + b"s8" * symmetric) if int8 else b"fp32")
     folder = cache_dir()
     path = folder / f"{Path(str(spec)).stem.replace('builtin:', '')}-{digest.hexdigest()[:16]}"
-    path = path.with_suffix(".int8.onnx" if int8 else ".onnx")
+    path = path.with_suffix((".int8s8.onnx" if symmetric else ".int8.onnx") if int8 else ".onnx")
     if path.is_file():
         return path
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
         path = Path(tempfile.mkdtemp(prefix="crowdpose3d_export_")) / path.name
-    log.info(
-        "exporting %s to %s once (%s; later runs reuse it)", spec, path, "int8" if int8 else "fp32"
-    )
+    kind = ("int8, symmetric activations" if symmetric else "int8") if int8 else "fp32"
+    log.info("exporting %s to %s once (%s; later runs reuse it)", spec, path, kind)
     command = [
         sys.executable,
         "-m",
@@ -528,7 +537,9 @@ def exported_file(spec: str, int8: bool) -> Path:
         "-o",
         str(path),
     ]
-    done = subprocess.run(command + (["--int8"] if int8 else []), capture_output=True, text=True)
+    if int8:
+        command += ["--int8"] + (["--symmetric-activations"] if symmetric else [])
+    done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0 or not path.is_file():
         lines = done.stderr.strip().splitlines()
         raise ValueError(f"exporting {spec} failed: {lines[-1] if lines else done.returncode}")
