@@ -198,6 +198,28 @@ def test_checkpoint_on_onnxruntime_is_exported_once_and_cached(
     assert cached[0].stat().st_mtime_ns == before
 
 
+@pytest.mark.slow
+@needs("onnx", "onnxruntime", "openvino")
+def test_checkpoint_on_openvino_int8_uses_symmetric_activations(
+    image, reference, tmp_path, monkeypatch
+):
+    """OpenVINO's int8 is quantised with int8 activations (zero point 0): its own cached
+    file, and OpenVINO compiles its convolutions in int8."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    predictor = Predictor.from_spec(
+        MODEL, device="cpu", backend="openvino", precision="int8", score_threshold=0.1
+    )
+    assert (predictor.backend, predictor.precision) == ("openvino", "int8")
+    cached = sorted(backends.cache_dir().iterdir())
+    assert [path.name.endswith(".int8s8.onnx") for path in cached] == [True]
+    import onnx
+
+    graph = onnx.load(str(cached[0]))
+    zero_points = [init for init in graph.graph.initializer if init.name.endswith("zero_point")]
+    assert zero_points and all(onnx.numpy_helper.to_array(z).dtype == np.int8 for z in zero_points)
+    close_detections(predictor([image])[0], reference)
+
+
 # --- export round trip ------------------------------------------------------------------------
 
 
@@ -257,6 +279,10 @@ def test_auto_choice_follows_the_cpu(monkeypatch):
     monkeypatch.setattr(backends, "available_backends", lambda: ["torch", "onnxruntime"])
     assert choose("auto", "auto", CPU)[:2] == ("torch", "bf16")  # no OpenVINO: torch's bf16
     monkeypatch.setattr(backends, "available_backends", lambda: BACKENDS_ALL)
+    # Without onnx a checkpoint cannot reach OpenVINO (it is exported first): torch.
+    monkeypatch.setattr(backends, "_can_export", lambda: False)
+    assert choose("auto", "auto", CPU)[:2] == ("torch", "bf16")
+    monkeypatch.setattr(backends, "_can_export", lambda: True)
     monkeypatch.setattr(backends, "cpu_has_bf16", lambda: False)
     assert choose("auto", "auto", CPU)[:2] == ("onnxruntime", "fp32")
     monkeypatch.setattr(backends, "cpu_has_bf16", lambda: True)

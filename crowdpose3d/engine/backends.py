@@ -289,6 +289,8 @@ def choose(
         else:
             order = CPU_PREFERENCE.get(precision, ("torch",))
         candidates = [name for name in order if name in installed]
+        if not exported and not _can_export():  # a checkpoint reaches them through ONNX
+            candidates = [name for name in candidates if name == "torch"]
         if not candidates:
             raise ValueError(_missing_backend(precision, exported))
         backend = candidates[0]
@@ -312,6 +314,13 @@ def choose(
     if precision == "fp16" and device.type != "cuda":
         raise ValueError("precision fp16 needs a CUDA device; use bf16 or fp32 on a CPU")
     return Choice(backend, precision, "; ".join(reasons) or "as asked")
+
+
+def _can_export() -> bool:
+    """Whether checkpoints can be exported here (the onnx package), for `choose`'s auto."""
+    import importlib.util
+
+    return importlib.util.find_spec("onnx") is not None
 
 
 def _missing_backend(precision: str, exported: bool) -> str:
