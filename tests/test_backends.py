@@ -279,13 +279,12 @@ def test_auto_choice_follows_the_cpu(monkeypatch):
     assert choose("auto", "int8", CPU)[:2] == ("onnxruntime", "int8")
     monkeypatch.setattr(backends, "available_backends", lambda: BACKENDS_ALL)
     monkeypatch.setattr(backends, "cpu_has_bf16", lambda: True)
-    assert choose("auto", "auto", CPU)[:2] == ("openvino", "bf16")
-    monkeypatch.setattr(backends, "available_backends", lambda: ["torch", "onnxruntime"])
-    assert choose("auto", "auto", CPU)[:2] == ("torch", "bf16")  # no OpenVINO: torch's bf16
-    monkeypatch.setattr(backends, "available_backends", lambda: BACKENDS_ALL)
-    # Without onnx a checkpoint cannot reach OpenVINO (it is exported first): torch.
-    monkeypatch.setattr(backends, "_can_export", lambda: False)
     assert choose("auto", "auto", CPU)[:2] == ("torch", "bf16")
+    # An exported file on a bf16 CPU: OpenVINO's bf16 (torch does not run it).
+    assert choose("auto", "auto", CPU, exported=True)[:2] == ("openvino", "bf16")
+    # Without onnx a checkpoint cannot reach OpenVINO (it is exported first): fp32 torch.
+    monkeypatch.setattr(backends, "_can_export", lambda: False)
+    assert choose("auto", "fp32", CPU)[:2] == ("torch", "fp32")
     monkeypatch.setattr(backends, "_can_export", lambda: True)
     monkeypatch.setattr(backends, "cpu_has_bf16", lambda: False)
     assert choose("auto", "auto", CPU)[:2] == ("onnxruntime", "fp32")
