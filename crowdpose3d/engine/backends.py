@@ -11,10 +11,11 @@ ran the network.
     openvino      fp32, bf16, int8  pip install 'crowdpose3d[openvino]' (CPU only)
 
 ``backend="auto"`` / ``precision="auto"`` (`choose`) pick the fastest combination this
-machine has, in the order measured by ``benchmarks/backends.py``: on CUDA torch fp16; on a
-CPU with bf16 instructions (AVX512-BF16 or AMX) bf16 on OpenVINO, else on torch; elsewhere
-fp32 on OpenVINO, ONNX Runtime, then torch. int8 is never chosen automatically (it costs
-accuracy, see docs/models.md); ask for it.
+machine has, in the order of `CPU_PREFERENCE`: on CUDA torch fp16; on a CPU with bf16
+instructions (AVX512-BF16 or AMX) bf16 on torch (OpenVINO for an exported file; OpenVINO
+is the faster, see `CPU_PREFERENCE`); elsewhere fp32 on ONNX Runtime, OpenVINO, then
+torch. int8 is never chosen automatically (it costs accuracy, see docs/models.md); ask
+for it.
 
 A checkpoint (``.pt``, ``builtin:NAME``) runs on any backend: for ONNX Runtime and OpenVINO
 it is exported first, once, by a child process, into a cache (`exported_file`; int8 is
