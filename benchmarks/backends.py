@@ -85,6 +85,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--work", help="folder for the generated data (default: a temp dir)")
     parser.add_argument("--json", help="also write the figures here")
     parser.add_argument("--quick", action="store_true", help="1 round, 2 repeats, 12 frames")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="threads of every timed forward, the bare torch fp32 one included (default: "
+        "torch's own and every CPU for the other backends); 1 gives a fair same-run ratio "
+        "on a loaded machine, where torch's 2-thread pool waits for descheduled workers",
+    )
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.repeats, args.frames, args.eval_frames = 1, 2, 12, 12
@@ -265,13 +272,13 @@ def stage_costs(frames768: list[np.ndarray], video768: Path, checkpoint, repeats
     }  # fmt: skip
 
 
-def run_worker(row: dict, clip: dict, work: Path, repeats: int) -> dict:
+def run_worker(row: dict, clip: dict, work: Path, repeats: int, threads: int | None) -> dict:
     """One row's timings in a fresh process: another backend's idle thread pools (OpenMP,
     TBB) in the same process slow every forward down several times on a shared machine."""
     command = [sys.executable, __file__, "--worker", json.dumps(
         {"backend": row["backend"], "precision": row["precision"], "spec": row["spec"],
          "video": str(clip["video"]), "camera": str(clip["camera"]),
-         "out": str(work / "out"), "repeats": repeats})]  # fmt: skip
+         "out": str(work / "out"), "repeats": repeats, "threads": threads})]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"worker failed: {done.stderr.strip().splitlines()[-1:]}")
@@ -281,13 +288,16 @@ def run_worker(row: dict, clip: dict, work: Path, repeats: int) -> dict:
 def runner_ms(job: dict, batch: np.ndarray) -> float:
     """Milliseconds per frame of the row's runner alone; nothing of it outlives the call."""
     predictor = Predictor(load_model(job["spec"]), device="cpu", backend=job["backend"],
-                          precision=job["precision"], batch_size=BATCH)  # fmt: skip
+                          precision=job["precision"], batch_size=BATCH,
+                          threads=job["threads"])  # fmt: skip
     runner = predictor.runner
     return timed_ms(lambda: runner(batch), job["repeats"]) / BATCH
 
 
 def worker(job: dict) -> None:
     """Bare torch fp32 forward, the row's runner and the pipeline, one process, as JSON."""
+    if job["threads"]:
+        torch.set_num_threads(job["threads"])  # the bare forward's too
     checkpoint = load_checkpoint(MODEL)
     frames = decoded_frames(Path(job["video"]), BATCH)
     fit = ResizeToFit(*checkpoint.input_size)
@@ -297,7 +307,7 @@ def worker(job: dict) -> None:
     gc.collect()  # the runner is gone before the pipeline opens its own
     clip = {"video": job["video"], "camera": job["camera"]}
     pipeline = pipeline_ms(clip, Path(job["out"]), job["spec"], job["backend"],
-                           job["precision"])  # fmt: skip
+                           job["precision"], job["threads"])  # fmt: skip
     print(json.dumps({"bare_ms": bare_ms, "model_ms": model_ms, "pipeline": pipeline}))
 
 
@@ -327,6 +337,11 @@ def main() -> int:
         files["fp32"] = str(export_model(MODEL, work / "model.onnx"))
         if "onnxruntime" in installed:
             files["int8"] = str(export_model(MODEL, work / "model_int8.onnx", int8=True))
+            # OpenVINO's int8: symmetric int8 activations, as its runner exports them.
+            s8_path = work / "model_int8_s8.onnx"
+            files["int8 openvino"] = str(
+                export_model(MODEL, s8_path, int8=True, symmetric_activations=True)
+            )
     rows = []
     for backend, precision in ROWS:
         try:
@@ -337,6 +352,8 @@ def main() -> int:
         except ValueError as error:
             print(f"  skipped {backend} {precision}: {error}")
             continue
+        if backend == "openvino" and precision == "int8":
+            file_key = "int8 openvino"
         spec = MODEL if backend == "torch" else files[file_key]
         predictor = Predictor(load_model(spec), device="cpu", backend=backend,
                               precision=precision)  # fmt: skip
@@ -352,16 +369,17 @@ def main() -> int:
     gc.collect()
     for round_number in range(args.rounds):
         for row in rows:
-            timing = run_worker(row, data["clip"], work, args.repeats)
+            timing = run_worker(row, data["clip"], work, args.repeats, args.threads)
             row["bare_ms"].append(timing["bare_ms"])
             row["model_ms"].append(timing["model_ms"])
             row["pipeline"].append(timing["pipeline"])
         print(f"  round {round_number + 1}/{args.rounds} done", file=sys.stderr, flush=True)
 
     reference = rows[0]
-    print(f"\nmodel {MODEL}, 512x320, batch {BATCH}; pipeline: {args.frames}-frame 30-person "
-          f"clip; AP / 3DPCK: {len(samples)} held-out frames (seed {HELD_OUT_SEED}); median of "
-          f"{args.rounds} rounds")  # fmt: skip
+    threads = f"{args.threads} thread(s) per forward" if args.threads else "default threads"
+    print(f"\nmodel {MODEL}, 512x320, batch {BATCH}, {threads}; pipeline: {args.frames}-frame "
+          f"30-person clip; AP / 3DPCK: {len(samples)} held-out frames (seed {HELD_OUT_SEED}); "
+          f"median of {args.rounds} rounds")  # fmt: skip
     header = (f"{'backend':<12} {'prec':<5} {'model ms':>9} {'pipeline ms':>12} "
               f"{'bare fp32 ms':>13} {'model/bare':>11} {'pipeline/bare':>14} {'AP':>6} "
               f"{'3DPCK':>6} {'dAP':>6} {'dPCK':>6}")  # fmt: skip

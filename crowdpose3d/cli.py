@@ -217,7 +217,11 @@ def _export(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     try:
         path = export_model(
-            args.model, args.output, int8=args.int8, calibration_frames=args.calibration_frames
+            args.model,
+            args.output,
+            int8=args.int8,
+            calibration_frames=args.calibration_frames,
+            symmetric_activations=True if args.symmetric_activations else None,
         )
     except (CheckpointError, ValueError, ImportError, OSError) as error:
         return _fail(first_line(error))
@@ -790,6 +794,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--int8", action="store_true", help="post-training int8 quantisation")
     export.add_argument(
         "--calibration-frames", type=int, default=32, help="generated frames for --int8 (32)"
+    )
+    export.add_argument(
+        "--symmetric-activations",
+        action="store_true",
+        help="--int8 with int8 activations (zero point 0): for OpenVINO, which runs it about "
+        "twice as fast; the default for .xml (.onnx: uint8, for ONNX Runtime)",
     )
     export.set_defaults(handler=_export)
 

@@ -198,6 +198,32 @@ def test_checkpoint_on_onnxruntime_is_exported_once_and_cached(
     assert cached[0].stat().st_mtime_ns == before
 
 
+@pytest.mark.slow
+@needs("onnx", "onnxruntime", "openvino")
+def test_checkpoint_on_openvino_int8_uses_symmetric_activations(
+    image, reference, tmp_path, monkeypatch
+):
+    """OpenVINO's int8 is quantised with int8 activations (zero point 0): its own cached
+    file, and OpenVINO compiles its convolutions in int8."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    predictor = Predictor.from_spec(
+        MODEL, device="cpu", backend="openvino", precision="int8", score_threshold=0.1
+    )
+    assert (predictor.backend, predictor.precision) == ("openvino", "int8")
+    cached = sorted(backends.cache_dir().iterdir())
+    assert [path.name.endswith(".int8s8.onnx") for path in cached] == [True]
+    import onnx
+
+    graph = onnx.load(str(cached[0]))
+    zero_points = [
+        onnx.numpy_helper.to_array(init).dtype
+        for init in graph.graph.initializer
+        if init.name.endswith("zero_point")
+    ]  # activations and weights int8; the biases' int32; no uint8 (ONNX Runtime's flavour)
+    assert np.dtype(np.int8) in zero_points and np.dtype(np.uint8) not in zero_points
+    close_detections(predictor([image])[0], reference)
+
+
 # --- export round trip ------------------------------------------------------------------------
 
 
@@ -254,6 +280,12 @@ def test_auto_choice_follows_the_cpu(monkeypatch):
     monkeypatch.setattr(backends, "available_backends", lambda: BACKENDS_ALL)
     monkeypatch.setattr(backends, "cpu_has_bf16", lambda: True)
     assert choose("auto", "auto", CPU)[:2] == ("torch", "bf16")
+    # An exported file on a bf16 CPU: OpenVINO's bf16 (torch does not run it).
+    assert choose("auto", "auto", CPU, exported=True)[:2] == ("openvino", "bf16")
+    # Without onnx a checkpoint cannot reach OpenVINO (it is exported first): fp32 torch.
+    monkeypatch.setattr(backends, "_can_export", lambda: False)
+    assert choose("auto", "fp32", CPU)[:2] == ("torch", "fp32")
+    monkeypatch.setattr(backends, "_can_export", lambda: True)
     monkeypatch.setattr(backends, "cpu_has_bf16", lambda: False)
     assert choose("auto", "auto", CPU)[:2] == ("onnxruntime", "fp32")
     monkeypatch.setattr(backends, "cpu_has_bf16", lambda: True)

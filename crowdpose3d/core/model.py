@@ -395,8 +395,9 @@ class PandaNet(nn.Module):
         _check_image_size(image_height, image_width)
         return image_height // self.output_stride, image_width // self.output_stride
 
-    def forward(self, images: Tensor) -> PandaNetOutput:
-        """Predict dense scores, boxes and poses for (B, 3, H, W) RGB images in [0, 1]."""
+    def trunk(self, images: Tensor) -> Tensor:
+        """(B, 3, H, W) RGB in [0, 1] -> the map every head reads, (B, C, H/s, W/s) with
+        s the output stride (NHWC in memory when ``channels_last``)."""
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(images.shape)}")
         _check_image_size(images.shape[2], images.shape[3])
@@ -406,8 +407,11 @@ class PandaNet(nn.Module):
             x = x.contiguous(memory_format=torch.channels_last)
         c3, c4, c5 = self.backbone(x)
         x = self.pyramid(c3, c4, c5)  # (B, 3P, H/8, W/8)
-        x = self.upsample(x)  # (B, C, H/4, W/4), or unchanged without sub-pixel conv
+        return self.upsample(x)  # (B, C, H/4, W/4), or unchanged without sub-pixel conv
 
+    def forward(self, images: Tensor) -> PandaNetOutput:
+        """Predict dense scores, boxes and poses for (B, 3, H, W) RGB images in [0, 1]."""
+        x = self.trunk(images)  # (B, C, H/4, W/4)
         B, _, H, W = x.shape
         A, K = self.num_anchors, self.num_joints
         # Channels are anchor-major: channel a * D + d holds component d of anchor a.

@@ -11,10 +11,11 @@ ran the network.
     openvino      fp32, bf16, int8  pip install 'crowdpose3d[openvino]' (CPU only)
 
 ``backend="auto"`` / ``precision="auto"`` (`choose`) pick the fastest combination this
-machine has, in the order measured by ``benchmarks/backends.py``: on CUDA torch fp16; on a
-CPU with bf16 instructions (AVX512-BF16 or AMX) bf16 on OpenVINO, else on torch; elsewhere
-fp32 on OpenVINO, ONNX Runtime, then torch. int8 is never chosen automatically (it costs
-accuracy, see docs/models.md); ask for it.
+machine has, in the order of `CPU_PREFERENCE`: on CUDA torch fp16; on a CPU with bf16
+instructions (AVX512-BF16 or AMX) bf16 on torch (OpenVINO for an exported file; OpenVINO
+is the faster, see `CPU_PREFERENCE`); elsewhere fp32 on ONNX Runtime, OpenVINO, then
+torch. int8 is never chosen automatically (it costs accuracy, see docs/models.md); ask
+for it.
 
 A checkpoint (``.pt``, ``builtin:NAME``) runs on any backend: for ONNX Runtime and OpenVINO
 it is exported first, once, by a child process, into a cache (`exported_file`; int8 is
@@ -78,10 +79,13 @@ SUPPORTED = {
     "onnxruntime": ("fp32", "int8"),
     "openvino": ("fp32", "bf16", "int8"),
 }
-# `choose`'s order of preference on a CPU, fastest first: whole-pipeline ms per frame of
-# `python benchmarks/backends.py` on the idle 2-core EPYC (docs/backends.md, "quiet run"):
-# bf16 torch 66.8 < openvino 75.2; fp32 onnxruntime 69.4 < openvino 80.9 < torch 94.8;
-# int8 onnxruntime 54.8 < openvino 68.9.
+# `choose`'s order of preference on a CPU, fastest first. Whole pipeline, ms per frame,
+# `python benchmarks/backends.py --threads 1` (docs/backends.md, run B, sparse heads, a
+# loaded machine): bf16 openvino 50.5 < torch 95.6; fp32 openvino 152.8 < onnxruntime
+# 178.7 < torch 193.8; int8 openvino 52.5 < onnxruntime 115.6. bf16 stays on torch first
+# all the same: with OpenVINO as the default, 3 full test-suite runs in one process
+# segfaulted at different tests (docs/backends.md, "OpenVINO as the default"); until that
+# is understood OpenVINO bf16 is `--backend openvino`, not `auto`.
 CPU_PREFERENCE = {
     "bf16": ("torch", "openvino"),
     "fp32": ("onnxruntime", "openvino", "torch"),
@@ -287,6 +291,8 @@ def choose(
         else:
             order = CPU_PREFERENCE.get(precision, ("torch",))
         candidates = [name for name in order if name in installed]
+        if not exported and not _can_export():  # a checkpoint reaches them through ONNX
+            candidates = [name for name in candidates if name == "torch"]
         if not candidates:
             raise ValueError(_missing_backend(precision, exported))
         backend = candidates[0]
@@ -310,6 +316,13 @@ def choose(
     if precision == "fp16" and device.type != "cuda":
         raise ValueError("precision fp16 needs a CUDA device; use bf16 or fp32 on a CPU")
     return Choice(backend, precision, "; ".join(reasons) or "as asked")
+
+
+def _can_export() -> bool:
+    """Whether checkpoints can be exported here (the onnx package), for `choose`'s auto."""
+    import importlib.util
+
+    return importlib.util.find_spec("onnx") is not None
 
 
 def _missing_backend(precision: str, exported: bool) -> str:
@@ -408,6 +421,7 @@ class OpenVinoRunner:
         import openvino as ov
 
         self.precision = precision
+        self.path = path
         config = {
             "INFERENCE_PRECISION_HINT": OPENVINO_HINTS[precision],
             "PERFORMANCE_HINT": "LATENCY",  # one stream: one batch at a time, all threads
@@ -466,8 +480,10 @@ def make_runner(
         if model.kind == "openvino" and backend != "openvino":
             raise ValueError(f"{model.path} is OpenVINO IR: it runs on backend openvino")
         return factories[backend](model.path, precision, threads)
+    # int8 for OpenVINO: symmetric int8 activations (engine.export.export_model).
+    symmetric = backend == "openvino"
     if model.name and top_k == DEFAULT_TOP_K:
-        path = exported_file(model.name, int8=precision == "int8")
+        path = exported_file(model.name, int8=precision == "int8", symmetric=symmetric)
         return factories[backend](path, precision, threads)
     from crowdpose3d.engine.export import calibration_images, export_onnx, quantize_int8
 
@@ -476,7 +492,9 @@ def make_runner(
         if precision == "int8":
             log.info("quantising %s to int8 (calibration on generated frames)", model.name)
             images = calibration_images(model.input_size)
-            path = quantize_int8(path, Path(folder) / "model_int8.onnx", images)
+            path = quantize_int8(
+                path, Path(folder) / "model_int8.onnx", images, symmetric_activations=symmetric
+            )
         return factories[backend](path, precision, threads)
 
 
@@ -487,8 +505,10 @@ def cache_dir() -> Path:
     return Path(root) / "crowdpose3d" / "exported"
 
 
-def exported_file(spec: str, int8: bool) -> Path:
+def exported_file(spec: str, int8: bool, symmetric: bool = False) -> Path:
     """An ONNX export of checkpoint ``spec`` (fp32 or int8), made once and cached.
+
+    ``symmetric``: int8 activations with zero point 0 (for OpenVINO) instead of uint8.
 
     The export runs in a child process (``crowdpose3d export``): tracing, the ONNX proto
     and the quantiser's calibration need several hundred MB that a long run should not
@@ -499,25 +519,25 @@ def exported_file(spec: str, int8: bool) -> Path:
     import subprocess
     import sys
 
-    from crowdpose3d.core import decode, model
+    from crowdpose3d.core import decode, model, sparse_heads
     from crowdpose3d.engine import export
 
     digest = hashlib.sha256(resolve_model_path(spec).read_bytes())
-    for module in (decode, model, export):
+    for module in (decode, model, sparse_heads, export):
         digest.update(Path(module.__file__).read_bytes())
-    digest.update(b"int8" if int8 else b"fp32")
+    symmetric = symmetric and int8
+    digest.update((b"int8" + b"s8" * symmetric) if int8 else b"fp32")
     folder = cache_dir()
     path = folder / f"{Path(str(spec)).stem.replace('builtin:', '')}-{digest.hexdigest()[:16]}"
-    path = path.with_suffix(".int8.onnx" if int8 else ".onnx")
+    path = path.with_suffix((".int8s8.onnx" if symmetric else ".int8.onnx") if int8 else ".onnx")
     if path.is_file():
         return path
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
         path = Path(tempfile.mkdtemp(prefix="crowdpose3d_export_")) / path.name
-    log.info(
-        "exporting %s to %s once (%s; later runs reuse it)", spec, path, "int8" if int8 else "fp32"
-    )
+    kind = ("int8, symmetric activations" if symmetric else "int8") if int8 else "fp32"
+    log.info("exporting %s to %s once (%s; later runs reuse it)", spec, path, kind)
     command = [
         sys.executable,
         "-m",
@@ -528,7 +548,9 @@ def exported_file(spec: str, int8: bool) -> Path:
         "-o",
         str(path),
     ]
-    done = subprocess.run(command + (["--int8"] if int8 else []), capture_output=True, text=True)
+    if int8:
+        command += ["--int8"] + (["--symmetric-activations"] if symmetric else [])
+    done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0 or not path.is_file():
         lines = done.stderr.strip().splitlines()
         raise ValueError(f"exporting {spec} failed: {lines[-1] if lines else done.returncode}")

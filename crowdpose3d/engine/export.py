@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from crowdpose3d.core.checkpoint import PandaNetCheckpoint, load_checkpoint
 from crowdpose3d.core.decode import gather_candidates
 from crowdpose3d.core.model import PandaNet
+from crowdpose3d.core.sparse_heads import candidate_forward
 
 __all__ = [
     "EXPORT_FORMAT",
@@ -73,13 +74,19 @@ class DeployedPandaNet(nn.Module):
     `gather_candidates` keeps the outputs small.
     """
 
-    def __init__(self, model: PandaNet, top_k: int = DEFAULT_TOP_K) -> None:
+    def __init__(self, model: PandaNet, top_k: int = DEFAULT_TOP_K, sparse: bool = True) -> None:
         super().__init__()
         self.model = model
         self.top_k = top_k
+        # True: the heads' output convolutions run only at the chosen cells
+        # (`crowdpose3d.core.sparse_heads`); False: the dense maps, then TopK + Gather
+        # (the graph of earlier exports, kept for benchmarks/forward_speed.py).
+        self.sparse = sparse
 
     def forward(self, images: Tensor) -> tuple[Tensor, ...]:
         x = images.permute(0, 3, 1, 2).float() / 255.0  # (B, 3, H, W) in [0, 1], NHWC memory
+        if self.sparse:
+            return tuple(candidate_forward(self.model, x, self.top_k))
         return tuple(gather_candidates(self.model(x), self.top_k))
 
 
@@ -109,18 +116,20 @@ def export_onnx(
     path: str | Path,
     top_k: int = DEFAULT_TOP_K,
     precision: str = "fp32",
+    sparse: bool = True,
 ) -> Path:
     """Write ``checkpoint`` as an fp32 ONNX file with its metadata -> the path.
 
     Batch, height and width are dynamic; ``top_k`` is fixed in the graph (an input needs
-    at least ``top_k`` anchors: 64x64 and up with 10 anchors at stride 4).
+    at least ``top_k`` anchors: 64x64 and up with 10 anchors at stride 4). ``sparse``:
+    `DeployedPandaNet`'s choice of graph tail.
     """
     onnx = _require("onnx", "onnx")
     height, width = checkpoint.input_size
     model = copy.deepcopy(checkpoint.model).float().eval().cpu()
     cells = (height // model.output_stride) * (width // model.output_stride)
     top_k = min(top_k, cells * model.num_anchors)
-    wrapper = DeployedPandaNet(model, top_k).eval()
+    wrapper = DeployedPandaNet(model, top_k, sparse=sparse).eval()
     example = torch.zeros(1, height, width, 3, dtype=torch.uint8)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -186,14 +195,21 @@ def calibration_images(
 
 
 def quantize_int8(
-    fp32_path: str | Path, int8_path: str | Path, images: Sequence[np.ndarray]
+    fp32_path: str | Path,
+    int8_path: str | Path,
+    images: Sequence[np.ndarray],
+    quant_format: str = "QDQ",
+    symmetric_activations: bool = False,
 ) -> Path:
     """Post-training static int8 quantisation of an exported fp32 ONNX file -> its path.
 
     ``images``: (H, W, 3) uint8 calibration frames at the model's input size. Convolutions
     are quantised (QDQ, symmetric int8 weights per output channel, uint8 activations with
     MinMax ranges); the graph's tail (TopK, Gather) stays float. The metadata is copied
-    with precision int8.
+    with precision int8. ``quant_format``: "QDQ" (QuantizeLinear / DequantizeLinear pairs,
+    which ONNX Runtime fuses and OpenVINO reads) or "QOperator" (QLinearConv; ONNX Runtime
+    only, compared in benchmarks/forward_speed.py). ``symmetric_activations``: int8
+    activations with zero point 0 instead of uint8 (compared there too).
     """
     onnx = _require("onnx", "onnx")
     quantization = _require("onnxruntime.quantization", "onnx")
@@ -214,10 +230,15 @@ def quantize_int8(
             str(prepared),
             str(temporary),
             Reader(),
-            quant_format=quantization.QuantFormat.QDQ,
+            quant_format=getattr(quantization.QuantFormat, quant_format),
             op_types_to_quantize=["Conv"],
             per_channel=True,
-            activation_type=quantization.QuantType.QUInt8,
+            activation_type=(
+                quantization.QuantType.QInt8
+                if symmetric_activations
+                else quantization.QuantType.QUInt8
+            ),
+            extra_options={"ActivationSymmetric": symmetric_activations},
             weight_type=quantization.QuantType.QInt8,
             calibrate_method=quantization.CalibrationMethod.MinMax,
         )
@@ -254,9 +275,16 @@ def export_model(
     int8: bool = False,
     calibration_frames: int = CALIBRATION_FRAMES,
     top_k: int = DEFAULT_TOP_K,
+    symmetric_activations: bool | None = None,
 ) -> Path:
     """``builtin:NAME`` or a checkpoint -> ``destination`` (``.onnx``, or ``.xml`` for
-    OpenVINO IR), fp32 or int8. Raises ValueError (one line) for a bad destination."""
+    OpenVINO IR), fp32 or int8. Raises ValueError (one line) for a bad destination.
+
+    int8 activations are uint8 with a zero point for ONNX Runtime, symmetric int8 for
+    OpenVINO (``symmetric_activations`` None: symmetric for ``.xml`` only). OpenVINO runs
+    a uint8 QDQ file with its zero points subtracted in f32 around every convolution, at
+    about half the speed (benchmarks/forward_speed.py); ONNX Runtime is slower on the
+    symmetric one."""
     destination = Path(destination)
     suffix = destination.suffix.lower()
     if suffix not in (".onnx", ".xml"):
@@ -273,7 +301,8 @@ def export_model(
             log.info("calibrating int8 on %d generated frames", calibration_frames)
             images = calibration_images(checkpoint.input_size, calibration_frames)
             target = destination if suffix == ".onnx" else Path(folder) / "int8.onnx"
-            onnx_path = quantize_int8(onnx_path, target, images)
+            symmetric = suffix == ".xml" if symmetric_activations is None else symmetric_activations
+            onnx_path = quantize_int8(onnx_path, target, images, symmetric_activations=symmetric)
         if suffix == ".xml":
             to_openvino(onnx_path, destination)
     return destination
