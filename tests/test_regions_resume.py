@@ -138,12 +138,9 @@ def test_a_region_counter_continues_exactly_from_its_saved_state(cut):
         RegionCounter("cam", [], [zone]).load_state_dict(saved)
 
 
-@pytest.mark.slow
-def test_a_run_killed_twice_resumes_to_the_events_of_an_uninterrupted_run(tmp_path):
-    """SIGKILL after the 2nd events part, again (resumed) after the 5th, then resume to the
-    end: the events dataset equals an uninterrupted run's. Old code: the resumed regions
-    started empty (people inside entered again, crossings right after the resume point were
-    missed) and the events still waiting in the killed run's memory were lost."""
+def clean_run_and_slow_pipeline(tmp_path: Path) -> tuple[Path, Path]:
+    """Runs the regions pipeline uninterrupted into ``tmp_path/clean`` and writes a slow
+    copy (for a test to stop half way) -> (its pipeline file, its output folder)."""
     images = write_images(tmp_path / "images")
     clean_file, cut_file = tmp_path / "clean.yaml", tmp_path / "cut.yaml"
     clean_file.write_text(yaml.safe_dump(regions_pipeline(images, tmp_path / "clean")))
@@ -152,6 +149,16 @@ def test_a_run_killed_twice_resumes_to_the_events_of_an_uninterrupted_run(tmp_pa
     clean = run_cli(clean_file)
     _, stderr = clean.communicate(timeout=300)
     assert clean.returncode == 0, stderr
+    return cut_file, cut
+
+
+@pytest.mark.slow
+def test_a_run_killed_twice_resumes_to_the_events_of_an_uninterrupted_run(tmp_path):
+    """SIGKILL after the 2nd events part, again (resumed) after the 5th, then resume to the
+    end: the events dataset equals an uninterrupted run's. Old code: the resumed regions
+    started empty (people inside entered again, crossings right after the resume point were
+    missed) and the events still waiting in the killed run's memory were lost."""
+    cut_file, cut = clean_run_and_slow_pipeline(tmp_path)
     kill_when(cut / "events" / "part-000001.parquet", run_cli(cut_file))
     kill_when(cut / "events" / "part-000004.parquet", run_cli(cut_file, "--resume"))
     assert not (cut / "tracks" / "part-000009.parquet").exists()  # killed before the end
@@ -176,14 +183,7 @@ def test_a_run_stopped_cleanly_resumes_to_the_events_of_an_uninterrupted_run(tmp
     reason "end", the open interval ends), then `--resume` to the end: the events equal an
     uninterrupted run's; a second `--resume` with no frame left changes nothing. Old code:
     the resumed run kept the first run's closing events beside the real leaves."""
-    images = write_images(tmp_path / "images")
-    clean_file, cut_file = tmp_path / "clean.yaml", tmp_path / "cut.yaml"
-    clean_file.write_text(yaml.safe_dump(regions_pipeline(images, tmp_path / "clean")))
-    cut = tmp_path / "cut"
-    cut_file.write_text(yaml.safe_dump(regions_pipeline(images, cut, sleep_s=0.03)))
-    clean = run_cli(clean_file)
-    _, stderr = clean.communicate(timeout=300)
-    assert clean.returncode == 0, stderr
+    cut_file, cut = clean_run_and_slow_pipeline(tmp_path)
     first = run_cli(cut_file)
     wait_for(cut / "events" / "part-000002.parquet", first, timeout=300)
     first.send_signal(signal.SIGTERM)
