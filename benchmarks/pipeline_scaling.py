@@ -32,8 +32,9 @@ from crowdpose3d.pipeline.stage import StageContext
 STAGES = [
     "source:video",
     "stages[0]:pandanet",
-    "stages[1]:lift",
-    "stages[2]:track",
+    "stages[1]:verify",
+    "stages[2]:lift",
+    "stages[3]:track",
     "sinks[0]:parquet",
 ]
 
@@ -103,7 +104,7 @@ def main() -> None:
         f"{last['frame_ms'] / first['frame_ms']:.2f}x (target <= 1.2x)"
     )
     print(
-        f"tracking at {args.people[-1]} people: {last['stages[2]:track']:.2f} ms/frame (target < 2)"
+        f"tracking at {args.people[-1]} people: {last['stages[3]:track']:.2f} ms/frame (target < 2)"
     )
     around = sum(last[s] for s in STAGES if "pandanet" not in s) / last[STAGES[1]]
     print(

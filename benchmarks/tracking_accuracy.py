@@ -56,7 +56,7 @@ def main() -> None:
                 model=args.model,
                 camera={"camera_file": str(clip.camera)},
             )
-            config["stages"][2].update(track)
+            next(s for s in config["stages"] if s["type"] == "track").update(track)
             runner = PipelineRunner(validate_pipeline(config), StageContext(overwrite=True))
             runner.open()
             runner.run()

@@ -45,7 +45,7 @@ def track_pipeline(
         backend, precision, threads: the pandanet stage's (`crowdpose3d.engine.backends`).
         parquet: options of the Parquet sink (``rows_per_part``, ``retain_bytes`` ...); its
             ``retain_*`` options bound the overlay's and the MOT sink's segments too.
-        verifier: the pandanet stage's detection verifier (builtin, none or an .npz path;
+        verifier: the verify stage's detection verifier (builtin, none or an .npz path;
             None: `crowdpose3d.pipeline.defaults.DEFAULT_VERIFIER`).
     """
     data = default_pipeline(

@@ -225,3 +225,15 @@ class ThreadedStampPeople(StampPeople):
     """`StampPeople` with the pandanet stage's ``threads`` and ``device`` options."""
 
     Params = ThreadedStampParams
+
+
+def with_truth_detector(config: dict, root, noise_px: float = 1.0, miss_rate: float = 0.05):
+    """``config`` (a default pipeline's mapping) with `TruthDetector` in place of the model
+    stages (pandanet and the verify stage that re-scores its detections) -> ``config``."""
+    model_stages = ("pandanet", "verify")
+    config["stages"] = [
+        {"type": "pipeline_helpers:TruthDetector", "root": str(root), "noise_px": noise_px,
+         "miss_rate": miss_rate},
+        *(stage for stage in config["stages"] if stage["type"] not in model_stages),
+    ]  # fmt: skip
+    return config

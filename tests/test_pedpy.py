@@ -19,6 +19,7 @@ from crowdpose3d.pipeline.stage import StageContext
 
 pedpy = pytest.importorskip("pedpy", reason="needs the pedpy extra")
 sys.path.insert(0, str(Path(__file__).parent))
+from pipeline_helpers import with_truth_detector  # noqa: E402 - after the path
 from test_regions_pipeline import clip, ground_truth  # noqa: E402, F401 - the clip fixture
 
 FRAME_STEP = 3  # PedPy's speed: positions FRAME_STEP frames apart on each side
@@ -31,12 +32,7 @@ def tracks_folder(clip, tmp_path_factory):  # noqa: F811 - the imported fixture
     config = default_pipeline(
         str(clip.video), str(folder), camera={"camera_file": str(clip.camera)}
     )
-    config["stages"][0] = {
-        "type": "pipeline_helpers:TruthDetector",
-        "root": str(clip.root),
-        "noise_px": 1.0,
-        "miss_rate": 0.0,
-    }
+    with_truth_detector(config, clip.root, noise_px=1.0, miss_rate=0.0)
     runner = PipelineRunner(validate_pipeline(config), StageContext())
     runner.open()
     runner.run()

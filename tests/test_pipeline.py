@@ -390,6 +390,7 @@ def test_track_builds_the_default_pipeline_from_the_shipped_yaml_file(tmp_path):
     assert [entry.type for _, entry in from_file.entries()] == [
         "video",
         "pandanet",
+        "verify",
         "lift",
         "track",
         "pose_lifter",
@@ -400,5 +401,5 @@ def test_track_builds_the_default_pipeline_from_the_shipped_yaml_file(tmp_path):
     extended = default_pipeline(
         "a.mp4", "out", device="cpu", camera={"fov_deg": 70}, overlay="o.mp4", mot="m.txt"
     )
-    assert extended["stages"][0]["device"] == "cpu" and extended["stages"][1]["fov_deg"] == 70
+    assert extended["stages"][0]["device"] == "cpu" and extended["stages"][2]["fov_deg"] == 70
     assert [sink["type"] for sink in extended["sinks"]] == ["parquet", "overlay", "mot"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from pipeline_helpers import with_truth_detector
 
 from crowdpose3d.demo import compare_with_truth, make_sample_clip, truth_table
 from crowdpose3d.pipeline.config import validate_pipeline
@@ -31,12 +32,7 @@ def test_lift_and_track_after_an_oracle_detector_recover_identities_and_position
     config = default_pipeline(
         str(clip.video), str(output), camera={"camera_file": str(clip.camera)}
     )
-    config["stages"][0] = {
-        "type": "pipeline_helpers:TruthDetector",
-        "root": str(clip.root),
-        "noise_px": 1.0,
-        "miss_rate": 0.05,
-    }
+    with_truth_detector(config, clip.root, noise_px=1.0, miss_rate=0.05)
     run_pipeline(config)
     tracks = pd.read_parquet(output)
     found = compare_with_truth(tracks, truth_table(clip.root))

@@ -11,6 +11,7 @@ import av
 import numpy as np
 import pandas as pd
 import pytest
+from pipeline_helpers import with_truth_detector
 
 from crowdpose3d import analysis
 from crowdpose3d.demo import make_sample_clip, truth_table
@@ -89,12 +90,7 @@ def pipeline(clip, tmp_path, **extra_sinks) -> dict:
     config = default_pipeline(
         str(clip.video), str(tmp_path / "tracks"), camera={"camera_file": str(clip.camera)}
     )
-    config["stages"][0] = {
-        "type": "pipeline_helpers:TruthDetector",
-        "root": str(clip.root),
-        "noise_px": 1.0,
-        "miss_rate": 0.0,
-    }
+    with_truth_detector(config, clip.root, noise_px=1.0, miss_rate=0.0)
     config["stages"].append(regions_stage())
     config["sinks"].append({"type": "events", "path": str(tmp_path / "events")})
     config["sinks"] += [{"type": kind, **options} for kind, options in extra_sinks.items()]
@@ -218,4 +214,8 @@ def test_the_example_pipeline_file_is_valid(tmp_path):
     variables = {"input": "clip.mp4", "output": str(tmp_path), "camera": str(camera)}
     config = validate_pipeline(read_pipeline(path, variables))
     types = [entry.type for _, entry in config.entries()]
-    assert types == ["video", "pandanet", "lift", "track", "regions", "parquet", "events", "mqtt"]
+    assert types == ["video", "pandanet", "verify", "lift", "track", "regions"] + [
+        "parquet",
+        "events",
+        "mqtt",
+    ]

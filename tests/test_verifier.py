@@ -196,14 +196,47 @@ def test_fitting_learns_a_separating_feature_and_keeps_the_networks_recall():
     assert np.median(probability[labels]) > np.quantile(probability[~labels], 0.95)
 
 
-def test_track_passes_the_verifier_to_the_pandanet_stage(tmp_path):
+def test_track_passes_the_verifier_to_the_verify_stage(tmp_path):
     from crowdpose3d.api import track_pipeline
     from crowdpose3d.pipeline.defaults import DEFAULT_VERIFIER
     from crowdpose3d.stages.pandanet import PandaNetParams
+    from crowdpose3d.stages.verify import VerifyParams
 
-    def verifier_of(config) -> str:
-        entry = next(s for s in config.stages if s.type == "pandanet")
-        return PandaNetParams(**entry.options).verifier
+    def verifiers_of(config) -> tuple[str, str]:
+        pandanet = next(s for s in config.stages if s.type == "pandanet")
+        verify = next(s for s in config.stages if s.type == "verify")
+        return PandaNetParams(**pandanet.options).verifier, VerifyParams(**verify.options).verifier
 
-    assert verifier_of(track_pipeline("in.mp4", tmp_path / "out")) == DEFAULT_VERIFIER
-    assert verifier_of(track_pipeline("in.mp4", tmp_path / "out", verifier="none")) == "none"
+    assert verifiers_of(track_pipeline("in.mp4", tmp_path / "out")) == ("none", DEFAULT_VERIFIER)
+    chosen = track_pipeline("in.mp4", tmp_path / "out", verifier="none")
+    assert verifiers_of(chosen) == ("none", "none")
+
+
+def test_the_verify_stage_gives_the_pandanet_stage_s_verified_output(image, tmp_path):
+    """The verify stage after a pandanet stage without a verifier equals the pandanet
+    stage's own verifier (same rows, same scores); a bad weights file or a frame without its
+    image is one line."""
+    from crowdpose3d.pipeline.frame import Frame
+    from crowdpose3d.pipeline.stage import StageContext, StageError
+    from crowdpose3d.stages.pandanet import PandaNetStage
+    from crowdpose3d.stages.verify import VerifyParams, VerifyStage
+
+    def stage_of(cls, **options):
+        stage = cls(cls.Params(**options))
+        stage.open(StageContext())
+        return stage
+
+    model = {"device": "cpu", "backend": "torch", "precision": "fp32"}
+    inside = stage_of(PandaNetStage, verifier="builtin", **model)
+    alone, verify = stage_of(PandaNetStage, **model), stage_of(VerifyStage)
+    frame = Frame(source_id="s", index=0, pts_s=0.0, image=image)
+    expected = next(iter(inside(iter([frame])))).poses
+    frame = Frame(source_id="s", index=0, pts_s=0.0, image=image)
+    got = next(iter(verify(alone(iter([frame]))))).poses
+    assert got == expected and len(got) and "network_score" in got.data
+    (tmp_path / "bad.npz").write_text("nope")
+    with pytest.raises(StageError, match="verify: cannot read the detection verifier"):
+        VerifyStage(VerifyParams(verifier=str(tmp_path / "bad.npz"))).open(StageContext())
+    frame.image = None
+    with pytest.raises(StageError, match="put it right after pandanet"):
+        list(verify(iter([frame])))

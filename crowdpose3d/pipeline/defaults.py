@@ -50,8 +50,9 @@ def default_pipeline(
 
     ``camera`` holds the lift's camera options (``fov_deg``, or ``fx``/``fy``/``cx``/``cy``,
     or ``camera_file``; optional ``height_m`` and ``pitch_deg``); ``backend``, ``precision``,
-    ``threads`` and ``verifier`` (None: the stage's `DEFAULT_VERIFIER`) go to the pandanet
-    stage; ``overlay`` and ``mot`` add those sinks after the Parquet one.
+    ``threads`` go to the pandanet stage, ``verifier`` (None: the stage's
+    `DEFAULT_VERIFIER`) to the verify stage; ``overlay`` and ``mot`` add those sinks after
+    the Parquet one.
     """
     from crowdpose3d.pipeline.config import read_pipeline
 
@@ -64,8 +65,8 @@ def default_pipeline(
             stage.update(backend=backend, precision=precision)
             if threads is not None:
                 stage["threads"] = threads
-            if verifier is not None:
-                stage["verifier"] = verifier
+        if stage["type"] == "verify" and verifier is not None:
+            stage["verifier"] = verifier
     if overlay:
         data["sinks"].append({"type": "overlay", "path": overlay})
     if mot:

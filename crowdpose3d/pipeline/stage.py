@@ -36,6 +36,7 @@ BUILTIN_STAGES: dict[str, str] = {
     "events": "crowdpose3d.stages.events:EventsSink",
     "mqtt": "crowdpose3d.stages.mqtt:MqttSink",
     "pose_lifter": "crowdpose3d.stages.pose_lifter:PoseLifterStage",
+    "verify": "crowdpose3d.stages.verify:VerifyStage",
 }
 
 

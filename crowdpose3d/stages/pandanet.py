@@ -14,7 +14,7 @@ from pydantic import Field
 
 from crowdpose3d.engine.predictor import Predictor
 from crowdpose3d.messages import first_line
-from crowdpose3d.pipeline.defaults import DEFAULT_MODEL, DEFAULT_VERIFIER
+from crowdpose3d.pipeline.defaults import DEFAULT_MODEL
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
 
@@ -34,9 +34,10 @@ class PandaNetParams(StageParams):
     score_threshold: float = Field(0.1, ge=0, le=1)  # low: the tracker's second pass uses them
     nms_iou_threshold: float = Field(0.5, gt=0, le=1)
     max_detections: int = Field(200, ge=1)
-    # Re-scores the detections (crowdpose3d.engine.verifier): builtin, none or an .npz path;
-    # its score replaces the network's and score_threshold applies to it.
-    verifier: str = DEFAULT_VERIFIER
+    # Re-scores the detections inside this stage (crowdpose3d.engine.verifier): none,
+    # builtin or an .npz path; its score replaces the network's and score_threshold applies
+    # to it. The shipped pipelines use the `verify` stage instead (its own thread).
+    verifier: str = "none"
 
 
 class PandaNetStage(BaseStage):
