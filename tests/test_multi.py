@@ -340,14 +340,10 @@ def test_the_metrics_endpoint_serves_every_source_s_figures_over_http(tmp_path):
     """Old code: --metrics-port with a sources: file was refused. A real `crowdpose3d run`
     of two live cameras, scraped over HTTP: every figure per source, plus the shared
     model's own row with the batcher's figures, and the same in the periodic log lines."""
-    import os
     import signal
-    import socket
-    import subprocess
-    import sys
 
     import yaml
-    from test_operations_long_run import scrape
+    from test_operations_long_run import run_with_metrics_port, scrape
 
     cameras = [
         counting(name, frames=100_000, live=True, realtime=True, fps=20, value=value)
@@ -357,15 +353,7 @@ def test_the_metrics_endpoint_serves_every_source_s_figures_over_http(tmp_path):
     data["sinks"][0]["rows_per_part"] = 5
     path = tmp_path / "cameras.yaml"
     path.write_text(yaml.safe_dump(data))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    tests = str(Path(__file__).resolve().parent)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "crowdpose3d.cli", "run", str(path), "--allow-custom-stages",
-         "--metrics-port", str(port), "--quiet"],
-        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": tests},
-    )  # fmt: skip
+    process, port = run_with_metrics_port(path)
     model = "stages[0]:pipeline_helpers:StampPeople"
 
     def figure(name: str, source: str, stage: str) -> float | None:

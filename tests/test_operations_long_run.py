@@ -219,19 +219,13 @@ def scrape(port: int) -> dict[str, float]:
 
 
 @pytest.mark.slow
-def test_the_metrics_endpoint_serves_the_run_s_figures_over_http(tmp_path):
-    """Old code: no --metrics-port. A real `crowdpose3d run` on a looping "camera"."""
-    import signal
+def run_with_metrics_port(path: Path):
+    """``crowdpose3d run PATH --metrics-port PORT`` (a free port) in a subprocess, the tests'
+    custom stages allowed -> (the process, its port)."""
     import socket
     import subprocess
     import sys
 
-    import yaml
-    from test_pipeline import write_clip
-
-    clip = write_clip(tmp_path / "clip.mp4", frames=10)
-    path = tmp_path / "live.yaml"
-    path.write_text(yaml.safe_dump(live_file_config(clip, tmp_path / "tracks", reconnect=True)))
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -241,6 +235,20 @@ def test_the_metrics_endpoint_serves_the_run_s_figures_over_http(tmp_path):
          "--metrics-port", str(port), "--quiet"],
         stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": tests},
     )  # fmt: skip
+    return process, port
+
+
+def test_the_metrics_endpoint_serves_the_run_s_figures_over_http(tmp_path):
+    """Old code: no --metrics-port. A real `crowdpose3d run` on a looping "camera"."""
+    import signal
+
+    import yaml
+    from test_pipeline import write_clip
+
+    clip = write_clip(tmp_path / "clip.mp4", frames=10)
+    path = tmp_path / "live.yaml"
+    path.write_text(yaml.safe_dump(live_file_config(clip, tmp_path / "tracks", reconnect=True)))
+    process, port = run_with_metrics_port(path)
     try:
         deadline, figures = time.monotonic() + 120, {}
         source = '{stage="source:video"}'
