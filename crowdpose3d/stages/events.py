@@ -150,9 +150,7 @@ class EventsSink(BaseStage):
             cut = table.num_rows - kept.num_rows  # the last rows: closing ones go first
             info[CLOSING_KEY] = max(0, int(info.get(CLOSING_KEY, 0)) - cut)
             info["last_frame"] = min(int(info.get("last_frame", after_frame)), after_frame)
-            metadata = {**(table.schema.metadata or {}), METADATA_KEY: json.dumps(info).encode()}
-            with atomic_path(path, path.with_name(f".{path.stem}.tmp")) as partial:
-                pq.write_table(kept.replace_schema_metadata(metadata), partial)
+            _rewrite_part(path, kept, info)
 
     def _remove_closing_rows(self) -> None:
         """Drop the closing events an earlier, cleanly stopped run wrote (module docstring)."""
@@ -169,9 +167,7 @@ class EventsSink(BaseStage):
             info[CLOSING_KEY] = 0
             if EMITTED_KEY in info:
                 info[EMITTED_KEY] = info[EMITTED_KEY][: kept.num_rows]
-            metadata = {**(table.schema.metadata or {}), METADATA_KEY: json.dumps(info).encode()}
-            with atomic_path(path, path.with_name(f".{path.stem}.tmp")) as partial:
-                pq.write_table(kept.replace_schema_metadata(metadata), partial)
+            _rewrite_part(path, kept, info)
 
     def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         for frame in frames:
@@ -215,3 +211,11 @@ class EventsSink(BaseStage):
         self._write_covered(self._last_frame)
         self._events, self._emitted, self._first_frame, self._last_frame = [], [], None, None
         self._closing = 0
+
+
+def _rewrite_part(path: Path, kept: pa.Table, info: dict) -> None:
+    """Replace the part at ``path`` with the rows ``kept`` and its metadata ``info``, under a
+    temporary name first (a kill leaves the old part or the new one, never half of one)."""
+    metadata = {**(kept.schema.metadata or {}), METADATA_KEY: json.dumps(info).encode()}
+    with atomic_path(path, path.with_name(f".{path.stem}.tmp")) as partial:
+        pq.write_table(kept.replace_schema_metadata(metadata), partial)
