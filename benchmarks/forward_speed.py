@@ -47,7 +47,12 @@ import torch
 
 from crowdpose3d.core.checkpoint import load_checkpoint
 from crowdpose3d.core.decode import Candidates
-from crowdpose3d.engine.backends import OnnxRuntimeRunner, OpenVinoRunner, available_backends
+from crowdpose3d.engine.backends import (
+    OnnxRuntimeRunner,
+    OpenVinoRunner,
+    available_backends,
+    openvino_core,
+)
 from crowdpose3d.engine.export import (
     DeployedPandaNet,
     calibration_images,
@@ -133,10 +138,8 @@ def nncf_int8(onnx_path: Path, xml_path: Path, images: list[np.ndarray]) -> Path
     except ImportError:
         print("  nncf is not installed: no NNCF int8 row (pip install nncf)", file=sys.stderr)
         return None
-    import openvino as ov
-
     print("  quantising int8 with nncf ...", file=sys.stderr, flush=True)
-    model = ov.Core().read_model(str(onnx_path))
+    model = openvino_core().read_model(str(onnx_path))
     dataset = nncf.Dataset([image[None] for image in images])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -144,6 +147,8 @@ def nncf_int8(onnx_path: Path, xml_path: Path, images: list[np.ndarray]) -> Path
         # stay float (NNCF also fails on their flattened conv weights).
         ignored = nncf.IgnoredScope(types=["MatMul"])
         quantised = nncf.quantize(model, dataset, subset_size=len(images), ignored_scope=ignored)
+    import openvino as ov
+
     ov.save_model(quantised, str(xml_path), compress_to_fp16=False)
     return xml_path
 
@@ -264,9 +269,7 @@ def agreement(reference: Candidates, candidates: Candidates) -> tuple[float, flo
 
 def profile_openvino(runner: OpenVinoRunner, images: np.ndarray) -> list[str]:
     """Per-layer profile of one call, summed by (layer type, execution type)."""
-    import openvino as ov
-
-    core = ov.Core()
+    core = openvino_core()
     config = {key: runner.compiled.get_property(key) for key in ("INFERENCE_PRECISION_HINT",)}
     config.update({"PERF_COUNT": True, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"})
     config["INFERENCE_NUM_THREADS"] = runner.compiled.get_property("INFERENCE_NUM_THREADS")

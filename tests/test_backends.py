@@ -13,6 +13,9 @@ model (`builtin:crowd-small`), so the comparison is between real detections. Tol
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -256,6 +259,34 @@ def test_onnx_file_has_dynamic_batch_and_size(exported):
 
 @pytest.mark.slow
 @needs("onnx", "onnxruntime", "openvino")
+def test_openvino_models_closed_in_any_order_leave_signals_working(exported):
+    """Two models on OpenVINO, the first one closed first, then a signal with a Python
+    handler: the process lives. (Each OpenVINO CPU plugin instance swaps the thread's
+    alternate signal stack and puts the old one back when destroyed; out of order, that
+    left an unmapped stack and a SIGSEGV: `backends.openvino_core`.)"""
+    script = textwrap.dedent(
+        f"""
+        import gc, signal, subprocess
+        from pathlib import Path
+        from crowdpose3d.engine.backends import OpenVinoRunner
+        first = OpenVinoRunner(Path({str(exported["fp32"])!r}), "bf16", 1)
+        second = OpenVinoRunner(Path({str(exported["fp32"])!r}), "bf16", 1)
+        del first
+        gc.collect()
+        del second
+        gc.collect()
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        subprocess.run(["true"], check=True)
+        print("alive")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0 and "alive" in done.stdout, (done.returncode, done.stderr[-400:])
+
+
+@needs("onnx", "onnxruntime", "openvino")
 def test_openvino_ir_export_round_trip(tmp_path, image, reference):
     assert main(["export", "--model", MODEL, "-o", str(tmp_path / "model.xml")]) == 0
     model = load_model(tmp_path / "model.xml")
@@ -279,7 +310,11 @@ def test_auto_choice_follows_the_cpu(monkeypatch):
     assert choose("auto", "int8", CPU)[:2] == ("onnxruntime", "int8")
     monkeypatch.setattr(backends, "available_backends", lambda: BACKENDS_ALL)
     monkeypatch.setattr(backends, "cpu_has_bf16", lambda: True)
+    assert choose("auto", "auto", CPU)[:2] == ("openvino", "bf16")
+    # Without OpenVINO, bf16 runs on torch (autocast).
+    monkeypatch.setattr(backends, "available_backends", lambda: ["torch", "onnxruntime"])
     assert choose("auto", "auto", CPU)[:2] == ("torch", "bf16")
+    monkeypatch.setattr(backends, "available_backends", lambda: BACKENDS_ALL)
     # An exported file on a bf16 CPU: OpenVINO's bf16 (torch does not run it).
     assert choose("auto", "auto", CPU, exported=True)[:2] == ("openvino", "bf16")
     # Without onnx a checkpoint cannot reach OpenVINO (it is exported first): fp32 torch.

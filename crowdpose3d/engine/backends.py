@@ -12,8 +12,8 @@ ran the network.
 
 ``backend="auto"`` / ``precision="auto"`` (`choose`) pick the fastest combination this
 machine has, in the order of `CPU_PREFERENCE`: on CUDA torch fp16; on a CPU with bf16
-instructions (AVX512-BF16 or AMX) bf16 on torch (OpenVINO for an exported file; OpenVINO
-is the faster, see `CPU_PREFERENCE`); elsewhere fp32 on ONNX Runtime, OpenVINO, then
+instructions (AVX512-BF16 or AMX) bf16 on OpenVINO (a checkpoint is exported for it once,
+where `onnx` is installed), else on torch; elsewhere fp32 on ONNX Runtime, OpenVINO, then
 torch. int8 is never chosen automatically (it costs accuracy, see docs/models.md); ask
 for it.
 
@@ -32,6 +32,7 @@ waiting for its next batch leaves the cores to decoding, lifting and tracking.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -82,12 +83,9 @@ SUPPORTED = {
 # `choose`'s order of preference on a CPU, fastest first. Whole pipeline, ms per frame,
 # `python benchmarks/backends.py --threads 1` (docs/backends.md, run B, sparse heads, a
 # loaded machine): bf16 openvino 50.5 < torch 95.6; fp32 openvino 152.8 < onnxruntime
-# 178.7 < torch 193.8; int8 openvino 52.5 < onnxruntime 115.6. bf16 stays on torch first
-# all the same: with OpenVINO as the default, 3 full test-suite runs in one process
-# segfaulted at different tests (docs/backends.md, "OpenVINO as the default"); until that
-# is understood OpenVINO bf16 is `--backend openvino`, not `auto`.
+# 178.7 < torch 193.8; int8 openvino 52.5 < onnxruntime 115.6.
 CPU_PREFERENCE = {
-    "bf16": ("torch", "openvino"),
+    "bf16": ("openvino", "torch"),
     "fp32": ("onnxruntime", "openvino", "torch"),
     "int8": ("onnxruntime", "openvino"),
 }
@@ -194,13 +192,13 @@ def _read_onnx_metadata(path: Path) -> dict[str, str]:
 
 def _read_openvino_metadata(path: Path) -> dict[str, str]:
     try:
-        import openvino as ov
+        import openvino  # noqa: F401 - only whether it is installed
     except ImportError:
         raise CheckpointError(
             f"reading {path} needs openvino: pip install 'crowdpose3d[openvino]'"
         ) from None
     try:
-        model = ov.Core().read_model(str(path))
+        model = openvino_core().read_model(str(path))
     except Exception as error:  # noqa: BLE001 - any parse failure of an untrusted file
         raise CheckpointError(
             f"{path} is not a readable OpenVINO IR file ({first_line(error)[:200]}); it needs "
@@ -210,6 +208,25 @@ def _read_openvino_metadata(path: Path) -> dict[str, str]:
         return {}
     info = model.get_rt_info()["crowdpose3d"]
     return {key: str(info[key].astype(str)) for key in info}
+
+
+@functools.cache
+def openvino_core() -> Any:
+    """The process's one OpenVINO ``Core``, alive until the process exits.
+
+    One, not one per model: OpenVINO's CPU plugin, each time an instance of it is created,
+    sets a 20 KB alternate signal stack on the calling thread and, when that instance is
+    destroyed, puts back the stack it found. Plugins destroyed in another order than they
+    were made (two models loaded, the first one closed first) leave the thread's alternate
+    stack pointing at unmapped memory, and the next signal with a Python handler (Python
+    installs its handlers with SA_ONSTACK: SIGCHLD once a DataLoader has workers, SIGINT,
+    SIGALRM) kills the process with SIGSEGV. Measured with OpenVINO 2026.4
+    (tests/test_backends.py::test_openvino_models_closed_in_any_order_leave_signals_working).
+    A Core that lives as long as the process keeps one plugin instance for all models.
+    """
+    import openvino as ov
+
+    return ov.Core()
 
 
 def cpu_has_bf16() -> bool:
@@ -418,8 +435,6 @@ class OpenVinoRunner:
     backend = "openvino"
 
     def __init__(self, path: Path, precision: str, threads: int) -> None:
-        import openvino as ov
-
         self.precision = precision
         self.path = path
         config = {
@@ -429,8 +444,8 @@ class OpenVinoRunner:
             "NUM_STREAMS": 1,
         }
         try:
-            model = ov.Core().read_model(str(path))
-            self.compiled = ov.Core().compile_model(model, "CPU", config)
+            core = openvino_core()
+            self.compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
         except Exception as error:  # noqa: BLE001 - an untrusted file: one line
             raise CheckpointError(
                 f"{path}: OpenVINO cannot run it ({first_line(error)[:200]})"
