@@ -240,3 +240,63 @@ def test_the_verify_stage_gives_the_pandanet_stage_s_verified_output(image, tmp_
     frame.image = None
     with pytest.raises(StageError, match="put it right after pandanet"):
         list(verify(iter([frame])))
+
+
+def _cascade_weights(margin: float = 1.0) -> dict[str, np.ndarray]:
+    """The HOG-only verifier plus a cascade whose cheap logit is the network's score logit."""
+    weights = _hog_only_weights()
+    cheap = np.zeros(len(FEATURE_NAMES))
+    cheap[FEATURE_NAMES.index("score_logit")] = 1.0
+    return {**weights, "cascade.weight": cheap, "cascade.bias": [0.0],
+            "cascade.margin": [margin], "cascade.accept_logit": [np.log(0.9 / 0.1)]}  # fmt: skip
+
+
+def test_the_cascade_computes_hog_only_where_the_cheap_score_cannot_decide():
+    """Clear rejects are dropped and clear accepts keep the cheap score without a HOG crop;
+    the rest get the full verifier, the same score as without the cascade."""
+    person = _person(np.full((256, 256, 3), PAPER, np.uint8))
+    detection = _detection()
+    poses = Poses(
+        boxes=np.repeat(detection.boxes, 3, axis=0),
+        scores=np.array([0.001, 0.999, 0.5]),  # logits -6.9 (reject), 6.9 (accept), 0
+        kp2d=np.repeat(detection.kp2d, 3, axis=0),
+        kp3d_rel=np.zeros((3, K, 3)),
+    )
+    cascade = DetectionVerifier(_cascade_weights())
+    full = DetectionVerifier(_cascade_weights(), cascade=False)
+    assert cascade.cascade and not full.cascade
+    assert not DetectionVerifier(_hog_only_weights()).cascade  # weights without one
+    got, expected = cascade(person, poses, threshold=0.1), full(person, poses, threshold=0.1)
+    assert cascade.counts == {"detections": 3, "hog_crops": 1}
+    assert full.counts == {"detections": 3, "hog_crops": 3}
+    assert got.data["network_score"].tolist() == pytest.approx([0.999, 0.5])
+    assert got.scores[0] == pytest.approx(0.999, abs=1e-6)  # the cheap score, no HOG
+    assert got.scores[1] == pytest.approx(expected.scores[-1])  # the full verifier's
+    # threshold 0 drops nothing, so nothing is rejected early
+    assert len(cascade(person, poses)) == 3 and cascade.counts["hog_crops"] == 3
+    # a huge margin leaves every decision to HOG: the full verifier's output exactly
+    wide = DetectionVerifier(_cascade_weights(margin=100.0))
+    assert wide(person, poses, threshold=0.1) == full(person, poses, threshold=0.1)
+
+
+def test_the_cascade_is_fitted_and_its_margin_keeps_the_validation_decisions(tmp_path):
+    from crowdpose3d.engine.verifier_training import CASCADE_MAX_CHANGED, fit_cascade
+
+    rng = np.random.default_rng(1)
+    n = 2000
+    features = rng.normal(0, 1, (n, len(FEATURE_NAMES))).astype(np.float32)
+    hog = FEATURE_NAMES.index("hog_people_score")
+    # HOG partly follows the score: the cheap fit can predict the full logit roughly
+    features[:, hog] = 0.6 * features[:, 0] + 0.8 * rng.normal(0, 1, n)
+    weights = {"mean": np.zeros(len(FEATURE_NAMES)), "std": np.ones(len(FEATURE_NAMES)),
+               "output.weight": np.zeros((1, len(FEATURE_NAMES))), "output.bias": [0.5]}  # fmt: skip
+    weights["output.weight"][0, [0, hog]] = (3.0, 1.5)
+    data = VerifierData(features, np.zeros(n, np.int8), np.zeros(n, np.float32),
+                        np.arange(n) % 4 == 0, np.full(n, "toy"))  # fmt: skip
+    fitted, row = fit_cascade(weights, data, log=lambda _: None)
+    assert row["val_decisions_changed"] <= CASCADE_MAX_CHANGED * row["val_detections"]
+    assert 0 < row["val_without_hog"] < row["val_detections"] and row["margin"] > 0
+    # the cheap logit leans on the score column, not on the HOG one
+    assert fitted["cascade.weight"][hog] == 0 and fitted["cascade.weight"][0] > 3.0
+    save_verifier(fitted, tmp_path / "cascade.npz")
+    assert load_verifier(tmp_path / "cascade.npz").cascade

@@ -26,6 +26,16 @@ threshold are dropped. The verifier sees every detection the network scores at l
 `VERIFIER_INPUT_SCORE` (the predictor decodes down to it), so what it is given does not
 depend on the threshold asked for.
 
+The cascade (optional, in the weights file): HOG is most of the cost (about 0.2-0.3 ms per
+crop) and most detections are clear cases. A linear "cheap" score (``cascade.weight`` /
+``cascade.bias``: a least-squares fit of the full verifier's logit on every feature but
+HOG) is computed first; a detection whose cheap logit lies more than ``cascade.margin``
+below the call's threshold is dropped, one more than the margin above
+``cascade.accept_logit`` keeps the cheap score (a sure person), and only the others get
+their HOG crop and the full verifier. The margin is chosen on the training data's
+validation split (`crowdpose3d.engine.verifier_training.fit_cascade`); weights without
+the cascade, or ``cascade=False``, score every detection in full.
+
 Weights: an ``.npz`` written by `crowdpose3d.engine.verifier_training`
 (``scripts/train_verifier.py``); the shipped one is `BUILTIN_VERIFIER`. docs/models.md,
 "A detection verifier", has how it was trained and what it changes.
@@ -42,6 +52,7 @@ from crowdpose3d.poses import Poses
 
 __all__ = [
     "BUILTIN_VERIFIER",
+    "CASCADE_KEYS",
     "FEATURE_NAMES",
     "VERIFIER_CHOICES",
     "VERIFIER_INPUT_SCORE",
@@ -75,6 +86,8 @@ BORDER_PX = 2.0
 # Any overlap above this IoU counts as a neighbouring detection.
 NEIGHBOUR_IOU = 0.1
 _EPS = 1e-6
+# The weights of the optional cascade (`DetectionVerifier`, module docstring).
+CASCADE_KEYS = ("cascade.weight", "cascade.bias", "cascade.margin", "cascade.accept_logit")
 
 FEATURE_NAMES = (
     "score_logit",
@@ -89,6 +102,7 @@ FEATURE_NAMES = (
     "joints_width_over_box",
     "joints_height_over_box",
 )
+HOG_FEATURE = FEATURE_NAMES.index("hog_people_score")  # the one column the cascade defers
 
 
 def _hog() -> tuple[cv2.HOGDescriptor, np.ndarray, float]:
@@ -124,6 +138,16 @@ def hog_people_scores(image: np.ndarray, boxes: np.ndarray, hog=None) -> np.ndar
     return scores
 
 
+def _hog_column(image, boxes, hog, rows) -> np.ndarray:
+    """(N,) HOG people scores of ``boxes`` where ``rows`` (N,) bool (None: all), else 0."""
+    if rows is None:
+        return hog_people_scores(image, boxes, hog)
+    column = np.zeros(len(boxes), dtype=np.float32)
+    if rows.any():
+        column[rows] = hog_people_scores(image, boxes[rows], hog)
+    return column
+
+
 def pairwise_iou(boxes: np.ndarray, others: np.ndarray | None = None) -> np.ndarray:
     """(N, 4) and (M, 4) xyxy boxes (``others`` None: ``boxes`` again) -> (N, M) IoU."""
     others = boxes if others is None else others
@@ -139,9 +163,12 @@ def pairwise_iou(boxes: np.ndarray, others: np.ndarray | None = None) -> np.ndar
     return inter / (area(boxes)[:, None] + area(others)[None, :] - inter + _EPS)
 
 
-def verifier_features(image: np.ndarray, poses: Poses, hog=None) -> np.ndarray:
+def verifier_features(
+    image: np.ndarray, poses: Poses, hog=None, hog_rows: np.ndarray | None = None
+) -> np.ndarray:
     """(H, W, 3) uint8 image and its `Poses` (original pixels) -> (N, F) float32 features
-    (`FEATURE_NAMES`)."""
+    (`FEATURE_NAMES`). ``hog_rows`` (N,) bool: compute the HOG score only for these
+    detections (the others' is left 0; None: all)."""
     n = len(poses)
     if n == 0:
         return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
@@ -172,7 +199,7 @@ def verifier_features(image: np.ndarray, poses: Poses, hog=None) -> np.ndarray:
         np.log(width / height),
         left_right,
         top_bottom,
-        hog_people_scores(image, boxes, hog),
+        _hog_column(image, boxes, hog, hog_rows),
         max_iou_better,
         np.log1p(neighbours),
     ]
@@ -194,11 +221,18 @@ class DetectionVerifier:
         weights: name -> array as `crowdpose3d.engine.verifier_training.save_verifier`
             writes them: ``mean`` / ``std`` (F,) feature standardisation, ``hidden.weight``
             (H, F) and ``hidden.bias`` (H,) (absent for logistic regression), ``output.weight``
-            (1, H or F), ``output.bias`` (1,).
+            (1, H or F), ``output.bias`` (1,); optionally the cascade (module docstring):
+            ``cascade.weight`` (F,), ``cascade.bias``, ``cascade.margin``,
+            ``cascade.accept_logit`` (1,) each.
         name: where the weights came from (for messages and reports).
+        cascade: use the weights' cascade when they have one (False: HOG for every crop).
+
+    ``counts`` adds up, over the calls, the detections scored and the HOG crops computed.
     """
 
-    def __init__(self, weights: dict[str, np.ndarray], name: str = "verifier") -> None:
+    def __init__(
+        self, weights: dict[str, np.ndarray], name: str = "verifier", cascade: bool = True
+    ) -> None:
         self.name = name
         self.weights = {k: np.asarray(v) for k, v in weights.items()}
         needed = ("mean", "std", "output.weight", "output.bias")
@@ -211,10 +245,12 @@ class DetectionVerifier:
                 f"{name} reads {inputs} features, this version computes {len(FEATURE_NAMES)}: "
                 "retrain it with scripts/train_verifier.py"
             )
+        self.cascade = cascade and CASCADE_KEYS[0] in self.weights
+        self.counts = {"detections": 0, "hog_crops": 0}
         self._hog = _hog()
 
     @classmethod
-    def load(cls, path: str | Path = BUILTIN_VERIFIER) -> DetectionVerifier:
+    def load(cls, path: str | Path = BUILTIN_VERIFIER, cascade: bool = True) -> DetectionVerifier:
         """The verifier in an ``.npz`` file (ValueError with one line if unreadable)."""
         path = Path(path)
         try:
@@ -225,22 +261,60 @@ class DetectionVerifier:
                 f"cannot read the detection verifier {path}: not an .npz weights file; use "
                 "builtin, none or a file scripts/train_verifier.py wrote"
             ) from None
-        return cls(weights, name=str(path))
+        return cls(weights, name=str(path), cascade=cascade)
 
-    def probability(self, features: np.ndarray) -> np.ndarray:
-        """(N, F) features -> (N,) probability of a person."""
+    def _standardised(self, features: np.ndarray) -> np.ndarray:
+        return (features.astype(np.float64) - self.weights["mean"]) / self.weights["std"]
+
+    def logit(self, features: np.ndarray) -> np.ndarray:
+        """(N, F) features -> (N,) the full verifier's logit."""
         w = self.weights
-        x = (features.astype(np.float64) - w["mean"]) / w["std"]
+        x = self._standardised(features)
         if "hidden.weight" in w:
             x = np.maximum(x @ w["hidden.weight"].T + w["hidden.bias"], 0.0)
-        logit = x @ w["output.weight"].T.reshape(-1) + float(w["output.bias"].reshape(-1)[0])
-        return 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50)))
+        return x @ w["output.weight"].T.reshape(-1) + float(w["output.bias"].reshape(-1)[0])
+
+    def probability(self, features: np.ndarray) -> np.ndarray:
+        """(N, F) features -> (N,) probability of a person (the full verifier)."""
+        return _sigmoid(self.logit(features))
+
+    def cheap_logit(self, features: np.ndarray) -> np.ndarray:
+        """(N, F) features (HOG column unread) -> (N,) the cascade's cheap logit."""
+        w = self.weights
+        x = self._standardised(features)
+        return x @ w["cascade.weight"].reshape(-1) + float(w["cascade.bias"].reshape(-1)[0])
+
+    def cascade_decisions(self, cheap: np.ndarray, threshold: float) -> tuple[np.ndarray, ...]:
+        """(N,) cheap logits -> (reject, accept) (N,) bool: the detections the cascade
+        decides without HOG at this drop ``threshold``."""
+        margin = float(self.weights["cascade.margin"].reshape(-1)[0])
+        accept = cheap > float(self.weights["cascade.accept_logit"].reshape(-1)[0]) + margin
+        if threshold <= 0:  # nothing is dropped: no early rejects
+            return np.zeros_like(accept), accept
+        limit = np.log(threshold / (1 - threshold)) if threshold < 1 else np.inf
+        return cheap < limit - margin, accept
 
     def __call__(self, image: np.ndarray, poses: Poses, threshold: float = 0.0) -> Poses:
         """The detections of ``image`` with the verifier's probability as their score and
         the network's in ``data["network_score"]``; those below ``threshold`` dropped."""
-        features = verifier_features(image, poses, self._hog)
-        probability = self.probability(features).astype(np.float32)
+        if self.cascade and len(poses):
+            features = verifier_features(image, poses, self._hog, np.zeros(len(poses), bool))
+            cheap = self.cheap_logit(features)
+            reject, accept = self.cascade_decisions(cheap, threshold)
+            full = ~(reject | accept)
+            probability = _sigmoid(cheap)  # (N,) the cheap score where it decided
+            probability[reject] = 0.0  # below the threshold: dropped
+            if full.any():
+                boxes = poses.boxes[full].astype(np.float64)
+                features[full, HOG_FEATURE] = hog_people_scores(image, boxes, self._hog)
+                probability[full] = self.probability(features[full])
+            hog_crops = int(full.sum())
+        else:
+            probability = self.probability(verifier_features(image, poses, self._hog))
+            hog_crops = len(poses)
+        self.counts["detections"] += len(poses)
+        self.counts["hog_crops"] += hog_crops
+        probability = probability.astype(np.float32)
         rescored = Poses(
             boxes=poses.boxes,
             scores=probability,
@@ -252,6 +326,10 @@ class DetectionVerifier:
             data={**poses.data, "network_score": poses.scores},
         )
         return rescored[probability >= threshold]
+
+
+def _sigmoid(logit: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50)))
 
 
 def load_verifier(spec: str | Path | None) -> DetectionVerifier | None:
