@@ -300,3 +300,35 @@ def test_the_cascade_is_fitted_and_its_margin_keeps_the_validation_decisions(tmp
     assert fitted["cascade.weight"][hog] == 0 and fitted["cascade.weight"][0] > 3.0
     save_verifier(fitted, tmp_path / "cascade.npz")
     assert load_verifier(tmp_path / "cascade.npz").cascade
+
+
+def test_the_hog_parts_add_up_and_only_the_rows_asked_for_get_them():
+    from crowdpose3d.engine.verifier import (
+        BASE_FEATURES,
+        HOG_FEATURES,
+        hog_block_scores,
+        hog_features,
+    )
+
+    person = _person(np.full((256, 256, 3), PAPER, np.uint8))
+    boxes = np.array([PERSON_BOX, (20.0, 20.0, 60.0, 120.0)])
+    blocks = hog_block_scores(person, boxes)  # (2, 7, 15)
+    parts = hog_features(person, boxes)  # (2, 4)
+    assert blocks.shape == (2, 7, 15) and parts.shape == (2, 4)
+    assert parts[:, 0] == pytest.approx(hog_people_scores(person, boxes), abs=1e-4)
+    assert parts[:, 1] == pytest.approx(blocks[:, :, :5].sum(axis=(1, 2)), abs=1e-4)
+    assert (parts[:, 3] >= 0).all()
+    detection = _detection()
+    poses = Poses(boxes=boxes, scores=np.array([0.6, 0.4]), kp2d=np.repeat(detection.kp2d, 2, 0),
+                  kp3d_rel=np.zeros((2, K, 3)))  # fmt: skip
+    every = verifier_features(person, poses)
+    some = verifier_features(person, poses, hog_rows=np.array([False, True]))
+    assert (some[1] == every[1]).all() and (some[0, HOG_FEATURES] == 0).all()
+    cheap = np.setdiff1d(np.arange(len(FEATURE_NAMES)), HOG_FEATURES)
+    assert (some[0, cheap] == every[0, cheap]).all()
+    # round 3's weights (the first BASE_FEATURES features) still load and read the prefix
+    old = {k: np.asarray(v)[..., :BASE_FEATURES] if k in ("mean", "std", "output.weight")
+           else v for k, v in _hog_only_weights().items()}  # fmt: skip
+    assert DetectionVerifier(old).probability(every) == pytest.approx(
+        DetectionVerifier(_hog_only_weights()).probability(every)
+    )

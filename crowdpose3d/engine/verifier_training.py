@@ -37,7 +37,7 @@ import numpy as np
 
 from crowdpose3d.engine.verifier import (
     FEATURE_NAMES,
-    HOG_FEATURE,
+    HOG_FEATURES,
     VERIFIER_INPUT_SCORE,
     DetectionVerifier,
     pairwise_iou,
@@ -290,11 +290,11 @@ def fit_cascade(
     verifier = DetectionVerifier(weights, cascade=False)
     full = verifier.logit(data.features)  # (N,)
     x = verifier._standardised(data.features)  # (N, F)
-    x[:, HOG_FEATURE] = 0.0
+    x[:, HOG_FEATURES[HOG_FEATURES < x.shape[1]]] = 0.0
     design = np.hstack((x, np.ones((len(x), 1))))
     train, val = ~data.validation, data.validation
     coef, *_ = np.linalg.lstsq(design[train], full[train], rcond=None)  # (F + 1,)
-    coef[HOG_FEATURE] = 0.0  # exactly: the cascade never reads the HOG column
+    coef[HOG_FEATURES[HOG_FEATURES < x.shape[1]]] = 0.0  # exactly: it never reads HOG
     weights = {
         **weights,
         "cascade.weight": coef[:-1],
@@ -329,5 +329,5 @@ def fit_cascade(
 def save_verifier(weights: dict[str, np.ndarray], path: str | Path) -> None:
     """Write the weights as float32 (the shipped file is a few kB)."""
     arrays = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
-    arrays["feature_names"] = np.array(FEATURE_NAMES)
+    arrays["feature_names"] = np.array(FEATURE_NAMES[: len(arrays["mean"])])
     np.savez(path, **arrays)
