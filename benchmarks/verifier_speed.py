@@ -103,10 +103,12 @@ def main() -> None:
                 score[np.flatnonzero((found.boxes == box).all(axis=1))] = value
             scores[name] = score
         for threshold in DECISION_SCORES:
-            changed += int(((scores["full"] >= threshold) != (scores["cascade"] >= threshold)).sum())
+            kept = {name: score >= threshold for name, score in scores.items()}
+            changed += int((kept["full"] != kept["cascade"]).sum())
         both = (scores["full"] > 0) & (scores["cascade"] > 0)
         if both.any():
-            kept_diff = max(kept_diff, float(np.abs(scores["full"] - scores["cascade"])[both].max()))
+            change = np.abs(scores["full"] - scores["cascade"])[both]
+            kept_diff = max(kept_diff, float(change.max()))
     frames = len(images)
     per_frame = {name: 1000 * seconds / frames for name, seconds in best.items()}
     total = cascade.counts["detections"]

@@ -288,8 +288,9 @@ def test_the_cascade_is_fitted_and_its_margin_keeps_the_validation_decisions(tmp
     hog = FEATURE_NAMES.index("hog_people_score")
     # HOG partly follows the score: the cheap fit can predict the full logit roughly
     features[:, hog] = 0.6 * features[:, 0] + 0.8 * rng.normal(0, 1, n)
-    weights = {"mean": np.zeros(len(FEATURE_NAMES)), "std": np.ones(len(FEATURE_NAMES)),
-               "output.weight": np.zeros((1, len(FEATURE_NAMES))), "output.bias": [0.5]}  # fmt: skip
+    f = len(FEATURE_NAMES)
+    weights = {"mean": np.zeros(f), "std": np.ones(f), "output.weight": np.zeros((1, f)),
+               "output.bias": [0.5]}  # fmt: skip
     weights["output.weight"][0, [0, hog]] = (3.0, 1.5)
     data = VerifierData(features, np.zeros(n, np.int8), np.zeros(n, np.float32),
                         np.arange(n) % 4 == 0, np.full(n, "toy"))  # fmt: skip
