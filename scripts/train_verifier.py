@@ -82,6 +82,10 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=BUILTIN_VERIFIER)
     parser.add_argument(
+        "--balance-negatives", action="store_true",
+        help="photographs' and labelled frames' negatives weigh half each",
+    )  # fmt: skip
+    parser.add_argument(
         "--add-cascade", type=Path, metavar="WEIGHTS",
         help="only add the cascade to these verifier weights (fitted on the cache)",
     )  # fmt: skip
@@ -141,7 +145,9 @@ def main() -> None:
         return
     start = time.perf_counter()
     try:
-        weights, report = fit_verifier(data, dropped=args.drop_features)
+        weights, report = fit_verifier(
+            data, dropped=args.drop_features, balance_negatives=args.balance_negatives
+        )
     except ValueError as error:
         raise SystemExit(f"unknown feature in --drop-features: {error}") from None
     print(f"fitted in {time.perf_counter() - start:.0f} s; validation: {json.dumps(report[0])}")

@@ -179,8 +179,17 @@ def collect(
     )
 
 
-def _train(x: np.ndarray, y: np.ndarray, hidden: int, l2: float, seed: int) -> dict:
-    """Full-batch Adam on class-balanced BCE + L2 -> weights (standardised inputs)."""
+def _train(
+    x: np.ndarray,
+    y: np.ndarray,
+    hidden: int,
+    l2: float,
+    seed: int,
+    photo: np.ndarray | None = None,
+) -> dict:
+    """Full-batch Adam on class-balanced BCE + L2 -> weights (standardised inputs).
+    ``photo`` (N,) bool: negatives from empty photographs; given, they and the labelled
+    frames' negatives each carry half of the negatives' weight."""
     rng = np.random.default_rng(seed)
     f = x.shape[1]
     params = {}
@@ -191,6 +200,10 @@ def _train(x: np.ndarray, y: np.ndarray, hidden: int, l2: float, seed: int) -> d
     params["output.bias"] = np.zeros(1)
     positive = y.mean()
     weight = np.where(y == 1, 0.5 / positive, 0.5 / (1 - positive)) / len(y)  # (N,) sums to 1
+    if photo is not None and (photo & (y == 0)).any() and (~photo & (y == 0)).any():
+        for group in (photo, ~photo):
+            negatives = group & (y == 0)
+            weight[negatives] = 0.25 / negatives.sum()
     moments = {k: (np.zeros_like(v), np.zeros_like(v)) for k, v in params.items()}
     for step in range(1, EPOCHS + 1):
         h = np.maximum(x @ params["hidden.weight"].T + params["hidden.bias"], 0) if hidden else x
@@ -226,11 +239,15 @@ def fit_verifier(
     candidates: Sequence[tuple[int, float]] = ((0, 1e-3), (0, 1e-2), (16, 1e-3), (16, 1e-2)),
     log: Callable[[str], None] = print,
     dropped: Sequence[str] = (),
+    balance_negatives: bool = False,
 ) -> tuple[dict[str, np.ndarray], list[dict]]:
     """Fit each (hidden units, L2) candidate on the training split, set its operating point
     and score it on the validation split -> (the best one's weights, one report row per
     candidate). ``dropped`` features (`FEATURE_NAMES`, for ablations) are left unread:
-    their standardised value is 0 in training and their input weights are 0."""
+    their standardised value is 0 in training and their input weights are 0.
+    ``balance_negatives``: the negatives of the empty photographs (sources ``photos*``) and
+    those of the labelled frames each carry half of the negatives' weight (more photographs'
+    views must not drown the labelled frames' duplicates and loose boxes)."""
     train, val = ~data.validation, data.validation
     mean = data.features[train].mean(0).astype(np.float64)
     std = data.features[train].std(0).astype(np.float64) + 1e-6
@@ -243,7 +260,8 @@ def fit_verifier(
     network_kept = int((data.scores[val_pos] >= OPERATING_SCORE).sum())
     rows, best = [], None
     for hidden, l2 in candidates:
-        params = _train(x[train], y[train], hidden, l2, seed=0)
+        photo = np.char.startswith(data.source.astype(str), "photos")[train]
+        params = _train(x[train], y[train], hidden, l2, 0, photo if balance_negatives else None)
         first = "hidden.weight" if hidden else "output.weight"
         params[first][:, unread] = 0.0
         logits = _logits(params, x)
