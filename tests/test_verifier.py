@@ -80,6 +80,7 @@ def _hog_only_weights(weight: float = 1.0, bias: float = 0.0) -> dict[str, np.nd
 def test_the_builtin_verifier_loads_and_reads_this_versions_features():
     verifier = load_verifier("builtin")
     assert verifier is not None and BUILTIN_VERIFIER.is_file()
+    assert verifier.cascade  # the shipped weights carry the HOG-skipping cascade
     image = _person(np.full((256, 256, 3), PAPER, np.uint8))
     features = verifier_features(image, _detection())
     assert features.shape == (1, len(FEATURE_NAMES))
@@ -333,3 +334,24 @@ def test_the_hog_parts_add_up_and_only_the_rows_asked_for_get_them():
     assert DetectionVerifier(old).probability(every) == pytest.approx(
         DetectionVerifier(_hog_only_weights()).probability(every)
     )
+
+
+def test_balanced_negatives_give_the_labelled_frames_half_the_negative_weight():
+    """Many photograph negatives that look unlike the labelled frames' negatives: balanced,
+    the fit still separates the labelled frames' negatives (feature 1) from positives."""
+    rng = np.random.default_rng(2)
+    n_pos, n_neg, n_photo = 200, 40, 2000
+    n = n_pos + n_neg + n_photo
+    features = rng.normal(0, 1, (n, len(FEATURE_NAMES))).astype(np.float32)
+    features[:n_pos, 1] += 1.5  # positives against the labelled frames' negatives
+    features[n_pos + n_neg :, 2] -= 3.0  # the photographs' negatives differ in feature 2
+    labels = np.r_[np.ones(n_pos), np.zeros(n_neg + n_photo)].astype(np.int8)
+    source = np.r_[np.full(n_pos + n_neg, "synth"), np.full(n_photo, "photos")]
+    data = VerifierData(features, labels, np.full(n, 0.6, np.float32), np.arange(n) % 4 == 0,
+                        source)  # fmt: skip
+    fits = {
+        balance: fit_verifier(data, ((0, 1e-3),), lambda _: None, balance_negatives=balance)[0]
+        for balance in (False, True)
+    }
+    reads = {b: abs(float(w["output.weight"][0, 1])) for b, w in fits.items()}
+    assert reads[True] > reads[False]  # the labelled frames' cue counts for more
