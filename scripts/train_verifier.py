@@ -12,7 +12,9 @@ tiled). Never vtest.avi, never the held-out photographs or sequences.
     python scripts/train_verifier.py --labelled out/data/synth_crowd out/data/photo_crowd \\
         --photos out/photos --frames 150 --cache out/verifier/detections.npz
 
-The detections are cached (``--cache``): a second run with the same file only refits.
+The detections are cached (``--cache``): a second run with the same file only refits;
+several cache files are read and pooled (e.g. round 3's with one of ``--photo-zooms 3``,
+the training photographs' 3x tiles as more negatives).
 ``--add-cascade WEIGHTS`` refits nothing: it adds the HOG-skipping cascade
 (`crowdpose3d.engine.verifier_training.fit_cascade`) to those weights, fitted on the cached
 detections, and writes them to ``--out``.
