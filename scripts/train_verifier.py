@@ -12,7 +12,12 @@ tiled). Never vtest.avi, never the held-out photographs or sequences.
     python scripts/train_verifier.py --labelled out/data/synth_crowd out/data/photo_crowd \\
         --photos out/photos --frames 150 --cache out/verifier/detections.npz
 
-The detections are cached (``--cache``): a second run with the same file only refits.
+The detections are cached (``--cache``): a second run with the same file only refits;
+several cache files are read and pooled (e.g. round 3's with one of ``--photo-zooms 3``,
+the training photographs' 3x tiles as more negatives).
+``--add-cascade WEIGHTS`` refits nothing: it adds the HOG-skipping cascade
+(`crowdpose3d.engine.verifier_training.fit_cascade`) to those weights, fitted on the cached
+detections, and writes them to ``--out``.
 """
 
 from __future__ import annotations
@@ -28,8 +33,10 @@ import numpy as np
 from crowdpose3d.engine.verifier import BUILTIN_VERIFIER
 from crowdpose3d.engine.verifier_training import (
     COLLECT_THRESHOLD,
+    TILE_ZOOM,
     VerifierData,
     collect,
+    fit_cascade,
     fit_verifier,
     photo_views,
     save_verifier,
@@ -47,13 +54,16 @@ def labelled_images(root: str, frames: int):
         yield sample.image, sample.boxes, f"{root}/{sample.sequence}"
 
 
-def photo_images(folder: str, input_hw: tuple[int, int]):
-    """(view, None, photograph) of every training photograph, whole and tiled."""
+def photo_images(folder: str, input_hw: tuple[int, int], zoom: int = TILE_ZOOM):
+    """(view, None, photograph) of every training photograph: whole and tiled at
+    `TILE_ZOOM`; only the tiles at another ``zoom`` (closer views: more negatives)."""
     from crowdpose3d.data.photos import PhotoSet
 
     photos = PhotoSet(folder, "train")
     for index in range(len(photos)):
-        for images in photo_views(photos.image(index), input_hw).values():
+        for view, images in photo_views(photos.image(index), input_hw, zoom).items():
+            if view == "whole" and zoom != TILE_ZOOM:
+                continue
             for image in images:
                 yield image, None, f"photos/{photos.photos[index].file}"
 
@@ -64,8 +74,23 @@ def main() -> None:
     parser.add_argument("--labelled", nargs="*", default=[], help="JTA-format training roots")
     parser.add_argument("--photos", help="`crowdpose3d photos` folder (its train split)")
     parser.add_argument("--frames", type=int, default=150, help="frames per labelled root")
-    parser.add_argument("--cache", type=Path, help="detections file, reused when present")
+    parser.add_argument(
+        "--photo-zooms", type=int, nargs="+", default=[TILE_ZOOM],
+        help=f"zooms of the photographs' tiles ({TILE_ZOOM}: also the whole photo)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--cache", type=Path, nargs="+", default=[],
+        help="detections file, reused when present; several: all read and pooled",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=BUILTIN_VERIFIER)
+    parser.add_argument(
+        "--balance-negatives", action="store_true",
+        help="photographs' and labelled frames' negatives weigh half each",
+    )  # fmt: skip
+    parser.add_argument(
+        "--add-cascade", type=Path, metavar="WEIGHTS",
+        help="only add the cascade to these verifier weights (fitted on the cache)",
+    )  # fmt: skip
     parser.add_argument("--report", type=Path, help="also write the fit's table as JSON")
     parser.add_argument(
         "--sources", nargs="+", help="train on these sources of the data only (ablations)"
@@ -81,9 +106,9 @@ def main() -> None:
     from crowdpose3d.engine.predictor import Predictor
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    if args.cache and args.cache.is_file():
-        data = VerifierData.load(args.cache)
-        print(f"read {len(data.labels)} detections from {args.cache}")
+    if args.cache and all(path.is_file() for path in args.cache):
+        data = VerifierData.concatenate([VerifierData.load(path) for path in args.cache])
+        print(f"read {len(data.labels)} detections from {', '.join(map(str, args.cache))}")
     else:
         predictor = Predictor.from_spec(
             args.model, device="cpu", score_threshold=COLLECT_THRESHOLD, batch_size=1,
@@ -93,16 +118,19 @@ def main() -> None:
         start = time.perf_counter()
         for root in args.labelled:
             parts.append(collect(predictor, labelled_images(root, args.frames), Path(root).name))
-        if args.photos:
-            views = photo_images(args.photos, predictor.input_size)
-            parts.append(collect(predictor, views, "photos"))
+        for zoom in args.photo_zooms if args.photos else []:
+            views = photo_images(args.photos, predictor.input_size, zoom)
+            name = "photos" if zoom == TILE_ZOOM else f"photos_zoom{zoom}"
+            parts.append(collect(predictor, views, name))
         if not parts:
             raise SystemExit("nothing to train on: give --labelled and/or --photos")
         data = VerifierData.concatenate(parts)
         print(f"collected {len(data.labels)} detections in {time.perf_counter() - start:.0f} s")
         if args.cache:
-            args.cache.parent.mkdir(parents=True, exist_ok=True)
-            data.save(args.cache)
+            if len(args.cache) > 1:
+                raise SystemExit("--cache: several files are only read; collect into one")
+            args.cache[0].parent.mkdir(parents=True, exist_ok=True)
+            data.save(args.cache[0])
     if args.sources:
         data = data.subset(np.isin(data.source, args.sources))
     for source in np.unique(data.source):
@@ -110,9 +138,18 @@ def main() -> None:
         print(f"  {source}: {int((data.labels[mine] == 1).sum())} positives, "
               f"{int((data.labels[mine] == 0).sum())} negatives, "
               f"{int(data.validation[mine].sum())} in validation")  # fmt: skip
+    if args.add_cascade:
+        with np.load(args.add_cascade, allow_pickle=False) as stored:
+            weights = {k: stored[k] for k in stored.files if k != "feature_names"}
+        weights, row = fit_cascade(weights, data)
+        save_verifier(weights, args.out)
+        print(f"wrote {args.out} (cascade: {json.dumps(row)})")
+        return
     start = time.perf_counter()
     try:
-        weights, report = fit_verifier(data, dropped=args.drop_features)
+        weights, report = fit_verifier(
+            data, dropped=args.drop_features, balance_negatives=args.balance_negatives
+        )
     except ValueError as error:
         raise SystemExit(f"unknown feature in --drop-features: {error}") from None
     print(f"fitted in {time.perf_counter() - start:.0f} s; validation: {json.dumps(report[0])}")

@@ -80,6 +80,7 @@ def _hog_only_weights(weight: float = 1.0, bias: float = 0.0) -> dict[str, np.nd
 def test_the_builtin_verifier_loads_and_reads_this_versions_features():
     verifier = load_verifier("builtin")
     assert verifier is not None and BUILTIN_VERIFIER.is_file()
+    assert verifier.cascade  # the shipped weights carry the HOG-skipping cascade
     image = _person(np.full((256, 256, 3), PAPER, np.uint8))
     features = verifier_features(image, _detection())
     assert features.shape == (1, len(FEATURE_NAMES))
@@ -240,3 +241,117 @@ def test_the_verify_stage_gives_the_pandanet_stage_s_verified_output(image, tmp_
     frame.image = None
     with pytest.raises(StageError, match="put it right after pandanet"):
         list(verify(iter([frame])))
+
+
+def _cascade_weights(margin: float = 1.0) -> dict[str, np.ndarray]:
+    """The HOG-only verifier plus a cascade whose cheap logit is the network's score logit."""
+    weights = _hog_only_weights()
+    cheap = np.zeros(len(FEATURE_NAMES))
+    cheap[FEATURE_NAMES.index("score_logit")] = 1.0
+    return {**weights, "cascade.weight": cheap, "cascade.bias": [0.0],
+            "cascade.margin": [margin], "cascade.accept_logit": [np.log(0.9 / 0.1)]}  # fmt: skip
+
+
+def test_the_cascade_computes_hog_only_where_the_cheap_score_cannot_decide():
+    """Clear rejects are dropped and clear accepts keep the cheap score without a HOG crop;
+    the rest get the full verifier, the same score as without the cascade."""
+    person = _person(np.full((256, 256, 3), PAPER, np.uint8))
+    detection = _detection()
+    poses = Poses(
+        boxes=np.repeat(detection.boxes, 3, axis=0),
+        scores=np.array([0.001, 0.999, 0.5]),  # logits -6.9 (reject), 6.9 (accept), 0
+        kp2d=np.repeat(detection.kp2d, 3, axis=0),
+        kp3d_rel=np.zeros((3, K, 3)),
+    )
+    cascade = DetectionVerifier(_cascade_weights())
+    full = DetectionVerifier(_cascade_weights(), cascade=False)
+    assert cascade.cascade and not full.cascade
+    assert not DetectionVerifier(_hog_only_weights()).cascade  # weights without one
+    got, expected = cascade(person, poses, threshold=0.1), full(person, poses, threshold=0.1)
+    assert cascade.counts == {"detections": 3, "hog_crops": 1}
+    assert full.counts == {"detections": 3, "hog_crops": 3}
+    assert got.data["network_score"].tolist() == pytest.approx([0.999, 0.5])
+    assert got.scores[0] == pytest.approx(0.999, abs=1e-6)  # the cheap score, no HOG
+    assert got.scores[1] == pytest.approx(expected.scores[-1])  # the full verifier's
+    # threshold 0 drops nothing, so nothing is rejected early
+    assert len(cascade(person, poses)) == 3 and cascade.counts["hog_crops"] == 3
+    # a huge margin leaves every decision to HOG: the full verifier's output exactly
+    wide = DetectionVerifier(_cascade_weights(margin=100.0))
+    assert wide(person, poses, threshold=0.1) == full(person, poses, threshold=0.1)
+
+
+def test_the_cascade_is_fitted_and_its_margin_keeps_the_validation_decisions(tmp_path):
+    from crowdpose3d.engine.verifier_training import CASCADE_MAX_CHANGED, fit_cascade
+
+    rng = np.random.default_rng(1)
+    n = 2000
+    features = rng.normal(0, 1, (n, len(FEATURE_NAMES))).astype(np.float32)
+    hog = FEATURE_NAMES.index("hog_people_score")
+    # HOG partly follows the score: the cheap fit can predict the full logit roughly
+    features[:, hog] = 0.6 * features[:, 0] + 0.8 * rng.normal(0, 1, n)
+    f = len(FEATURE_NAMES)
+    weights = {"mean": np.zeros(f), "std": np.ones(f), "output.weight": np.zeros((1, f)),
+               "output.bias": [0.5]}  # fmt: skip
+    weights["output.weight"][0, [0, hog]] = (3.0, 1.5)
+    data = VerifierData(features, np.zeros(n, np.int8), np.zeros(n, np.float32),
+                        np.arange(n) % 4 == 0, np.full(n, "toy"))  # fmt: skip
+    fitted, row = fit_cascade(weights, data, log=lambda _: None)
+    assert row["val_decisions_changed"] <= CASCADE_MAX_CHANGED * row["val_detections"]
+    assert 0 < row["val_without_hog"] < row["val_detections"] and row["margin"] > 0
+    # the cheap logit leans on the score column, not on the HOG one
+    assert fitted["cascade.weight"][hog] == 0 and fitted["cascade.weight"][0] > 3.0
+    save_verifier(fitted, tmp_path / "cascade.npz")
+    assert load_verifier(tmp_path / "cascade.npz").cascade
+
+
+def test_the_hog_parts_add_up_and_only_the_rows_asked_for_get_them():
+    from crowdpose3d.engine.verifier import (
+        BASE_FEATURES,
+        HOG_FEATURES,
+        hog_block_scores,
+        hog_features,
+    )
+
+    person = _person(np.full((256, 256, 3), PAPER, np.uint8))
+    boxes = np.array([PERSON_BOX, (20.0, 20.0, 60.0, 120.0)])
+    blocks = hog_block_scores(person, boxes)  # (2, 7, 15)
+    parts = hog_features(person, boxes)  # (2, 4)
+    assert blocks.shape == (2, 7, 15) and parts.shape == (2, 4)
+    assert parts[:, 0] == pytest.approx(hog_people_scores(person, boxes), abs=1e-4)
+    assert parts[:, 1] == pytest.approx(blocks[:, :, :5].sum(axis=(1, 2)), abs=1e-4)
+    assert (parts[:, 3] >= 0).all()
+    detection = _detection()
+    poses = Poses(boxes=boxes, scores=np.array([0.6, 0.4]), kp2d=np.repeat(detection.kp2d, 2, 0),
+                  kp3d_rel=np.zeros((2, K, 3)))  # fmt: skip
+    every = verifier_features(person, poses)
+    some = verifier_features(person, poses, hog_rows=np.array([False, True]))
+    assert (some[1] == every[1]).all() and (some[0, HOG_FEATURES] == 0).all()
+    cheap = np.setdiff1d(np.arange(len(FEATURE_NAMES)), HOG_FEATURES)
+    assert (some[0, cheap] == every[0, cheap]).all()
+    # round 3's weights (the first BASE_FEATURES features) still load and read the prefix
+    old = {k: np.asarray(v)[..., :BASE_FEATURES] if k in ("mean", "std", "output.weight")
+           else v for k, v in _hog_only_weights().items()}  # fmt: skip
+    assert DetectionVerifier(old).probability(every) == pytest.approx(
+        DetectionVerifier(_hog_only_weights()).probability(every)
+    )
+
+
+def test_balanced_negatives_give_the_labelled_frames_half_the_negative_weight():
+    """Many photograph negatives that look unlike the labelled frames' negatives: balanced,
+    the fit still separates the labelled frames' negatives (feature 1) from positives."""
+    rng = np.random.default_rng(2)
+    n_pos, n_neg, n_photo = 200, 40, 2000
+    n = n_pos + n_neg + n_photo
+    features = rng.normal(0, 1, (n, len(FEATURE_NAMES))).astype(np.float32)
+    features[:n_pos, 1] += 1.5  # positives against the labelled frames' negatives
+    features[n_pos + n_neg :, 2] -= 3.0  # the photographs' negatives differ in feature 2
+    labels = np.r_[np.ones(n_pos), np.zeros(n_neg + n_photo)].astype(np.int8)
+    source = np.r_[np.full(n_pos + n_neg, "synth"), np.full(n_photo, "photos")]
+    data = VerifierData(features, labels, np.full(n, 0.6, np.float32), np.arange(n) % 4 == 0,
+                        source)  # fmt: skip
+    fits = {
+        balance: fit_verifier(data, ((0, 1e-3),), lambda _: None, balance_negatives=balance)[0]
+        for balance in (False, True)
+    }
+    reads = {b: abs(float(w["output.weight"][0, 1])) for b, w in fits.items()}
+    assert reads[True] > reads[False]  # the labelled frames' cue counts for more

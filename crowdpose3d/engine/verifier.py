@@ -18,13 +18,29 @@ Features per detection (`FEATURE_NAMES`, `verifier_features`), in the image's ow
 - its overlap with the image's other detections: the largest IoU with a higher-scoring one,
   and how many overlap it at all (fragments of one person, boxes on a facade's windows);
 - the 2D joints relative to the box (centre and height; K x 2 values) and the joints' extent
-  over the box's width and height (a skeleton drawn on a lamp post is thin and short).
+  over the box's width and height (a skeleton drawn on a lamp post is thin and short);
+- where the HOG score comes from (round 4): the SVM's score is a sum over its 7 x 15
+  blocks, and the parts of that sum over the window's top third (head and shoulders), its
+  middle third (torso and hips) and the absolute difference between its left and right
+  three block columns (people are nearly symmetric, a pole beside a wall or a sign's edge
+  is not). Free given the descriptor; weights trained before them (`BASE_FEATURES`
+  inputs) read only the features before them.
 
 The re-scored score replaces the network's (`Poses.scores`); the network's own is kept in
 ``Poses.data["network_score"]``, and detections whose new score is below the predictor's
 threshold are dropped. The verifier sees every detection the network scores at least
 `VERIFIER_INPUT_SCORE` (the predictor decodes down to it), so what it is given does not
 depend on the threshold asked for.
+
+The cascade (optional, in the weights file): HOG is most of the cost (about 0.2-0.3 ms per
+crop) and most detections are clear cases. A linear "cheap" score (``cascade.weight`` /
+``cascade.bias``: a least-squares fit of the full verifier's logit on every feature but
+HOG) is computed first; a detection whose cheap logit lies more than ``cascade.margin``
+below the call's threshold is dropped, one more than the margin above
+``cascade.accept_logit`` keeps the cheap score (a sure person), and only the others get
+their HOG crop and the full verifier. The margin is chosen on the training data's
+validation split (`crowdpose3d.engine.verifier_training.fit_cascade`); weights without
+the cascade, or ``cascade=False``, score every detection in full.
 
 Weights: an ``.npz`` written by `crowdpose3d.engine.verifier_training`
 (``scripts/train_verifier.py``); the shipped one is `BUILTIN_VERIFIER`. docs/models.md,
@@ -41,11 +57,15 @@ import numpy as np
 from crowdpose3d.poses import Poses
 
 __all__ = [
+    "BASE_FEATURES",
     "BUILTIN_VERIFIER",
+    "CASCADE_KEYS",
     "FEATURE_NAMES",
     "VERIFIER_CHOICES",
     "VERIFIER_INPUT_SCORE",
     "DetectionVerifier",
+    "hog_block_scores",
+    "hog_features",
     "hog_people_scores",
     "load_verifier",
     "pairwise_iou",
@@ -75,6 +95,8 @@ BORDER_PX = 2.0
 # Any overlap above this IoU counts as a neighbouring detection.
 NEIGHBOUR_IOU = 0.1
 _EPS = 1e-6
+# The weights of the optional cascade (`DetectionVerifier`, module docstring).
+CASCADE_KEYS = ("cascade.weight", "cascade.bias", "cascade.margin", "cascade.accept_logit")
 
 FEATURE_NAMES = (
     "score_logit",
@@ -88,7 +110,20 @@ FEATURE_NAMES = (
     *(f"joint{j}_{axis}" for j in range(NUM_JOINTS) for axis in ("x", "y")),
     "joints_width_over_box",
     "joints_height_over_box",
+    "hog_top_score",
+    "hog_middle_score",
+    "hog_left_right_difference",
 )
+# Round 3's weights read the first 54 features (up to joints_height_over_box).
+BASE_FEATURES = FEATURE_NAMES.index("hog_top_score")
+# The columns that need the HOG descriptor: the ones the cascade defers.
+HOG_FEATURES = np.array(
+    [FEATURE_NAMES.index(name) for name in FEATURE_NAMES if name.startswith("hog_")]
+)
+# OpenCV's 64x128 window has 7 x 15 blocks of 16 x 16 pixels at a stride of 8; the
+# descriptor lists them column by column (x outer, y inner), 36 values each.
+HOG_BLOCKS = (7, 15)
+HOG_BLOCK_VALUES = 36
 
 
 def _hog() -> tuple[cv2.HOGDescriptor, np.ndarray, float]:
@@ -101,9 +136,19 @@ def _hog() -> tuple[cv2.HOGDescriptor, np.ndarray, float]:
 def hog_people_scores(image: np.ndarray, boxes: np.ndarray, hog=None) -> np.ndarray:
     """(H, W, 3) uint8 image, (N, 4) xyxy boxes -> (N,) linear scores of OpenCV's people
     SVM on each box's `HOG_WINDOW` crop (pixels outside the image repeat its border)."""
+    hog = hog or _hog()
+    return hog_block_scores(image, boxes, hog).sum(axis=(1, 2)) + hog[2]
+
+
+def hog_block_scores(image: np.ndarray, boxes: np.ndarray, hog=None) -> np.ndarray:
+    """(H, W, 3) uint8 image, (N, 4) xyxy boxes -> (N, 7, 15) float32: each `HOG_BLOCKS`
+    block's share of the people SVM's score (block columns x rows; the score is their sum
+    plus the SVM's bias)."""
     hog, weights, bias = hog or _hog()
     win_w, win_h = HOG_WINDOW
-    scores = np.zeros(len(boxes), dtype=np.float32)
+    columns, rows = HOG_BLOCKS
+    per_block = weights.reshape(columns, rows, HOG_BLOCK_VALUES)
+    scores = np.zeros((len(boxes), columns, rows), dtype=np.float32)
     for i, (x1, y1, x2, y2) in enumerate(np.asarray(boxes, dtype=np.float64)):
         height = max(y2 - y1, 1.0) / HOG_PERSON_FRACTION  # window height in image pixels
         width = height * win_w / win_h
@@ -120,8 +165,37 @@ def hog_people_scores(image: np.ndarray, boxes: np.ndarray, hog=None) -> np.ndar
             flags=cv2.WARP_INVERSE_MAP | (cv2.INTER_AREA if scale > 1 else cv2.INTER_LINEAR),
             borderMode=cv2.BORDER_REPLICATE,
         )  # (128, 64, 3)
-        scores[i] = float(hog.compute(crop).ravel() @ weights + bias)
+        descriptor = hog.compute(crop).reshape(columns, rows, HOG_BLOCK_VALUES)
+        scores[i] = (descriptor * per_block).sum(axis=2)
     return scores
+
+
+def hog_features(image: np.ndarray, boxes: np.ndarray, hog=None) -> np.ndarray:
+    """(N, 4) boxes -> (N, 4) the `HOG_FEATURES` columns: the people SVM's score, its top
+    and middle thirds' shares and |left - right| (see the module docstring)."""
+    hog = hog or _hog()
+    blocks = hog_block_scores(image, boxes, hog).astype(np.float64)  # (N, 7, 15)
+    third = HOG_BLOCKS[1] // 3
+    side = HOG_BLOCKS[0] // 2  # 3 block columns each side of the middle one
+    return np.stack(
+        (
+            blocks.sum(axis=(1, 2)) + hog[2],
+            blocks[:, :, :third].sum(axis=(1, 2)),
+            blocks[:, :, third : 2 * third].sum(axis=(1, 2)),
+            np.abs(blocks[:, :side].sum(axis=(1, 2)) - blocks[:, -side:].sum(axis=(1, 2))),
+        ),
+        axis=1,
+    )
+
+
+def _hog_columns(image, boxes, hog, rows) -> np.ndarray:
+    """(N, 4) `hog_features` of ``boxes`` where ``rows`` (N,) bool (None: all), else 0."""
+    if rows is None:
+        return hog_features(image, boxes, hog)
+    columns = np.zeros((len(boxes), len(HOG_FEATURES)))
+    if rows.any():
+        columns[rows] = hog_features(image, boxes[rows], hog)
+    return columns
 
 
 def pairwise_iou(boxes: np.ndarray, others: np.ndarray | None = None) -> np.ndarray:
@@ -139,9 +213,12 @@ def pairwise_iou(boxes: np.ndarray, others: np.ndarray | None = None) -> np.ndar
     return inter / (area(boxes)[:, None] + area(others)[None, :] - inter + _EPS)
 
 
-def verifier_features(image: np.ndarray, poses: Poses, hog=None) -> np.ndarray:
+def verifier_features(
+    image: np.ndarray, poses: Poses, hog=None, hog_rows: np.ndarray | None = None
+) -> np.ndarray:
     """(H, W, 3) uint8 image and its `Poses` (original pixels) -> (N, F) float32 features
-    (`FEATURE_NAMES`)."""
+    (`FEATURE_NAMES`). ``hog_rows`` (N,) bool: compute the HOG score only for these
+    detections (the others' HOG columns, `HOG_FEATURES`, are left 0; None: all)."""
     n = len(poses)
     if n == 0:
         return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
@@ -172,19 +249,22 @@ def verifier_features(image: np.ndarray, poses: Poses, hog=None) -> np.ndarray:
         np.log(width / height),
         left_right,
         top_bottom,
-        hog_people_scores(image, boxes, hog),
+        np.zeros(n),  # hog_people_score, filled below
         max_iou_better,
         np.log1p(neighbours),
     ]
-    return np.concatenate(
+    features = np.concatenate(
         (
             np.stack(columns, axis=1),
             joints.reshape(n, -1),
             extent[:, :1] / width[:, None],
             extent[:, 1:] / height[:, None],
+            np.zeros((n, len(FEATURE_NAMES) - BASE_FEATURES)),  # the HOG parts, filled below
         ),
         axis=1,
-    ).astype(np.float32)
+    )
+    features[:, HOG_FEATURES] = _hog_columns(image, boxes, hog, hog_rows)
+    return features.astype(np.float32)
 
 
 class DetectionVerifier:
@@ -194,11 +274,18 @@ class DetectionVerifier:
         weights: name -> array as `crowdpose3d.engine.verifier_training.save_verifier`
             writes them: ``mean`` / ``std`` (F,) feature standardisation, ``hidden.weight``
             (H, F) and ``hidden.bias`` (H,) (absent for logistic regression), ``output.weight``
-            (1, H or F), ``output.bias`` (1,).
+            (1, H or F), ``output.bias`` (1,); optionally the cascade (module docstring):
+            ``cascade.weight`` (F,), ``cascade.bias``, ``cascade.margin``,
+            ``cascade.accept_logit`` (1,) each.
         name: where the weights came from (for messages and reports).
+        cascade: use the weights' cascade when they have one (False: HOG for every crop).
+
+    ``counts`` adds up, over the calls, the detections scored and the HOG crops computed.
     """
 
-    def __init__(self, weights: dict[str, np.ndarray], name: str = "verifier") -> None:
+    def __init__(
+        self, weights: dict[str, np.ndarray], name: str = "verifier", cascade: bool = True
+    ) -> None:
         self.name = name
         self.weights = {k: np.asarray(v) for k, v in weights.items()}
         needed = ("mean", "std", "output.weight", "output.bias")
@@ -206,15 +293,18 @@ class DetectionVerifier:
         if missing:
             raise ValueError(f"{name} is not a detection verifier (no {', '.join(missing)})")
         inputs = self.weights["mean"].shape[0]
-        if inputs != len(FEATURE_NAMES):
+        if inputs not in (BASE_FEATURES, len(FEATURE_NAMES)):
             raise ValueError(
                 f"{name} reads {inputs} features, this version computes {len(FEATURE_NAMES)}: "
                 "retrain it with scripts/train_verifier.py"
             )
+        self.inputs = inputs  # weights of round 3 read the first BASE_FEATURES
+        self.cascade = cascade and CASCADE_KEYS[0] in self.weights
+        self.counts = {"detections": 0, "hog_crops": 0}
         self._hog = _hog()
 
     @classmethod
-    def load(cls, path: str | Path = BUILTIN_VERIFIER) -> DetectionVerifier:
+    def load(cls, path: str | Path = BUILTIN_VERIFIER, cascade: bool = True) -> DetectionVerifier:
         """The verifier in an ``.npz`` file (ValueError with one line if unreadable)."""
         path = Path(path)
         try:
@@ -225,22 +315,63 @@ class DetectionVerifier:
                 f"cannot read the detection verifier {path}: not an .npz weights file; use "
                 "builtin, none or a file scripts/train_verifier.py wrote"
             ) from None
-        return cls(weights, name=str(path))
+        return cls(weights, name=str(path), cascade=cascade)
 
-    def probability(self, features: np.ndarray) -> np.ndarray:
-        """(N, F) features -> (N,) probability of a person."""
+    def _standardised(self, features: np.ndarray) -> np.ndarray:
+        """(N, F) features -> (N, inputs) float64, standardised as in training."""
+        x = features[:, : self.inputs].astype(np.float64)
+        return (x - self.weights["mean"]) / self.weights["std"]
+
+    def logit(self, features: np.ndarray) -> np.ndarray:
+        """(N, F) features -> (N,) the full verifier's logit."""
         w = self.weights
-        x = (features.astype(np.float64) - w["mean"]) / w["std"]
+        x = self._standardised(features)
         if "hidden.weight" in w:
             x = np.maximum(x @ w["hidden.weight"].T + w["hidden.bias"], 0.0)
-        logit = x @ w["output.weight"].T.reshape(-1) + float(w["output.bias"].reshape(-1)[0])
-        return 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50)))
+        return x @ w["output.weight"].T.reshape(-1) + float(w["output.bias"].reshape(-1)[0])
+
+    def probability(self, features: np.ndarray) -> np.ndarray:
+        """(N, F) features -> (N,) probability of a person (the full verifier)."""
+        return _sigmoid(self.logit(features))
+
+    def cheap_logit(self, features: np.ndarray) -> np.ndarray:
+        """(N, F) features (HOG column unread) -> (N,) the cascade's cheap logit."""
+        w = self.weights
+        x = self._standardised(features)
+        return x @ w["cascade.weight"].reshape(-1) + float(w["cascade.bias"].reshape(-1)[0])
+
+    def cascade_decisions(self, cheap: np.ndarray, threshold: float) -> tuple[np.ndarray, ...]:
+        """(N,) cheap logits -> (reject, accept) (N,) bool: the detections the cascade
+        decides without HOG at this drop ``threshold``."""
+        margin = float(self.weights["cascade.margin"].reshape(-1)[0])
+        accept = cheap > float(self.weights["cascade.accept_logit"].reshape(-1)[0]) + margin
+        if threshold <= 0:  # nothing is dropped: no early rejects
+            return np.zeros_like(accept), accept
+        limit = np.log(threshold / (1 - threshold)) if threshold < 1 else np.inf
+        return cheap < limit - margin, accept
 
     def __call__(self, image: np.ndarray, poses: Poses, threshold: float = 0.0) -> Poses:
         """The detections of ``image`` with the verifier's probability as their score and
         the network's in ``data["network_score"]``; those below ``threshold`` dropped."""
-        features = verifier_features(image, poses, self._hog)
-        probability = self.probability(features).astype(np.float32)
+        if self.cascade and len(poses):
+            features = verifier_features(image, poses, self._hog, np.zeros(len(poses), bool))
+            cheap = self.cheap_logit(features)
+            reject, accept = self.cascade_decisions(cheap, threshold)
+            full = ~(reject | accept)
+            probability = _sigmoid(cheap)  # (N,) the cheap score where it decided
+            probability[reject] = 0.0  # below the threshold: dropped
+            if full.any():
+                boxes = poses.boxes[full].astype(np.float64)
+                hog = hog_features(image, boxes, self._hog)  # (M, 4)
+                features[np.ix_(full, HOG_FEATURES)] = hog
+                probability[full] = self.probability(features[full])
+            hog_crops = int(full.sum())
+        else:
+            probability = self.probability(verifier_features(image, poses, self._hog))
+            hog_crops = len(poses)
+        self.counts["detections"] += len(poses)
+        self.counts["hog_crops"] += hog_crops
+        probability = probability.astype(np.float32)
         rescored = Poses(
             boxes=poses.boxes,
             scores=probability,
@@ -252,6 +383,10 @@ class DetectionVerifier:
             data={**poses.data, "network_score": poses.scores},
         )
         return rescored[probability >= threshold]
+
+
+def _sigmoid(logit: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50)))
 
 
 def load_verifier(spec: str | Path | None) -> DetectionVerifier | None:

@@ -37,7 +37,9 @@ import numpy as np
 
 from crowdpose3d.engine.verifier import (
     FEATURE_NAMES,
+    HOG_FEATURES,
     VERIFIER_INPUT_SCORE,
+    DetectionVerifier,
     pairwise_iou,
     verifier_features,
 )
@@ -47,6 +49,7 @@ __all__ = [
     "COLLECT_THRESHOLD",
     "VerifierData",
     "collect",
+    "fit_cascade",
     "fit_verifier",
     "label_detections",
     "photo_views",
@@ -61,21 +64,33 @@ OPERATING_SCORE = 0.5  # the score threshold the issue's targets use
 TILE_ZOOM = 2  # photographs are also seen as tiles of the photo zoomed to 2x the input
 EPOCHS = 1500  # full-batch Adam steps
 LEARNING_RATE = 0.01
+# The cascade: a cheap logit above logit(CASCADE_ACCEPT_SCORE) + margin is a sure person...
+CASCADE_ACCEPT_SCORE = 0.9
+# ... the margins tried, in logits (smallest first) ...
+CASCADE_MARGINS = tuple(np.arange(0.0, 6.01, 0.25))
+# ... the score thresholds whose keep / drop decisions the cascade must preserve (the verify
+# stage's 0.1, the benchmarks' 0.3 / 0.5 / 0.7, the tracker's 0.6 / 0.7 and 0.9) ...
+DECISION_SCORES = (VERIFIER_INPUT_SCORE, 0.3, 0.5, 0.6, 0.7, 0.9)
+# ... for all but at most this fraction of the validation detections.
+CASCADE_MAX_CHANGED = 0.001
 
 
-def photo_views(photo: np.ndarray, input_hw: tuple[int, int]) -> dict[str, list[np.ndarray]]:
-    """{"whole": [photo], "tiles": TILE_ZOOM**2 (H_in, W_in, 3) crops of the photo zoomed to
-    cover TILE_ZOOM x the model input} (`benchmarks/empty_photos.py` scores the same)."""
+def photo_views(
+    photo: np.ndarray, input_hw: tuple[int, int], zoom: int = TILE_ZOOM
+) -> dict[str, list[np.ndarray]]:
+    """{"whole": [photo], "tiles": zoom**2 (H_in, W_in, 3) crops of the photo zoomed to
+    cover zoom x the model input} (`benchmarks/empty_photos.py` scores the same at
+    `TILE_ZOOM`; training may add closer views, e.g. zoom 3, as more negatives)."""
     height, width = input_hw
     ph, pw = photo.shape[:2]
-    scale = max(TILE_ZOOM * width / pw, TILE_ZOOM * height / ph)
-    zoomed = cv2.resize(photo, (max(round(pw * scale), TILE_ZOOM * width),
-                                max(round(ph * scale), TILE_ZOOM * height)),
+    scale = max(zoom * width / pw, zoom * height / ph)
+    zoomed = cv2.resize(photo, (max(round(pw * scale), zoom * width),
+                                max(round(ph * scale), zoom * height)),
                         interpolation=cv2.INTER_AREA)  # fmt: skip
     tiles = [
         np.ascontiguousarray(zoomed[r * height : (r + 1) * height, c * width : (c + 1) * width])
-        for r in range(TILE_ZOOM)
-        for c in range(TILE_ZOOM)
+        for r in range(zoom)
+        for c in range(zoom)
     ]
     return {"whole": [photo], "tiles": tiles}
 
@@ -164,8 +179,17 @@ def collect(
     )
 
 
-def _train(x: np.ndarray, y: np.ndarray, hidden: int, l2: float, seed: int) -> dict:
-    """Full-batch Adam on class-balanced BCE + L2 -> weights (standardised inputs)."""
+def _train(
+    x: np.ndarray,
+    y: np.ndarray,
+    hidden: int,
+    l2: float,
+    seed: int,
+    photo: np.ndarray | None = None,
+) -> dict:
+    """Full-batch Adam on class-balanced BCE + L2 -> weights (standardised inputs).
+    ``photo`` (N,) bool: negatives from empty photographs; given, they and the labelled
+    frames' negatives each carry half of the negatives' weight."""
     rng = np.random.default_rng(seed)
     f = x.shape[1]
     params = {}
@@ -176,6 +200,10 @@ def _train(x: np.ndarray, y: np.ndarray, hidden: int, l2: float, seed: int) -> d
     params["output.bias"] = np.zeros(1)
     positive = y.mean()
     weight = np.where(y == 1, 0.5 / positive, 0.5 / (1 - positive)) / len(y)  # (N,) sums to 1
+    if photo is not None and (photo & (y == 0)).any() and (~photo & (y == 0)).any():
+        for group in (photo, ~photo):
+            negatives = group & (y == 0)
+            weight[negatives] = 0.25 / negatives.sum()
     moments = {k: (np.zeros_like(v), np.zeros_like(v)) for k, v in params.items()}
     for step in range(1, EPOCHS + 1):
         h = np.maximum(x @ params["hidden.weight"].T + params["hidden.bias"], 0) if hidden else x
@@ -211,11 +239,15 @@ def fit_verifier(
     candidates: Sequence[tuple[int, float]] = ((0, 1e-3), (0, 1e-2), (16, 1e-3), (16, 1e-2)),
     log: Callable[[str], None] = print,
     dropped: Sequence[str] = (),
+    balance_negatives: bool = False,
 ) -> tuple[dict[str, np.ndarray], list[dict]]:
     """Fit each (hidden units, L2) candidate on the training split, set its operating point
     and score it on the validation split -> (the best one's weights, one report row per
     candidate). ``dropped`` features (`FEATURE_NAMES`, for ablations) are left unread:
-    their standardised value is 0 in training and their input weights are 0."""
+    their standardised value is 0 in training and their input weights are 0.
+    ``balance_negatives``: the negatives of the empty photographs (sources ``photos*``) and
+    those of the labelled frames each carry half of the negatives' weight (more photographs'
+    views must not drown the labelled frames' duplicates and loose boxes)."""
     train, val = ~data.validation, data.validation
     mean = data.features[train].mean(0).astype(np.float64)
     std = data.features[train].std(0).astype(np.float64) + 1e-6
@@ -228,7 +260,8 @@ def fit_verifier(
     network_kept = int((data.scores[val_pos] >= OPERATING_SCORE).sum())
     rows, best = [], None
     for hidden, l2 in candidates:
-        params = _train(x[train], y[train], hidden, l2, seed=0)
+        photo = np.char.startswith(data.source.astype(str), "photos")[train]
+        params = _train(x[train], y[train], hidden, l2, 0, photo if balance_negatives else None)
         first = "hidden.weight" if hidden else "output.weight"
         params[first][:, unread] = 0.0
         logits = _logits(params, x)
@@ -252,18 +285,67 @@ def fit_verifier(
         if best is None or kept_neg < best[0]:
             best = (kept_neg, params)
     assert best is not None, "no candidate"
-    weights = {"mean": mean, "std": std, **best[1]}
+    weights, cascade = fit_cascade({"mean": mean, "std": std, **best[1]}, data, log)
     network = {
         "network_positives_kept": network_kept,
         "network_negatives_kept": int((data.scores[val_neg] >= OPERATING_SCORE).sum()),
         "val_positives": int(val_pos.sum()),
         "val_negatives": int(val_neg.sum()),
     }
-    return weights, [network, *rows]
+    return weights, [{**network, "cascade": cascade}, *rows]
+
+
+def _logit(p: float) -> float:
+    return float(np.log(p / (1 - p)))
+
+
+def fit_cascade(
+    weights: dict[str, np.ndarray], data: VerifierData, log: Callable[[str], None] = print
+) -> tuple[dict[str, np.ndarray], dict]:
+    """The verifier ``weights`` with the cascade added (see the module docstring), fitted
+    and chosen on ``data`` -> (weights, a report row: margin, the validation detections
+    decided without HOG and those whose decision changed)."""
+    verifier = DetectionVerifier(weights, cascade=False)
+    full = verifier.logit(data.features)  # (N,)
+    x = verifier._standardised(data.features)  # (N, F)
+    x[:, HOG_FEATURES[HOG_FEATURES < x.shape[1]]] = 0.0
+    design = np.hstack((x, np.ones((len(x), 1))))
+    train, val = ~data.validation, data.validation
+    coef, *_ = np.linalg.lstsq(design[train], full[train], rcond=None)  # (F + 1,)
+    coef[HOG_FEATURES[HOG_FEATURES < x.shape[1]]] = 0.0  # exactly: it never reads HOG
+    weights = {
+        **weights,
+        "cascade.weight": coef[:-1],
+        "cascade.bias": coef[-1:],
+        "cascade.accept_logit": np.array([_logit(CASCADE_ACCEPT_SCORE)]),
+    }
+    cheap = design[val] @ coef  # (V,)
+    residual = float(np.std(full[train] - design[train] @ coef))
+    row = {"residual_logit_std": round(residual, 3)}
+    for margin in CASCADE_MARGINS:
+        weights["cascade.margin"] = np.array([margin])
+        reject, accept = DetectionVerifier(weights).cascade_decisions(cheap, VERIFIER_INPUT_SCORE)
+        out = np.where(reject, -np.inf, np.where(accept, cheap, full[val]))  # (V,) cascade
+        changed = np.zeros(len(out), bool)
+        for score in DECISION_SCORES:
+            changed |= (out >= _logit(score)) != (full[val] >= _logit(score))
+        row = {
+            **row,
+            "margin": float(margin),
+            "val_detections": int(len(out)),
+            "val_without_hog": int((reject | accept).sum()),
+            "val_decisions_changed": int(changed.sum()),
+        }
+        if changed.mean() <= CASCADE_MAX_CHANGED:
+            break
+    log(f"  cascade: margin {row['margin']:g}, {row['val_without_hog']} of "
+        f"{row['val_detections']} validation detections without HOG, "
+        f"{row['val_decisions_changed']} decisions changed")  # fmt: skip
+    return weights, row
 
 
 def save_verifier(weights: dict[str, np.ndarray], path: str | Path) -> None:
     """Write the weights as float32 (the shipped file is a few kB)."""
     arrays = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
-    arrays["feature_names"] = np.array(FEATURE_NAMES)
+    arrays["feature_names"] = np.array(FEATURE_NAMES[: len(arrays["mean"])])
     np.savez(path, **arrays)
