@@ -792,6 +792,16 @@ class PoseTracker:
         covariance = tracks.observed_box_covariance[returning]
         start = tracks.boxes[returning]  # (R, 4) last observed corners
         frame_dt = gap / steps  # (R,) the step of each track's missed frames
+        if (steps == steps[0]).all() and (frame_dt == frame_dt[0]).all():
+            # The usual case (everyone missed the same frames): one step for all, no gathers.
+            count, dt = int(steps[0]), float(frame_dt[0])
+            for step in range(1, count):
+                mean, covariance = self.box_model.predict(mean, covariance, dt)
+                line = start + (step / count) * (new_boxes - start)
+                mean, covariance = self.box_model.update(mean, covariance, line)
+            mean, covariance = self.box_model.predict(mean, covariance, dt)
+            tracks.box_mean[returning], tracks.box_covariance[returning] = mean, covariance
+            return
         for step in range(1, int(steps.max()) + 1):
             rows = (steps >= step).nonzero()[0]
             everyone = len(rows) == len(steps)  # then no gather and scatter
