@@ -241,6 +241,23 @@ def test_batched_box_kalman_matches_filterpy():
         np.testing.assert_allclose(cv_blocks.compose(covariance)[0], kf.P, rtol=1e-7, atol=1e-9)
 
 
+def test_kalman_steps_give_the_same_numbers_for_views_and_gathered_rows():
+    """The filters compute track-last and return views; a row gathered from such a view
+    (a C-contiguous copy) steps to exactly the same numbers as the view itself."""
+    model = KalmanFilterBox()
+    rng = np.random.default_rng(0)
+    corners = rng.uniform(0, 100, (5, 4)) + np.array([0.0, 0.0, 120.0, 200.0])
+    state, covariance = model.initiate(corners)
+    state, covariance = model.predict(state, covariance, 0.1)  # views of track-last arrays
+    assert not state.flags.c_contiguous
+    rows = np.array([3, 1])
+    whole = model.update(*model.predict(state, covariance, 0.1), corners)
+    part = model.update(
+        *model.predict(state[rows].copy(), covariance[rows].copy(), 0.1), corners[rows]
+    )
+    assert np.array_equal(whole[0][rows], part[0]) and np.array_equal(whole[1][rows], part[1])
+
+
 def test_linear_assignment_leaves_costly_pairs_unmatched():
     cost = np.array([[0.1, 0.6, GATED_COST], [0.2, GATED_COST, GATED_COST], [5.0, 5.0, 0.3]])
     result = linear_assignment(cost, cost_limit=1.0)
