@@ -711,3 +711,22 @@ def test_cut_boxes_can_be_matched_on_overlap_alone():
     assert two_neighbours_swap_cues(top_px=100.0, cut_box_cue_weight=0.0) == [2, 1]
     assert two_neighbours_swap_cues(top_px=0.0, cut_box_cue_weight=1.0) == [2, 1]
     assert two_neighbours_swap_cues(top_px=0.0, cut_box_cue_weight=0.0) == [1, 2]
+
+
+def test_the_track_stage_reuses_the_saved_state_over_frames_without_poses():
+    from crowdpose3d.pipeline.frame import STAGE_STATE, Frame
+    from crowdpose3d.pipeline.stage import StageContext
+    from crowdpose3d.stages.track import TrackStage
+
+    stage = TrackStage(TrackStage.Params(min_hits_to_confirm=1))
+    stage.open(StageContext())
+    rng = np.random.default_rng(0)
+    roots = np.array([w.root(0.0) for w in SEPARATED[:2]])
+    frames = [
+        Frame("s", 0, 0.0, None, poses=detect(roots, np.arange(2), rng)),
+        Frame("s", 1, 0.1, None),  # no poses: the tracker is not stepped
+        Frame("s", 2, 0.2, None, poses=detect(roots, np.arange(2), rng)),
+    ]
+    states = [frame.data[STAGE_STATE][stage.run_name] for frame in stage(iter(frames))]
+    assert states[1] is states[0] and states[2] is not states[1]
+    assert int(states[2]["tracks.hits"].sum()) == 4 and int(states[0]["tracks.hits"].sum()) == 2

@@ -96,14 +96,19 @@ class TrackStage(BaseStage):
             self.tracker.load_state_dict(fresh)
 
     def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        state = None  # the latest state_dict(): copies, never changed afterwards
         for frame in frames:
             if frame.poses is not None:
                 poses, dropped = finite_people(frame.poses)
                 self.dropped_non_finite += dropped
                 size = frame.size if frame.image is not None else None
                 frame.poses = self.tracker.update(poses, frame.pts_s, image_size=size)
-            # The state after this frame, for a sink to save with the part it ends.
-            frame.data.setdefault(STAGE_STATE, {})[self.run_name] = self.tracker.state_dict()
+                state = None
+            # The state after this frame, for a sink to save with the part it ends (a frame
+            # without poses leaves the tracker as it was: the previous copy serves).
+            if state is None:
+                state = self.tracker.state_dict()
+            frame.data.setdefault(STAGE_STATE, {})[self.run_name] = state
             yield frame
 
 
