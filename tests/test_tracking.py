@@ -730,3 +730,35 @@ def test_the_track_stage_reuses_the_saved_state_over_frames_without_poses():
     states = [frame.data[STAGE_STATE][stage.run_name] for frame in stage(iter(frames))]
     assert states[1] is states[0] and states[2] is not states[1]
     assert int(states[2]["tracks.hits"].sum()) == 4 and int(states[0]["tracks.hits"].sum()) == 2
+
+
+def test_the_track_stage_and_the_tracker_have_the_same_defaults():
+    import inspect
+
+    from crowdpose3d.stages.track import TrackParams
+
+    signature = inspect.signature(PoseTracker).parameters
+    shared = set(TrackParams.model_fields) & set(signature)
+    assert len(shared) >= 20
+    for name in shared:
+        assert TrackParams.model_fields[name].default == signature[name].default, name
+
+
+@pytest.mark.parametrize(("high_score_threshold", "taken"), [(0.6, True), (0.7, False)])
+def test_a_doubtful_neighbour_box_does_not_take_a_missed_persons_track(high_score_threshold, taken):
+    # A person stands still; in one frame they are missed and a doubtful box (score 0.65,
+    # IoU 1/3 with theirs: a neighbour or a bad box) appears beside them. Scored at least
+    # the high threshold it is matched on the overlap and output with the person's id;
+    # below it (the default 0.7) only the low-score pass may take it, which needs IoU 0.5.
+    tracker = PoseTracker(high_score_threshold=high_score_threshold)
+
+    def frame(box: list[float], score: float) -> Poses:
+        return Poses(np.array([box]), np.array([score]), np.zeros((1, 0, 2)), np.zeros((1, 0, 3)))
+
+    for step in range(5):
+        out = tracker.update(frame([100.0, 100.0, 160.0, 250.0], 0.9), step / 10)
+    assert out.track_id.tolist() == [1]
+    doubtful = tracker.update(frame([130.0, 100.0, 190.0, 250.0], 0.65), 0.5)
+    assert doubtful.track_id.tolist() == ([1] if taken else [])
+    again = tracker.update(frame([100.0, 100.0, 160.0, 250.0], 0.9), 0.6)
+    assert again.track_id.tolist() == [1]

@@ -280,7 +280,7 @@ class PoseTracker:
     def __init__(
         self,
         *,
-        high_score_threshold: float = 0.6,
+        high_score_threshold: float = 0.7,
         low_score_threshold: float = 0.1,
         new_track_score: float = 0.7,
         min_hits_to_confirm: int = 2,
@@ -291,7 +291,7 @@ class PoseTracker:
         position_uncertainty_buffer: float = 1.0,
         fuse_score: bool = False,
         direction_weight: float = 0.5,
-        direction_lag_s: float = 0.2,
+        direction_lag_s: float = 0.3,
         min_heading_motion: float = 0.1,
         unseen_cost_per_s: float = 0.5,
         keypoint_weight: float = 0.2,
