@@ -61,6 +61,8 @@ def diagonal(variances: np.ndarray) -> np.ndarray:
 def time_step(dt: float | np.ndarray) -> float | np.ndarray:
     """A step of ``dt`` seconds as a Python float (scalar arithmetic on it stays out of
     numpy), or (T, 1) float64 for (T,) per-track steps."""
+    if isinstance(dt, (float, int)):  # the usual case, without numpy's dispatch
+        return float(dt)
     if np.ndim(dt):
         return np.asarray(dt, dtype=np.float64)[:, None]
     return float(dt)
