@@ -105,6 +105,15 @@ class Poses:
         data = {key: value[index] for key, value in self.data.items()}
         return Poses(**arrays, data=data)
 
+    def take(self, rows: np.ndarray) -> Poses:
+        """The people at the (M,) integer ``rows``, in that order: ``self[rows]`` without
+        re-checking arrays that are already valid (a hot path of the tracker)."""
+        taken = object.__new__(Poses)
+        for name in _ARRAY_FIELDS:
+            setattr(taken, name, getattr(self, name).take(rows, axis=0))
+        taken.data = {key: value.take(rows, axis=0) for key, value in self.data.items()}
+        return taken
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Poses):
             return NotImplemented

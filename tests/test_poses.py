@@ -33,6 +33,17 @@ def test_mask_and_index_selection():
     assert len(poses[1]) == 1 and poses[1].scores[0] == pytest.approx(0.5)
 
 
+def test_take_equals_index_selection_without_sharing_memory():
+    poses = three_people()
+    rows = np.array([2, 0])
+    taken = poses.take(rows)
+    assert taken == poses[rows]
+    assert taken.data["anchor"].tolist() == [9, 0]
+    taken.boxes[0] = -1.0  # a copy: the input keeps its rows
+    assert poses.boxes[2, 0] == 8.0
+    assert len(poses.take(np.zeros(0, np.int64))) == 0
+
+
 def test_empty_and_concatenate():
     empty = Poses.empty(num_joints=22)
     assert len(empty) == 0 and empty.is_empty()

@@ -22,7 +22,7 @@ from crowdpose3d.tracking import KalmanFilterBox, PoseTracker
 class TrackParams(StageParams):
     # Defaults chosen by benchmarks/tracking_peers.py across 5, 10 and 30 fps (tuning seeds;
     # docs/pipeline.md). Times are seconds, so the same values serve every frame rate.
-    high_score_threshold: float = Field(0.6, ge=0, le=1)  # may start and confirm tracks
+    high_score_threshold: float = Field(0.7, ge=0, le=1)  # may start and confirm tracks
     low_score_threshold: float = Field(0.1, ge=0, le=1)  # may only continue confirmed tracks
     new_track_score: float = Field(0.7, ge=0, le=1)  # least score to start a track
     min_hits_to_confirm: int = Field(2, ge=1)  # matches in a row before a track is output
@@ -33,7 +33,7 @@ class TrackParams(StageParams):
     position_uncertainty_buffer: float = Field(1.0, ge=0)  # predicted box widened, in stds
     fuse_score: bool = False  # first-pass cost 1 - IoU * score, as BoT-SORT
     direction_weight: float = Field(0.5, ge=0)  # OC-SORT's heading consistency (angle / pi)
-    direction_lag_s: float = Field(0.2, ge=0)  # heading from the observation this long ago
+    direction_lag_s: float = Field(0.3, ge=0)  # heading from the observation this long ago
     min_heading_motion: float = Field(0.1, ge=0)  # box heights moved for a heading to count
     unseen_cost_per_s: float = Field(0.5, ge=0)  # cost per second a track went unseen
     keypoint_weight: float = Field(0.2, ge=0)  # change of the 2D joints inside the box
@@ -96,14 +96,19 @@ class TrackStage(BaseStage):
             self.tracker.load_state_dict(fresh)
 
     def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        state = None  # the latest state_dict(): copies, never changed afterwards
         for frame in frames:
             if frame.poses is not None:
                 poses, dropped = finite_people(frame.poses)
                 self.dropped_non_finite += dropped
                 size = frame.size if frame.image is not None else None
                 frame.poses = self.tracker.update(poses, frame.pts_s, image_size=size)
-            # The state after this frame, for a sink to save with the part it ends.
-            frame.data.setdefault(STAGE_STATE, {})[self.run_name] = self.tracker.state_dict()
+                state = None
+            # The state after this frame, for a sink to save with the part it ends (a frame
+            # without poses leaves the tracker as it was: the previous copy serves).
+            if state is None:
+                state = self.tracker.state_dict()
+            frame.data.setdefault(STAGE_STATE, {})[self.run_name] = state
             yield frame
 
 

@@ -32,16 +32,25 @@ MIN_SIDE_PX = 1.0
 
 
 def corners_to_xywh(boxes: np.ndarray) -> np.ndarray:
-    """(N, 4) x1 y1 x2 y2 -> (N, 4) centre x, centre y, width, height."""
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    size = boxes[:, 2:] - boxes[:, :2]
-    return np.concatenate([boxes[:, :2] + size / 2, size], axis=1)
+    """(N, 4) x1 y1 x2 y2 -> (N, 4) centre x, centre y, width, height (a view of a
+    coordinate-first array: computed on whole coordinate rows, as `cv_blocks` does)."""
+    corners = np.ascontiguousarray(np.asarray(boxes, dtype=np.float64).reshape(-1, 4).T)
+    xywh = np.empty_like(corners)  # (4, N)
+    xywh[2:] = corners[2:] - corners[:2]
+    xywh[:2] = corners[:2] + xywh[2:] / 2
+    return xywh.T
 
 
 def xywh_to_corners(xywh: np.ndarray) -> np.ndarray:
-    """(N, >=4) centre x, centre y, width, height (first four columns) -> (N, 4) x1 y1 x2 y2."""
-    centre, size = xywh[:, :2], np.maximum(xywh[:, 2:4], MIN_SIDE_PX)
-    return np.concatenate([centre - size / 2, centre + size / 2], axis=1)
+    """(N, >=4) centre x, centre y, width, height (first four columns) -> (N, 4) x1 y1 x2 y2
+    (a view of a coordinate-first array, as `corners_to_xywh`)."""
+    rows = np.ascontiguousarray(xywh[:, :4].T)  # (4, N)
+    centre, size = rows[:2], np.maximum(rows[2:], MIN_SIDE_PX)
+    half = size / 2
+    corners = np.empty_like(rows)
+    corners[:2] = centre - half
+    corners[2:] = centre + half
+    return corners.T
 
 
 @dataclass(frozen=True)

@@ -197,6 +197,7 @@ class _Detections:
             right and bottom borders only when the image size is known).
         reliable_root: (N,) the root is known and its depth std at most
             ``reliable_depth_std_m``.
+        known_root: (N,) no coordinate of the root is NaN.
     """
 
     poses: Poses
@@ -208,6 +209,7 @@ class _Detections:
     depth_weight: np.ndarray
     reliable_root: np.ndarray
     cut: np.ndarray
+    known_root: np.ndarray
 
 
 class PoseTracker:
@@ -278,7 +280,7 @@ class PoseTracker:
     def __init__(
         self,
         *,
-        high_score_threshold: float = 0.6,
+        high_score_threshold: float = 0.7,
         low_score_threshold: float = 0.1,
         new_track_score: float = 0.7,
         min_hits_to_confirm: int = 2,
@@ -289,7 +291,7 @@ class PoseTracker:
         position_uncertainty_buffer: float = 1.0,
         fuse_score: bool = False,
         direction_weight: float = 0.5,
-        direction_lag_s: float = 0.2,
+        direction_lag_s: float = 0.3,
         min_heading_motion: float = 0.1,
         unseen_cost_per_s: float = 0.5,
         keypoint_weight: float = 0.2,
@@ -374,6 +376,9 @@ class PoseTracker:
         self._last_timestamp_s: float | None = None
         self._frame_step_s = 0.0
         self._image_size: tuple[int, int] | None = None
+        # (T, 4) predicted boxes and (T, 2) buffers of every track, computed once a frame
+        # for the association passes (``_buffered_boxes``); None when the boxes changed.
+        self._frame_boxes: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def ids_issued(self) -> int:
@@ -407,6 +412,7 @@ class PoseTracker:
         self._next_id = int(state["next_id"])
         last = state.get("last_timestamp_s")
         self._last_timestamp_s = None if last is None or np.isnan(last) else float(last)
+        self._frame_boxes = None
 
     def update(
         self, poses: Poses, timestamp_s: float, image_size: tuple[int, int] | None = None
@@ -472,6 +478,7 @@ class PoseTracker:
         dt = 0.0 if self._last_timestamp_s is None else timestamp_s - self._last_timestamp_s
         self._last_timestamp_s = timestamp_s
         self._frame_step_s = dt  # a track seen in the previous frame is this long unseen
+        self._frame_boxes = None  # the boxes move
         tracks = self.tracks
         if dt <= 0 or not len(tracks):
             return
@@ -575,9 +582,15 @@ class PoseTracker:
 
     def _buffered_boxes(self, track_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(M, 4) predicted boxes of the tracks and (M, 2) twice their buffer on x and y
-        (``position_uncertainty_buffer`` standard deviations of the predicted cx and cy)."""
-        std = np.sqrt(self.tracks.box_covariance[track_rows, 0, :2])  # (M, 2) of cx, cy
-        return self._predicted_boxes(track_rows), 2.0 * self.position_uncertainty_buffer * std
+        (``position_uncertainty_buffer`` standard deviations of the predicted cx and cy);
+        computed for every track once until the boxes change, then gathered."""
+        if self._frame_boxes is None:
+            everyone = np.arange(len(self.tracks))
+            std = np.sqrt(self.tracks.box_covariance[:, 0, :2])  # (T, 2) of cx, cy
+            buffer = 2.0 * self.position_uncertainty_buffer * std
+            self._frame_boxes = (self._predicted_boxes(everyone), buffer)
+        boxes, buffer = self._frame_boxes
+        return boxes[track_rows], buffer[track_rows]
 
     def _buffered_overlaps(
         self, track_rows: np.ndarray, det_boxes: np.ndarray, min_iou: float
@@ -588,10 +601,20 @@ class PoseTracker:
         boxes overlap on both axes (a cheap M x N test) get their IoU computed."""
         predicted, buffer = self._buffered_boxes(track_rows)  # (M, 4), (M, 2)
         if min_iou > 0:  # a pair reaching min_iou overlaps on both axes
-            p, d = predicted.T[:, :, None], det_boxes.T[:, None, :]  # (4, M, 1), (4, 1, N)
-            across = np.minimum(p[2], d[2]) - np.maximum(p[0], d[0]) + buffer[:, 0:1] > 0
-            down = np.minimum(p[3], d[3]) - np.maximum(p[1], d[1]) + buffer[:, 1:2] > 0
-            rows, cols = (across & down).nonzero()  # (K',) each
+            p, d = predicted.T, det_boxes.T  # (4, M), (4, N)
+            # x on every pair (M x N), then y only on the pairs that overlap across.
+            across = (
+                np.minimum(p[2][:, None], d[2]) - np.maximum(p[0][:, None], d[0])
+                + buffer[:, 0:1]
+                > 0
+            )  # fmt: skip
+            rows, cols = across.nonzero()  # (K'',) each, row-major
+            down = (
+                np.minimum(p[3, rows], d[3, cols]) - np.maximum(p[1, rows], d[1, cols])
+                + buffer[rows, 1]
+                > 0
+            )  # fmt: skip
+            rows, cols = rows[down], cols[down]  # (K',) each
         else:
             rows, cols = np.divmod(np.arange(len(track_rows) * len(det_boxes)), len(det_boxes))
         iou = _buffered_pair_iou(predicted[rows], det_boxes[cols], buffer[rows])  # (K',)
@@ -641,7 +664,7 @@ class PoseTracker:
         pick = np.where(old_enough.any(axis=1), newest_old, oldest)
         origins = tracks.history_centres[track_rows, pick]  # (M, 2)
         motion = latest - origins
-        length = np.linalg.norm(motion, axis=1, keepdims=True)
+        length = np.sqrt(np.einsum("kd,kd->k", motion, motion))[:, None]  # (M, 1)
         heights = np.maximum(tracks.boxes[track_rows, 3:4] - tracks.boxes[track_rows, 1:2], 1.0)
         moving = length >= self.min_heading_motion * heights
         # Finite by construction (a NaN motion is not ``moving``), so no NaN clean-up.
@@ -674,15 +697,17 @@ class PoseTracker:
             depth_weight=std[:, 0] / std[:, 2],
             reliable_root=np.isfinite(roots).all(axis=1) & (std[:, 2] <= self.reliable_depth_std_m),
             cut=self._cut_by_border(boxes),
+            known_root=~np.isnan(roots).any(axis=1),
         )
 
     def _cut_by_border(self, boxes: np.ndarray) -> np.ndarray:
         """(N,) whether each (N, 4) corner box has a side on the image border."""
-        cut = (boxes[:, :2] <= EDGE_MARGIN_PX).any(axis=1)
+        cut = boxes[:, :2].min(axis=1) <= EDGE_MARGIN_PX
         if self._image_size is not None:
             height, width = self._image_size
-            limit = np.array([width, height], np.float64) - EDGE_MARGIN_PX
-            cut |= (boxes[:, 2:] >= limit).any(axis=1)
+            cut |= (boxes[:, 2] >= width - EDGE_MARGIN_PX) | (
+                boxes[:, 3] >= height - EDGE_MARGIN_PX
+            )
         return cut
 
     def _correct(
@@ -692,6 +717,7 @@ class PoseTracker:
         observation after a gap), history, pose cues, hits, state, root, scale."""
         tracks = self.tracks
         poses = det.poses
+        self._frame_boxes = None  # the matched tracks' boxes change
         boxes = det.boxes[det_indices]  # (K, 4)
         uncut = self._uncut_boxes(track_rows, boxes)  # (K, 4) sides on the border extended
         if uncut is boxes:  # nothing moved: the frame's box cues hold
@@ -720,7 +746,7 @@ class PoseTracker:
             tracks.hits[track_rows] >= self.min_hits_to_confirm
         )
         tracks.states[track_rows] = np.where(confirmed, _CONFIRMED, _TENTATIVE)
-        self._correct_roots(track_rows, det.roots[det_indices])
+        self._correct_roots(track_rows, det.roots[det_indices], det.known_root[det_indices])
         if "scale" in poses.data:
             tracks.scale[track_rows] = self._smooth_scale(
                 tracks.scale[track_rows], poses.data["scale"][det_indices]
@@ -766,6 +792,16 @@ class PoseTracker:
         covariance = tracks.observed_box_covariance[returning]
         start = tracks.boxes[returning]  # (R, 4) last observed corners
         frame_dt = gap / steps  # (R,) the step of each track's missed frames
+        if (steps == steps[0]).all() and (frame_dt == frame_dt[0]).all():
+            # The usual case (everyone missed the same frames): one step for all, no gathers.
+            count, dt = int(steps[0]), float(frame_dt[0])
+            for step in range(1, count):
+                mean, covariance = self.box_model.predict(mean, covariance, dt)
+                line = start + (step / count) * (new_boxes - start)
+                mean, covariance = self.box_model.update(mean, covariance, line)
+            mean, covariance = self.box_model.predict(mean, covariance, dt)
+            tracks.box_mean[returning], tracks.box_covariance[returning] = mean, covariance
+            return
         for step in range(1, int(steps.max()) + 1):
             rows = (steps >= step).nonzero()[0]
             everyone = len(rows) == len(steps)  # then no gather and scatter
@@ -788,10 +824,10 @@ class PoseTracker:
                 )
         tracks.box_mean[returning], tracks.box_covariance[returning] = mean, covariance
 
-    def _correct_roots(self, track_rows: np.ndarray, roots: np.ndarray) -> None:
-        """Kalman-update tracks with a root, start the filter of tracks seeing their first."""
+    def _correct_roots(self, track_rows: np.ndarray, roots: np.ndarray, known: np.ndarray) -> None:
+        """Kalman-update tracks with a root (``known``: (K,) no NaN in the (K, 3) ``roots``),
+        start the filter of tracks seeing their first."""
         tracks = self.tracks
-        known = ~np.isnan(roots).any(axis=1)
         has_root = tracks.has_root[track_rows]
         update = known & has_root
         rows = track_rows[update]
@@ -872,7 +908,7 @@ class PoseTracker:
         keep = (tracks.states[track_rows] == _CONFIRMED).nonzero()[0]
         pick = keep[np.argsort(det_indices[keep], kind="stable")]  # in input order
         rows, dets = track_rows[pick], det_indices[pick]
-        out = poses[dets]
+        out = poses.take(dets)
         out.track_id = tracks.ids[rows].copy()
         mean = np.where(tracks.has_root[rows, None], tracks.mean[rows], np.nan)  # (N, 6)
         out.data["root_filtered"] = mean[:, :3].astype(np.float32)
