@@ -67,7 +67,7 @@ CAMERAS = (
     (15.0, 35.0, 65.0),
     (15.0, 12.0, 45.0),
 )
-SEED_BASE = {"heldout": 17001, "tune": 16001}
+SEED_BASE = {"heldout": 17001, "tune": 16001, "tune2": 16101}  # tune2: more tune clips
 SPEED_WINDOW_S = 3.0  # seconds over which a displacement counts as one speed sample
 MOVING_M_S = 0.3  # truth speeds below this are people standing still: left out
 ROOT_JOINT = 15  # the pelvis, jta22's root

@@ -70,7 +70,9 @@ from crowdpose3d.poses import Poses
 __all__ = [
     "FOOT_HEIGHT_M",
     "HEIGHT_PRIORS",
+    "EXACT_TILT",
     "CameraEstimate",
+    "DetectorTilt",
     "SelfCalibrator",
     "fit_camera",
     "ground_camera",
@@ -86,7 +88,11 @@ LEAN_SIGMA = {"head_top": 0.06, "neck": 0.05}
 # tilt (mid-ankle to head top) over the true vertical's tilt, least squares through the
 # origin pooled over the tune clips' 12 s under the true cameras
 # (`benchmarks/calibration_tuning.py tilt`: 0.903; clip by clip 0.68 to 1.81).
-TILT_GAIN = 0.90
+TILT_GAIN = 0.61
+TILT_SIZE_SLOPE = 0.31  # the gain grows by this per e-fold of the person's pixel height ...
+TILT_SIZE_PX = 50.0  # ... from TILT_GAIN at this height (mid-ankle to head top, pixels)
+TILT_POSITION = -0.137  # radians of tilt the detector adds per image width off the centre
+TILT_POSITION_STD = 0.05  # how well that is known (carried into the reported sigmas)
 # How well that gain is known, carried into the reported sigmas: the smallest of 0.15,
 # 0.25 and 0.35 with every tune clip's errors within 2 sigma (`... doubt`: the largest
 # |error| / sigma 2.8, 1.8, 1.3; the clip-by-clip gains' robust std is 0.43).
@@ -94,6 +100,9 @@ TILT_GAIN_STD = 0.25
 # The stature prior's scale, relative std, carried likewise: the model's median head top
 # over the prior is -1.7 % to +3.6 % clip by clip (`... tilt`).
 STATURE_SCALE_STD = 0.02
+# A weak prior on the lens (horizontal fov degrees, std of log focal length); it decides
+# only where the people do not (a low pitch, where the verticals hardly converge).
+FOV_PRIOR = (60.0, 0.3)
 PIXEL_SIGMA = 2.0  # pixels: the detector's joint noise, added to every relative residual
 UP_SIGMA_DEG = 12.0  # spread of the network's 3D up direction, when that cue is asked for
 INLIER_SIGMAS = 3.0  # an observation is an inlier when all its residuals are within this
@@ -113,6 +122,35 @@ BOUNDS = (  # (log f relative to the image width, pitch rad, roll rad, log heigh
     (math.log(0.25), math.radians(-20.0), math.radians(-30.0), math.log(0.3), 0.3),
     (math.log(8.0), math.radians(89.0), math.radians(30.0), math.log(200.0), 2.0),
 )
+
+
+@dataclass(frozen=True)
+class DetectorTilt:
+    """How a detector draws people's image tilt (the angle of the line from a top joint
+    to the mid-ankle pixel) against the true vertical's tilt at their feet:
+
+        tilt = (gain + size_slope ln(h / TILT_SIZE_PX)) vertical + position (u - cx) / W
+
+    h: the person's pixel height (mid-ankle to the first top joint), u: the mid-ankle
+    column, W: the image width. The defaults are the shipped model's (`TILT_*`); `EXACT`
+    is keypoints that follow the true vertical. ``gain_std``: how well the gain is known
+    (carried into the reported sigmas)."""
+
+    gain: float = TILT_GAIN
+    size_slope: float = TILT_SIZE_SLOPE
+    position: float = TILT_POSITION
+    gain_std: float = TILT_GAIN_STD
+    position_std: float = TILT_POSITION_STD
+
+    def expected(
+        self, vertical: np.ndarray, pixel_height: np.ndarray, column: np.ndarray, width: float
+    ) -> np.ndarray:
+        """The detector's tilt (radians) for the true ``vertical`` tilt, elementwise."""
+        gain = self.gain + self.size_slope * np.log(pixel_height / TILT_SIZE_PX)
+        return gain * vertical + self.position * (column - width / 2) / width
+
+
+EXACT_TILT = DetectorTilt(gain=1.0, size_slope=0.0, position=0.0, position_std=0.0)
 
 
 def ground_camera(
@@ -230,8 +268,8 @@ class SelfCalibrator:
     skeleton: names the joints (``*ankle`` and at least one of `HEIGHT_PRIORS`' joints).
     width, height: the image size in pixels. focal_px: a known focal length (fixes the
     field of view). up_sigma_deg: weight of the 3D poses' up direction (None: not used).
-    tilt_gain: the detector's image tilt of people over the true vertical's (`TILT_GAIN`,
-    the shipped model; 1 for exact keypoints) and how well it is known (`TILT_GAIN_STD`).
+    tilt: how the detector draws people's tilt against the true vertical (`DetectorTilt`,
+    the shipped model's by default; `EXACT_TILT` for exact keypoints).
     max_observations: a reservoir of this many person-frames is kept (uniform sample).
     """
 
@@ -240,8 +278,8 @@ class SelfCalibrator:
     height: int
     focal_px: float | None = None
     up_sigma_deg: float | None = None
-    tilt_gain: float = TILT_GAIN
-    tilt_gain_std: float = TILT_GAIN_STD
+    tilt: DetectorTilt = field(default_factory=DetectorTilt)
+    fov_prior: tuple[float, float] | None = FOV_PRIOR
     min_score: float = MIN_SCORE
     max_observations: int = 20000
     seed: int = 0
@@ -289,8 +327,8 @@ class SelfCalibrator:
             self.height,
             focal_px=self.focal_px,
             up_sigma_deg=self.up_sigma_deg,
-            tilt_gain=self.tilt_gain,
-            tilt_gain_std=self.tilt_gain_std,
+            tilt=self.tilt,
+            fov_prior=self.fov_prior,
             start=self.last,
         )
         if estimate is not None:
@@ -350,8 +388,8 @@ def fit_camera(
     focal_px: float | None = None,
     up_sigma_deg: float | None = None,
     start: CameraEstimate | None = None,
-    tilt_gain: float = TILT_GAIN,
-    tilt_gain_std: float = TILT_GAIN_STD,
+    tilt: DetectorTilt | None = None,
+    fov_prior: tuple[float, float] | None = FOV_PRIOR,
 ) -> CameraEstimate | None:
     """Fit the camera to the observations (None with fewer than `MIN_OBSERVATIONS` rows or
     `MIN_GROUPS` groups). ``start``: a previous estimate to refine (skips the grid);
@@ -362,7 +400,9 @@ def fit_camera(
     groups = len(np.unique(obs.group)) if len(obs) else 0
     if len(obs) < MIN_OBSERVATIONS or groups < MIN_GROUPS:
         return None
-    model = _Model(obs, top_names, width, height, up_sigma_deg)
+    tilt = tilt or DetectorTilt()
+    tilt_gain = tilt.gain
+    model = _Model(obs, top_names, width, height, up_sigma_deg, tilt)
     fixed_f = None if focal_px is None else math.log(focal_px / width)
     if start is not None and start.width == width:
         x0 = np.array([
@@ -381,8 +421,22 @@ def fit_camera(
         out[free] = x
         return out
 
+    # The lens prior, one residual weighted as sqrt(person-frames per group): the data's
+    # residuals count every frame of a person, the prior must not drown under them.
+    prior_weight = 0.0
+    if fixed_f is None and fov_prior is not None:
+        prior_log_f = math.log(0.5 / math.tan(math.radians(fov_prior[0]) / 2))
+        prior_weight = math.sqrt(len(obs) / groups) / fov_prior[1]
+
+    def objective(x: np.ndarray) -> np.ndarray:
+        out = full(x)
+        data = model.residuals(out[None])[0]
+        if not prior_weight:
+            return data
+        return np.append(data, prior_weight * (out[0] - prior_log_f))
+
     result = least_squares(
-        lambda x: model.residuals(full(x)[None])[0],
+        objective,
         np.clip(x0[free], low + 1e-9, high - 1e-9),
         bounds=(low, high),
         loss="soft_l1",
@@ -393,8 +447,9 @@ def fit_camera(
     x = full(result.x)
     residual = model.residuals(x[None])[0]  # (R,)
     sigmas = model.sigmas(
-        x, model.jacobian(x, free), residual, free, model.systematic(x, tilt_gain_std)
-    )
+        x, model.jacobian(x, free), residual, free, model.systematic(x, tilt),
+        fov_prior[1] if prior_weight else 0.0,
+    )  # fmt: skip
     rows = model.rows_per_observation
     per_obs = np.abs(residual).reshape(rows, len(obs)).max(axis=0)  # (N,)
     fov = math.degrees(2 * math.atan(0.5 / math.exp(x[0])))
@@ -430,7 +485,9 @@ class _Model:
         width: int,
         height: int,
         up_sigma_deg: float | None,
+        tilt: DetectorTilt | None = None,
     ) -> None:
+        tilt = tilt or DetectorTilt()
         self.obs = obs
         self.width, self.height = float(width), float(height)
         self.cx, self.cy = width / 2, height / 2
@@ -446,6 +503,10 @@ class _Model:
         self.lean_sigma = np.sqrt(lean**2 + pixel**2)  # (N, J) radians
         along = obs.foot[:, None] - obs.top  # (N, J, 2) top joint to the feet
         self.tilt = np.arctan2(along[..., 0], along[..., 1])  # (N, J) radians from the image's down
+        # The detector's tilt model beyond the gain (`DetectorTilt`): (N,) gain offset by
+        # the person's size and (N,) tilt added by the image column.
+        self.gain_offset = tilt.size_slope * np.log(pixel_height[:, 0] / TILT_SIZE_PX)
+        self.column_tilt = tilt.position * (obs.foot[:, 0] - self.cx) / self.width
         self.centre = np.array([self.cx, self.cy])
         self.use_up = up_sigma_deg is not None and bool(np.isfinite(obs.up).all())
         self.up_sigma = math.radians(up_sigma_deg or UP_SIGMA_DEG)
@@ -490,7 +551,8 @@ class _Model:
             z = cam_h[:, None] + s * ray[..., 2]  # (M, N) height above the ground there
             ratio = np.log(np.maximum(z, 1e-3) / self.prior[j])
             out.append(ratio / self.height_sigma[None, :, j])
-            lean = self.tilt[None, :, j] - gain[:, None] * vertical  # (M, N) radians
+            expected = (gain[:, None] + self.gain_offset[None]) * vertical + self.column_tilt
+            lean = self.tilt[None, :, j] - expected  # (M, N) radians
             out.append(lean / self.lean_sigma[None, :, j])
         if self.use_up:
             up = rot[:, :, 2]  # (M, 3) world up in camera axes
@@ -508,6 +570,7 @@ class _Model:
             sub.obs = obs.take(rows)
             sub.height_sigma, sub.lean_sigma = self.height_sigma[rows], self.lean_sigma[rows]
             sub.tilt = self.tilt[rows]
+            sub.gain_offset, sub.column_tilt = self.gain_offset[rows], self.column_tilt[rows]
         else:
             sub = self
         if fixed_f is None:
@@ -541,11 +604,16 @@ class _Model:
             out[chunk] = np.clip(-np.median(log_ratio.reshape(len(chunk), -1), axis=1), -3, 6)
         return out
 
-    def systematic(self, x: np.ndarray, gain_std: float) -> list[tuple[np.ndarray, float]]:
+    def systematic(self, x: np.ndarray, tilt: DetectorTilt) -> list[tuple[np.ndarray, float]]:
         """The model's uncertain constants as (d residuals / d constant (R,), std): the
-        tilt gain and the stature prior's scale (log)."""
+        tilt gain, the tilt's column term and the stature prior's scale (log)."""
         gain = self.jacobian(x, np.array([False, False, False, False, True]))[:, 0]
-        out = [(gain, gain_std)]
+        out = [(gain, tilt.gain_std)]
+        column = np.zeros((self.rows_per_observation, len(self.obs)))  # d / d position
+        offset = (self.obs.foot[:, 0] - self.cx) / self.width  # (N,)
+        for j in range(len(self.prior)):
+            column[2 * j + 1] = -offset / self.lean_sigma[:, j]
+        out.append((column.ravel(), tilt.position_std))
         stature = np.zeros((self.rows_per_observation, len(self.obs)))  # d / d log prior
         for j in range(len(self.prior)):
             stature[2 * j] = -1.0 / self.height_sigma[:, j]
@@ -570,6 +638,7 @@ class _Model:
         residual: np.ndarray,
         free: np.ndarray,
         systematic: Sequence[tuple[np.ndarray, float]] = (),
+        prior_std: float = 0.0,
     ) -> list[float]:
         """Standard deviations of (fov deg, pitch deg, roll deg, height m): the sandwich
         covariance of the robust fit, with observations clustered by group, plus each
@@ -593,7 +662,16 @@ class _Model:
         shift = np.zeros((len(systematic), jac.shape[1]))  # (S, P)
         for k, (column, std) in enumerate(systematic):
             shift[k] = -inverse @ (jac * weight[:, None]).T @ column * std
-        cov[np.ix_(free, free)] = inverse @ meat @ inverse + shift.T @ shift
+        data = inverse @ meat @ inverse + shift.T @ shift  # (P, P) from the people alone
+        if prior_std and free[0]:
+            # Combined with the lens prior as two independent measurements (log f first).
+            try:
+                info = np.linalg.inv(data)
+                info[0, 0] += 1.0 / prior_std**2
+                data = np.linalg.inv(info)
+            except np.linalg.LinAlgError:
+                pass
+        cov[np.ix_(free, free)] = data
         # Delta method to the reported quantities.
         f = math.exp(x[0])
         dfov = -math.degrees(2 * (0.5 / f) / (1 + (0.5 / f) ** 2))  # d fov / d log f
