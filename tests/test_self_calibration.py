@@ -11,7 +11,7 @@ from crowdpose3d.geometry.self_calibration import (
     EXACT_TILT,
     FOOT_HEIGHT_M,
     HEIGHT_PRIORS,
-    DetectorTilt,
+    SHIPPED_TILT,
     SelfCalibrator,
     ground_camera,
 )
@@ -32,14 +32,14 @@ def crafted_people(
     junk=0.0,
     noise_px=1.0,
     spread=0.07,
-    tilt=DetectorTilt(),
+    tilt=SHIPPED_TILT,
 ):
     """Frames of people standing at random on the ground that ``camera`` sees: (poses,
     person ids) per frame. ``sitting``: share of people at 0.6 of their height; ``junk``:
     share of detections with random joints; ``tilt``: each person's image is turned about
     the mid-ankle pixel so that its tilt from the image's vertical is the one this detector
-    draws (`DetectorTilt`; the default is the shipped model's, whose people lean less than
-    the true vertical, small ones least)."""
+    draws (a `DetectorTilt`; the default is the shipped model's, whose people lean less
+    than the true vertical, small ones least)."""
     k = camera.intrinsics
     out = []
     stature = rng.normal(1.72, spread, people)
@@ -131,7 +131,7 @@ def test_the_detectors_tilt_is_undone_and_its_doubt_is_in_the_sigma():
     camera = ground_camera(Intrinsics.from_fov(WIDTH, HEIGHT, fov), height, pitch)
     people = crafted_people(camera, np.random.default_rng(12), people=60)
     found = {}
-    for name, tilt in (("shipped", DetectorTilt()), ("exact", EXACT_TILT)):
+    for name, tilt in (("shipped", SHIPPED_TILT), ("exact", EXACT_TILT)):
         calibrator = SelfCalibrator(JTA22, WIDTH, HEIGHT, tilt=tilt)
         for poses, ids in people:
             calibrator.add(poses, ids)

@@ -71,6 +71,7 @@ __all__ = [
     "FOOT_HEIGHT_M",
     "HEIGHT_PRIORS",
     "EXACT_TILT",
+    "SHIPPED_TILT",
     "CameraEstimate",
     "DetectorTilt",
     "SelfCalibrator",
@@ -150,6 +151,7 @@ class DetectorTilt:
         return gain * vertical + self.position * (column - width / 2) / width
 
 
+SHIPPED_TILT = DetectorTilt()  # the shipped model's people (the `TILT_*` constants)
 EXACT_TILT = DetectorTilt(gain=1.0, size_slope=0.0, position=0.0, position_std=0.0)
 
 
