@@ -103,7 +103,7 @@ TILT_GAIN_STD = 0.25
 STATURE_SCALE_STD = 0.02
 # A weak prior on the lens (horizontal fov degrees, std of log focal length); it decides
 # only where the people do not (a low pitch, where the verticals hardly converge).
-FOV_PRIOR = (60.0, 0.3)
+FOV_PRIOR = (60.0, 0.2)
 PIXEL_SIGMA = 2.0  # pixels: the detector's joint noise, added to every relative residual
 UP_SIGMA_DEG = 12.0  # spread of the network's 3D up direction, when that cue is asked for
 INLIER_SIGMAS = 3.0  # an observation is an inlier when all its residuals are within this
