@@ -10,6 +10,7 @@ from crowdpose3d.geometry.camera import Camera, Intrinsics
 from crowdpose3d.geometry.self_calibration import (
     EXACT_TILT,
     FOOT_HEIGHT_M,
+    FOV_PRIOR,
     HEIGHT_PRIORS,
     SHIPPED_TILT,
     SelfCalibrator,
@@ -144,6 +145,28 @@ def test_the_detectors_tilt_is_undone_and_its_doubt_is_in_the_sigma():
     assert abs(wrong.fov_deg - fov) > 2 * abs(right.fov_deg - fov) + 2.0  # the tilt matters
     assert abs(right.fov_deg - fov) < 2 * right.fov_sigma_deg + 1.0
     assert abs(wrong.fov_deg - fov) < 2 * wrong.fov_sigma_deg
+
+
+def test_the_lens_prior_pulls_only_where_the_verticals_hardly_converge():
+    """`FOV_PRIOR` (60 degrees): exact people under a camera looking down are not moved by
+    it; under a camera 2 degrees below the horizon it pulls the lens towards 60 degrees, and
+    the sigma it reports keeps the truth within 2.5 sigma."""
+    found = {}
+    for h, pitch, fov in ((8.0, 30.0, 85.0), (4.0, 2.0, 45.0), (4.0, 2.0, 80.0)):
+        camera = ground_camera(Intrinsics.from_fov(WIDTH, HEIGHT, fov), h, pitch)
+        people = crafted_people(camera, np.random.default_rng(21), tilt=EXACT_TILT)
+        for prior in (None, FOV_PRIOR):
+            calibrator = SelfCalibrator(JTA22, WIDTH, HEIGHT, tilt=EXACT_TILT, fov_prior=prior)
+            for poses, ids in people:
+                calibrator.add(poses, ids)
+            found[fov, prior] = estimate = calibrator.estimate()
+            print(fov, prior, estimate.describe())
+            assert abs(estimate.fov_deg - fov) < 2.5 * estimate.fov_sigma_deg
+    assert found[85.0, FOV_PRIOR].fov_deg == pytest.approx(found[85.0, None].fov_deg, rel=0.01)
+    for fov in (45.0, 80.0):
+        free, pulled = found[fov, None].fov_deg, found[fov, FOV_PRIOR].fov_deg
+        assert abs(free / fov - 1) < 0.05  # exact people at a low pitch still carry the lens
+        assert abs(pulled - FOV_PRIOR[0]) < abs(free - FOV_PRIOR[0]) - 3.0  # the pull
 
 
 def test_outliers_are_rejected():

@@ -147,7 +147,7 @@ class DetectorTilt:
         self, vertical: np.ndarray, pixel_height: np.ndarray, column: np.ndarray, width: float
     ) -> np.ndarray:
         """The detector's tilt (radians) for the true ``vertical`` tilt, elementwise."""
-        gain = self.gain + self.size_slope * np.log(pixel_height / TILT_SIZE_PX)
+        gain = self.gain + self.size_slope * np.log(np.maximum(pixel_height, 1.0) / TILT_SIZE_PX)
         return gain * vertical + self.position * (column - width / 2) / width
 
 
