@@ -410,8 +410,9 @@ def fit_camera(
 ) -> CameraEstimate | None:
     """Fit the camera to the observations (None with fewer than `MIN_OBSERVATIONS` rows or
     `MIN_GROUPS` groups). ``start``: a previous estimate to refine (skips the grid);
-    ``tilt_gain``: the detector's tilt over the true one (1 for exact keypoints), known to
-    ``tilt_gain_std``; that and `STATURE_SCALE_STD` widen the reported sigmas."""
+    ``tilt``: how the detector draws people's tilt (`DetectorTilt`, the shipped model's by
+    default; `EXACT_TILT` for exact keypoints), whose doubt and `STATURE_SCALE_STD` widen
+    the reported sigmas; ``fov_prior``: (degrees, std of log focal length) or None."""
     from scipy.optimize import least_squares
 
     groups = len(np.unique(obs.group)) if len(obs) else 0
@@ -491,8 +492,9 @@ def fit_camera(
 class _Model:
     """Residuals of the observations under batches of cameras.
 
-    A camera is x = (log f / width, pitch rad, roll rad, log height m); principal point at
-    the image centre, the camera at (0, 0, height) heading along world +y.
+    A camera is x = (log f / width, pitch rad, roll rad, log height m, the detector's base
+    tilt gain); principal point at the image centre, the camera at (0, 0, height) heading
+    along world +y. ``tilt``'s size and column terms are fixed per observation.
     """
 
     def __init__(
