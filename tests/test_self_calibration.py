@@ -147,6 +147,20 @@ def test_the_detectors_tilt_is_undone_and_its_doubt_is_in_the_sigma():
     assert abs(wrong.fov_deg - fov) < 2 * wrong.fov_sigma_deg
 
 
+def test_detector_tilt_by_size_and_column():
+    """The shipped model's tilt: 0.61 of the true vertical at 50 px at the image centre,
+    more for taller people, plus its own lean off the centre; exact keypoints are the
+    true vertical."""
+    vertical = np.array([0.2, 0.2, 0.2, 0.0])
+    height = np.array([50.0, 50.0 * np.e, 50.0, 50.0])
+    column = np.array([WIDTH / 2, WIDTH / 2, WIDTH / 2, WIDTH])  # the last at the edge
+    drawn = SHIPPED_TILT.expected(vertical, height, column, WIDTH)
+    assert drawn[0] == pytest.approx(SHIPPED_TILT.gain * 0.2)
+    assert drawn[1] == pytest.approx((SHIPPED_TILT.gain + SHIPPED_TILT.size_slope) * 0.2)
+    assert drawn[3] == pytest.approx(SHIPPED_TILT.position / 2)
+    np.testing.assert_allclose(EXACT_TILT.expected(vertical, height, column, WIDTH), vertical)
+
+
 def test_the_lens_prior_pulls_only_where_the_verticals_hardly_converge():
     """`FOV_PRIOR` (60 degrees): exact people under a camera looking down are not moved by
     it; under a camera 2 degrees below the horizon it pulls the lens towards 60 degrees, and
