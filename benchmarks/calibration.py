@@ -5,14 +5,15 @@ the synthetic trajectories.
 
     python benchmarks/calibration.py                  # the held-out clips (seeds 17001...)
     python benchmarks/calibration.py --split tune     # the clips the defaults were tuned on
+    python benchmarks/calibration.py --split tune2    # ... and ten more (the same cameras)
     python benchmarks/calibration.py --prepare-only   # make and cache the detections, stop
 
 Clips (`CAMERAS`): `crowdpose3d synth` sequences (solids renderer, 640x384, 10 fps, 12 s,
 15-30 people) with the camera pinned to a height, pitch and field of view spread over
 2-15 m, 5-45 degrees and 40-90 degrees. The held-out split uses sequence seeds 17001 + i,
-the tune split 16001 + i; no test or training uses either. The detections are the
-pandanet stage's output with the shipped model (never ground-truth keypoints), cached in
-``out/calibration/`` so reruns only redo the estimate.
+the tune splits 16001 + i and 16101 + i; no test or training uses any of them. The
+detections are the pandanet stage's output with the shipped model (never ground-truth
+keypoints), cached in ``out/calibration/`` so reruns only redo the estimate.
 
 Per clip: the estimate from the first ``--seconds`` (6 s) of detections; errors of pitch
 (degrees), height and horizontal field of view (per cent); the median walking speed of the
@@ -67,7 +68,7 @@ CAMERAS = (
     (15.0, 35.0, 65.0),
     (15.0, 12.0, 45.0),
 )
-SEED_BASE = {"heldout": 17001, "tune": 16001}
+SEED_BASE = {"heldout": 17001, "tune": 16001, "tune2": 16101}
 SPEED_WINDOW_S = 3.0  # seconds over which a displacement counts as one speed sample
 MOVING_M_S = 0.3  # truth speeds below this are people standing still: left out
 ROOT_JOINT = 15  # the pelvis, jta22's root

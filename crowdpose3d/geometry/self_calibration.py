@@ -15,13 +15,21 @@ vanishing point and the horizon one after the other:
   the vertical line through that foot point at the ray's horizontally closest point. Two
   residuals per top joint: ``log(height / prior) / sigma`` (the joint's height above the
   ground against its prior) and the lean: the image angle of the line from the top joint
-  to the mid-ankle pixel against ``TILT_GAIN`` times the angle of the true vertical there
-  (the line to the vertical vanishing point), over ``LEAN_SIGMA`` radians. The gain is the
-  detector's: the shipped model's people lean less than the true vertical, 0.90 of it
-  pooled over the tune clips (1 for exact keypoints). Optionally (``up_sigma_deg``, off by
-  default: on the tune clips it made the field of view worse,
+  to the mid-ankle pixel against the angle the detector draws for the true vertical there
+  (the line to the vertical vanishing point), over ``LEAN_SIGMA`` radians. What the
+  detector draws is `DetectorTilt`: the shipped model's people lean less than the true
+  vertical, small people most (a gain of 0.45 at 30 px, 0.61 at 50 px, 0.76 at 80 px),
+  and it adds a tilt of its own by image column (-0.137 rad per image width off the
+  centre), as if it shrank every camera towards a typical one; pooled over 20 tune clips
+  under their true cameras (`benchmarks/calibration_tuning.py tilt`). Exact keypoints
+  follow the true vertical (`EXACT_TILT`). Optionally (``up_sigma_deg``, off by default:
+  on the tune clips it made the field of view worse,
   `benchmarks/calibration_tuning.py variants`) a third: the angle between the person's up
   direction in the network's 3D pose (camera axes) and the camera's up.
+- A weak prior on the lens (`FOV_PRIOR`, 60 degrees, log focal length std 0.2), one
+  residual weighted as if each group (person) counted once: it decides where the people
+  do not, at a low pitch where the verticals hardly converge and the detector's own lean
+  drowns their convergence.
 - Robust: a coarse grid over field of view and pitch (the height in closed form, a median)
   picks the start, then `scipy.optimize.least_squares` with the ``soft_l1`` loss (a smooth
   Huber) refines all four; observations whose residuals stay beyond ``INLIER_SIGMAS`` are
@@ -30,9 +38,10 @@ vanishing point and the horizon one after the other:
   observations by ``group`` (a track, or a block of frames), so that one person seen in a
   hundred frames counts as one person, not as a hundred independent measurements; plus
   the model's own doubt: how far the solution moves (to first order) when the tilt gain is
-  off by ``TILT_GAIN_STD`` or the stature prior's scale by ``STATURE_SCALE_STD``. Without
-  that second part the errors on the tune clips reached 7 sigma (the lean cue is biased
-  clip by clip, and the sandwich sees only the scatter of the people).
+  off by ``gain_std``, the tilt's column term by ``position_std`` or the stature prior's
+  scale by ``STATURE_SCALE_STD``; then combined with the lens prior as an independent
+  measurement. Without the doubt the errors on the tune clips reached 7 sigma (the lean
+  cue is biased clip by clip, and the sandwich sees only the scatter of the people).
 
 Priors (`HEIGHT_PRIORS`, `FOOT_HEIGHT_M`, `LEAN_SIGMA`) were measured on the synthetic
 generator's bodies (stature 1.72 +- 0.09 m, `crowdpose3d.data.synth.body`): 20-30 people
@@ -47,11 +56,10 @@ the model's people fit those heights (median
 tilt from the true vertical, after the tilt gain, has a robust std of 0.058 and 0.059 rad
 (hence `LEAN_SIGMA`, set when the lean was a horizontal miss: 0.086 and 0.074 m then).
 
-Limits: with a narrow lens and a low pitch (say 40 degrees and 15 degrees) the verticals
-hardly converge and the field of view trades against the pitch; the estimate then drifts
-along that valley (tune clips: up to +30 % field of view, +5 degrees pitch), and the
-reported sigma, which carries the tilt gain's doubt, says so (tune clips: every error within
-2 sigma; held-out: `docs/calibration.md`).
+Limits: at a low pitch (under about 15 degrees) the verticals hardly converge, the
+detector's own lean (its per-clip residual slope by column: robust std 0.046 rad per image
+width) is as large as their signal, and the field of view is left to the lens prior and
+the heights; the reported sigma says so. Held-out figures: `docs/calibration.md`.
 """
 
 from __future__ import annotations
@@ -70,7 +78,10 @@ from crowdpose3d.poses import Poses
 __all__ = [
     "FOOT_HEIGHT_M",
     "HEIGHT_PRIORS",
+    "EXACT_TILT",
+    "SHIPPED_TILT",
     "CameraEstimate",
+    "DetectorTilt",
     "SelfCalibrator",
     "fit_camera",
     "ground_camera",
@@ -82,18 +93,32 @@ FOOT_HEIGHT_M = (0.143, 0.054)  # mid-ankle point above the ground while walking
 # Horizontal offset of the top joint from the foot point over its height above it, robust
 # std of the model's detections on the tune clips (see the module docstring).
 LEAN_SIGMA = {"head_top": 0.06, "neck": 0.05}
-# The shipped model's people lean less than the true vertical at their feet: their image
-# tilt (mid-ankle to head top) over the true vertical's tilt, least squares through the
-# origin pooled over the tune clips' 12 s under the true cameras
-# (`benchmarks/calibration_tuning.py tilt`: 0.903; clip by clip 0.68 to 1.81).
-TILT_GAIN = 0.90
-# How well that gain is known, carried into the reported sigmas: the smallest of 0.15,
-# 0.25 and 0.35 with every tune clip's errors within 2 sigma (`... doubt`: the largest
-# |error| / sigma 2.8, 1.8, 1.3; the clip-by-clip gains' robust std is 0.43).
+# The shipped model's people lean less than the true vertical at their feet, the small
+# ones most (`DetectorTilt`): their image tilt (mid-ankle to head top) fitted as
+# (TILT_GAIN + TILT_SIZE_SLOPE ln(h / TILT_SIZE_PX)) x the true vertical's tilt +
+# TILT_POSITION x the column offset + a constant per clip, least squares over the 20 tune
+# clips' 12 s under the true cameras (`benchmarks/calibration_tuning.py tilt`: 0.609,
+# 0.313, -0.137; a gain alone, through the origin, 0.676, clip by clip -0.03 to 1.63).
+TILT_GAIN = 0.61
+TILT_SIZE_SLOPE = 0.31  # the gain grows by this per e-fold of the person's pixel height ...
+TILT_SIZE_PX = 50.0  # ... from TILT_GAIN at this height (mid-ankle to head top, pixels)
+TILT_POSITION = -0.137  # radians of tilt the detector adds per image width off the centre
+# How well the column term is known, carried into the sigmas: the robust std over the
+# tune clips of each clip's residual tilt slope by column under the fit (`... tilt`: 0.046).
+TILT_POSITION_STD = 0.05
+# How well that gain is known, carried into the reported sigmas (chosen with the old
+# gain-only tilt on 5 tune clips: the smallest of 0.15, 0.25 and 0.35 with their errors
+# within 2 sigma; with `DetectorTilt` and the lens prior the worst errors no longer come
+# from the gain: the 20 tune clips' largest |error| / sigma is 3.8 for all three).
 TILT_GAIN_STD = 0.25
 # The stature prior's scale, relative std, carried likewise: the model's median head top
 # over the prior is -1.7 % to +3.6 % clip by clip (`... tilt`).
 STATURE_SCALE_STD = 0.02
+# A weak prior on the lens (horizontal fov degrees, std of log focal length: 40-90 degrees
+# within 2 std); it decides only where the people do not (a low pitch). On the 20 tune
+# clips (`benchmarks/calibration_tuning.py prior`) none, 0.3, 0.2 and 0.15 put the fov
+# within 10 % on 9, 9, 10 and 10 clips, the pitch within 2 degrees on 10, 12, 14 and 14.
+FOV_PRIOR = (60.0, 0.2)
 PIXEL_SIGMA = 2.0  # pixels: the detector's joint noise, added to every relative residual
 UP_SIGMA_DEG = 12.0  # spread of the network's 3D up direction, when that cue is asked for
 INLIER_SIGMAS = 3.0  # an observation is an inlier when all its residuals are within this
@@ -113,6 +138,36 @@ BOUNDS = (  # (log f relative to the image width, pitch rad, roll rad, log heigh
     (math.log(0.25), math.radians(-20.0), math.radians(-30.0), math.log(0.3), 0.3),
     (math.log(8.0), math.radians(89.0), math.radians(30.0), math.log(200.0), 2.0),
 )
+
+
+@dataclass(frozen=True)
+class DetectorTilt:
+    """How a detector draws people's image tilt (the angle of the line from a top joint
+    to the mid-ankle pixel) against the true vertical's tilt at their feet:
+
+        tilt = (gain + size_slope ln(h / TILT_SIZE_PX)) vertical + position (u - cx) / W
+
+    h: the person's pixel height (mid-ankle to the first top joint), u: the mid-ankle
+    column, W: the image width. The defaults are the shipped model's (`TILT_*`); `EXACT`
+    is keypoints that follow the true vertical. ``gain_std``: how well the gain is known
+    (carried into the reported sigmas)."""
+
+    gain: float = TILT_GAIN
+    size_slope: float = TILT_SIZE_SLOPE
+    position: float = TILT_POSITION
+    gain_std: float = TILT_GAIN_STD
+    position_std: float = TILT_POSITION_STD
+
+    def expected(
+        self, vertical: np.ndarray, pixel_height: np.ndarray, column: np.ndarray, width: float
+    ) -> np.ndarray:
+        """The detector's tilt (radians) for the true ``vertical`` tilt, elementwise."""
+        gain = self.gain + self.size_slope * np.log(np.maximum(pixel_height, 1.0) / TILT_SIZE_PX)
+        return gain * vertical + self.position * (column - width / 2) / width
+
+
+SHIPPED_TILT = DetectorTilt()  # the shipped model's people (the `TILT_*` constants)
+EXACT_TILT = DetectorTilt(gain=1.0, size_slope=0.0, position=0.0, position_std=0.0)
 
 
 def ground_camera(
@@ -230,8 +285,8 @@ class SelfCalibrator:
     skeleton: names the joints (``*ankle`` and at least one of `HEIGHT_PRIORS`' joints).
     width, height: the image size in pixels. focal_px: a known focal length (fixes the
     field of view). up_sigma_deg: weight of the 3D poses' up direction (None: not used).
-    tilt_gain: the detector's image tilt of people over the true vertical's (`TILT_GAIN`,
-    the shipped model; 1 for exact keypoints) and how well it is known (`TILT_GAIN_STD`).
+    tilt: how the detector draws people's tilt against the true vertical (`DetectorTilt`,
+    the shipped model's by default; `EXACT_TILT` for exact keypoints).
     max_observations: a reservoir of this many person-frames is kept (uniform sample).
     """
 
@@ -240,8 +295,8 @@ class SelfCalibrator:
     height: int
     focal_px: float | None = None
     up_sigma_deg: float | None = None
-    tilt_gain: float = TILT_GAIN
-    tilt_gain_std: float = TILT_GAIN_STD
+    tilt: DetectorTilt = field(default_factory=DetectorTilt)
+    fov_prior: tuple[float, float] | None = FOV_PRIOR
     min_score: float = MIN_SCORE
     max_observations: int = 20000
     seed: int = 0
@@ -289,8 +344,8 @@ class SelfCalibrator:
             self.height,
             focal_px=self.focal_px,
             up_sigma_deg=self.up_sigma_deg,
-            tilt_gain=self.tilt_gain,
-            tilt_gain_std=self.tilt_gain_std,
+            tilt=self.tilt,
+            fov_prior=self.fov_prior,
             start=self.last,
         )
         if estimate is not None:
@@ -350,19 +405,22 @@ def fit_camera(
     focal_px: float | None = None,
     up_sigma_deg: float | None = None,
     start: CameraEstimate | None = None,
-    tilt_gain: float = TILT_GAIN,
-    tilt_gain_std: float = TILT_GAIN_STD,
+    tilt: DetectorTilt | None = None,
+    fov_prior: tuple[float, float] | None = FOV_PRIOR,
 ) -> CameraEstimate | None:
     """Fit the camera to the observations (None with fewer than `MIN_OBSERVATIONS` rows or
     `MIN_GROUPS` groups). ``start``: a previous estimate to refine (skips the grid);
-    ``tilt_gain``: the detector's tilt over the true one (1 for exact keypoints), known to
-    ``tilt_gain_std``; that and `STATURE_SCALE_STD` widen the reported sigmas."""
+    ``tilt``: how the detector draws people's tilt (`DetectorTilt`, the shipped model's by
+    default; `EXACT_TILT` for exact keypoints), whose doubt and `STATURE_SCALE_STD` widen
+    the reported sigmas; ``fov_prior``: (degrees, std of log focal length) or None."""
     from scipy.optimize import least_squares
 
     groups = len(np.unique(obs.group)) if len(obs) else 0
     if len(obs) < MIN_OBSERVATIONS or groups < MIN_GROUPS:
         return None
-    model = _Model(obs, top_names, width, height, up_sigma_deg)
+    tilt = tilt or DetectorTilt()
+    tilt_gain = tilt.gain
+    model = _Model(obs, top_names, width, height, up_sigma_deg, tilt)
     fixed_f = None if focal_px is None else math.log(focal_px / width)
     if start is not None and start.width == width:
         x0 = np.array([
@@ -381,8 +439,22 @@ def fit_camera(
         out[free] = x
         return out
 
+    # The lens prior, one residual weighted as sqrt(person-frames per group): the data's
+    # residuals count every frame of a person, the prior must not drown under them.
+    prior_weight = 0.0
+    if fixed_f is None and fov_prior is not None:
+        prior_log_f = math.log(0.5 / math.tan(math.radians(fov_prior[0]) / 2))
+        prior_weight = math.sqrt(len(obs) / groups) / fov_prior[1]
+
+    def objective(x: np.ndarray) -> np.ndarray:
+        out = full(x)
+        data = model.residuals(out[None])[0]
+        if not prior_weight:
+            return data
+        return np.append(data, prior_weight * (out[0] - prior_log_f))
+
     result = least_squares(
-        lambda x: model.residuals(full(x)[None])[0],
+        objective,
         np.clip(x0[free], low + 1e-9, high - 1e-9),
         bounds=(low, high),
         loss="soft_l1",
@@ -393,8 +465,9 @@ def fit_camera(
     x = full(result.x)
     residual = model.residuals(x[None])[0]  # (R,)
     sigmas = model.sigmas(
-        x, model.jacobian(x, free), residual, free, model.systematic(x, tilt_gain_std)
-    )
+        x, model.jacobian(x, free), residual, free, model.systematic(x, tilt),
+        fov_prior[1] if prior_weight else 0.0,
+    )  # fmt: skip
     rows = model.rows_per_observation
     per_obs = np.abs(residual).reshape(rows, len(obs)).max(axis=0)  # (N,)
     fov = math.degrees(2 * math.atan(0.5 / math.exp(x[0])))
@@ -419,8 +492,9 @@ def fit_camera(
 class _Model:
     """Residuals of the observations under batches of cameras.
 
-    A camera is x = (log f / width, pitch rad, roll rad, log height m); principal point at
-    the image centre, the camera at (0, 0, height) heading along world +y.
+    A camera is x = (log f / width, pitch rad, roll rad, log height m, the detector's base
+    tilt gain); principal point at the image centre, the camera at (0, 0, height) heading
+    along world +y. ``tilt``'s size and column terms are fixed per observation.
     """
 
     def __init__(
@@ -430,7 +504,9 @@ class _Model:
         width: int,
         height: int,
         up_sigma_deg: float | None,
+        tilt: DetectorTilt | None = None,
     ) -> None:
+        tilt = tilt or DetectorTilt()
         self.obs = obs
         self.width, self.height = float(width), float(height)
         self.cx, self.cy = width / 2, height / 2
@@ -446,6 +522,10 @@ class _Model:
         self.lean_sigma = np.sqrt(lean**2 + pixel**2)  # (N, J) radians
         along = obs.foot[:, None] - obs.top  # (N, J, 2) top joint to the feet
         self.tilt = np.arctan2(along[..., 0], along[..., 1])  # (N, J) radians from the image's down
+        # The detector's tilt model beyond the gain (`DetectorTilt`): (N,) gain offset by
+        # the person's size and (N,) tilt added by the image column.
+        self.gain_offset = tilt.size_slope * np.log(pixel_height[:, 0] / TILT_SIZE_PX)
+        self.column_tilt = tilt.position * (obs.foot[:, 0] - self.cx) / self.width
         self.centre = np.array([self.cx, self.cy])
         self.use_up = up_sigma_deg is not None and bool(np.isfinite(obs.up).all())
         self.up_sigma = math.radians(up_sigma_deg or UP_SIGMA_DEG)
@@ -490,7 +570,8 @@ class _Model:
             z = cam_h[:, None] + s * ray[..., 2]  # (M, N) height above the ground there
             ratio = np.log(np.maximum(z, 1e-3) / self.prior[j])
             out.append(ratio / self.height_sigma[None, :, j])
-            lean = self.tilt[None, :, j] - gain[:, None] * vertical  # (M, N) radians
+            expected = (gain[:, None] + self.gain_offset[None]) * vertical + self.column_tilt
+            lean = self.tilt[None, :, j] - expected  # (M, N) radians
             out.append(lean / self.lean_sigma[None, :, j])
         if self.use_up:
             up = rot[:, :, 2]  # (M, 3) world up in camera axes
@@ -508,6 +589,7 @@ class _Model:
             sub.obs = obs.take(rows)
             sub.height_sigma, sub.lean_sigma = self.height_sigma[rows], self.lean_sigma[rows]
             sub.tilt = self.tilt[rows]
+            sub.gain_offset, sub.column_tilt = self.gain_offset[rows], self.column_tilt[rows]
         else:
             sub = self
         if fixed_f is None:
@@ -541,11 +623,16 @@ class _Model:
             out[chunk] = np.clip(-np.median(log_ratio.reshape(len(chunk), -1), axis=1), -3, 6)
         return out
 
-    def systematic(self, x: np.ndarray, gain_std: float) -> list[tuple[np.ndarray, float]]:
+    def systematic(self, x: np.ndarray, tilt: DetectorTilt) -> list[tuple[np.ndarray, float]]:
         """The model's uncertain constants as (d residuals / d constant (R,), std): the
-        tilt gain and the stature prior's scale (log)."""
+        tilt gain, the tilt's column term and the stature prior's scale (log)."""
         gain = self.jacobian(x, np.array([False, False, False, False, True]))[:, 0]
-        out = [(gain, gain_std)]
+        out = [(gain, tilt.gain_std)]
+        column = np.zeros((self.rows_per_observation, len(self.obs)))  # d / d position
+        offset = (self.obs.foot[:, 0] - self.cx) / self.width  # (N,)
+        for j in range(len(self.prior)):
+            column[2 * j + 1] = -offset / self.lean_sigma[:, j]
+        out.append((column.ravel(), tilt.position_std))
         stature = np.zeros((self.rows_per_observation, len(self.obs)))  # d / d log prior
         for j in range(len(self.prior)):
             stature[2 * j] = -1.0 / self.height_sigma[:, j]
@@ -570,6 +657,7 @@ class _Model:
         residual: np.ndarray,
         free: np.ndarray,
         systematic: Sequence[tuple[np.ndarray, float]] = (),
+        prior_std: float = 0.0,
     ) -> list[float]:
         """Standard deviations of (fov deg, pitch deg, roll deg, height m): the sandwich
         covariance of the robust fit, with observations clustered by group, plus each
@@ -593,7 +681,16 @@ class _Model:
         shift = np.zeros((len(systematic), jac.shape[1]))  # (S, P)
         for k, (column, std) in enumerate(systematic):
             shift[k] = -inverse @ (jac * weight[:, None]).T @ column * std
-        cov[np.ix_(free, free)] = inverse @ meat @ inverse + shift.T @ shift
+        data = inverse @ meat @ inverse + shift.T @ shift  # (P, P) from the people alone
+        if prior_std and free[0]:
+            # Combined with the lens prior as two independent measurements (log f first).
+            try:
+                info = np.linalg.inv(data)
+                info[0, 0] += 1.0 / prior_std**2
+                data = np.linalg.inv(info)
+            except np.linalg.LinAlgError:
+                pass
+        cov[np.ix_(free, free)] = data
         # Delta method to the reported quantities.
         f = math.exp(x[0])
         dfov = -math.degrees(2 * (0.5 / f) / (1 + (0.5 / f) ** 2))  # d fov / d log f
