@@ -469,11 +469,13 @@ class OpenVinoRunner:
 def _park_at_exit(runner_ref: weakref.ref) -> None:
     """At interpreter exit: wait for the runner's call in progress and let no other start.
 
-    A process that exits while a daemon thread is inside OpenVINO's ``infer`` aborts or
-    hangs as the interpreter tears OpenVINO down (4 of 6 tries of such an exit with
-    OpenVINO 2026.4; tests/test_backends.py::test_an_exit_during_openvino_calls_is_clean).
-    Parked callers are daemon threads (exit handlers run after the others have ended);
-    they stay blocked until the process is gone.
+    A process that exits while daemon threads keep calling OpenVINO's ``infer`` aborts
+    ("terminate called without an active exception") or hangs as the interpreter tears
+    OpenVINO down: 4 of 6 tries of a script doing that, OpenVINO 2026.4; 0 of 76 with this
+    handler. It is not a cure: in one full test-suite run on a busy machine the same script
+    aborted 3 times in 4 (cause unknown), so the pipeline's own rule stays the guard: its
+    runners join every thread before they return. Parked callers are daemon threads (exit
+    handlers run after the others have ended); they stay blocked until the process is gone.
     """
     runner = runner_ref()
     if runner is not None:
