@@ -286,6 +286,43 @@ def test_openvino_models_closed_in_any_order_leave_signals_working(exported):
     assert done.returncode == 0 and "alive" in done.stdout, (done.returncode, done.stderr[-400:])
 
 
+@pytest.mark.slow
+@needs("onnx", "onnxruntime", "openvino")
+def test_openvino_first_calls_from_several_threads_at_once_do_not_deadlock(exported):
+    """Four runners whose first calls start at the same moment on four threads, in a fresh
+    process (twice): all return. (Before each runner made its first call when built, 6 of
+    8 such processes froze: a static of OpenVINO's Python binding initialised under a guard
+    that holds the GIL; `OpenVinoRunner`.)"""
+    script = textwrap.dedent(
+        f"""
+        import threading
+        from pathlib import Path
+        import numpy as np
+        from crowdpose3d.engine.backends import OpenVinoRunner
+        runners = [OpenVinoRunner(Path({str(exported["fp32"])!r}), "bf16", 1) for _ in range(4)]
+        images = np.zeros((1, 64, 96, 3), np.uint8)
+        barrier = threading.Barrier(len(runners))
+        def first_call(runner):
+            barrier.wait()
+            runner(images)
+        threads = [threading.Thread(target=first_call, args=(r,)) for r in runners]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        print("returned")
+        """
+    )
+    for _ in range(2):
+        try:
+            done = subprocess.run(
+                [sys.executable, "-c", script], capture_output=True, text=True, timeout=90
+            )
+        except subprocess.TimeoutExpired:
+            pytest.fail("the first calls froze the process (no return in 90 s)")
+        assert done.returncode == 0 and "returned" in done.stdout, done.stderr[-400:]
+
+
 @needs("onnx", "onnxruntime", "openvino")
 def test_openvino_ir_export_round_trip(tmp_path, image, reference):
     assert main(["export", "--model", MODEL, "-o", str(tmp_path / "model.xml")]) == 0

@@ -102,6 +102,9 @@ TORCH_DTYPES = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 # OpenVINO's INFERENCE_PRECISION_HINT per precision (int8 files carry their own int8 ops;
 # the rest of such a graph runs in f32).
 OPENVINO_HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
+# The image of an OpenVINO runner's first call, made when it is built (`OpenVinoRunner`):
+# (B, H, W, 3) uint8 as the exported graphs take; small, any size divisible by the stride.
+WARM_UP_SHAPE = (1, 64, 64, 3)
 
 
 @dataclass
@@ -454,6 +457,12 @@ class OpenVinoRunner:
                 f"{path}: OpenVINO cannot run it ({first_line(error)[:200]})"
             ) from None
         self.request = self.compiled.create_infer_request()
+        # One call now, on the thread that builds the runner: the first call in a process
+        # initialises a static of OpenVINO's Python binding (numpy's API) under a guard that
+        # holds the GIL, and two threads making their first calls at once deadlock (3 of 16
+        # tries, OpenVINO 2026.4: one thread in ``__cxa_guard_acquire`` holding the GIL, the
+        # other inside pybind11's ``call_once`` waiting for it; the whole process freezes).
+        self.request.infer([np.zeros(WARM_UP_SHAPE, np.uint8)])
         # Held during a call; taken for good when the interpreter exits (`_park_at_exit`).
         self._calling = threading.Lock()
         atexit.register(_park_at_exit, weakref.ref(self))
