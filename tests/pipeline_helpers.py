@@ -219,10 +219,13 @@ class UnevenStampPeople(StampPeople):
 class ThreadedStampParams(FakePeopleParams):
     threads: int | None = None  # as the pandanet stage's: the model's CPU threads
     device: str = "cpu"
+    backend: str = "auto"  # as the pandanet stage's (the batcher's auto workers read it)
+    precision: str = "auto"
 
 
 class ThreadedStampPeople(StampPeople):
-    """`StampPeople` with the pandanet stage's ``threads`` and ``device`` options."""
+    """`StampPeople` with the pandanet stage's ``threads``, ``device``, ``backend`` and
+    ``precision`` options."""
 
     Params = ThreadedStampParams
 

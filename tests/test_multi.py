@@ -432,10 +432,12 @@ def test_several_model_workers_keep_each_sources_order_and_rows(tmp_path):
 @pytest.mark.parametrize(
     ("cameras", "options", "expected"),
     [
-        (2, {}, [1, 1]),  # auto on 2 CPUs: two workers, the CPUs divided
-        (1, {}, [None]),  # one camera: one worker, the stage's own threads
-        (2, {"threads": 1}, [1]),  # one thread in all: one worker
+        (2, {"backend": "torch"}, [1, 1]),  # torch on 2 CPUs: two workers, the CPUs divided
+        (1, {"backend": "torch"}, [None]),  # one camera: one worker, the stage's own threads
+        (2, {"backend": "torch", "threads": 1}, [1]),  # one thread in all: one worker
         (2, {"device": "cuda"}, [None]),  # not a CPU: one worker (CUDA is not needed)
+        # OpenVINO (or, where it is not installed, a backend the stage's open refuses): one
+        (2, {"backend": "openvino"}, [None]),
     ],
 )
 def test_auto_workers_divide_the_model_s_threads(tmp_path, cameras, options, expected):

@@ -97,8 +97,8 @@ class BatcherSettings(BaseModel):
     # time, so one's forward pass (no GIL) overlaps the other's letterbox and decode (GIL);
     # batches reach each source's chain in the order they were formed. With more than one,
     # the model stage's ``threads`` (default: the usable CPUs) are divided among them.
-    # auto: `CPU_WORKERS` for two or more sources and a model stage with ``threads`` on a
-    # CPU with 2+ of those threads, else 1.
+    # auto: `CPU_WORKERS` for two or more sources and a torch model stage with ``threads``
+    # on a CPU with 2+ of those threads, else 1 (OpenVINO and ONNX Runtime: 1).
     workers: int | Literal["auto"] = Field("auto")
 
     @field_validator("workers")
@@ -110,10 +110,13 @@ class BatcherSettings(BaseModel):
 
 
 DEFAULT_MAX_BATCH = 8  # frames per forward when neither the batcher nor the model says
-# Model workers on a CPU (``workers: auto``): two single-thread workers did more frames per
-# CPU-second than one with two threads at 4 cameras (docs/multi_camera.md, "Speed"); with
-# one camera they raised the latency (p50 75 -> 406 ms) for no gain: one source, one worker.
+# Model workers on a CPU (``workers: auto``) with torch: two single-thread workers did more
+# frames per CPU-second than one with two threads at 4 cameras (docs/multi_camera.md,
+# "Speed"); with one camera they raised the latency (p50 75 -> 406 ms) for no gain: one
+# source, one worker. OpenVINO runs one batch on two threads as fast as two batches on one
+# thread each, and two at once slow each other down (docs/multi_camera.md, round 5): one.
 CPU_WORKERS = 2
+WORKER_BACKENDS = ("torch",)  # the backends that `auto` gives `CPU_WORKERS` workers
 
 
 class MultiFile(BaseModel):
@@ -713,19 +716,29 @@ class MultiRunner:
 
 def _workers(asked: int | str, options: dict[str, Any], has_threads: bool, sources: int) -> int:
     """The number of model workers: as asked, or for ``auto`` `CPU_WORKERS` when there are
-    several sources and the model stage has ``threads`` and runs on a CPU with two or more
-    of them (`_model_threads`), else 1."""
+    several sources and the model stage has ``threads`` and runs a checkpoint on a backend
+    of `WORKER_BACKENDS` (as `engine.backends.choose` resolves it) on a CPU with two or more
+    of those threads (`_model_threads`), else 1."""
     if asked != "auto":
         return int(asked)
     if not has_threads or sources < 2:
         return 1
+    from crowdpose3d.engine.backends import EXPORTED_SUFFIXES, choose
     from crowdpose3d.engine.predictor import resolve_device
 
-    try:
-        on_cpu = resolve_device(options.get("device", "auto")).type == "cpu"
-    except (RuntimeError, ValueError):  # a wrong device: the stage's open says so
+    if str(options.get("model", "")).endswith(EXPORTED_SUFFIXES):  # never torch
         return 1
-    return CPU_WORKERS if on_cpu and _model_threads(options) >= 2 else 1
+    try:
+        device = resolve_device(options.get("device", "auto"))
+        backend = choose(options.get("backend", "auto"), options.get("precision", "auto"), device)
+    except (RuntimeError, ValueError):  # a wrong device or backend: the stage's open says so
+        return 1
+    on_cpu = device.type == "cpu"
+    return (
+        CPU_WORKERS
+        if on_cpu and backend.backend in WORKER_BACKENDS and _model_threads(options) >= 2
+        else 1
+    )
 
 
 def _model_threads(options: dict[str, Any]) -> int:
