@@ -114,7 +114,8 @@ DEFAULT_MAX_BATCH = 8  # frames per forward when neither the batcher nor the mod
 # frames per CPU-second than one with two threads at 4 cameras (docs/multi_camera.md,
 # "Speed"); with one camera they raised the latency (p50 75 -> 406 ms) for no gain: one
 # source, one worker. OpenVINO runs one batch on two threads as fast as two batches on one
-# thread each, and two at once slow each other down (docs/multi_camera.md, round 5): one.
+# thread each, and two at once slow each other down (docs/multi_camera.md, round 5): one;
+# ONNX Runtime is not measured and gets one as OpenVINO does.
 CPU_WORKERS = 2
 WORKER_BACKENDS = ("torch",)  # the backends that `auto` gives `CPU_WORKERS` workers
 
