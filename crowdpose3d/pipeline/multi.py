@@ -113,7 +113,7 @@ DEFAULT_MAX_BATCH = 8  # frames per forward when neither the batcher nor the mod
 # Model workers on a CPU (``workers: auto``) with torch: two single-thread workers did more
 # frames per CPU-second than one with two threads at 4 cameras (docs/multi_camera.md,
 # "Speed"); with one camera they raised the latency (p50 75 -> 406 ms) for no gain: one
-# source, one worker. OpenVINO runs one batch on two threads as fast as two batches on one
+# source, one worker. OpenVINO runs one batch on two threads faster than two batches on one
 # thread each, and two at once slow each other down (docs/multi_camera.md, round 5): one;
 # ONNX Runtime is not measured and gets one as OpenVINO does.
 CPU_WORKERS = 2
