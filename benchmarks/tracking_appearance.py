@@ -81,7 +81,8 @@ def separation(frames, gt, gap: int) -> tuple[np.ndarray, np.ndarray]:
                 continue
             mine = desc_now[det : det + 1]
             same.append(appearance_distance(mine, desc_later[later[person] : later[person] + 1]))
-            rivals = appearance_distance(np.repeat(mine, len(neighbours), 0), desc_later[neighbours])
+            repeated = np.repeat(mine, len(neighbours), 0)
+            rivals = appearance_distance(repeated, desc_later[neighbours])
             other.append(rivals.min(keepdims=True))
     if not same:
         return np.zeros(0), np.zeros(0)
