@@ -46,9 +46,9 @@ class TrackParams(StageParams):
     scale_smoothing: float = Field(0.8, ge=0, lt=1)  # weight of the past in the body scale
     edge_aware: bool = False  # a box side cut by the image border keeps its predicted place
     cut_box_cue_weight: float = Field(0.5, ge=0)  # cues beyond IoU of a border-cut box, scaled
-    appearance_weight: float = Field(0.0, ge=0)  # change of the clothes' colours (the frame's)
-    appearance_scale: float = Field(0.15, gt=0)  # colour distance of a full appearance cost
-    appearance_smoothing: float = Field(0.9, ge=0, lt=1)  # weight of the past in a track's colours
+    appearance_weight: float = Field(1.0, ge=0)  # change of the clothes' colours (the frame's)
+    appearance_scale: float = Field(0.1, gt=0)  # colour distance of a full appearance cost
+    appearance_smoothing: float = Field(0.95, ge=0, lt=1)  # weight of the past in track colours
     # The box's Kalman model (`crowdpose3d.tracking.KalmanFilterBox`), in box heights:
     box_acceleration: float = Field(0.25, gt=0)  # process noise, heights per s^2
     box_measurement_noise: float = Field(0.05, gt=0)  # std of a detected box side, heights

@@ -324,9 +324,9 @@ class PoseTracker:
         scale_smoothing: float = 0.8,
         edge_aware: bool = False,
         cut_box_cue_weight: float = 0.5,
-        appearance_weight: float = 0.0,
-        appearance_scale: float = 0.15,
-        appearance_smoothing: float = 0.9,
+        appearance_weight: float = 1.0,
+        appearance_scale: float = 0.1,
+        appearance_smoothing: float = 0.95,
         motion_model: KalmanFilterXYZ | None = None,
         box_model: KalmanFilterBox | None = None,
     ) -> None:
