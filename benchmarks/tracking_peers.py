@@ -55,6 +55,7 @@ from crowdpose3d.stages.track import TrackParams, TrackStage
 from crowdpose3d.tracking.appearance import (
     APPEARANCE,
     DESCRIPTOR_SIZE,
+    SIGNATURE,
     appearance_descriptors,
 )
 from crowdpose3d.tracking.metrics import (
@@ -192,12 +193,13 @@ def detections(clip: Clip, model: str) -> list[Frame]:
 def appearance(clip: Clip, frames: list[Frame], cache: Path) -> list[np.ndarray]:
     """(N, D) appearance descriptors of each cached frame's people: decoded from the clip's
     video as the pipeline decodes it and computed by the track stage's function, cached in
-    ``appearance_<detections>.npz`` (remade when the descriptor's length changes)."""
+    ``appearance_<detections>.npz`` (remade when the descriptor changes: its ``SIGNATURE``)."""
     path = cache.with_name("appearance_" + cache.name.removeprefix("detections_"))
     counts = [len(f.poses) for f in frames]
     if path.is_file():
         data = np.load(path)
-        if data["descriptors"].shape[1] == DESCRIPTOR_SIZE and list(data["counts"]) == counts:
+        same = "signature" in data and str(data["signature"]) == SIGNATURE
+        if same and list(data["counts"]) == counts:
             return np.split(data["descriptors"], np.cumsum(counts)[:-1])
     import av
 
@@ -216,6 +218,7 @@ def appearance(clip: Clip, frames: list[Frame], cache: Path) -> list[np.ndarray]
         path,
         descriptors=np.concatenate(listed + [np.zeros((0, DESCRIPTOR_SIZE), np.float32)]),
         counts=np.array(counts),
+        signature=np.array(SIGNATURE),
     )
     return listed
 

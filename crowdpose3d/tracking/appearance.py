@@ -27,6 +27,8 @@ BAND_WIDTH = (0.32, 0.68)
 GRID = (4, 3)
 #: Descriptor length: an RGB median per band.
 DESCRIPTOR_SIZE = 3 * len(BANDS)
+#: What the descriptor is made of, for caches of descriptors to tell when to remake them.
+SIGNATURE = f"bands={BANDS} width={BAND_WIDTH} grid={GRID} median-rgb"
 #: The ``Poses.data`` key of the (N, DESCRIPTOR_SIZE) descriptors (the track stage fills
 #: it from the frame when absent; a benchmark's detection cache may hold it already).
 APPEARANCE = "appearance"
