@@ -160,3 +160,12 @@ def test_the_resume_state_carries_each_tracks_appearance():
     older = {k: v for k, v in state.items() if k != "tracks.appearance"}
     resumed.load_state_dict(older)
     assert np.isnan(resumed.tracks.appearance).all() and resumed.tracks.appearance.shape == (2, 12)
+
+
+def test_the_median_is_numpys_median():
+    from crowdpose3d.tracking.appearance import _median
+
+    rng = np.random.default_rng(0)
+    for count in (12, 11, 1, 2):
+        pixels = rng.integers(0, 256, (5, 4, count, 3), dtype=np.uint8)
+        np.testing.assert_array_equal(_median(pixels), np.median(pixels, axis=2))

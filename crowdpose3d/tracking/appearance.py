@@ -59,8 +59,21 @@ def appearance_descriptors(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     # (N, B, R, C) pixel indices into the flattened image, then one gather.
     flat = row[:, :, :, None] * width + col[:, None, None, :]
     pixels = image.reshape(-1, image.shape[2])[flat.reshape(len(boxes), len(BANDS), -1)]
-    median = np.median(pixels, axis=2)  # (N, B, 3)
+    median = _median(pixels)  # (N, B, 3)
     return (median.reshape(len(boxes), DESCRIPTOR_SIZE) / 255.0).astype(np.float32)
+
+
+def _median(pixels: np.ndarray) -> np.ndarray:
+    """(N, B, P, 3) uint8 samples -> (N, B, 3) float64 medians over P, as ``np.median``
+    gives them (the mean of the two middle values for an even P): one in-place sort of a
+    copy with the samples last (contiguous), about twice as fast as ``np.median``."""
+    ordered = np.ascontiguousarray(pixels.transpose(0, 1, 3, 2))  # (N, B, 3, P)
+    ordered.sort(axis=-1)
+    count = ordered.shape[-1]
+    high = ordered[..., count // 2].astype(np.float64)
+    if count % 2:
+        return high
+    return (ordered[..., count // 2 - 1] + high) / 2.0
 
 
 def appearance_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
