@@ -824,6 +824,8 @@ class PoseTracker:
         """(K, D) moving averages of the descriptors; a track without one takes the
         measured; a NaN measurement leaves the average unchanged."""
         blended = self.appearance_smoothing * previous + (1 - self.appearance_smoothing) * measured
+        if not np.isnan(blended).any():  # the usual case: both known (one check, no wheres)
+            return blended
         return np.where(
             np.isnan(measured), previous, np.where(np.isnan(previous), measured, blended)
         )
