@@ -2,7 +2,7 @@
 identities on `tracking_peers.py`'s clips, before the tracker is asked to trust it.
 
     python benchmarks/tracking_appearance.py                    # tuning clips, solids
-    python benchmarks/tracking_appearance.py --renderer mesh --seeds 9207
+    python benchmarks/tracking_appearance.py --split heldout --renderer mesh --quick
 
 Each detection is matched to a true person (IoU >= 0.5, Hungarian). For every true person
 seen at frame t and again ``--gap`` frames later, the descriptor distance
@@ -36,6 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--split", choices=sorted(SEEDS), default="tune")
     parser.add_argument("--seeds", type=int, nargs="+")
     parser.add_argument("--renderer", choices=("solids", "mesh"), default="solids")
+    parser.add_argument("--quick", action="store_true", help="tracking_peers.py's --quick clips")
     parser.add_argument("--fps", type=float, nargs="+", default=[5.0, 10.0, 30.0])
     parser.add_argument("--gap", type=int, default=1, help="frames between the two looks")
     return parser.parse_args(argv)
@@ -91,7 +92,8 @@ def separation(frames, gt, gap: int) -> tuple[np.ndarray, np.ndarray]:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    clips = [c for c in clips_of(args.split, False, args.renderer, args.seeds) if c.fps in args.fps]
+    listed = clips_of(args.split, args.quick, args.renderer, args.seeds)
+    clips = [c for c in listed if c.fps in args.fps]
     all_same, all_other = [], []
     for clip in clips:
         make_clip(clip)
