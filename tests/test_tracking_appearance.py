@@ -169,3 +169,21 @@ def test_the_median_is_numpys_median():
     for count in (12, 11, 1, 2):
         pixels = rng.integers(0, 256, (5, 4, count, 3), dtype=np.uint8)
         np.testing.assert_array_equal(_median(pixels), np.median(pixels, axis=2))
+
+
+def test_frames_without_people_and_a_wrong_descriptor_length():
+    stage = TrackStage(TrackParams(min_hits_to_confirm=1))
+    stage.open(StageContext())
+    image = draw(meet_and_part(0, 6.0), [RED, BLUE])
+    frames = [
+        Frame("s", 0, 0.0, image, poses=people(meet_and_part(0, 6.0), [0, 1])),
+        Frame("s", 1, 0.1, image, poses=people(np.zeros((0, 4)), [])),  # nobody detected
+        Frame("s", 2, 0.2, image, poses=people(meet_and_part(2, 6.0), [0, 1])),
+    ]
+    outputs = [frame.poses for frame in stage(iter(frames))]
+    assert [len(out) for out in outputs] == [2, 0, 2]
+    assert sorted(outputs[2].track_id) == [1, 2]
+    wrong = people(meet_and_part(3, 6.0), [0, 1])
+    wrong.data[APPEARANCE] = np.zeros((2, DESCRIPTOR_SIZE + 1))
+    with pytest.raises(ValueError, match="appearance"):
+        stage.tracker.update(wrong, 0.3)

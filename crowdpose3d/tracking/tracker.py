@@ -744,11 +744,11 @@ class PoseTracker:
         xywh = corners_to_xywh(boxes)  # (N, 4)
         appearance = poses.data.get(APPEARANCE) if self.appearance_weight > 0 else None
         if appearance is not None:
-            appearance = np.asarray(appearance, np.float64).reshape(len(poses), -1)
-            if appearance.shape[1] != DESCRIPTOR_SIZE:
+            appearance = np.asarray(appearance, np.float64)
+            if appearance.shape != (len(poses), DESCRIPTOR_SIZE):
                 raise ValueError(
-                    f"PoseTracker.update: poses.data[{APPEARANCE!r}] has "
-                    f"{appearance.shape[1]} values per person, expected {DESCRIPTOR_SIZE}"
+                    f"PoseTracker.update: poses.data[{APPEARANCE!r}] has shape "
+                    f"{appearance.shape}, expected ({len(poses)}, {DESCRIPTOR_SIZE})"
                 )
         return _Detections(
             poses=poses,
