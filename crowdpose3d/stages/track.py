@@ -1,9 +1,10 @@
 """The track stage: identities over time (`crowdpose3d.tracking.PoseTracker`): Kalman
 filters on each person's image box and 3D root, Hungarian association on box overlap with
-OC-SORT's heading consistency, pose change and the 3D root where depth is reliable,
-ByteTrack's second pass for low-score detections, OC-SORT's recovery and re-update after
-occlusion, and a longer lost-track buffer for people hidden behind a nearer one. Each
-parameter is explained in `PoseTracker`'s docstring."""
+OC-SORT's heading consistency, pose change, the person's colours (a descriptor the stage
+computes from the frame's pixels, `crowdpose3d.tracking.appearance`) and the 3D root where
+depth is reliable, ByteTrack's second pass for low-score detections, OC-SORT's recovery and
+re-update after occlusion, and a longer lost-track buffer for people hidden behind a nearer
+one. Each parameter is explained in `PoseTracker`'s docstring."""
 
 from __future__ import annotations
 

@@ -8,13 +8,16 @@ Each frame, with every time in seconds so the same settings serve 5 and 30 fps:
 2. match the high-score detections to the confirmed and lost tracks on ``1 - IoU`` of the
    predicted box (buffered by its uncertainty), plus OC-SORT's velocity-direction
    consistency, the change of the 2D joints inside the box and of the 3D pose, the 3D root
-   distance where the detection's depth is reliable, and the time a track went unseen (the
+   distance where the detection's depth is reliable, the change of the person's colours
+   (``appearance_weight``: the detection's descriptor, ``poses.data["appearance"]``, against
+   the track's moving average), and the time a track went unseen (the
    cues beyond the overlap scaled by ``cut_box_cue_weight`` for a detection cut by the
    image border);
 3. match the low-score detections to the tracks left that were seen in the previous frame
    (ByteTrack's second pass, on IoU alone);
 4. match the high-score detections left to the tracks left by the box of their *last
-   observation* (OC-SORT's observation-centric recovery: a person who stopped while hidden);
+   observation* (OC-SORT's observation-centric recovery: a person who stopped while hidden),
+   plus the appearance cost;
 5. a detected box side cut by the image border is not where the person ends: the box
    filter is updated with that side where the prediction puts it (beyond the border), so a
    person entering or leaving the view, or cut by the top of the image, keeps a natural
