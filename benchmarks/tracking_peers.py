@@ -52,6 +52,12 @@ from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import StageContext
 from crowdpose3d.stages.mot import MOTParams, MOTSink, mot_text
 from crowdpose3d.stages.track import TrackParams, TrackStage
+from crowdpose3d.tracking.appearance import (
+    APPEARANCE,
+    DESCRIPTOR_SIZE,
+    SIGNATURE,
+    appearance_descriptors,
+)
 from crowdpose3d.tracking.metrics import (
     COLUMNS,
     TRACKEVAL_KEYS,
@@ -172,11 +178,49 @@ def make_clip(clip: Clip) -> None:
 
 
 def detections(clip: Clip, model: str) -> list[Frame]:
-    """The pipeline's pandanet + lift output on the clip, cached in the clip's folder."""
+    """The pipeline's pandanet + lift output on the clip, cached in the clip's folder, each
+    person with the appearance descriptor the track stage computes from the frame's pixels
+    (``poses.data["appearance"]``, cached beside the detections: the cache holds no pixels)."""
     cache = detection_cache.cache_path(clip.folder, model)
     if not cache.is_file():
         _detect(clip, model, cache)
-    return detection_cache.load(cache, CLIP_SIZE)
+    frames = detection_cache.load(cache, CLIP_SIZE)
+    for frame, descriptors in zip(frames, appearance(clip, frames, cache), strict=True):
+        frame.poses.data[APPEARANCE] = descriptors
+    return frames
+
+
+def appearance(clip: Clip, frames: list[Frame], cache: Path) -> list[np.ndarray]:
+    """(N, D) appearance descriptors of each cached frame's people: decoded from the clip's
+    video as the pipeline decodes it and computed by the track stage's function, cached in
+    ``appearance_<detections>.npz`` (remade when the descriptor changes: its ``SIGNATURE``)."""
+    path = cache.with_name("appearance_" + cache.name.removeprefix("detections_"))
+    counts = [len(f.poses) for f in frames]
+    if path.is_file():
+        data = np.load(path)
+        same = "signature" in data and str(data["signature"]) == SIGNATURE
+        if same and list(data["counts"]) == counts:
+            return np.split(data["descriptors"], np.cumsum(counts)[:-1])
+    import av
+
+    by_index = {f.index: f for f in frames}
+    described = {}
+    with av.open(str(next(clip.folder.glob("videos/test/*.mp4")))) as container:
+        for index, decoded in enumerate(container.decode(video=0)):
+            if index in by_index:
+                image = decoded.to_ndarray(format="rgb24")  # as stages/source.py decodes
+                described[index] = appearance_descriptors(image, by_index[index].poses.boxes)
+    missing = sorted(set(by_index) - set(described))
+    if missing:
+        raise SystemExit(f"{clip.name}: the video has no frame {missing[0]} of the cache")
+    listed = [described[f.index] for f in frames]
+    np.savez_compressed(
+        path,
+        descriptors=np.concatenate(listed + [np.zeros((0, DESCRIPTOR_SIZE), np.float32)]),
+        counts=np.array(counts),
+        signature=np.array(SIGNATURE),
+    )
+    return listed
 
 
 def _detect(clip: Clip, model: str, cache: Path) -> None:

@@ -1,7 +1,9 @@
 """Milliseconds per `PoseTracker.update` for crowds of 1, 10, 30 and 60 people.
 
 Generates people walking straight lines (0.8-1.8 m/s) 4-30 m in front of a 1280x720 camera,
-with box, root and scale noise, 5 % missed detections and 10 % low-score ones, and prints the
+with box, root and scale noise, 5 % missed detections and 10 % low-score ones, each person
+with an appearance descriptor (a colour of their own plus noise, as the track stage gives
+the tracker from the frame), and prints the
 mean and 95th-percentile time of one ``update`` per crowd size (first 10 frames excluded as
 warm-up), with the people output per frame and the ids issued (people walk through each
 other, so a few more ids than people is expected). Also prints what one filterpy
@@ -15,7 +17,9 @@ numpy.
 ``--against REV`` also times the tracker of git revision REV (its tracking/ package and
 track-stage defaults, as ``tracking_peers.py --old-tracker`` loads them) on the same
 frames, the two taking turns for ``ROUNDS`` rounds with each frame counting its fastest
-round, and prints the ratio of the means measured in this one run.
+round, and prints the ratio of the means measured in this one run. The descriptors' own
+cost (`appearance_descriptors` on a 1280x720 frame, in the track stage, outside ``update``)
+is printed on its own line.
 """
 
 from __future__ import annotations
@@ -29,12 +33,15 @@ import numpy as np
 
 from crowdpose3d.poses import Poses
 from crowdpose3d.tracking import KalmanFilterXYZ, PoseTracker
+from crowdpose3d.tracking.appearance import APPEARANCE, DESCRIPTOR_SIZE, appearance_descriptors
 
 FOCAL_PX = 1000.0
 CENTRE_PX = np.array([640.0, 360.0])
 FPS = 30.0
 WARM_UP_FRAMES = 10
 WIDTHS = (6, 8, 8, 8, 13, 10)
+IMAGE_SIZE = (720, 1280)  # height, width of the camera
+APPEARANCE_NOISE = 0.02  # std of a person's descriptor from frame to frame (clips: ~0.03)
 ROUNDS = 5  # rounds of --against; each frame counts its fastest round
 
 
@@ -60,12 +67,14 @@ def make_frames(num_people: int, num_frames: int, seed: int) -> list[Poses]:
     speed = rng.uniform(0.8, 1.8, num_people)
     velocity = np.stack([np.cos(heading), np.zeros(num_people), np.sin(heading)], axis=1)
     velocity *= speed[:, None]  # (P, 3)
+    colours = rng.uniform(0, 1, (num_people, DESCRIPTOR_SIZE))  # (P, D) each person's own
     frames = []
     for frame in range(num_frames):
         roots = start + velocity * frame / FPS
         roots[:, 2] = np.clip(roots[:, 2], 2.0, None)
         seen = rng.random(num_people) > 0.05
         roots, n = roots[seen], int(seen.sum())
+        appearance = colours[seen] + rng.normal(0, APPEARANCE_NOISE, (n, DESCRIPTOR_SIZE))
         top_left = roots + np.array([-0.25, -0.85, 0.0])
         bottom_right = roots + np.array([0.25, 0.9, 0.0])
         boxes = np.concatenate(
@@ -79,7 +88,10 @@ def make_frames(num_people: int, num_frames: int, seed: int) -> list[Poses]:
                 kp2d=np.zeros((n, 22, 2)),
                 kp3d_rel=np.zeros((n, 22, 3)),
                 root=roots + rng.normal(0, 1, (n, 3)) * noise_std,
-                data={"scale": 0.55 + rng.normal(0, 0.03, n)},
+                data={
+                    "scale": 0.55 + rng.normal(0, 0.03, n),
+                    APPEARANCE: appearance.astype(np.float32),
+                },
             )
         )
     return frames
@@ -96,6 +108,16 @@ def time_tracker(frames: list[Poses], make=PoseTracker) -> tuple[np.ndarray, flo
         outputs.append(len(out))
     times = np.array(times_ms[WARM_UP_FRAMES:])
     return times, float(np.mean(outputs[WARM_UP_FRAMES:])), tracker.ids_issued
+
+
+def time_descriptors(frames: list[Poses], seed: int) -> float:
+    """Milliseconds of `appearance_descriptors` per frame of ``frames`` on a random
+    1280x720 image (its cost does not depend on the pixels)."""
+    image = np.random.default_rng(seed).integers(0, 256, (*IMAGE_SIZE, 3), dtype=np.uint8)
+    start = time.perf_counter()
+    for poses in frames:
+        appearance_descriptors(image, poses.boxes)
+    return (time.perf_counter() - start) / max(len(frames), 1) * 1e3
 
 
 def time_filterpy_step(repeats: int = 2000) -> float:
@@ -140,12 +162,19 @@ def main(argv: list[str] | None = None) -> None:
     )
     columns = ("people", "mean ms", "p95 ms", "max ms", "output/frame", "ids issued")
     print(" ".join(f"{name:>{width}}" for name, width in zip(columns, WIDTHS, strict=True)))
+    described = {}
     for num_people in args.people:
-        times_ms, output, ids = time_tracker(make_frames(num_people, args.frames, args.seed))
+        frames = make_frames(num_people, args.frames, args.seed)
+        times_ms, output, ids = time_tracker(frames)
+        described[num_people] = time_descriptors(frames, args.seed)
         print(
             f"{num_people:6d} {times_ms.mean():8.3f} {np.percentile(times_ms, 95):8.3f} "
             f"{times_ms.max():8.3f} {output:13.1f} {ids:10d}"
         )
+    print(
+        "appearance descriptors (track stage, outside update), ms per frame: "
+        + ", ".join(f"{n} people {ms:.3f}" for n, ms in described.items())
+    )
     if args.against:
         compare(args.against, args.people, args.frames, args.seed)
     step_us = time_filterpy_step()

@@ -4,6 +4,7 @@ to look at when changing the tracker (`tracking_switches.py` gives the totals pe
 
     python benchmarks/tracking_swap_cases.py --fps 10                  # tuning clips
     python benchmarks/tracking_swap_cases.py --fps 10 --seeds 9206 --summary
+    python benchmarks/tracking_swap_cases.py --fps 10 --set appearance_weight=1
 
 Switches are counted as `tracking_switches.py` counts them (TrackEval's CLEAR matching).
 Each line: frame, true person, old -> new track id, frames since the person's last match,
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
+from tracking_identical import settings  # noqa: E402
 from tracking_peers import (  # noqa: E402
     CLIP_SIZE,
     SEEDS,
@@ -98,13 +100,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fps", type=float, default=10.0)
     parser.add_argument("--seeds", type=int, nargs="+", help="only these of the split's seeds")
     parser.add_argument("--summary", action="store_true", help="one line per clip")
+    parser.add_argument(
+        "--set", nargs="+", default=[], metavar="KEY=VALUE", help="track-stage settings of ours"
+    )
     args = parser.parse_args(argv)
+    params = settings(args.set)
     for clip in clips_of(args.split, False, only=args.seeds):
         if clip.fps != args.fps:
             continue
         frames = detections(clip, DEFAULT_MODEL)
         gt = read_mot(write_ground_truth(clip))
-        run_ours(frames, clip.folder / "ours.txt", {})
+        run_ours(frames, clip.folder / "ours.txt", params)
         for peer in PEERS:
             if not (clip.folder / f"{peer}.txt").is_file():
                 run_peer(peer, frames, clip.folder / f"{peer}.txt", clip.fps)

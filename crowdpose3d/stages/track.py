@@ -1,9 +1,10 @@
 """The track stage: identities over time (`crowdpose3d.tracking.PoseTracker`): Kalman
 filters on each person's image box and 3D root, Hungarian association on box overlap with
-OC-SORT's heading consistency, pose change and the 3D root where depth is reliable,
-ByteTrack's second pass for low-score detections, OC-SORT's recovery and re-update after
-occlusion, and a longer lost-track buffer for people hidden behind a nearer one. Each
-parameter is explained in `PoseTracker`'s docstring."""
+OC-SORT's heading consistency, pose change, the person's colours (a descriptor the stage
+computes from the frame's pixels, `crowdpose3d.tracking.appearance`) and the 3D root where
+depth is reliable, ByteTrack's second pass for low-score detections, OC-SORT's recovery and
+re-update after occlusion, and a longer lost-track buffer for people hidden behind a nearer
+one. Each parameter is explained in `PoseTracker`'s docstring."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from crowdpose3d.pipeline.frame import STAGE_STATE, Frame
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
 from crowdpose3d.poses import Poses
 from crowdpose3d.tracking import KalmanFilterBox, PoseTracker
+from crowdpose3d.tracking.appearance import APPEARANCE, appearance_descriptors
 
 
 class TrackParams(StageParams):
@@ -45,6 +47,9 @@ class TrackParams(StageParams):
     scale_smoothing: float = Field(0.8, ge=0, lt=1)  # weight of the past in the body scale
     edge_aware: bool = False  # a box side cut by the image border keeps its predicted place
     cut_box_cue_weight: float = Field(0.5, ge=0)  # cues beyond IoU of a border-cut box, scaled
+    appearance_weight: float = Field(1.0, ge=0)  # change of the clothes' colours (the frame's)
+    appearance_scale: float = Field(0.1, gt=0)  # colour distance of a full appearance cost
+    appearance_smoothing: float = Field(0.95, ge=0, lt=1)  # weight of the past in track colours
     # The box's Kalman model (`crowdpose3d.tracking.KalmanFilterBox`), in box heights:
     box_acceleration: float = Field(0.25, gt=0)  # process noise, heights per s^2
     box_measurement_noise: float = Field(0.05, gt=0)  # std of a detected box side, heights
@@ -101,6 +106,9 @@ class TrackStage(BaseStage):
             if frame.poses is not None:
                 poses, dropped = finite_people(frame.poses)
                 self.dropped_non_finite += dropped
+                if self.params.appearance_weight > 0 and APPEARANCE not in poses.data:
+                    if frame.image is not None:  # a benchmark's cache may bring them
+                        poses.data[APPEARANCE] = appearance_descriptors(frame.image, poses.boxes)
                 size = frame.size if frame.image is not None else None
                 frame.poses = self.tracker.update(poses, frame.pts_s, image_size=size)
                 state = None

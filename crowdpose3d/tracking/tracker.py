@@ -8,13 +8,16 @@ Each frame, with every time in seconds so the same settings serve 5 and 30 fps:
 2. match the high-score detections to the confirmed and lost tracks on ``1 - IoU`` of the
    predicted box (buffered by its uncertainty), plus OC-SORT's velocity-direction
    consistency, the change of the 2D joints inside the box and of the 3D pose, the 3D root
-   distance where the detection's depth is reliable, and the time a track went unseen (the
+   distance where the detection's depth is reliable, the change of the person's colours
+   (``appearance_weight``: the detection's descriptor, ``poses.data["appearance"]``, against
+   the track's moving average), and the time a track went unseen (the
    cues beyond the overlap scaled by ``cut_box_cue_weight`` for a detection cut by the
    image border);
 3. match the low-score detections to the tracks left that were seen in the previous frame
    (ByteTrack's second pass, on IoU alone);
 4. match the high-score detections left to the tracks left by the box of their *last
-   observation* (OC-SORT's observation-centric recovery: a person who stopped while hidden);
+   observation* (OC-SORT's observation-centric recovery: a person who stopped while hidden),
+   plus the appearance cost;
 5. a detected box side cut by the image border is not where the person ends: the box
    filter is updated with that side where the prediction puts it (beyond the border), so a
    person entering or leaving the view, or cut by the top of the image, keeps a natural
@@ -42,6 +45,7 @@ import numpy as np
 
 import crowdpose3d.tracking.cv_blocks as cv_blocks
 from crowdpose3d.poses import Poses
+from crowdpose3d.tracking.appearance import APPEARANCE, DESCRIPTOR_SIZE, appearance_distance
 from crowdpose3d.tracking.association import (
     box_iou_matrix,
     descriptor_distance,
@@ -105,6 +109,9 @@ class TrackTable:
         mean: (T, 6) float64 root Kalman state [x, y, z, vx, vy, vz] (meaningless without root).
         covariance: (T, 3, 3) float64 root Kalman covariance blocks (`cv_blocks`).
         scale: (T,) float64 smoothed body scale, NaN until one is measured.
+        appearance: (T, DESCRIPTOR_SIZE) float64 exponential moving average of the
+            appearance descriptors of the track's detections (`tracking.appearance`), NaN
+            until a detection with one is matched.
     """
 
     ids: np.ndarray
@@ -124,6 +131,7 @@ class TrackTable:
     mean: np.ndarray
     covariance: np.ndarray
     scale: np.ndarray
+    appearance: np.ndarray
 
     @classmethod
     def empty(cls, num_joints: int = 0) -> TrackTable:
@@ -145,6 +153,7 @@ class TrackTable:
             mean=np.zeros((0, 6)),
             covariance=np.zeros((0, 3, 3)),
             scale=np.zeros(0),
+            appearance=np.zeros((0, DESCRIPTOR_SIZE)),
         )
 
     def __len__(self) -> int:
@@ -198,6 +207,9 @@ class _Detections:
         reliable_root: (N,) the root is known and its depth std at most
             ``reliable_depth_std_m``.
         known_root: (N,) no coordinate of the root is NaN.
+        appearance: (N, DESCRIPTOR_SIZE) float64 appearance descriptors
+            (``poses.data["appearance"]``), or None when the frame has none or the tracker
+            does not use them.
     """
 
     poses: Poses
@@ -210,6 +222,7 @@ class _Detections:
     reliable_root: np.ndarray
     cut: np.ndarray
     known_root: np.ndarray
+    appearance: np.ndarray | None
 
 
 class PoseTracker:
@@ -270,6 +283,17 @@ class PoseTracker:
             ``EDGE_MARGIN_PX`` of it) are multiplied by this: a cut box's centre moves as
             the cut changes, its joints and root belong to a partial body. 1 treats cut
             boxes as any other; 0 matches them on the overlap alone, without the 3D gate.
+        appearance_weight: weight of the change of the person's appearance (the distance
+            of the detection's descriptor, ``poses.data["appearance"]`` from
+            `tracking.appearance`, to the track's moving average, over
+            ``appearance_scale``, clipped to 1) in the first and tentative passes; it also
+            costs the recovery pass's pairs. 0 ignores appearance (also when the
+            detections carry none).
+        appearance_scale: descriptor distance at which the appearance cost is full (same
+            person frame to frame: median 0.04; nearest neighbour: median 0.11, on the
+            tuning clips, `benchmarks/tracking_appearance.py`).
+        appearance_smoothing: weight of the past in a track's moving-average descriptor (0
+            keeps the latest detection's).
         motion_model: the Kalman model of the root; `KalmanFilterXYZ()` when omitted.
         box_model: the Kalman model of the box; `KalmanFilterBox()` when omitted.
 
@@ -303,6 +327,9 @@ class PoseTracker:
         scale_smoothing: float = 0.8,
         edge_aware: bool = False,
         cut_box_cue_weight: float = 0.5,
+        appearance_weight: float = 1.0,
+        appearance_scale: float = 0.1,
+        appearance_smoothing: float = 0.95,
         motion_model: KalmanFilterXYZ | None = None,
         box_model: KalmanFilterBox | None = None,
     ) -> None:
@@ -335,12 +362,18 @@ class PoseTracker:
             "min_heading_motion",
             "reliable_depth_std_m",
             "cut_box_cue_weight",
+            "appearance_weight",
         ):
             if locals()[name] < 0:
                 raise ValueError(f"PoseTracker: {name} must be >= 0, got {locals()[name]}")
         if not 0.0 <= scale_smoothing < 1.0:
             raise ValueError(
                 f"PoseTracker: scale_smoothing must be in [0, 1), got {scale_smoothing}"
+            )
+        if not 0.0 <= appearance_smoothing < 1.0 or appearance_scale <= 0:
+            raise ValueError(
+                "PoseTracker: need appearance_smoothing in [0, 1) and appearance_scale > 0, "
+                f"got {appearance_smoothing} and {appearance_scale}"
             )
         self.high_score_threshold = high_score_threshold
         self.low_score_threshold = low_score_threshold
@@ -365,6 +398,9 @@ class PoseTracker:
         self.scale_smoothing = scale_smoothing
         self.edge_aware = edge_aware
         self.cut_box_cue_weight = cut_box_cue_weight
+        self.appearance_weight = appearance_weight
+        self.appearance_scale = appearance_scale
+        self.appearance_smoothing = appearance_smoothing
         self.motion_model = motion_model if motion_model is not None else KalmanFilterXYZ()
         self.box_model = box_model if box_model is not None else KalmanFilterBox()
         self.reset()
@@ -401,6 +437,10 @@ class PoseTracker:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from a ``state_dict()`` (of a tracker with the same parameters)."""
         names = [f.name for f in fields(TrackTable)]
+        state = dict(state)
+        if "tracks.appearance" not in state and "tracks.ids" in state:  # saved before it
+            count = len(state["tracks.ids"])
+            state["tracks.appearance"] = np.full((count, DESCRIPTOR_SIZE), np.nan)
         missing = [n for n in names if f"tracks.{n}" not in state]
         if missing or "next_id" not in state:
             raise ValueError(f"PoseTracker.load_state_dict: missing {missing or ['next_id']}")
@@ -449,7 +489,7 @@ class PoseTracker:
         self._correct(track_rows, det_indices, det, timestamp_s)
         starting = unconfirmed.unmatched_det_indices
         starting = starting[poses.scores[starting] >= self.new_track_score]
-        new_rows = self._start_tracks(starting, poses, timestamp_s)
+        new_rows = self._start_tracks(starting, poses, timestamp_s, det.appearance)
         track_rows = np.concatenate([track_rows, new_rows])
         det_indices = np.concatenate([det_indices, starting])
         self._assign_ids(track_rows)
@@ -540,8 +580,22 @@ class PoseTracker:
             term = np.where(reliable, self.root_weight * distance / self.max_distance_m, 0.0)
             cost += _scaled(term, factor)
             near = ~(reliable & (distance > self.max_distance_m))  # (K,) inside the 3D gate
-            r, c, cost = r[near], c[near], cost[near]
+            r, c, cost, rows, dets = r[near], c[near], cost[near], rows[near], dets[near]
+            if factor is not None:
+                factor = factor[near]
+        if det.appearance is not None:
+            cost += _scaled(self._appearance_cost(rows, dets, det), factor)
         return self._assign_pairs(r, c, cost, track_rows, det_indices)
+
+    def _appearance_cost(
+        self, track_rows: np.ndarray, det_indices: np.ndarray, det: _Detections
+    ) -> np.ndarray:
+        """(K,) ``appearance_weight`` times the descriptor distance of K track-detection
+        pairs over ``appearance_scale``, clipped to 1; 0 where either has no descriptor."""
+        distance = appearance_distance(
+            self.tracks.appearance[track_rows], det.appearance[det_indices]
+        )
+        return self.appearance_weight * _zero_nan(np.minimum(distance / self.appearance_scale, 1))
 
     def _associate_by_iou(
         self,
@@ -560,7 +614,11 @@ class PoseTracker:
             r, c, iou = self._buffered_overlaps(track_rows, det_boxes, self.min_iou_low_score)
             return self._assign_pairs(r, c, 1.0 - iou, track_rows, det_indices)
         iou = box_iou_matrix(self.tracks.boxes[track_rows], det.boxes[det_indices])
-        return self._assign(1.0 - iou, iou < self.min_iou, track_rows, det_indices)
+        cost = 1.0 - iou  # (M, N)
+        if det.appearance is not None:
+            r, c = (iou >= self.min_iou).nonzero()
+            cost[r, c] += self._appearance_cost(track_rows[r], det_indices[c], det)
+        return self._assign(cost, iou < self.min_iou, track_rows, det_indices)
 
     def _predicted_boxes(self, track_rows: np.ndarray) -> np.ndarray:
         """(M, 4) predicted corner boxes of the tracks, clipped to the image when known."""
@@ -687,6 +745,14 @@ class PoseTracker:
         roots = poses.root.astype(np.float64)  # (N, 3)
         std = self.motion_model.measurement_std(_zero_nan(roots))  # (N, 3)
         xywh = corners_to_xywh(boxes)  # (N, 4)
+        appearance = poses.data.get(APPEARANCE) if self.appearance_weight > 0 else None
+        if appearance is not None:
+            appearance = np.asarray(appearance, np.float64)
+            if appearance.shape != (len(poses), DESCRIPTOR_SIZE):
+                raise ValueError(
+                    f"PoseTracker.update: poses.data[{APPEARANCE!r}] has shape "
+                    f"{appearance.shape}, expected ({len(poses)}, {DESCRIPTOR_SIZE})"
+                )
         return _Detections(
             poses=poses,
             boxes=boxes,
@@ -698,6 +764,7 @@ class PoseTracker:
             reliable_root=np.isfinite(roots).all(axis=1) & (std[:, 2] <= self.reliable_depth_std_m),
             cut=self._cut_by_border(boxes),
             known_root=~np.isnan(roots).any(axis=1),
+            appearance=appearance,
         )
 
     def _cut_by_border(self, boxes: np.ndarray) -> np.ndarray:
@@ -751,6 +818,20 @@ class PoseTracker:
             tracks.scale[track_rows] = self._smooth_scale(
                 tracks.scale[track_rows], poses.data["scale"][det_indices]
             )
+        if det.appearance is not None:
+            tracks.appearance[track_rows] = self._smooth_appearance(
+                tracks.appearance[track_rows], det.appearance[det_indices]
+            )
+
+    def _smooth_appearance(self, previous: np.ndarray, measured: np.ndarray) -> np.ndarray:
+        """(K, D) moving averages of the descriptors; a track without one takes the
+        measured; a NaN measurement leaves the average unchanged."""
+        blended = self.appearance_smoothing * previous + (1 - self.appearance_smoothing) * measured
+        if not np.isnan(blended).any():  # the usual case: both known (one check, no wheres)
+            return blended
+        return np.where(
+            np.isnan(measured), previous, np.where(np.isnan(previous), measured, blended)
+        )
 
     def _uncut_boxes(self, track_rows: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """(K, 4) detected corner boxes with each side that lies on the image border moved to
@@ -850,9 +931,14 @@ class PoseTracker:
         )
 
     def _start_tracks(
-        self, det_indices: np.ndarray, poses: Poses, timestamp_s: float
+        self,
+        det_indices: np.ndarray,
+        poses: Poses,
+        timestamp_s: float,
+        appearance: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Append a track per detection; returns their rows in the table."""
+        """Append a track per detection (``appearance``: the frame's (N, D) descriptors, or
+        None); returns their rows in the table."""
         count = len(det_indices)
         if count == 0:
             return np.zeros(0, np.int64)
@@ -889,6 +975,11 @@ class PoseTracker:
             mean=mean,
             covariance=covariance,
             scale=scale,
+            appearance=(
+                np.full((count, DESCRIPTOR_SIZE), np.nan)
+                if appearance is None
+                else appearance[det_indices]
+            ),
         )
         first_row = len(self.tracks)
         self.tracks = self.tracks.append(new)
