@@ -328,6 +328,11 @@ def main() -> None:
         return
     if args.mode == "column":
         report("column term fixed (-0.137, doubt 0.05)", errors(clips, data, fit_column=False))
+        saved = sc.FIT_COLUMN_BELOW_PITCH_DEG
+        for below in (12.0, 16.0, 20.0):
+            sc.FIT_COLUMN_BELOW_PITCH_DEG = below
+            report(f"column term fitted below {below:g} deg", errors(clips, data))
+        sc.FIT_COLUMN_BELOW_PITCH_DEG = saved
         for std in (0.05, 0.03, 0.02):
             tilt = replace(sc.SHIPPED_TILT, position_std=std)
             report(f"column term fitted, prior +- {std:g}",

@@ -21,7 +21,11 @@ vanishing point and the horizon one after the other:
   vertical, small people most (a gain of 0.45 at 30 px, 0.61 at 50 px, 0.76 at 80 px),
   and it adds a tilt of its own by image column (-0.137 rad per image width off the
   centre), as if it shrank every camera towards a typical one; pooled over 20 tune clips
-  under their true cameras (`benchmarks/calibration_tuning.py tilt`). Exact keypoints
+  under their true cameras (`benchmarks/calibration_tuning.py tilt`). Clip by clip that
+  column term varies (robust std 0.046); where the camera looks nearly level (a first fit
+  under `FIT_COLUMN_BELOW_PITCH_DEG`) it is a fifth unknown with the pooled value as its
+  prior, since there it cannot be told from the lens and a pooled value that is off for the
+  clip drags the lens (`benchmarks/calibration_tuning.py column`). Exact keypoints
   follow the true vertical (`EXACT_TILT`). Optionally (``up_sigma_deg``, off by default:
   on the tune clips it made the field of view worse,
   `benchmarks/calibration_tuning.py variants`) a third: the angle between the person's up
@@ -79,6 +83,7 @@ __all__ = [
     "FOOT_HEIGHT_M",
     "HEIGHT_PRIORS",
     "EXACT_TILT",
+    "FIT_COLUMN_BELOW_PITCH_DEG",
     "SHIPPED_TILT",
     "CameraEstimate",
     "DetectorTilt",
