@@ -323,7 +323,7 @@ def main() -> None:
                 )
         return
     if args.mode == "prior":
-        for prior in (None, (60.0, 0.3), (60.0, 0.2), (60.0, 0.15)):
+        for prior in (None, (60.0, 0.3), (60.0, 0.2), (60.0, 0.15), (65.0, 0.2), (70.0, 0.2)):
             report(f"lens prior {prior}", errors(clips, data, fov_prior=prior))
         return
     if args.mode == "column":
