@@ -31,7 +31,9 @@ fit's, both against the truth; ``track-speed`` casts the tracked people's feet (
 stage on the first 6 s) onto the ground of the best camera at each of a few fixed focal
 lengths along the fit's valley and prints the spread of the tracks' speeds (within each
 track, over ``LAGS`` frame windows): a walker keeps a nearly constant speed, so the right
-lens should make it smallest.
+lens should make it smallest; and the slope of log speed over the image row within
+tracks at the true camera and at its pitch +- 4 degrees (a wrong pitch or height makes a
+walker's speed change with the row, so the right camera should make it zero).
 """
 
 from __future__ import annotations
@@ -246,8 +248,41 @@ def track_spread(tracked, camera, lag: int) -> float:
     return robust_std(np.concatenate(deviations), 0.0) if deviations else math.nan
 
 
+def row_slope(tracked, camera, lag: int = 20) -> float:
+    """Least-squares slope of log speed over the image row (per image height), within
+    tracks (each track's means removed), over ``lag`` frame windows of moving tracks that
+    change row by 10 px or more; the feet cast onto the ground with ``camera``."""
+    height = bench.SIZE[0]
+    paths: dict[int, dict[int, tuple[np.ndarray, float]]] = {}
+    for frame in tracked:
+        poses = frame.poses
+        if poses is None or not len(poses):
+            continue
+        feet = np.asarray(poses.kp2d, np.float64)[:, list(ANKLES)].mean(axis=1)  # (N, 2)
+        ground = on_ground(camera, feet, sc.FOOT_HEIGHT_M[0])
+        for i, track in enumerate(np.asarray(poses.track_id)):
+            if track >= 0 and poses.scores[i] >= sc.MIN_SCORE:
+                paths.setdefault(int(track), {})[frame.index] = (ground[i], feet[i, 1])
+    rows, logs = [], []
+    for path in paths.values():
+        pairs = np.array([(np.linalg.norm(path[f + lag][0] - p[0]), (p[1] + path[f + lag][1]) / 2)
+                          for f, p in path.items() if f + lag in path]).reshape(-1, 2)  # fmt: skip
+        if len(pairs) < 5 or np.median(pairs[:, 0]) * bench.FPS / lag < 0.3:
+            continue
+        pairs = pairs[pairs[:, 0] > 0.4 * np.median(pairs[:, 0])]
+        if len(pairs) < 5 or np.ptp(pairs[:, 1]) < 10:
+            continue
+        rows.append((pairs[:, 1] - pairs[:, 1].mean()) / height)
+        logs.append(np.log(pairs[:, 0]) - np.log(pairs[:, 0]).mean())
+    if not rows:
+        return math.nan
+    x, y = np.concatenate(rows), np.concatenate(logs)
+    return float((x * y).sum() / (x * x).sum())
+
+
 def track_speed(clips, data) -> None:
-    """Speed constancy along tracks along the valley of focal lengths."""
+    """Speed constancy along tracks along the valley of focal lengths; speed against the
+    image row at the true camera and at its pitch +- 4 degrees."""
     width, height = bench.SIZE[1], bench.SIZE[0]
     hits = dict.fromkeys(LAGS, 0)
     for clip in clips:
@@ -266,6 +301,14 @@ def track_speed(clips, data) -> None:
             hits[lag] += 0.8 <= ratio <= 1.25
         print(f"{clip.name:<24} fit's focal / truth {fit.intrinsics.fx / true_f:.2f}; the "
               f"smallest spread at focal / truth {best} for lags {list(LAGS)} frames")  # fmt: skip
+        true = bench.true_camera(clip)
+        slopes = [
+            row_slope(tracked, sc.ground_camera(true.intrinsics, clip.height_m, clip.pitch_deg + d))
+            for d in (-4.0, 0.0, 4.0)
+        ]
+        print(f"{'':<24} log speed over the row (per image height), within tracks: "
+              f"{slopes[1]:+.2f} at the true camera, {slopes[0]:+.2f} / {slopes[2]:+.2f} with its "
+              f"pitch 4 degrees less / more")  # fmt: skip
     print(f"clips whose smallest spread is within 0.8-1.25 of the true focal length, by lag: "
           f"{hits} of {len(clips)}")  # fmt: skip
 
