@@ -163,7 +163,7 @@ def errors(clips, data, **calibrator) -> np.ndarray:
                      100 * (e.fov_deg / clip.fov_deg - 1), e.roll_deg,
                      (e.pitch_deg - clip.pitch_deg) / e.pitch_sigma_deg,
                      (e.height_m - clip.height_m) / e.height_sigma_m,
-                     (e.fov_deg - clip.fov_deg) / e.fov_sigma_deg))  # fmt: skip
+                     (e.fov_deg - clip.fov_deg) / e.fov_sigma_deg, e.column_tilt))  # fmt: skip
     return np.array(rows)
 
 
@@ -178,7 +178,7 @@ def report(label: str, found: np.ndarray) -> None:
     print(f"{label:<40} within (pitch 2 deg, height 10 %, fov 10 %) {within} of {len(err)}; "
           f"median {np.round(np.median(err[:, :3], 0), 1).tolist()}; worst "
           f"{np.round(err[:, :3].max(0), 1).tolist()}; largest |error| / sigma "
-          f"{err[:, 4:].max():.1f}, {int((err[:, 4:] <= 2).sum())}/{err[:, 4:].size} "
+          f"{err[:, 4:7].max():.1f}, {int((err[:, 4:7] <= 2).sum())}/{err[:, 4:7].size} "
           "within 2")  # fmt: skip
 
 
@@ -378,8 +378,10 @@ def main() -> None:
         sc.FIT_COLUMN_BELOW_PITCH_DEG = saved
         for std in (0.05, 0.03, 0.02):
             tilt = replace(sc.SHIPPED_TILT, position_std=std)
-            report(f"column term fitted, prior +- {std:g}",
-                   errors(clips, data, fit_column=True, tilt=tilt))  # fmt: skip
+            found = errors(clips, data, fit_column=True, tilt=tilt)
+            report(f"column term fitted, prior +- {std:g}", found)
+            print(f"{'':<40} the fitted terms (rad per image width) per clip "
+                  f"{np.round(found[:, 7], 2).tolist()}")  # fmt: skip
         return
     if args.mode == "horizon":
         horizon(clips, data)
@@ -395,7 +397,7 @@ def main() -> None:
             print(f"{key} {value:g}: errors (pitch, height %, fov %) per clip "
                   f"{np.round(found[:, :3], 1).tolist()}; median |error| "
                   f"{np.round(np.median(np.abs(found[:, :3]), 0), 1).tolist()}; largest "
-                  f"|error| / sigma {np.abs(found[:, 4:]).max():.1f}")  # fmt: skip
+                  f"|error| / sigma {np.abs(found[:, 4:7]).max():.1f}")  # fmt: skip
         return
     if args.mode == "variants":
         for label, changes, options in (
@@ -419,7 +421,7 @@ def main() -> None:
         ac.GROUP_SECONDS = seconds
         found = errors(clips, data)
         print(f"groups of {seconds:g} s: error / sigma (pitch, height, fov) per clip "
-              f"{np.round(found[:, 4:], 1).tolist()}")  # fmt: skip
+              f"{np.round(found[:, 4:7], 1).tolist()}")  # fmt: skip
     ac.GROUP_SECONDS = saved
 
 
