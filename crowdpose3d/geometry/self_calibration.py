@@ -448,12 +448,7 @@ def fit_camera(
     model = _Model(obs, top_names, width, height, up_sigma_deg, tilt)
     fixed_f = None if focal_px is None else math.log(focal_px / width)
     if start is not None and start.width == width:
-        x0 = np.array([
-            math.log(start.intrinsics.fx / width), math.radians(start.pitch_deg),
-            math.radians(start.roll_deg), math.log(start.height_m), tilt.gain, tilt.position,
-        ])  # fmt: skip
-        if fixed_f is not None:
-            x0[0] = fixed_f
+        x0 = _start_vector(start, tilt, fixed_f)
     else:
         x0 = model.grid_start(fixed_f, tilt)
     can_free = tilt.position_std > 0
@@ -461,15 +456,19 @@ def fit_camera(
         return _fit(model, x0, fixed_f, tilt, fov_prior, True)
     estimate = _fit(model, x0, fixed_f, tilt, fov_prior, False)
     if fit_column is None and can_free and estimate.pitch_deg < FIT_COLUMN_BELOW_PITCH_DEG:
-        x0 = np.array([
-            math.log(estimate.intrinsics.fx / width), math.radians(estimate.pitch_deg),
-            math.radians(estimate.roll_deg), math.log(estimate.height_m), tilt.gain,
-            tilt.position,
-        ])  # fmt: skip
-        if fixed_f is not None:
-            x0[0] = fixed_f
-        return _fit(model, x0, fixed_f, tilt, fov_prior, True)
+        return _fit(model, _start_vector(estimate, tilt, fixed_f), fixed_f, tilt, fov_prior, True)
     return estimate
+
+
+def _start_vector(
+    estimate: CameraEstimate, tilt: DetectorTilt, fixed_f: float | None
+) -> np.ndarray:
+    """(6,) unknowns of `_Model` from an estimate, the tilt's gain and pooled column term."""
+    log_f = math.log(estimate.intrinsics.fx / estimate.width) if fixed_f is None else fixed_f
+    return np.array([
+        log_f, math.radians(estimate.pitch_deg), math.radians(estimate.roll_deg),
+        math.log(estimate.height_m), tilt.gain, tilt.position,
+    ])  # fmt: skip
 
 
 def _fit(
