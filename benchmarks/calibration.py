@@ -7,6 +7,7 @@ the synthetic trajectories.
     python benchmarks/calibration.py --split tune     # the clips the defaults were tuned on
     python benchmarks/calibration.py --split tune2    # ... and ten more (the same cameras)
     python benchmarks/calibration.py --prepare-only   # make and cache the detections, stop
+    python benchmarks/calibration.py --column-below -90  # never fit the tilt's column term
 
 Clips (`CAMERAS`): `crowdpose3d synth` sequences (solids renderer, 640x384, 10 fps, 12 s,
 15-30 people) with the camera pinned to a height, pitch and field of view spread over
@@ -41,6 +42,7 @@ from pathlib import Path
 import detection_cache  # benchmarks/detection_cache.py (this folder is on sys.path)
 import numpy as np
 
+import crowdpose3d.geometry.self_calibration as self_calibration
 from crowdpose3d.data.synth import SynthConfig, write_sequence
 from crowdpose3d.geometry.camera import Camera
 from crowdpose3d.pipeline.defaults import DEFAULT_MODEL
@@ -317,11 +319,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--prepare-only", action="store_true", help="make and cache the clips' detections, stop"
     )
+    parser.add_argument(
+        "--column-below",
+        type=float,
+        default=self_calibration.FIT_COLUMN_BELOW_PITCH_DEG,
+        help="fit the detector's tilt by column per clip when a first fit's pitch is below "
+        "this many degrees (default %(default)g; -90: never)",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    self_calibration.FIT_COLUMN_BELOW_PITCH_DEG = args.column_below
     clips = clips_of(args.split)[: args.clips]
     for clip in clips:
         start = time.perf_counter()
@@ -330,7 +340,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{clip.name}: ready ({time.perf_counter() - start:.0f} s)", flush=True)
     if args.prepare_only:
         return 0
-    print(f"\nmodel {args.model}, {args.split} clips, estimate from the first {args.seconds:g} s")
+    print(
+        f"\nmodel {args.model}, {args.split} clips, estimate from the first {args.seconds:g} s, "
+        f"column term fitted below {args.column_below:g} deg of pitch"
+    )
     rows = [evaluate(clip, args.model, args.seconds) for clip in clips]
     print_table(rows)
     print_targets(rows)

@@ -12,6 +12,9 @@
     python benchmarks/calibration_tuning.py prior      # errors under a few lens priors
     python benchmarks/calibration_tuning.py gain       # errors under a few tilt gains
     python benchmarks/calibration_tuning.py doubt      # error over sigma for the gain's std
+    python benchmarks/calibration_tuning.py column     # the tilt's column term fitted per clip
+    python benchmarks/calibration_tuning.py horizon    # horizon from heights against foot rows
+    python benchmarks/calibration_tuning.py track-speed  # does speed constancy pick the lens?
 
 Each reads the cached detections of `benchmarks/calibration.py`'s tune clips (splits tune
 and tune2, seeds 16001.. and 16101..), never the held-out ones. ``priors`` and ``by-size``
@@ -20,7 +23,17 @@ implied height of the head top and neck above the ground (median, robust std = 1
 MAD) and the horizontal offset of those joints from the feet; ``variants``, ``groups``,
 ``tilt-model``, ``prior``, ``gain`` and ``doubt`` estimate the camera from the first 6 s
 under changed settings and print the errors (pitch deg, height %, fov %, roll deg) or the
-errors over the reported sigmas.
+errors over the reported sigmas. ``column`` fits the tilt's column term clip by clip (a
+free unknown with the prior `TILT_POSITION` +- a std) instead of fixing it; ``horizon``
+compares the horizon row that a robust line through the people's pixel heights against
+their foot rows gives (h = a (v_foot - v_horizon), exact for a level camera) with the
+fit's, both against the truth; ``track-speed`` casts the tracked people's feet (the track
+stage on the first 6 s) onto the ground of the best camera at each of a few fixed focal
+lengths along the fit's valley and prints the spread of the tracks' speeds (within each
+track, over ``LAGS`` frame windows): a walker keeps a nearly constant speed, so the right
+lens should make it smallest; and the slope of log speed over the image row within
+tracks at the true camera and at its pitch +- 4 degrees (a wrong pitch or height makes a
+walker's speed change with the row, so the right camera should make it zero).
 """
 
 from __future__ import annotations
@@ -43,6 +56,9 @@ from crowdpose3d.core.skeleton import JTA22  # noqa: E402
 
 SPLITS = ("tune", "tune2")  # 20 tune clips (`calibration.py --split ... --prepare-only`)
 FIRST_FRAMES = 60  # 6 s at 10 fps
+LAGS = (10, 20, 30)  # frames over which ``track-speed`` measures a speed (1, 2, 3 s)
+FOCAL_RATIOS = (0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.4, 1.6)  # ... focal lengths / truth
+ANKLES = (18, 21)  # jta22's ankles
 
 
 def collector() -> ac.AutoCamera:
@@ -125,6 +141,15 @@ def tilt_model(found: list, names: list[str]) -> None:
               f"{np.abs(slopes).max():.3f}")  # fmt: skip
 
 
+def first_observations(clip, frames) -> tuple[sc.Observations, list[str]]:
+    """The calibrator's observations of the first 6 s (as `camera: auto` collects them)."""
+    auto = collector()
+    for frame in frames[:FIRST_FRAMES]:
+        auto.observe(frame)
+    cal = auto.calibrator
+    return sc.Observations.concatenate(cal._parts, len(cal.tops)), cal.top_names
+
+
 def errors(clips, data, **calibrator) -> np.ndarray:
     rows = []
     for clip in clips:
@@ -138,7 +163,7 @@ def errors(clips, data, **calibrator) -> np.ndarray:
                      100 * (e.fov_deg / clip.fov_deg - 1), e.roll_deg,
                      (e.pitch_deg - clip.pitch_deg) / e.pitch_sigma_deg,
                      (e.height_m - clip.height_m) / e.height_sigma_m,
-                     (e.fov_deg - clip.fov_deg) / e.fov_sigma_deg))  # fmt: skip
+                     (e.fov_deg - clip.fov_deg) / e.fov_sigma_deg, e.column_tilt))  # fmt: skip
     return np.array(rows)
 
 
@@ -153,8 +178,139 @@ def report(label: str, found: np.ndarray) -> None:
     print(f"{label:<40} within (pitch 2 deg, height 10 %, fov 10 %) {within} of {len(err)}; "
           f"median {np.round(np.median(err[:, :3], 0), 1).tolist()}; worst "
           f"{np.round(err[:, :3].max(0), 1).tolist()}; largest |error| / sigma "
-          f"{err[:, 4:].max():.1f}, {int((err[:, 4:] <= 2).sum())}/{err[:, 4:].size} "
+          f"{err[:, 4:7].max():.1f}, {int((err[:, 4:7] <= 2).sum())}/{err[:, 4:7].size} "
           "within 2")  # fmt: skip
+
+
+def horizon(clips, data) -> None:
+    """Horizon rows (pixels from the truth): the fit's and a robust line's."""
+    width, height = bench.SIZE[1], bench.SIZE[0]
+    line_err, fit_err = [], []
+    for clip in clips:
+        obs, names = first_observations(clip, data[clip.name])
+        true_f = bench.true_camera(clip).intrinsics.fx
+        truth = height / 2 - true_f * math.tan(math.radians(clip.pitch_deg))
+        e = sc.fit_camera(obs, names, width, height)
+        fit = height / 2 - e.intrinsics.fx * math.tan(math.radians(e.pitch_deg))
+        foot = obs.foot[:, 1]
+        pixels = foot - obs.top[:, 0, 1]  # (N,) head top to mid-ankle
+        design = np.stack((foot, np.ones_like(foot)), 1)
+        weight = np.ones_like(foot)
+        for _ in range(20):  # Huber by reweighting
+            coef = np.linalg.lstsq(design * weight[:, None], pixels * weight, rcond=None)[0]
+            residual = pixels - design @ coef
+            scale = robust_std(residual, 0.0) + 1e-9
+            weight = np.sqrt(np.minimum(1, 1.5 * scale / np.maximum(np.abs(residual), 1e-9)))
+        line = -coef[1] / coef[0]
+        line_err.append(line - truth)
+        fit_err.append(fit - truth)
+        from_line = sc.HEIGHT_PRIORS["head_top"][0] / coef[0]  # stature over the slope
+        print(f"{clip.name:<24} true horizon row {truth:7.1f}; fit {fit - truth:+7.1f}, line "
+              f"{line - truth:+7.1f} px; camera height from the line {from_line:5.1f} m "
+              f"(true {clip.height_m:g})")  # fmt: skip
+    print(f"median |horizon error|: fit {np.median(np.abs(fit_err)):.1f} px, line "
+          f"{np.median(np.abs(line_err)):.1f} px")  # fmt: skip
+
+
+def on_ground(camera, pixels: np.ndarray, z: float) -> np.ndarray:
+    """(N, 2) pixels -> (N, 2) world x, y where their rays meet the plane at height z."""
+    k = camera.intrinsics
+    ray = np.stack(((pixels[:, 0] - k.cx) / k.fx, (pixels[:, 1] - k.cy) / k.fy,
+                    np.ones(len(pixels))), 1) @ camera.rotation  # fmt: skip
+    down = np.minimum(ray[:, 2], -1e-3)  # at or above the horizon: far away
+    centre = camera.centre
+    return centre[:2] + ray[:, :2] * ((z - centre[2]) / down)[:, None]
+
+
+def track_spread(tracked, camera, lag: int) -> float:
+    """Robust std of log speed about each track's median over ``lag`` frame windows, the
+    people's feet cast onto the ground (`FOOT_HEIGHT_M` above it) with ``camera``."""
+    paths: dict[int, dict[int, np.ndarray]] = {}
+    for frame in tracked:
+        poses = frame.poses
+        if poses is None or not len(poses):
+            continue
+        feet = np.asarray(poses.kp2d, np.float64)[:, list(ANKLES)].mean(axis=1)  # (N, 2)
+        ground = on_ground(camera, feet, sc.FOOT_HEIGHT_M[0])  # (N, 2)
+        for i, track in enumerate(np.asarray(poses.track_id)):
+            if track >= 0 and poses.scores[i] >= sc.MIN_SCORE and np.isfinite(ground[i]).all():
+                paths.setdefault(int(track), {})[frame.index] = ground[i]
+    deviations = []
+    for path in paths.values():
+        speed = np.array(
+            [np.linalg.norm(path[f + lag] - p) for f, p in path.items() if f + lag in path]
+        )
+        middle = float(np.median(speed)) if len(speed) else 0.0
+        speed = speed[speed > 0.4 * middle]  # moving: not the stops
+        if len(speed) < 5 or middle * bench.FPS / lag < 0.2:
+            continue
+        deviations.append(np.log(speed) - np.median(np.log(speed)))
+    return robust_std(np.concatenate(deviations), 0.0) if deviations else math.nan
+
+
+def row_slope(tracked, camera, lag: int = 20) -> float:
+    """Least-squares slope of log speed over the image row (per image height), within
+    tracks (each track's means removed), over ``lag`` frame windows of moving tracks that
+    change row by 10 px or more; the feet cast onto the ground with ``camera``."""
+    height = bench.SIZE[0]
+    paths: dict[int, dict[int, tuple[np.ndarray, float]]] = {}
+    for frame in tracked:
+        poses = frame.poses
+        if poses is None or not len(poses):
+            continue
+        feet = np.asarray(poses.kp2d, np.float64)[:, list(ANKLES)].mean(axis=1)  # (N, 2)
+        ground = on_ground(camera, feet, sc.FOOT_HEIGHT_M[0])
+        for i, track in enumerate(np.asarray(poses.track_id)):
+            if track >= 0 and poses.scores[i] >= sc.MIN_SCORE:
+                paths.setdefault(int(track), {})[frame.index] = (ground[i], feet[i, 1])
+    rows, logs = [], []
+    for path in paths.values():
+        pairs = np.array([(np.linalg.norm(path[f + lag][0] - p[0]), (p[1] + path[f + lag][1]) / 2)
+                          for f, p in path.items() if f + lag in path]).reshape(-1, 2)  # fmt: skip
+        if len(pairs) < 5 or np.median(pairs[:, 0]) * bench.FPS / lag < 0.3:
+            continue
+        pairs = pairs[pairs[:, 0] > 0.4 * np.median(pairs[:, 0])]
+        if len(pairs) < 5 or np.ptp(pairs[:, 1]) < 10:
+            continue
+        rows.append((pairs[:, 1] - pairs[:, 1].mean()) / height)
+        logs.append(np.log(pairs[:, 0]) - np.log(pairs[:, 0]).mean())
+    if not rows:
+        return math.nan
+    x, y = np.concatenate(rows), np.concatenate(logs)
+    return float((x * y).sum() / (x * x).sum())
+
+
+def track_speed(clips, data) -> None:
+    """Speed constancy along tracks along the valley of focal lengths; speed against the
+    image row at the true camera and at its pitch +- 4 degrees."""
+    width, height = bench.SIZE[1], bench.SIZE[0]
+    hits = dict.fromkeys(LAGS, 0)
+    for clip in clips:
+        obs, names = first_observations(clip, data[clip.name])
+        true_f = bench.true_camera(clip).intrinsics.fx
+        fit = sc.fit_camera(obs, names, width, height)
+        frames = data[clip.name][:FIRST_FRAMES]
+        tracked, _ = bench.run_stages(frames, {"camera_file": str(clip.camera)})
+        spreads = np.zeros((len(LAGS), len(FOCAL_RATIOS)))
+        for k, ratio in enumerate(FOCAL_RATIOS):
+            e = sc.fit_camera(obs, names, width, height, focal_px=ratio * true_f)
+            for j, lag in enumerate(LAGS):
+                spreads[j, k] = track_spread(tracked, e.camera, lag)
+        best = [FOCAL_RATIOS[int(np.nanargmin(row))] for row in spreads]
+        for lag, ratio in zip(LAGS, best, strict=True):
+            hits[lag] += 0.8 <= ratio <= 1.25
+        print(f"{clip.name:<24} fit's focal / truth {fit.intrinsics.fx / true_f:.2f}; the "
+              f"smallest spread at focal / truth {best} for lags {list(LAGS)} frames")  # fmt: skip
+        true = bench.true_camera(clip)
+        slopes = [
+            row_slope(tracked, sc.ground_camera(true.intrinsics, clip.height_m, clip.pitch_deg + d))
+            for d in (-4.0, 0.0, 4.0)
+        ]
+        print(f"{'':<24} log speed over the row (per image height), within tracks: "
+              f"{slopes[1]:+.2f} at the true camera, {slopes[0]:+.2f} / {slopes[2]:+.2f} with its "
+              f"pitch 4 degrees less / more")  # fmt: skip
+    print(f"clips whose smallest spread is within 0.8-1.25 of the true focal length, by lag: "
+          f"{hits} of {len(clips)}")  # fmt: skip
 
 
 def main() -> None:
@@ -162,7 +318,7 @@ def main() -> None:
     parser.add_argument(
         "mode",
         choices=("priors", "by-size", "variants", "groups", "tilt", "tilt-model", "prior",
-                 "gain", "doubt"),
+                 "gain", "doubt", "column", "horizon", "track-speed"),
     )  # fmt: skip
     args = parser.parse_args()
     clips = [clip for split in SPLITS for clip in bench.clips_of(split)]
@@ -210,8 +366,28 @@ def main() -> None:
                 )
         return
     if args.mode == "prior":
-        for prior in (None, (60.0, 0.3), (60.0, 0.2), (60.0, 0.15)):
+        for prior in (None, (60.0, 0.3), (60.0, 0.2), (60.0, 0.15), (65.0, 0.2), (70.0, 0.2)):
             report(f"lens prior {prior}", errors(clips, data, fov_prior=prior))
+        return
+    if args.mode == "column":
+        report("column term fixed (-0.137, doubt 0.05)", errors(clips, data, fit_column=False))
+        saved = sc.FIT_COLUMN_BELOW_PITCH_DEG
+        for below in (12.0, 16.0, 20.0):
+            sc.FIT_COLUMN_BELOW_PITCH_DEG = below
+            report(f"column term fitted below {below:g} deg", errors(clips, data))
+        sc.FIT_COLUMN_BELOW_PITCH_DEG = saved
+        for std in (0.05, 0.03, 0.02):
+            tilt = replace(sc.SHIPPED_TILT, position_std=std)
+            found = errors(clips, data, fit_column=True, tilt=tilt)
+            report(f"column term fitted, prior +- {std:g}", found)
+            print(f"{'':<40} the fitted terms (rad per image width) per clip "
+                  f"{np.round(found[:, 7], 2).tolist()}")  # fmt: skip
+        return
+    if args.mode == "horizon":
+        horizon(clips, data)
+        return
+    if args.mode == "track-speed":
+        track_speed(clips, data)
         return
     if args.mode in ("gain", "doubt"):
         values = (0.5, 0.61, 0.7) if args.mode == "gain" else (0.15, 0.25, 0.35)
@@ -221,7 +397,7 @@ def main() -> None:
             print(f"{key} {value:g}: errors (pitch, height %, fov %) per clip "
                   f"{np.round(found[:, :3], 1).tolist()}; median |error| "
                   f"{np.round(np.median(np.abs(found[:, :3]), 0), 1).tolist()}; largest "
-                  f"|error| / sigma {np.abs(found[:, 4:]).max():.1f}")  # fmt: skip
+                  f"|error| / sigma {np.abs(found[:, 4:7]).max():.1f}")  # fmt: skip
         return
     if args.mode == "variants":
         for label, changes, options in (
@@ -245,7 +421,7 @@ def main() -> None:
         ac.GROUP_SECONDS = seconds
         found = errors(clips, data)
         print(f"groups of {seconds:g} s: error / sigma (pitch, height, fov) per clip "
-              f"{np.round(found[:, 4:], 1).tolist()}")  # fmt: skip
+              f"{np.round(found[:, 4:7], 1).tolist()}")  # fmt: skip
     ac.GROUP_SECONDS = saved
 
 

@@ -21,7 +21,11 @@ vanishing point and the horizon one after the other:
   vertical, small people most (a gain of 0.45 at 30 px, 0.61 at 50 px, 0.76 at 80 px),
   and it adds a tilt of its own by image column (-0.137 rad per image width off the
   centre), as if it shrank every camera towards a typical one; pooled over 20 tune clips
-  under their true cameras (`benchmarks/calibration_tuning.py tilt`). Exact keypoints
+  under their true cameras (`benchmarks/calibration_tuning.py tilt`). Clip by clip that
+  column term varies (robust std 0.046); where the camera looks nearly level (a first fit
+  under `FIT_COLUMN_BELOW_PITCH_DEG`) it is a fifth unknown with the pooled value as its
+  prior, since there it cannot be told from the lens and a pooled value that is off for the
+  clip drags the lens (`benchmarks/calibration_tuning.py column`). Exact keypoints
   follow the true vertical (`EXACT_TILT`). Optionally (``up_sigma_deg``, off by default:
   on the tune clips it made the field of view worse,
   `benchmarks/calibration_tuning.py variants`) a third: the angle between the person's up
@@ -79,6 +83,7 @@ __all__ = [
     "FOOT_HEIGHT_M",
     "HEIGHT_PRIORS",
     "EXACT_TILT",
+    "FIT_COLUMN_BELOW_PITCH_DEG",
     "SHIPPED_TILT",
     "CameraEstimate",
     "DetectorTilt",
@@ -134,9 +139,19 @@ BORDER_FRACTION = 0.01  # joints or box edges this close to the image border: cu
 GRID_FOV_DEG = np.arange(20.0, 121.0, 2.5)  # coarse start: horizontal fields of view
 GRID_PITCH_DEG = np.arange(-5.0, 76.0, 1.5)  # coarse start: pitches below the horizon
 GRID_OBSERVATIONS = 400  # observations the coarse grid evaluates (a fixed subsample)
-BOUNDS = (  # (log f relative to the image width, pitch rad, roll rad, log height m, gain)
-    (math.log(0.25), math.radians(-20.0), math.radians(-30.0), math.log(0.3), 0.3),
-    (math.log(8.0), math.radians(89.0), math.radians(30.0), math.log(200.0), 2.0),
+# Fit the tilt's column term clip by clip (a free unknown with the prior `TILT_POSITION`
+# +- `TILT_POSITION_STD`, weighted as if each person counted once) rather than fix it and
+# carry its doubt into the sigmas, when a first fit with it fixed finds the camera looking
+# less than this far down: there the true verticals hardly converge, the column term and
+# the lens cannot be told apart by the lean, and a fixed term that is off for this clip
+# drags the lens (then the lens prior and the heights decide). Looking further down, a
+# free term runs away with the lens (tune clips: -0.38 rad per width at 45 degrees;
+# `benchmarks/calibration_tuning.py column`).
+FIT_COLUMN_BELOW_PITCH_DEG = 16.0
+BOUNDS = (  # (log f relative to the image width, pitch rad, roll rad, log height m, gain,
+    # the tilt's column term rad per image width)
+    (math.log(0.25), math.radians(-20.0), math.radians(-30.0), math.log(0.3), 0.3, -1.0),
+    (math.log(8.0), math.radians(89.0), math.radians(30.0), math.log(200.0), 2.0, 1.0),
 )
 
 
@@ -203,6 +218,10 @@ class CameraEstimate:
     inliers: int
     groups: int
     cost: float = 0.0  # mean robust cost per residual at the solution
+    # The detector's tilt by image column (rad per image width, `DetectorTilt.position`)
+    # this clip was fitted with, and its sigma (0 when it was fixed).
+    column_tilt: float | None = None
+    column_tilt_sigma: float = 0.0
 
     @property
     def intrinsics(self) -> Intrinsics:
@@ -286,7 +305,9 @@ class SelfCalibrator:
     width, height: the image size in pixels. focal_px: a known focal length (fixes the
     field of view). up_sigma_deg: weight of the 3D poses' up direction (None: not used).
     tilt: how the detector draws people's tilt against the true vertical (`DetectorTilt`,
-    the shipped model's by default; `EXACT_TILT` for exact keypoints).
+    the shipped model's by default; `EXACT_TILT` for exact keypoints). fov_prior: the lens
+    prior (`FOV_PRIOR`; None: none). fit_column: fit the tilt's column term per clip
+    (True), never (False), or when the camera looks nearly level (None: `fit_camera`).
     max_observations: a reservoir of this many person-frames is kept (uniform sample).
     """
 
@@ -297,6 +318,7 @@ class SelfCalibrator:
     up_sigma_deg: float | None = None
     tilt: DetectorTilt = field(default_factory=DetectorTilt)
     fov_prior: tuple[float, float] | None = FOV_PRIOR
+    fit_column: bool | None = None
     min_score: float = MIN_SCORE
     max_observations: int = 20000
     seed: int = 0
@@ -346,6 +368,7 @@ class SelfCalibrator:
             up_sigma_deg=self.up_sigma_deg,
             tilt=self.tilt,
             fov_prior=self.fov_prior,
+            fit_column=self.fit_column,
             start=self.last,
         )
         if estimate is not None:
@@ -407,31 +430,63 @@ def fit_camera(
     start: CameraEstimate | None = None,
     tilt: DetectorTilt | None = None,
     fov_prior: tuple[float, float] | None = FOV_PRIOR,
+    fit_column: bool | None = None,
 ) -> CameraEstimate | None:
     """Fit the camera to the observations (None with fewer than `MIN_OBSERVATIONS` rows or
     `MIN_GROUPS` groups). ``start``: a previous estimate to refine (skips the grid);
     ``tilt``: how the detector draws people's tilt (`DetectorTilt`, the shipped model's by
     default; `EXACT_TILT` for exact keypoints), whose doubt and `STATURE_SCALE_STD` widen
-    the reported sigmas; ``fov_prior``: (degrees, std of log focal length) or None."""
-    from scipy.optimize import least_squares
-
+    the reported sigmas; ``fov_prior``: (degrees, std of log focal length) or None;
+    ``fit_column``: the tilt's column term a free unknown with the prior ``tilt.position``
+    +- ``tilt.position_std`` (True), fixed (False), or free only when the camera, fitted with
+    it fixed, looks down by less than `FIT_COLUMN_BELOW_PITCH_DEG` (None, the default); a
+    zero ``tilt.position_std`` always fixes it."""
     groups = len(np.unique(obs.group)) if len(obs) else 0
     if len(obs) < MIN_OBSERVATIONS or groups < MIN_GROUPS:
         return None
     tilt = tilt or DetectorTilt()
-    tilt_gain = tilt.gain
     model = _Model(obs, top_names, width, height, up_sigma_deg, tilt)
     fixed_f = None if focal_px is None else math.log(focal_px / width)
     if start is not None and start.width == width:
-        x0 = np.array([
-            math.log(start.intrinsics.fx / width), math.radians(start.pitch_deg),
-            math.radians(start.roll_deg), math.log(start.height_m), tilt_gain,
-        ])  # fmt: skip
-        if fixed_f is not None:
-            x0[0] = fixed_f
+        x0 = _start_vector(start, tilt, fixed_f)
     else:
-        x0 = model.grid_start(fixed_f, tilt_gain)
-    free = np.array([fixed_f is None, True, True, True, False])  # the tilt gain is fixed
+        x0 = model.grid_start(fixed_f, tilt)
+    can_free = tilt.position_std > 0
+    if fit_column is True and can_free:
+        return _fit(model, x0, fixed_f, tilt, fov_prior, True)
+    estimate = _fit(model, x0, fixed_f, tilt, fov_prior, False)
+    if fit_column is None and can_free and estimate.pitch_deg < FIT_COLUMN_BELOW_PITCH_DEG:
+        return _fit(model, _start_vector(estimate, tilt, fixed_f), fixed_f, tilt, fov_prior, True)
+    return estimate
+
+
+def _start_vector(
+    estimate: CameraEstimate, tilt: DetectorTilt, fixed_f: float | None
+) -> np.ndarray:
+    """(6,) unknowns of `_Model` from an estimate, the tilt's gain and pooled column term."""
+    log_f = math.log(estimate.intrinsics.fx / estimate.width) if fixed_f is None else fixed_f
+    return np.array([
+        log_f, math.radians(estimate.pitch_deg), math.radians(estimate.roll_deg),
+        math.log(estimate.height_m), tilt.gain, tilt.position,
+    ])  # fmt: skip
+
+
+def _fit(
+    model: _Model,
+    x0: np.ndarray,
+    fixed_f: float | None,
+    tilt: DetectorTilt,
+    fov_prior: tuple[float, float] | None,
+    column_free: bool,
+) -> CameraEstimate:
+    """One robust fit from ``x0`` (6,), the column term free or fixed at ``x0[5]``."""
+    from scipy.optimize import least_squares
+
+    obs = model.obs
+    width, height = int(model.width), int(model.height)
+    groups = len(np.unique(obs.group))
+    # The tilt gain is fixed; the column term free or fixed.
+    free = np.array([fixed_f is None, True, True, True, False, column_free])
     low, high = np.array(BOUNDS[0])[free], np.array(BOUNDS[1])[free]
 
     def full(x: np.ndarray) -> np.ndarray:
@@ -439,19 +494,23 @@ def fit_camera(
         out[free] = x
         return out
 
-    # The lens prior, one residual weighted as sqrt(person-frames per group): the data's
-    # residuals count every frame of a person, the prior must not drown under them.
-    prior_weight = 0.0
+    # Priors (unknown's index, mean, std): the lens, the column term. Each one residual
+    # weighted as sqrt(person-frames per group): the data's residuals count every frame of
+    # a person, a prior must not drown under them.
+    priors: list[tuple[int, float, float]] = []
     if fixed_f is None and fov_prior is not None:
-        prior_log_f = math.log(0.5 / math.tan(math.radians(fov_prior[0]) / 2))
-        prior_weight = math.sqrt(len(obs) / groups) / fov_prior[1]
+        priors.append((0, math.log(0.5 / math.tan(math.radians(fov_prior[0]) / 2)), fov_prior[1]))
+    if column_free:
+        priors.append((5, tilt.position, tilt.position_std))
+    per_group = math.sqrt(len(obs) / groups)
+    index = np.array([i for i, _, _ in priors], np.int64)
+    mean = np.array([m for _, m, _ in priors])
+    weight = np.array([per_group / std for _, _, std in priors])
 
     def objective(x: np.ndarray) -> np.ndarray:
         out = full(x)
         data = model.residuals(out[None])[0]
-        if not prior_weight:
-            return data
-        return np.append(data, prior_weight * (out[0] - prior_log_f))
+        return np.append(data, weight * (out[index] - mean))
 
     result = least_squares(
         objective,
@@ -465,8 +524,8 @@ def fit_camera(
     x = full(result.x)
     residual = model.residuals(x[None])[0]  # (R,)
     sigmas = model.sigmas(
-        x, model.jacobian(x, free), residual, free, model.systematic(x, tilt),
-        fov_prior[1] if prior_weight else 0.0,
+        x, model.jacobian(x, free), residual, free,
+        model.systematic(x, tilt, column=not column_free), priors,
     )  # fmt: skip
     rows = model.rows_per_observation
     per_obs = np.abs(residual).reshape(rows, len(obs)).max(axis=0)  # (N,)
@@ -486,6 +545,8 @@ def fit_camera(
         inliers=int((per_obs <= INLIER_SIGMAS).sum()),
         groups=groups,
         cost=float(2 * result.cost / max(len(residual), 1)),
+        column_tilt=float(x[5]),
+        column_tilt_sigma=sigmas[4] if column_free else 0.0,
     )
 
 
@@ -493,8 +554,9 @@ class _Model:
     """Residuals of the observations under batches of cameras.
 
     A camera is x = (log f / width, pitch rad, roll rad, log height m, the detector's base
-    tilt gain); principal point at the image centre, the camera at (0, 0, height) heading
-    along world +y. ``tilt``'s size and column terms are fixed per observation.
+    tilt gain, its column term rad per image width); principal point at the image centre,
+    the camera at (0, 0, height) heading along world +y. ``tilt``'s size term is fixed per
+    observation.
     """
 
     def __init__(
@@ -525,17 +587,18 @@ class _Model:
         # The detector's tilt model beyond the gain (`DetectorTilt`): (N,) gain offset by
         # the person's size and (N,) tilt added by the image column.
         self.gain_offset = tilt.size_slope * np.log(pixel_height[:, 0] / TILT_SIZE_PX)
-        self.column_tilt = tilt.position * (obs.foot[:, 0] - self.cx) / self.width
+        self.column = (obs.foot[:, 0] - self.cx) / self.width  # (N,) column offset
         self.centre = np.array([self.cx, self.cy])
         self.use_up = up_sigma_deg is not None and bool(np.isfinite(obs.up).all())
         self.up_sigma = math.radians(up_sigma_deg or UP_SIGMA_DEG)
         self.rows_per_observation = 2 * len(self.prior) + (1 if self.use_up else 0)
 
     def residuals(self, x: np.ndarray) -> np.ndarray:
-        """x (M, 5) -> (M, R) residuals in units of their sigma, R = rows x N (row-major)."""
+        """x (M, 6) -> (M, R) residuals in units of their sigma, R = rows x N (row-major)."""
         obs = self.obs
         focal = np.exp(x[:, 0]) * self.width  # (M,)
         pitch, roll, cam_h, gain = x[:, 1], x[:, 2], np.exp(x[:, 3]), x[:, 4]
+        column_tilt = x[:, 5, None] * self.column[None]  # (M, N) radians
         rot = _rotations(pitch, roll)  # (M, 3, 3) world -> camera
 
         def rays(pixels: np.ndarray) -> np.ndarray:  # (N, 2) -> (M, N, 3) world directions
@@ -570,7 +633,7 @@ class _Model:
             z = cam_h[:, None] + s * ray[..., 2]  # (M, N) height above the ground there
             ratio = np.log(np.maximum(z, 1e-3) / self.prior[j])
             out.append(ratio / self.height_sigma[None, :, j])
-            expected = (gain[:, None] + self.gain_offset[None]) * vertical + self.column_tilt
+            expected = (gain[:, None] + self.gain_offset[None]) * vertical + column_tilt
             lean = self.tilt[None, :, j] - expected  # (M, N) radians
             out.append(lean / self.lean_sigma[None, :, j])
         if self.use_up:
@@ -579,7 +642,7 @@ class _Model:
             out.append(np.arccos(cos) / self.up_sigma)
         return np.concatenate(out, axis=1)
 
-    def grid_start(self, fixed_f: float | None, tilt_gain: float) -> np.ndarray:
+    def grid_start(self, fixed_f: float | None, tilt: DetectorTilt) -> np.ndarray:
         """The best camera of a coarse grid (roll 0, height by a median) on a subsample."""
         obs = self.obs
         if len(obs) > GRID_OBSERVATIONS:
@@ -589,7 +652,7 @@ class _Model:
             sub.obs = obs.take(rows)
             sub.height_sigma, sub.lean_sigma = self.height_sigma[rows], self.lean_sigma[rows]
             sub.tilt = self.tilt[rows]
-            sub.gain_offset, sub.column_tilt = self.gain_offset[rows], self.column_tilt[rows]
+            sub.gain_offset, sub.column = self.gain_offset[rows], self.column[rows]
         else:
             sub = self
         if fixed_f is None:
@@ -598,8 +661,10 @@ class _Model:
             log_f = np.array([fixed_f])
         f_grid, p_grid = np.meshgrid(log_f, np.radians(GRID_PITCH_DEG), indexing="ij")
         zero = np.zeros(f_grid.size)
-        x = np.stack((f_grid.ravel(), p_grid.ravel(), zero, zero, zero + tilt_gain), axis=1)
-        # (M, 5), height 1 m
+        x = np.stack(
+            (f_grid.ravel(), p_grid.ravel(), zero, zero, zero + tilt.gain, zero + tilt.position),
+            axis=1,
+        )  # (M, 6), height 1 m
         # Height scales every length: log height = median of log(prior / implied height).
         x[:, 3] = self._median_log_height(sub, x)
         best, best_cost = x[0], np.inf
@@ -623,16 +688,19 @@ class _Model:
             out[chunk] = np.clip(-np.median(log_ratio.reshape(len(chunk), -1), axis=1), -3, 6)
         return out
 
-    def systematic(self, x: np.ndarray, tilt: DetectorTilt) -> list[tuple[np.ndarray, float]]:
+    def systematic(
+        self, x: np.ndarray, tilt: DetectorTilt, column: bool = True
+    ) -> list[tuple[np.ndarray, float]]:
         """The model's uncertain constants as (d residuals / d constant (R,), std): the
-        tilt gain, the tilt's column term and the stature prior's scale (log)."""
-        gain = self.jacobian(x, np.array([False, False, False, False, True]))[:, 0]
+        tilt gain, the tilt's column term (unless it is fitted: ``column`` False) and the
+        stature prior's scale (log)."""
+        gain = self.jacobian(x, np.array([False, False, False, False, True, False]))[:, 0]
         out = [(gain, tilt.gain_std)]
-        column = np.zeros((self.rows_per_observation, len(self.obs)))  # d / d position
-        offset = (self.obs.foot[:, 0] - self.cx) / self.width  # (N,)
-        for j in range(len(self.prior)):
-            column[2 * j + 1] = -offset / self.lean_sigma[:, j]
-        out.append((column.ravel(), tilt.position_std))
+        if column:
+            slope = np.zeros((self.rows_per_observation, len(self.obs)))  # d / d position
+            for j in range(len(self.prior)):
+                slope[2 * j + 1] = -self.column / self.lean_sigma[:, j]
+            out.append((slope.ravel(), tilt.position_std))
         stature = np.zeros((self.rows_per_observation, len(self.obs)))  # d / d log prior
         for j in range(len(self.prior)):
             stature[2 * j] = -1.0 / self.height_sigma[:, j]
@@ -643,7 +711,7 @@ class _Model:
         """(R, P) central-difference Jacobian of the raw residuals in the free unknowns."""
         step = 1e-5
         index = np.flatnonzero(free)
-        batch = np.repeat(x[None], 2 * len(index), axis=0)  # (2P, 5)
+        batch = np.repeat(x[None], 2 * len(index), axis=0)  # (2P, 6)
         for k, i in enumerate(index):
             batch[2 * k, i] += step
             batch[2 * k + 1, i] -= step
@@ -657,12 +725,14 @@ class _Model:
         residual: np.ndarray,
         free: np.ndarray,
         systematic: Sequence[tuple[np.ndarray, float]] = (),
-        prior_std: float = 0.0,
+        priors: Sequence[tuple[int, float, float]] = (),
     ) -> list[float]:
-        """Standard deviations of (fov deg, pitch deg, roll deg, height m): the sandwich
-        covariance of the robust fit, with observations clustered by group, plus each
-        ``systematic`` (d residuals / d constant (R,), the constant's std): how far the
-        solution moves when a constant of the model is off by its std."""
+        """Standard deviations of (fov deg, pitch deg, roll deg, height m, the column term
+        rad per width): the sandwich covariance of the robust fit, with observations
+        clustered by group, plus each ``systematic`` (d residuals / d constant (R,), the
+        constant's std): how far the solution moves when a constant of the model is off by
+        its std; then each prior (unknown's index, mean, std) joins as an independent
+        measurement."""
         weight = 1.0 / np.sqrt(1.0 + residual**2)  # soft_l1: rho'(r^2)
         bread = jac.T @ (jac * weight[:, None])  # (P, P)
         score = jac * (weight * residual)[:, None]  # (R, P) per-residual gradient
@@ -676,17 +746,19 @@ class _Model:
         try:
             inverse = np.linalg.inv(bread)
         except np.linalg.LinAlgError:
-            return [math.inf] * 4
-        cov = np.zeros((5, 5))
+            return [math.inf] * 5
+        cov = np.zeros((6, 6))
         shift = np.zeros((len(systematic), jac.shape[1]))  # (S, P)
         for k, (column, std) in enumerate(systematic):
             shift[k] = -inverse @ (jac * weight[:, None]).T @ column * std
         data = inverse @ meat @ inverse + shift.T @ shift  # (P, P) from the people alone
-        if prior_std and free[0]:
-            # Combined with the lens prior as two independent measurements (log f first).
+        if priors:
+            # Combined with the priors as independent measurements.
+            position = np.cumsum(free) - 1  # unknown's index -> its place among the free
             try:
                 info = np.linalg.inv(data)
-                info[0, 0] += 1.0 / prior_std**2
+                for i, _, std in priors:
+                    info[position[i], position[i]] += 1.0 / std**2
                 data = np.linalg.inv(info)
             except np.linalg.LinAlgError:
                 pass
@@ -694,8 +766,8 @@ class _Model:
         # Delta method to the reported quantities.
         f = math.exp(x[0])
         dfov = -math.degrees(2 * (0.5 / f) / (1 + (0.5 / f) ** 2))  # d fov / d log f
-        gradient = np.diag([dfov, math.degrees(1), math.degrees(1), math.exp(x[3]), 1.0])
-        variance = np.diag(gradient @ cov @ gradient.T)[:4]
+        gradient = np.diag([dfov, math.degrees(1), math.degrees(1), math.exp(x[3]), 1.0, 1.0])
+        variance = np.diag(gradient @ cov @ gradient.T)[[0, 1, 2, 3, 5]]
         return [float(math.sqrt(max(v, 0.0))) for v in variance]
 
 
