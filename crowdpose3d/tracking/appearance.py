@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 #: The bands, as (top, bottom) fractions of the box height from its top: chest, waist and
-#: thighs, shins (the head and feet are left out: hair and shoes vary less between people,
+#: thighs, knees, shins (the head and feet are left out: hair and shoes vary less between people,
 #: and the feet stand on the ground of every neighbour).
 BANDS = ((0.18, 0.34), (0.36, 0.52), (0.56, 0.72), (0.74, 0.88))
 #: The band's middle share of the box width that is sampled (arms and the background at
