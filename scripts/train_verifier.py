@@ -91,6 +91,15 @@ def main() -> None:
         "--add-cascade", type=Path, metavar="WEIGHTS",
         help="only add the cascade to these verifier weights (fitted on the cache)",
     )  # fmt: skip
+    parser.add_argument(
+        "--max-ap-drop", type=float, default=None, metavar="POINTS",
+        help="only candidates whose labelled validation frames' AP is at most this far below "
+        "the network's may win (default: the fewest validation negatives wins)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--candidates", nargs="+", default=None, metavar="HIDDEN:L2",
+        help="models to fit, hidden units (0: logistic regression) and L2, e.g. 0:1e-3 16:1e-2",
+    )  # fmt: skip
     parser.add_argument("--report", type=Path, help="also write the fit's table as JSON")
     parser.add_argument(
         "--sources", nargs="+", help="train on these sources of the data only (ablations)"
@@ -145,10 +154,22 @@ def main() -> None:
         save_verifier(weights, args.out)
         print(f"wrote {args.out} (cascade: {json.dumps(row)})")
         return
+    options = {}
+    if args.candidates:
+        try:
+            options["candidates"] = [
+                (int(h), float(l2)) for h, l2 in (c.split(":") for c in args.candidates)
+            ]
+        except ValueError:
+            raise SystemExit("--candidates: give HIDDEN:L2 pairs, e.g. 0:1e-3 16:1e-2") from None
     start = time.perf_counter()
     try:
         weights, report = fit_verifier(
-            data, dropped=args.drop_features, balance_negatives=args.balance_negatives
+            data,
+            dropped=args.drop_features,
+            balance_negatives=args.balance_negatives,
+            max_ap_drop=args.max_ap_drop,
+            **options,
         )
     except ValueError as error:
         raise SystemExit(f"unknown feature in --drop-features: {error}") from None

@@ -21,7 +21,11 @@ layer, trained full-batch with Adam on class-balanced binary cross-entropy plus 
 operating point: the output bias is shifted so that, on the validation split, the
 verifier's score >= `OPERATING_SCORE` keeps as many positives as the network's score >=
 `OPERATING_SCORE` did (no recall lost on validation), and among the candidates the one that
-keeps the fewest validation negatives there wins.
+keeps the fewest validation negatives there wins. With ``max_ap_drop`` (round 5) only
+candidates whose ranking of the labelled frames' validation detections (`ranking_ap` at
+`AP_SCORE`, the held-out evaluation's threshold) is at most that many points below the
+network's own score's may win (none: the best-ranking one): fewer false alarms on real
+photographs must not be bought with the labelled frames' AP.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ __all__ = [
     "fit_verifier",
     "label_detections",
     "photo_views",
+    "ranking_ap",
     "save_verifier",
 ]
 
@@ -61,6 +66,7 @@ POSITIVE_IOU = 0.5  # a detection matched to a person at this IoU is a positive 
 IGNORE_IOU = 0.3  # unmatched detections overlapping a person this much are left out
 VALIDATION_EVERY = 5  # one group (sequence / photograph) in five is the validation split
 OPERATING_SCORE = 0.5  # the score threshold the issue's targets use
+AP_SCORE = 0.3  # the held-out evaluation's score threshold (`crowdpose3d eval` in the docs)
 TILE_ZOOM = 2  # photographs are also seen as tiles of the photo zoomed to 2x the input
 EPOCHS = 1500  # full-batch Adam steps
 LEARNING_RATE = 0.01
@@ -234,12 +240,27 @@ def _logits(params: dict, x: np.ndarray) -> np.ndarray:
     return h @ params["output.weight"][0] + params["output.bias"][0]
 
 
+def ranking_ap(scores: np.ndarray, labels: np.ndarray, threshold: float = AP_SCORE) -> float:
+    """Average precision (0-100) of detections ranked by ``scores`` (N,) with ``labels``
+    (N,) 1/0: the positives among all N are the people to find, those scored below
+    ``threshold`` are dropped (missed). Like the evaluator's AP, but over the detections
+    only (people no detection reached do not count)."""
+    positives = int((labels == 1).sum())
+    if positives == 0:
+        return 0.0
+    keep = scores >= threshold
+    hits = labels[keep][np.argsort(-scores[keep], kind="stable")] == 1  # (K,) ranked
+    precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    return float(100 * precision[hits].sum() / positives)
+
+
 def fit_verifier(
     data: VerifierData,
     candidates: Sequence[tuple[int, float]] = ((0, 1e-3), (0, 1e-2), (16, 1e-3), (16, 1e-2)),
     log: Callable[[str], None] = print,
     dropped: Sequence[str] = (),
     balance_negatives: bool = False,
+    max_ap_drop: float | None = None,
 ) -> tuple[dict[str, np.ndarray], list[dict]]:
     """Fit each (hidden units, L2) candidate on the training split, set its operating point
     and score it on the validation split -> (the best one's weights, one report row per
@@ -247,7 +268,8 @@ def fit_verifier(
     their standardised value is 0 in training and their input weights are 0.
     ``balance_negatives``: the negatives of the empty photographs (sources ``photos*``) and
     those of the labelled frames each carry half of the negatives' weight (more photographs'
-    views must not drown the labelled frames' duplicates and loose boxes)."""
+    views must not drown the labelled frames' duplicates and loose boxes). ``max_ap_drop``:
+    see the module docstring (None: the round-3 rule, fewest negatives wins)."""
     train, val = ~data.validation, data.validation
     mean = data.features[train].mean(0).astype(np.float64)
     std = data.features[train].std(0).astype(np.float64) + 1e-6
@@ -258,7 +280,9 @@ def fit_verifier(
     val_pos = val & (data.labels == 1)
     val_neg = val & (data.labels == 0)
     network_kept = int((data.scores[val_pos] >= OPERATING_SCORE).sum())
-    rows, best = [], None
+    labelled = val & ~np.char.startswith(data.source.astype(str), "photos")  # (N,) frames
+    network_ap = ranking_ap(data.scores[labelled], data.labels[labelled])
+    rows, fits = [], []
     for hidden, l2 in candidates:
         photo = np.char.startswith(data.source.astype(str), "photos")[train]
         params = _train(x[train], y[train], hidden, l2, 0, photo if balance_negatives else None)
@@ -272,21 +296,33 @@ def fit_verifier(
         shift = min(shift, 0.0) if network_kept == 0 else shift
         params["output.bias"] = params["output.bias"] + shift
         kept_neg = int((logits[val_neg] + shift >= 0).sum())
+        probability = 1 / (1 + np.exp(-np.clip(logits[labelled] + shift, -50, 50)))
         row = {
             "hidden": hidden,
             "l2": l2,
             "bias_shift": round(float(shift), 3),
             "val_positives_kept": int((logits[val_pos] + shift >= 0).sum()),
             "val_negatives_kept": kept_neg,
+            "val_labelled_ap": round(ranking_ap(probability, data.labels[labelled]), 3),
         }
         rows.append(row)
+        fits.append(params)
         log(f"  hidden {hidden:>2} l2 {l2:g}: validation negatives kept at "
-            f"{OPERATING_SCORE} {kept_neg}, positives {row['val_positives_kept']}")  # fmt: skip
-        if best is None or kept_neg < best[0]:
-            best = (kept_neg, params)
-    assert best is not None, "no candidate"
-    weights, cascade = fit_cascade({"mean": mean, "std": std, **best[1]}, data, log)
+            f"{OPERATING_SCORE} {kept_neg}, positives {row['val_positives_kept']}, labelled "
+            f"frames' AP {row['val_labelled_ap']:.2f} (network {network_ap:.2f})")  # fmt: skip
+    assert fits, "no candidate"
+    eligible = [
+        i for i, row in enumerate(rows)
+        if max_ap_drop is None or row["val_labelled_ap"] >= network_ap - max_ap_drop
+    ]  # fmt: skip
+    if eligible:
+        chosen = min(eligible, key=lambda i: rows[i]["val_negatives_kept"])
+    else:  # none keeps the AP: the one that comes closest
+        chosen = max(range(len(rows)), key=lambda i: rows[i]["val_labelled_ap"])
+    rows[chosen]["chosen"] = True
+    weights, cascade = fit_cascade({"mean": mean, "std": std, **fits[chosen]}, data, log)
     network = {
+        "network_labelled_ap": round(network_ap, 3),
         "network_positives_kept": network_kept,
         "network_negatives_kept": int((data.scores[val_neg] >= OPERATING_SCORE).sum()),
         "val_positives": int(val_pos.sum()),
