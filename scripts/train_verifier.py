@@ -97,6 +97,15 @@ def main() -> None:
         "the network's may win (default: the fewest validation negatives wins)",
     )  # fmt: skip
     parser.add_argument(
+        "--calibrate-at", type=float, nargs="+", default=[], metavar="SCORE",
+        help="also keep the network's validation recall at these scores (e.g. 0.3, the "
+        "evaluation's threshold) through a monotone map of the verifier's logit",
+    )  # fmt: skip
+    parser.add_argument(
+        "--residual", action="store_true",
+        help="learn a correction to the network's own logit (it stays part of the output)",
+    )  # fmt: skip
+    parser.add_argument(
         "--candidates", nargs="+", default=None, metavar="HIDDEN:L2",
         help="models to fit, hidden units (0: logistic regression) and L2, e.g. 0:1e-3 16:1e-2",
     )  # fmt: skip
@@ -169,6 +178,8 @@ def main() -> None:
             dropped=args.drop_features,
             balance_negatives=args.balance_negatives,
             max_ap_drop=args.max_ap_drop,
+            residual=args.residual,
+            calibration_scores=args.calibrate_at,
             **options,
         )
     except ValueError as error:

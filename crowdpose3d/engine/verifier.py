@@ -59,8 +59,10 @@ from crowdpose3d.poses import Poses
 __all__ = [
     "BASE_FEATURES",
     "BUILTIN_VERIFIER",
+    "CALIBRATION_KEYS",
     "CASCADE_KEYS",
     "FEATURE_NAMES",
+    "OFFSET_KEY",
     "VERIFIER_CHOICES",
     "VERIFIER_INPUT_SCORE",
     "DetectionVerifier",
@@ -69,6 +71,7 @@ __all__ = [
     "hog_people_scores",
     "load_verifier",
     "pairwise_iou",
+    "piecewise_linear",
     "verifier_features",
 ]
 
@@ -95,6 +98,12 @@ BORDER_PX = 2.0
 # Any overlap above this IoU counts as a neighbouring detection.
 NEIGHBOUR_IOU = 0.1
 _EPS = 1e-6
+# A residual verifier (round 5) adds this weight times the network's own logit (feature 0,
+# not standardised) to its output: it learns a correction to the network's score.
+OFFSET_KEY = "offset.score_logit"
+# A calibrated verifier (round 5) maps its logit through a monotone piecewise-linear
+# function with these knots (raw logit -> output logit; slope 1 beyond the end knots).
+CALIBRATION_KEYS = ("calibration.logit_in", "calibration.logit_out")
 # The weights of the optional cascade (`DetectionVerifier`, module docstring).
 CASCADE_KEYS = ("cascade.weight", "cascade.bias", "cascade.margin", "cascade.accept_logit")
 
@@ -276,7 +285,10 @@ class DetectionVerifier:
             (H, F) and ``hidden.bias`` (H,) (absent for logistic regression), ``output.weight``
             (1, H or F), ``output.bias`` (1,); optionally the cascade (module docstring):
             ``cascade.weight`` (F,), ``cascade.bias``, ``cascade.margin``,
-            ``cascade.accept_logit`` (1,) each.
+            ``cascade.accept_logit`` (1,) each; optionally ``offset.score_logit`` (1,), a
+            residual verifier's weight on the network's own logit (`OFFSET_KEY`);
+            optionally ``calibration.logit_in`` / ``calibration.logit_out`` (K,) increasing
+            knots of a monotone map applied to the logit (`CALIBRATION_KEYS`).
         name: where the weights came from (for messages and reports).
         cascade: use the weights' cascade when they have one (False: HOG for every crop).
 
@@ -323,16 +335,35 @@ class DetectionVerifier:
         return (x - self.weights["mean"]) / self.weights["std"]
 
     def logit(self, features: np.ndarray) -> np.ndarray:
-        """(N, F) features -> (N,) the full verifier's logit."""
+        """(N, F) features -> (N,) the full verifier's logit (a residual verifier's
+        ``offset.score_logit`` adds that multiple of the network's own logit, feature 0)."""
         w = self.weights
         x = self._standardised(features)
         if "hidden.weight" in w:
             x = np.maximum(x @ w["hidden.weight"].T + w["hidden.bias"], 0.0)
-        return x @ w["output.weight"].T.reshape(-1) + float(w["output.bias"].reshape(-1)[0])
+        logit = x @ w["output.weight"].T.reshape(-1) + float(w["output.bias"].reshape(-1)[0])
+        if OFFSET_KEY in w:
+            logit = logit + float(w[OFFSET_KEY].reshape(-1)[0]) * features[:, 0]
+        return logit
+
+    def calibrated(self, logit: np.ndarray) -> np.ndarray:
+        """(N,) raw logits -> (N,) the logits the scores are made of (the calibration, if
+        the weights have one: a monotone map, so the ranking does not change)."""
+        if CALIBRATION_KEYS[0] not in self.weights:
+            return logit
+        return piecewise_linear(logit, *(self.weights[key].reshape(-1) for key in CALIBRATION_KEYS))
+
+    def raw_limit(self, threshold: float) -> float:
+        """The raw logit at which the score reaches ``threshold`` (0 < threshold < 1)."""
+        limit = float(np.log(threshold / (1 - threshold)))
+        if CALIBRATION_KEYS[0] not in self.weights:
+            return limit
+        knots_in, knots_out = (self.weights[key].reshape(-1) for key in CALIBRATION_KEYS)
+        return float(piecewise_linear(np.array([limit]), knots_out, knots_in)[0])  # the inverse
 
     def probability(self, features: np.ndarray) -> np.ndarray:
         """(N, F) features -> (N,) probability of a person (the full verifier)."""
-        return _sigmoid(self.logit(features))
+        return _sigmoid(self.calibrated(self.logit(features)))
 
     def cheap_logit(self, features: np.ndarray) -> np.ndarray:
         """(N, F) features (HOG column unread) -> (N,) the cascade's cheap logit."""
@@ -347,7 +378,7 @@ class DetectionVerifier:
         accept = cheap > float(self.weights["cascade.accept_logit"].reshape(-1)[0]) + margin
         if threshold <= 0:  # nothing is dropped: no early rejects
             return np.zeros_like(accept), accept
-        limit = np.log(threshold / (1 - threshold)) if threshold < 1 else np.inf
+        limit = self.raw_limit(threshold) if threshold < 1 else np.inf
         return cheap < limit - margin, accept
 
     def __call__(self, image: np.ndarray, poses: Poses, threshold: float = 0.0) -> Poses:
@@ -358,7 +389,7 @@ class DetectionVerifier:
             cheap = self.cheap_logit(features)
             reject, accept = self.cascade_decisions(cheap, threshold)
             full = ~(reject | accept)
-            probability = _sigmoid(cheap)  # (N,) the cheap score where it decided
+            probability = _sigmoid(self.calibrated(cheap))  # (N,) cheap, where it decided
             probability[reject] = 0.0  # below the threshold: dropped
             if full.any():
                 boxes = poses.boxes[full].astype(np.float64)
@@ -383,6 +414,15 @@ class DetectionVerifier:
             data={**poses.data, "network_score": poses.scores},
         )
         return rescored[probability >= threshold]
+
+
+def piecewise_linear(x: np.ndarray, knots_in: np.ndarray, knots_out: np.ndarray) -> np.ndarray:
+    """(N,) values through the increasing piecewise-linear map ``knots_in`` -> ``knots_out``
+    (K,), continued with slope 1 beyond the first and the last knot."""
+    inside = np.interp(x, knots_in, knots_out)
+    below = knots_out[0] + (x - knots_in[0])
+    above = knots_out[-1] + (x - knots_in[-1])
+    return np.where(x < knots_in[0], below, np.where(x > knots_in[-1], above, inside))
 
 
 def _sigmoid(logit: np.ndarray) -> np.ndarray:
