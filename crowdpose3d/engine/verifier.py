@@ -66,6 +66,7 @@ __all__ = [
     "VERIFIER_CHOICES",
     "VERIFIER_INPUT_SCORE",
     "DetectionVerifier",
+    "daimler_people_scores",
     "hog_block_scores",
     "hog_features",
     "hog_people_scores",
@@ -122,9 +123,15 @@ FEATURE_NAMES = (
     "hog_top_score",
     "hog_middle_score",
     "hog_left_right_difference",
+    "hog_daimler_score",
 )
-# Round 3's weights read the first 54 features (up to joints_height_over_box).
+# Round 3's weights read the first 54 features (up to joints_height_over_box) ...
 BASE_FEATURES = FEATURE_NAMES.index("hog_top_score")
+# ... round 4's the first 57 (without the Daimler pedestrian SVM's score, round 5).
+ROUND4_FEATURES = FEATURE_NAMES.index("hog_daimler_score")
+# OpenCV's second people SVM (`cv2.HOGDescriptor_getDaimlerPeopleDetector`, trained on the
+# Daimler pedestrian benchmark's real street images) reads a 48 x 96 window.
+DAIMLER_WINDOW = (48, 96)
 # The columns that need the HOG descriptor: the ones the cascade defers.
 HOG_FEATURES = np.array(
     [FEATURE_NAMES.index(name) for name in FEATURE_NAMES if name.startswith("hog_")]
@@ -142,6 +149,46 @@ def _hog() -> tuple[cv2.HOGDescriptor, np.ndarray, float]:
     return hog, detector[:-1], float(detector[-1])
 
 
+def _daimler() -> tuple[cv2.HOGDescriptor, np.ndarray, float]:
+    """OpenCV's Daimler HOG descriptor (48x96 window), its SVM weights (1980,) and bias."""
+    hog = cv2.HOGDescriptor(DAIMLER_WINDOW, (16, 16), (8, 8), (8, 8), 9)
+    detector = np.asarray(cv2.HOGDescriptor_getDaimlerPeopleDetector(), np.float32).ravel()
+    return hog, detector[:-1], float(detector[-1])
+
+
+def _window_crop(image: np.ndarray, box: np.ndarray, window: tuple[int, int]) -> np.ndarray:
+    """(H, W, 3) image, xyxy box -> the (window h, window w, 3) crop with the box's person
+    filling `HOG_PERSON_FRACTION` of its height (pixels outside repeat the border)."""
+    x1, y1, x2, y2 = box
+    win_w, win_h = window
+    height = max(y2 - y1, 1.0) / HOG_PERSON_FRACTION  # window height in image pixels
+    width = height * win_w / win_h
+    centre = ((x1 + x2) / 2, (y1 + y2) / 2)
+    # Affine map from the window to the image: scale and translate.
+    scale = height / win_h
+    matrix = np.array(
+        [[scale, 0, centre[0] - width / 2], [0, scale, centre[1] - height / 2]], np.float64
+    )
+    return cv2.warpAffine(
+        image,
+        matrix,
+        window,
+        flags=cv2.WARP_INVERSE_MAP | (cv2.INTER_AREA if scale > 1 else cv2.INTER_LINEAR),
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+
+
+def daimler_people_scores(image: np.ndarray, boxes: np.ndarray, daimler=None) -> np.ndarray:
+    """(H, W, 3) uint8 image, (N, 4) xyxy boxes -> (N,) linear scores of OpenCV's Daimler
+    pedestrian SVM on each box's `DAIMLER_WINDOW` crop."""
+    hog, weights, bias = daimler or _daimler()
+    scores = np.zeros(len(boxes))
+    for i, box in enumerate(np.asarray(boxes, dtype=np.float64)):
+        crop = _window_crop(image, box, DAIMLER_WINDOW)  # (96, 48, 3)
+        scores[i] = float(hog.compute(crop).ravel() @ weights) + bias
+    return scores
+
+
 def hog_people_scores(image: np.ndarray, boxes: np.ndarray, hog=None) -> np.ndarray:
     """(H, W, 3) uint8 image, (N, 4) xyxy boxes -> (N,) linear scores of OpenCV's people
     SVM on each box's `HOG_WINDOW` crop (pixels outside the image repeat its border)."""
@@ -154,35 +201,24 @@ def hog_block_scores(image: np.ndarray, boxes: np.ndarray, hog=None) -> np.ndarr
     block's share of the people SVM's score (block columns x rows; the score is their sum
     plus the SVM's bias)."""
     hog, weights, bias = hog or _hog()
-    win_w, win_h = HOG_WINDOW
     columns, rows = HOG_BLOCKS
     per_block = weights.reshape(columns, rows, HOG_BLOCK_VALUES)
     scores = np.zeros((len(boxes), columns, rows), dtype=np.float32)
-    for i, (x1, y1, x2, y2) in enumerate(np.asarray(boxes, dtype=np.float64)):
-        height = max(y2 - y1, 1.0) / HOG_PERSON_FRACTION  # window height in image pixels
-        width = height * win_w / win_h
-        centre = ((x1 + x2) / 2, (y1 + y2) / 2)
-        # Affine map from the window (64 x 128) to the image: scale and translate.
-        scale = height / win_h
-        matrix = np.array(
-            [[scale, 0, centre[0] - width / 2], [0, scale, centre[1] - height / 2]], np.float64
-        )
-        crop = cv2.warpAffine(
-            image,
-            matrix,
-            HOG_WINDOW,
-            flags=cv2.WARP_INVERSE_MAP | (cv2.INTER_AREA if scale > 1 else cv2.INTER_LINEAR),
-            borderMode=cv2.BORDER_REPLICATE,
-        )  # (128, 64, 3)
+    for i, box in enumerate(np.asarray(boxes, dtype=np.float64)):
+        crop = _window_crop(image, box, HOG_WINDOW)  # (128, 64, 3)
         descriptor = hog.compute(crop).reshape(columns, rows, HOG_BLOCK_VALUES)
         scores[i] = (descriptor * per_block).sum(axis=2)
     return scores
 
 
-def hog_features(image: np.ndarray, boxes: np.ndarray, hog=None) -> np.ndarray:
-    """(N, 4) boxes -> (N, 4) the `HOG_FEATURES` columns: the people SVM's score, its top
-    and middle thirds' shares and |left - right| (see the module docstring)."""
+def hog_features(image: np.ndarray, boxes: np.ndarray, hog=None, daimler=None) -> np.ndarray:
+    """(N, 4) boxes -> (N, 5) the `HOG_FEATURES` columns: the people SVM's score, its top
+    and middle thirds' shares and |left - right| (see the module docstring), and the
+    Daimler SVM's score when ``daimler`` (its descriptor, `_daimler`, or True) is given
+    (else 0)."""
     hog = hog or _hog()
+    if daimler is True:
+        daimler = _daimler()
     blocks = hog_block_scores(image, boxes, hog).astype(np.float64)  # (N, 7, 15)
     third = HOG_BLOCKS[1] // 3
     side = HOG_BLOCKS[0] // 2  # 3 block columns each side of the middle one
@@ -192,18 +228,19 @@ def hog_features(image: np.ndarray, boxes: np.ndarray, hog=None) -> np.ndarray:
             blocks[:, :, :third].sum(axis=(1, 2)),
             blocks[:, :, third : 2 * third].sum(axis=(1, 2)),
             np.abs(blocks[:, :side].sum(axis=(1, 2)) - blocks[:, -side:].sum(axis=(1, 2))),
+            daimler_people_scores(image, boxes, daimler) if daimler else np.zeros(len(boxes)),
         ),
         axis=1,
     )
 
 
-def _hog_columns(image, boxes, hog, rows) -> np.ndarray:
-    """(N, 4) `hog_features` of ``boxes`` where ``rows`` (N,) bool (None: all), else 0."""
+def _hog_columns(image, boxes, hog, rows, daimler) -> np.ndarray:
+    """(N, 5) `hog_features` of ``boxes`` where ``rows`` (N,) bool (None: all), else 0."""
     if rows is None:
-        return hog_features(image, boxes, hog)
+        return hog_features(image, boxes, hog, daimler)
     columns = np.zeros((len(boxes), len(HOG_FEATURES)))
     if rows.any():
-        columns[rows] = hog_features(image, boxes[rows], hog)
+        columns[rows] = hog_features(image, boxes[rows], hog, daimler)
     return columns
 
 
@@ -223,11 +260,17 @@ def pairwise_iou(boxes: np.ndarray, others: np.ndarray | None = None) -> np.ndar
 
 
 def verifier_features(
-    image: np.ndarray, poses: Poses, hog=None, hog_rows: np.ndarray | None = None
+    image: np.ndarray,
+    poses: Poses,
+    hog=None,
+    hog_rows: np.ndarray | None = None,
+    daimler=True,
 ) -> np.ndarray:
     """(H, W, 3) uint8 image and its `Poses` (original pixels) -> (N, F) float32 features
     (`FEATURE_NAMES`). ``hog_rows`` (N,) bool: compute the HOG score only for these
-    detections (the others' HOG columns, `HOG_FEATURES`, are left 0; None: all)."""
+    detections (the others' HOG columns, `HOG_FEATURES`, are left 0; None: all).
+    ``daimler``: True or `_daimler`'s descriptor; falsy: its column is left 0 (weights
+    that do not read it need not pay for it)."""
     n = len(poses)
     if n == 0:
         return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
@@ -272,7 +315,7 @@ def verifier_features(
         ),
         axis=1,
     )
-    features[:, HOG_FEATURES] = _hog_columns(image, boxes, hog, hog_rows)
+    features[:, HOG_FEATURES] = _hog_columns(image, boxes, hog, hog_rows, daimler)
     return features.astype(np.float32)
 
 
@@ -305,15 +348,17 @@ class DetectionVerifier:
         if missing:
             raise ValueError(f"{name} is not a detection verifier (no {', '.join(missing)})")
         inputs = self.weights["mean"].shape[0]
-        if inputs not in (BASE_FEATURES, len(FEATURE_NAMES)):
+        if inputs not in (BASE_FEATURES, ROUND4_FEATURES, len(FEATURE_NAMES)):
             raise ValueError(
                 f"{name} reads {inputs} features, this version computes {len(FEATURE_NAMES)}: "
                 "retrain it with scripts/train_verifier.py"
             )
-        self.inputs = inputs  # weights of round 3 read the first BASE_FEATURES
+        self.inputs = inputs  # weights of round 3 / 4 read the first 54 / 57 features
         self.cascade = cascade and CASCADE_KEYS[0] in self.weights
         self.counts = {"detections": 0, "hog_crops": 0}
         self._hog = _hog()
+        # The Daimler SVM's crop only for weights that read its score.
+        self._daimler = _daimler() if inputs > ROUND4_FEATURES else None
 
     @classmethod
     def load(cls, path: str | Path = BUILTIN_VERIFIER, cascade: bool = True) -> DetectionVerifier:
@@ -385,7 +430,8 @@ class DetectionVerifier:
         """The detections of ``image`` with the verifier's probability as their score and
         the network's in ``data["network_score"]``; those below ``threshold`` dropped."""
         if self.cascade and len(poses):
-            features = verifier_features(image, poses, self._hog, np.zeros(len(poses), bool))
+            nothing = np.zeros(len(poses), bool)  # no HOG crop yet
+            features = verifier_features(image, poses, self._hog, nothing, self._daimler)
             cheap = self.cheap_logit(features)
             reject, accept = self.cascade_decisions(cheap, threshold)
             full = ~(reject | accept)
@@ -393,12 +439,13 @@ class DetectionVerifier:
             probability[reject] = 0.0  # below the threshold: dropped
             if full.any():
                 boxes = poses.boxes[full].astype(np.float64)
-                hog = hog_features(image, boxes, self._hog)  # (M, 4)
+                hog = hog_features(image, boxes, self._hog, self._daimler)  # (M, 5)
                 features[np.ix_(full, HOG_FEATURES)] = hog
                 probability[full] = self.probability(features[full])
             hog_crops = int(full.sum())
         else:
-            probability = self.probability(verifier_features(image, poses, self._hog))
+            features = verifier_features(image, poses, self._hog, None, self._daimler)
+            probability = self.probability(features)
             hog_crops = len(poses)
         self.counts["detections"] += len(poses)
         self.counts["hog_crops"] += hog_crops
