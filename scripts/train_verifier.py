@@ -125,7 +125,14 @@ def main() -> None:
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     if args.cache and all(path.is_file() for path in args.cache):
-        data = VerifierData.concatenate([VerifierData.load(path) for path in args.cache])
+        parts = [VerifierData.load(path) for path in args.cache]
+        if len({part.features.shape[1] for part in parts}) > 1:
+            widths = ", ".join(
+                f"{p}: {d.features.shape[1]}" for p, d in zip(args.cache, parts, strict=True)
+            )
+            raise SystemExit(f"--cache files hold different feature counts ({widths}); "
+                             "collect them again with this version")  # fmt: skip
+        data = VerifierData.concatenate(parts)
         print(f"read {len(data.labels)} detections from {', '.join(map(str, args.cache))}")
     else:
         predictor = Predictor.from_spec(
