@@ -15,6 +15,10 @@ tiled). Never vtest.avi, never the held-out photographs or sequences.
 The detections are cached (``--cache``): a second run with the same file only refits;
 several cache files are read and pooled (e.g. round 3's with one of ``--photo-zooms 3``,
 the training photographs' 3x tiles as more negatives).
+Round 5: ``--calibrate-at 0.3`` keeps the network's validation recall at 0.3 too (a
+monotone map of the logit; the held-out AP's losses were that recall), ``--max-ap-drop
+0.5`` lets only candidates win whose labelled validation frames' AP stays within 0.5
+points of the network's on every source, ``--candidates``, ``--residual``.
 ``--add-cascade WEIGHTS`` refits nothing: it adds the HOG-skipping cascade
 (`crowdpose3d.engine.verifier_training.fit_cascade`) to those weights, fitted on the cached
 detections, and writes them to ``--out``.
