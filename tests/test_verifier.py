@@ -445,3 +445,12 @@ def test_the_ap_rule_picks_the_candidate_that_keeps_the_labelled_frames_ap():
     drops = [row["val_worst_ap_drop"] for row in rows]
     assert [row.get("chosen", False) for row in rows] == [d == min(drops) for d in drops]
     assert set(rows[0]["val_ap"]) == {"toy"} and set(report[0]["network_val_ap"]) == {"toy"}
+
+
+def test_calibration_adds_no_knot_where_the_network_kept_the_same_at_both_scores():
+    data = _toy_data(seed=7)
+    positive = data.labels == 1
+    data.scores[positive] = np.maximum(data.scores[positive], 0.55)  # all >= 0.5 already
+    weights, report = fit_verifier(data, ((0, 1e-3),), lambda _: None, calibration_scores=(0.3,))
+    assert "calibration.logit_in" not in weights  # 0.3's knot would sit on 0.5's
+    assert report[1]["val_positives_kept"] == report[0]["network_positives_kept"]

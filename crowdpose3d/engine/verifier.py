@@ -42,6 +42,14 @@ their HOG crop and the full verifier. The margin is chosen on the training data'
 validation split (`crowdpose3d.engine.verifier_training.fit_cascade`); weights without
 the cascade, or ``cascade=False``, score every detection in full.
 
+Round 5: weights may also carry a calibration (``calibration.logit_in`` / ``logit_out``,
+`CALIBRATION_KEYS`): a monotone piecewise-linear map of the logit, fitted so that at the
+held-out evaluation's 0.3 too the verifier keeps as many validation positives as the
+network's score did (the AP a verifier lost was those positives; docs/models.md, "The
+verifier in round 5"); an optional ``offset.score_logit`` (a residual verifier, the
+network's logit added to the output); and feature 58, the score of OpenCV's Daimler
+pedestrian SVM (48x96 window), computed only for weights that read it.
+
 Weights: an ``.npz`` written by `crowdpose3d.engine.verifier_training`
 (``scripts/train_verifier.py``); the shipped one is `BUILTIN_VERIFIER`. docs/models.md,
 "A detection verifier", has how it was trained and what it changes.

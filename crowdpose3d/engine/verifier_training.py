@@ -377,8 +377,9 @@ def _calibration(
     knots = {0.0: _logit(OPERATING_SCORE)}
     for score in at:
         kept = int((scores >= score).sum())
-        if score != OPERATING_SCORE and kept > 0 and len(ranked):
-            knots[float(ranked[kept - 1])] = _logit(score)
+        raw = float(ranked[kept - 1]) if kept > 0 and len(ranked) else None
+        if score != OPERATING_SCORE and raw is not None and raw not in knots:
+            knots[raw] = _logit(score)  # (a raw logit already a knot: no second one)
     if len(knots) == 1:
         return None
     knots_in, knots_out = [], []
