@@ -99,7 +99,11 @@ def _synth(args: argparse.Namespace) -> int:
 def _ranges(args: argparse.Namespace) -> dict:
     """SynthConfig ranges given on the command line (the rest keep their defaults)."""
     ranges = {}
-    for option, key in (("camera_height", "camera_height_m"), ("camera_pitch", "camera_pitch_deg")):
+    for option, key in (
+        ("camera_height", "camera_height_m"),
+        ("camera_pitch", "camera_pitch_deg"),
+        ("photo_zoom", "photo_zoom"),
+    ):
         value = getattr(args, option)
         if value is not None:
             ranges[key] = tuple(value)
@@ -694,6 +698,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PHOTO_DIR",
         help="real photographs behind the people (a folder made by `crowdpose3d photos`)",
     )
+    synth.add_argument(
+        "--photo-zoom", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+        help="with --backgrounds: zoom range of the photograph over just covering the "
+        "frame (1 1.4; 3 3: a third of the photo's width, as close-up views)",
+    )  # fmt: skip
     synth.add_argument(
         "--camera-height", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
         help="camera height range in metres (1.5 15)",

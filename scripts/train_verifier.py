@@ -15,6 +15,10 @@ tiled). Never vtest.avi, never the held-out photographs or sequences.
 The detections are cached (``--cache``): a second run with the same file only refits;
 several cache files are read and pooled (e.g. round 3's with one of ``--photo-zooms 3``,
 the training photographs' 3x tiles as more negatives).
+Round 5: ``--calibrate-at 0.3`` keeps the network's validation recall at 0.3 too (a
+monotone map of the logit; the held-out AP's losses were that recall), ``--max-ap-drop
+0.5`` lets only candidates win whose labelled validation frames' AP stays within 0.5
+points of the network's on every source, ``--candidates``, ``--residual``.
 ``--add-cascade WEIGHTS`` refits nothing: it adds the HOG-skipping cascade
 (`crowdpose3d.engine.verifier_training.fit_cascade`) to those weights, fitted on the cached
 detections, and writes them to ``--out``.
@@ -91,6 +95,24 @@ def main() -> None:
         "--add-cascade", type=Path, metavar="WEIGHTS",
         help="only add the cascade to these verifier weights (fitted on the cache)",
     )  # fmt: skip
+    parser.add_argument(
+        "--max-ap-drop", type=float, default=None, metavar="POINTS",
+        help="only candidates whose labelled validation frames' AP is at most this far below "
+        "the network's may win (default: the fewest validation negatives wins)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--calibrate-at", type=float, nargs="+", default=[], metavar="SCORE",
+        help="also keep the network's validation recall at these scores (e.g. 0.3, the "
+        "evaluation's threshold) through a monotone map of the verifier's logit",
+    )  # fmt: skip
+    parser.add_argument(
+        "--residual", action="store_true",
+        help="learn a correction to the network's own logit (it stays part of the output)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--candidates", nargs="+", default=None, metavar="HIDDEN:L2",
+        help="models to fit, hidden units (0: logistic regression) and L2, e.g. 0:1e-3 16:1e-2",
+    )  # fmt: skip
     parser.add_argument("--report", type=Path, help="also write the fit's table as JSON")
     parser.add_argument(
         "--sources", nargs="+", help="train on these sources of the data only (ablations)"
@@ -107,7 +129,14 @@ def main() -> None:
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     if args.cache and all(path.is_file() for path in args.cache):
-        data = VerifierData.concatenate([VerifierData.load(path) for path in args.cache])
+        parts = [VerifierData.load(path) for path in args.cache]
+        if len({part.features.shape[1] for part in parts}) > 1:
+            widths = ", ".join(
+                f"{p}: {d.features.shape[1]}" for p, d in zip(args.cache, parts, strict=True)
+            )
+            raise SystemExit(f"--cache files hold different feature counts ({widths}); "
+                             "collect them again with this version")  # fmt: skip
+        data = VerifierData.concatenate(parts)
         print(f"read {len(data.labels)} detections from {', '.join(map(str, args.cache))}")
     else:
         predictor = Predictor.from_spec(
@@ -145,10 +174,24 @@ def main() -> None:
         save_verifier(weights, args.out)
         print(f"wrote {args.out} (cascade: {json.dumps(row)})")
         return
+    options = {}
+    if args.candidates:
+        try:
+            options["candidates"] = [
+                (int(h), float(l2)) for h, l2 in (c.split(":") for c in args.candidates)
+            ]
+        except ValueError:
+            raise SystemExit("--candidates: give HIDDEN:L2 pairs, e.g. 0:1e-3 16:1e-2") from None
     start = time.perf_counter()
     try:
         weights, report = fit_verifier(
-            data, dropped=args.drop_features, balance_negatives=args.balance_negatives
+            data,
+            dropped=args.drop_features,
+            balance_negatives=args.balance_negatives,
+            max_ap_drop=args.max_ap_drop,
+            residual=args.residual,
+            calibration_scores=args.calibrate_at,
+            **options,
         )
     except ValueError as error:
         raise SystemExit(f"unknown feature in --drop-features: {error}") from None

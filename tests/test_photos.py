@@ -321,3 +321,25 @@ def test_one_photograph_in_five_is_held_out_and_never_trained_on(photo_dir):
         PhotoSet(out, "heldout")  # the three test photographs all fall in train
     with pytest.raises(PhotoError, match="photo split must be"):
         PhotoSet(out, "test")
+
+
+def test_photo_zoom_shows_the_photograph_closer_and_old_settings_stay_resumable():
+    from crowdpose3d.data.photos import place_photo
+    from crowdpose3d.geometry.camera import Intrinsics
+
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 255, (300, 480, 3), dtype=np.uint8)
+    k = Intrinsics(fx=200.0, fy=200.0, cx=80.0, cy=50.0, width=160, height=100)
+    image = place_photo(photo, k, 50.0, np.random.default_rng(1), zoom=(3.0, 3.0))
+    # covering the 160 x 100 frame needs 1/3 of the 480 x 300 photo's size; zoom 3 makes
+    # that 1: the frame is an unscaled crop, its horizon row (50) at the photo's middle
+    assert image.shape == (100, 160, 3)
+    rows = photo[100:200]
+    assert any(np.array_equal(rows[:, x : x + 160], image) for x in range(480 - 160 + 1))
+    closer = place_photo(photo, k, 50.0, np.random.default_rng(1))  # default 1-1.4
+    assert not any(np.array_equal(rows[:, x : x + 160], closer) for x in range(480 - 160 + 1))
+    default = SynthConfig()
+    assert "photo_zoom" not in default.to_dict()  # datasets written before it still resume
+    assert SynthConfig(photo_zoom=(2.0, 3.5)).to_dict()["photo_zoom"] == [2.0, 3.5]
+    with pytest.raises(ValueError, match="photo_zoom"):
+        SynthConfig(photo_zoom=(0.5, 2.0))

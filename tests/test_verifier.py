@@ -316,7 +316,7 @@ def test_the_hog_parts_add_up_and_only_the_rows_asked_for_get_them():
     boxes = np.array([PERSON_BOX, (20.0, 20.0, 60.0, 120.0)])
     blocks = hog_block_scores(person, boxes)  # (2, 7, 15)
     parts = hog_features(person, boxes)  # (2, 4)
-    assert blocks.shape == (2, 7, 15) and parts.shape == (2, 4)
+    assert blocks.shape == (2, 7, 15) and parts.shape == (2, 4 + 1)  # + Daimler (0 here)
     assert parts[:, 0] == pytest.approx(hog_people_scores(person, boxes), abs=1e-4)
     assert parts[:, 1] == pytest.approx(blocks[:, :, :5].sum(axis=(1, 2)), abs=1e-4)
     assert (parts[:, 3] >= 0).all()
@@ -355,3 +355,102 @@ def test_balanced_negatives_give_the_labelled_frames_half_the_negative_weight():
     }
     reads = {b: abs(float(w["output.weight"][0, 1])) for b, w in fits.items()}
     assert reads[True] > reads[False]  # the labelled frames' cue counts for more
+
+
+def test_ranking_ap_counts_the_order_and_the_dropped_positives():
+    from crowdpose3d.engine.verifier_training import ranking_ap
+
+    labels = np.array([1, 0, 1, 1])
+    assert ranking_ap(np.array([0.9, 0.8, 0.7, 0.6]), labels, 0.0) == pytest.approx(
+        100 * (1 + 2 / 3 + 3 / 4) / 3
+    )
+    assert ranking_ap(np.array([0.9, 0.1, 0.8, 0.7]), labels, 0.0) == pytest.approx(100.0)
+    # the last positive scored below the threshold is a miss: a third of the AP is gone
+    assert ranking_ap(np.array([0.9, 0.1, 0.8, 0.2]), labels, 0.3) == pytest.approx(100 * 2 / 3)
+
+
+def _toy_data(seed: int = 3, n: int = 1500) -> VerifierData:
+    """Positives apart from negatives in the HOG column, and a network score that has a
+    long tail of low-scored positives (the verifier ranks them better but scores low)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.random(n) < 0.5
+    features = rng.normal(0, 1, (n, len(FEATURE_NAMES))).astype(np.float32)
+    features[:, 5] += np.where(labels, 1.5, -1.5)
+    scores = np.where(labels, rng.uniform(0.15, 1.0, n), rng.uniform(0.1, 0.7, n))
+    features[:, 0] = np.log(scores / (1 - scores))
+    return VerifierData(features, labels.astype(np.int8), scores.astype(np.float32),
+                        np.arange(n) % 3 == 0, np.full(n, "toy"))  # fmt: skip
+
+
+def test_calibration_keeps_the_networks_recall_at_each_score_and_the_ranking():
+    data = _toy_data()
+    plain, _ = fit_verifier(data, ((0, 1e-3),), lambda _: None)
+    calibrated, report = fit_verifier(data, ((0, 1e-3),), lambda _: None, calibration_scores=(0.3,))
+    network, row = report
+    assert row["val_positives_kept_at_ap_score"] == network["network_positives_kept_at_ap_score"]
+    assert row["val_positives_kept"] == network["network_positives_kept"]
+    a = DetectionVerifier(plain, cascade=False).probability(data.features)
+    b = DetectionVerifier(calibrated, cascade=False).probability(data.features)
+    clear = np.abs(a - 0.5) > 1e-9  # (the bias puts one positive at exactly 0.5)
+    assert ((a >= 0.5) == (b >= 0.5))[clear].all()  # the operating point's decisions stay
+    assert (np.argsort(a, kind="stable") == np.argsort(b, kind="stable")).all()
+    # a threshold's raw logit is where the calibrated score reaches it
+    verifier = DetectionVerifier(calibrated)
+    for threshold in (0.1, 0.3, 0.5, 0.9):
+        limit = verifier.raw_limit(threshold)
+        assert 1 / (1 + np.exp(-verifier.calibrated(np.array([limit]))[0])) == pytest.approx(
+            threshold
+        )
+
+
+def test_the_cascade_of_a_calibrated_verifier_drops_exactly_below_the_threshold():
+    """A linear verifier that reads no HOG column: the cheap logit is the full one, the
+    margin 0, and the cascade's drops at a threshold must be the calibrated scores below it."""
+    from crowdpose3d.engine.verifier import HOG_FEATURES
+    from crowdpose3d.engine.verifier_training import fit_cascade
+
+    data = _toy_data(seed=4)
+    hog = [FEATURE_NAMES[i] for i in HOG_FEATURES]
+    weights, _ = fit_verifier(
+        data, ((0, 1e-3),), lambda _: None, dropped=hog, calibration_scores=(0.3,)
+    )
+    assert "calibration.logit_in" in weights
+    weights, row = fit_cascade(weights, data, log=lambda _: None)
+    assert row["margin"] == 0 and row["val_decisions_changed"] == 0
+    verifier = DetectionVerifier(weights)
+    cheap = verifier.cheap_logit(data.features)
+    full = DetectionVerifier(weights, cascade=False).probability(data.features)
+    for threshold in (0.1, 0.3, 0.7):
+        reject, accept = verifier.cascade_decisions(cheap, threshold)
+        clear = np.abs(full - threshold) > 1e-4
+        assert (reject == (full < threshold))[clear].all()
+        assert (full[accept] > 0.9).all()
+
+
+def test_a_residual_verifier_adds_the_networks_logit():
+    data = _toy_data(seed=5)
+    weights, _ = fit_verifier(data, ((0, 1e-2),), lambda _: None, residual=True)
+    assert float(weights["offset.score_logit"][0]) == 1.0
+    without = {k: v for k, v in weights.items() if k != "offset.score_logit"}
+    difference = DetectionVerifier(weights).logit(data.features) - DetectionVerifier(without).logit(
+        data.features
+    )
+    assert difference == pytest.approx(data.features[:, 0].astype(np.float64), abs=1e-5)
+
+
+def test_the_ap_rule_picks_the_candidate_that_keeps_the_labelled_frames_ap():
+    data = _toy_data(seed=6)
+    _, report = fit_verifier(data, ((0, 1e-3), (0, 10.0)), lambda _: None, max_ap_drop=-100.0)
+    rows = report[1:]
+    drops = [row["val_worst_ap_drop"] for row in rows]
+    assert [row.get("chosen", False) for row in rows] == [d == min(drops) for d in drops]
+    assert set(rows[0]["val_ap"]) == {"toy"} and set(report[0]["network_val_ap"]) == {"toy"}
+
+
+def test_calibration_adds_no_knot_where_the_network_kept_the_same_at_both_scores():
+    data = _toy_data(seed=7)
+    positive = data.labels == 1
+    data.scores[positive] = np.maximum(data.scores[positive], 0.55)  # all >= 0.5 already
+    weights, report = fit_verifier(data, ((0, 1e-3),), lambda _: None, calibration_scores=(0.3,))
+    assert "calibration.logit_in" not in weights  # 0.3's knot would sit on 0.5's
+    assert report[1]["val_positives_kept"] == report[0]["network_positives_kept"]

@@ -339,18 +339,22 @@ class PhotoSet:
 
 
 def place_photo(
-    photo: np.ndarray, intrinsics: Intrinsics, horizon_v: float, rng: np.random.Generator
+    photo: np.ndarray,
+    intrinsics: Intrinsics,
+    horizon_v: float,
+    rng: np.random.Generator,
+    zoom: tuple[float, float] = (1.0, 1.4),
 ) -> np.ndarray:
     """The photograph as the background of a synthetic camera: (H, W, 3) uint8 RGB.
 
-    The photo is scaled to cover the frame (times a random zoom of 1-1.4) and shifted so
+    The photo is scaled to cover the frame (times a random ``zoom`` in that range) and shifted so
     that its assumed horizon (`PHOTO_HORIZON` of its height) lands as near the synthetic
     camera's horizon row ``horizon_v`` as the photo's extent allows; the horizontal offset
     is random. The people stand on the synthetic ground plane, whose horizon is that row.
     """
     width, height = intrinsics.width, intrinsics.height
     ph, pw = photo.shape[:2]
-    scale = max(width / pw, height / ph) * float(rng.uniform(1.0, 1.4))
+    scale = max(width / pw, height / ph) * float(rng.uniform(*zoom))
     new_w, new_h = max(width, round(pw * scale)), max(height, round(ph * scale))
     resized = cv2.resize(photo, (new_w, new_h), interpolation=cv2.INTER_AREA)
     left = int(rng.integers(0, new_w - width + 1))

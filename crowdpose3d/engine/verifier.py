@@ -42,6 +42,14 @@ their HOG crop and the full verifier. The margin is chosen on the training data'
 validation split (`crowdpose3d.engine.verifier_training.fit_cascade`); weights without
 the cascade, or ``cascade=False``, score every detection in full.
 
+Round 5: weights may also carry a calibration (``calibration.logit_in`` / ``logit_out``,
+`CALIBRATION_KEYS`): a monotone piecewise-linear map of the logit, fitted so that at the
+held-out evaluation's 0.3 too the verifier keeps as many validation positives as the
+network's score did (the AP a verifier lost was those positives; docs/models.md, "The
+verifier in round 5"); an optional ``offset.score_logit`` (a residual verifier, the
+network's logit added to the output); and feature 58, the score of OpenCV's Daimler
+pedestrian SVM (48x96 window), computed only for weights that read it.
+
 Weights: an ``.npz`` written by `crowdpose3d.engine.verifier_training`
 (``scripts/train_verifier.py``); the shipped one is `BUILTIN_VERIFIER`. docs/models.md,
 "A detection verifier", has how it was trained and what it changes.
@@ -59,16 +67,20 @@ from crowdpose3d.poses import Poses
 __all__ = [
     "BASE_FEATURES",
     "BUILTIN_VERIFIER",
+    "CALIBRATION_KEYS",
     "CASCADE_KEYS",
     "FEATURE_NAMES",
+    "OFFSET_KEY",
     "VERIFIER_CHOICES",
     "VERIFIER_INPUT_SCORE",
     "DetectionVerifier",
+    "daimler_people_scores",
     "hog_block_scores",
     "hog_features",
     "hog_people_scores",
     "load_verifier",
     "pairwise_iou",
+    "piecewise_linear",
     "verifier_features",
 ]
 
@@ -95,6 +107,12 @@ BORDER_PX = 2.0
 # Any overlap above this IoU counts as a neighbouring detection.
 NEIGHBOUR_IOU = 0.1
 _EPS = 1e-6
+# A residual verifier (round 5) adds this weight times the network's own logit (feature 0,
+# not standardised) to its output: it learns a correction to the network's score.
+OFFSET_KEY = "offset.score_logit"
+# A calibrated verifier (round 5) maps its logit through a monotone piecewise-linear
+# function with these knots (raw logit -> output logit; slope 1 beyond the end knots).
+CALIBRATION_KEYS = ("calibration.logit_in", "calibration.logit_out")
 # The weights of the optional cascade (`DetectionVerifier`, module docstring).
 CASCADE_KEYS = ("cascade.weight", "cascade.bias", "cascade.margin", "cascade.accept_logit")
 
@@ -113,9 +131,15 @@ FEATURE_NAMES = (
     "hog_top_score",
     "hog_middle_score",
     "hog_left_right_difference",
+    "hog_daimler_score",
 )
-# Round 3's weights read the first 54 features (up to joints_height_over_box).
+# Round 3's weights read the first 54 features (up to joints_height_over_box) ...
 BASE_FEATURES = FEATURE_NAMES.index("hog_top_score")
+# ... round 4's the first 57 (without the Daimler pedestrian SVM's score, round 5).
+ROUND4_FEATURES = FEATURE_NAMES.index("hog_daimler_score")
+# OpenCV's second people SVM (`cv2.HOGDescriptor_getDaimlerPeopleDetector`, trained on the
+# Daimler pedestrian benchmark's real street images) reads a 48 x 96 window.
+DAIMLER_WINDOW = (48, 96)
 # The columns that need the HOG descriptor: the ones the cascade defers.
 HOG_FEATURES = np.array(
     [FEATURE_NAMES.index(name) for name in FEATURE_NAMES if name.startswith("hog_")]
@@ -133,6 +157,46 @@ def _hog() -> tuple[cv2.HOGDescriptor, np.ndarray, float]:
     return hog, detector[:-1], float(detector[-1])
 
 
+def _daimler() -> tuple[cv2.HOGDescriptor, np.ndarray, float]:
+    """OpenCV's Daimler HOG descriptor (48x96 window), its SVM weights (1980,) and bias."""
+    hog = cv2.HOGDescriptor(DAIMLER_WINDOW, (16, 16), (8, 8), (8, 8), 9)
+    detector = np.asarray(cv2.HOGDescriptor_getDaimlerPeopleDetector(), np.float32).ravel()
+    return hog, detector[:-1], float(detector[-1])
+
+
+def _window_crop(image: np.ndarray, box: np.ndarray, window: tuple[int, int]) -> np.ndarray:
+    """(H, W, 3) image, xyxy box -> the (window h, window w, 3) crop with the box's person
+    filling `HOG_PERSON_FRACTION` of its height (pixels outside repeat the border)."""
+    x1, y1, x2, y2 = box
+    win_w, win_h = window
+    height = max(y2 - y1, 1.0) / HOG_PERSON_FRACTION  # window height in image pixels
+    width = height * win_w / win_h
+    centre = ((x1 + x2) / 2, (y1 + y2) / 2)
+    # Affine map from the window to the image: scale and translate.
+    scale = height / win_h
+    matrix = np.array(
+        [[scale, 0, centre[0] - width / 2], [0, scale, centre[1] - height / 2]], np.float64
+    )
+    return cv2.warpAffine(
+        image,
+        matrix,
+        window,
+        flags=cv2.WARP_INVERSE_MAP | (cv2.INTER_AREA if scale > 1 else cv2.INTER_LINEAR),
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+
+
+def daimler_people_scores(image: np.ndarray, boxes: np.ndarray, daimler=None) -> np.ndarray:
+    """(H, W, 3) uint8 image, (N, 4) xyxy boxes -> (N,) linear scores of OpenCV's Daimler
+    pedestrian SVM on each box's `DAIMLER_WINDOW` crop."""
+    hog, weights, bias = daimler or _daimler()
+    scores = np.zeros(len(boxes))
+    for i, box in enumerate(np.asarray(boxes, dtype=np.float64)):
+        crop = _window_crop(image, box, DAIMLER_WINDOW)  # (96, 48, 3)
+        scores[i] = float(hog.compute(crop).ravel() @ weights) + bias
+    return scores
+
+
 def hog_people_scores(image: np.ndarray, boxes: np.ndarray, hog=None) -> np.ndarray:
     """(H, W, 3) uint8 image, (N, 4) xyxy boxes -> (N,) linear scores of OpenCV's people
     SVM on each box's `HOG_WINDOW` crop (pixels outside the image repeat its border)."""
@@ -145,35 +209,24 @@ def hog_block_scores(image: np.ndarray, boxes: np.ndarray, hog=None) -> np.ndarr
     block's share of the people SVM's score (block columns x rows; the score is their sum
     plus the SVM's bias)."""
     hog, weights, bias = hog or _hog()
-    win_w, win_h = HOG_WINDOW
     columns, rows = HOG_BLOCKS
     per_block = weights.reshape(columns, rows, HOG_BLOCK_VALUES)
     scores = np.zeros((len(boxes), columns, rows), dtype=np.float32)
-    for i, (x1, y1, x2, y2) in enumerate(np.asarray(boxes, dtype=np.float64)):
-        height = max(y2 - y1, 1.0) / HOG_PERSON_FRACTION  # window height in image pixels
-        width = height * win_w / win_h
-        centre = ((x1 + x2) / 2, (y1 + y2) / 2)
-        # Affine map from the window (64 x 128) to the image: scale and translate.
-        scale = height / win_h
-        matrix = np.array(
-            [[scale, 0, centre[0] - width / 2], [0, scale, centre[1] - height / 2]], np.float64
-        )
-        crop = cv2.warpAffine(
-            image,
-            matrix,
-            HOG_WINDOW,
-            flags=cv2.WARP_INVERSE_MAP | (cv2.INTER_AREA if scale > 1 else cv2.INTER_LINEAR),
-            borderMode=cv2.BORDER_REPLICATE,
-        )  # (128, 64, 3)
+    for i, box in enumerate(np.asarray(boxes, dtype=np.float64)):
+        crop = _window_crop(image, box, HOG_WINDOW)  # (128, 64, 3)
         descriptor = hog.compute(crop).reshape(columns, rows, HOG_BLOCK_VALUES)
         scores[i] = (descriptor * per_block).sum(axis=2)
     return scores
 
 
-def hog_features(image: np.ndarray, boxes: np.ndarray, hog=None) -> np.ndarray:
-    """(N, 4) boxes -> (N, 4) the `HOG_FEATURES` columns: the people SVM's score, its top
-    and middle thirds' shares and |left - right| (see the module docstring)."""
+def hog_features(image: np.ndarray, boxes: np.ndarray, hog=None, daimler=None) -> np.ndarray:
+    """(N, 4) boxes -> (N, 5) the `HOG_FEATURES` columns: the people SVM's score, its top
+    and middle thirds' shares and |left - right| (see the module docstring), and the
+    Daimler SVM's score when ``daimler`` (its descriptor, `_daimler`, or True) is given
+    (else 0)."""
     hog = hog or _hog()
+    if daimler is True:
+        daimler = _daimler()
     blocks = hog_block_scores(image, boxes, hog).astype(np.float64)  # (N, 7, 15)
     third = HOG_BLOCKS[1] // 3
     side = HOG_BLOCKS[0] // 2  # 3 block columns each side of the middle one
@@ -183,18 +236,19 @@ def hog_features(image: np.ndarray, boxes: np.ndarray, hog=None) -> np.ndarray:
             blocks[:, :, :third].sum(axis=(1, 2)),
             blocks[:, :, third : 2 * third].sum(axis=(1, 2)),
             np.abs(blocks[:, :side].sum(axis=(1, 2)) - blocks[:, -side:].sum(axis=(1, 2))),
+            daimler_people_scores(image, boxes, daimler) if daimler else np.zeros(len(boxes)),
         ),
         axis=1,
     )
 
 
-def _hog_columns(image, boxes, hog, rows) -> np.ndarray:
-    """(N, 4) `hog_features` of ``boxes`` where ``rows`` (N,) bool (None: all), else 0."""
+def _hog_columns(image, boxes, hog, rows, daimler) -> np.ndarray:
+    """(N, 5) `hog_features` of ``boxes`` where ``rows`` (N,) bool (None: all), else 0."""
     if rows is None:
-        return hog_features(image, boxes, hog)
+        return hog_features(image, boxes, hog, daimler)
     columns = np.zeros((len(boxes), len(HOG_FEATURES)))
     if rows.any():
-        columns[rows] = hog_features(image, boxes[rows], hog)
+        columns[rows] = hog_features(image, boxes[rows], hog, daimler)
     return columns
 
 
@@ -214,11 +268,17 @@ def pairwise_iou(boxes: np.ndarray, others: np.ndarray | None = None) -> np.ndar
 
 
 def verifier_features(
-    image: np.ndarray, poses: Poses, hog=None, hog_rows: np.ndarray | None = None
+    image: np.ndarray,
+    poses: Poses,
+    hog=None,
+    hog_rows: np.ndarray | None = None,
+    daimler=True,
 ) -> np.ndarray:
     """(H, W, 3) uint8 image and its `Poses` (original pixels) -> (N, F) float32 features
     (`FEATURE_NAMES`). ``hog_rows`` (N,) bool: compute the HOG score only for these
-    detections (the others' HOG columns, `HOG_FEATURES`, are left 0; None: all)."""
+    detections (the others' HOG columns, `HOG_FEATURES`, are left 0; None: all).
+    ``daimler``: True or `_daimler`'s descriptor; falsy: its column is left 0 (weights
+    that do not read it need not pay for it)."""
     n = len(poses)
     if n == 0:
         return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
@@ -263,7 +323,7 @@ def verifier_features(
         ),
         axis=1,
     )
-    features[:, HOG_FEATURES] = _hog_columns(image, boxes, hog, hog_rows)
+    features[:, HOG_FEATURES] = _hog_columns(image, boxes, hog, hog_rows, daimler)
     return features.astype(np.float32)
 
 
@@ -276,7 +336,10 @@ class DetectionVerifier:
             (H, F) and ``hidden.bias`` (H,) (absent for logistic regression), ``output.weight``
             (1, H or F), ``output.bias`` (1,); optionally the cascade (module docstring):
             ``cascade.weight`` (F,), ``cascade.bias``, ``cascade.margin``,
-            ``cascade.accept_logit`` (1,) each.
+            ``cascade.accept_logit`` (1,) each; optionally ``offset.score_logit`` (1,), a
+            residual verifier's weight on the network's own logit (`OFFSET_KEY`);
+            optionally ``calibration.logit_in`` / ``calibration.logit_out`` (K,) increasing
+            knots of a monotone map applied to the logit (`CALIBRATION_KEYS`).
         name: where the weights came from (for messages and reports).
         cascade: use the weights' cascade when they have one (False: HOG for every crop).
 
@@ -293,15 +356,17 @@ class DetectionVerifier:
         if missing:
             raise ValueError(f"{name} is not a detection verifier (no {', '.join(missing)})")
         inputs = self.weights["mean"].shape[0]
-        if inputs not in (BASE_FEATURES, len(FEATURE_NAMES)):
+        if inputs not in (BASE_FEATURES, ROUND4_FEATURES, len(FEATURE_NAMES)):
             raise ValueError(
                 f"{name} reads {inputs} features, this version computes {len(FEATURE_NAMES)}: "
                 "retrain it with scripts/train_verifier.py"
             )
-        self.inputs = inputs  # weights of round 3 read the first BASE_FEATURES
+        self.inputs = inputs  # weights of round 3 / 4 read the first 54 / 57 features
         self.cascade = cascade and CASCADE_KEYS[0] in self.weights
         self.counts = {"detections": 0, "hog_crops": 0}
         self._hog = _hog()
+        # The Daimler SVM's crop only for weights that read its score.
+        self._daimler = _daimler() if inputs > ROUND4_FEATURES else None
 
     @classmethod
     def load(cls, path: str | Path = BUILTIN_VERIFIER, cascade: bool = True) -> DetectionVerifier:
@@ -323,16 +388,35 @@ class DetectionVerifier:
         return (x - self.weights["mean"]) / self.weights["std"]
 
     def logit(self, features: np.ndarray) -> np.ndarray:
-        """(N, F) features -> (N,) the full verifier's logit."""
+        """(N, F) features -> (N,) the full verifier's logit (a residual verifier's
+        ``offset.score_logit`` adds that multiple of the network's own logit, feature 0)."""
         w = self.weights
         x = self._standardised(features)
         if "hidden.weight" in w:
             x = np.maximum(x @ w["hidden.weight"].T + w["hidden.bias"], 0.0)
-        return x @ w["output.weight"].T.reshape(-1) + float(w["output.bias"].reshape(-1)[0])
+        logit = x @ w["output.weight"].T.reshape(-1) + float(w["output.bias"].reshape(-1)[0])
+        if OFFSET_KEY in w:
+            logit = logit + float(w[OFFSET_KEY].reshape(-1)[0]) * features[:, 0]
+        return logit
+
+    def calibrated(self, logit: np.ndarray) -> np.ndarray:
+        """(N,) raw logits -> (N,) the logits the scores are made of (the calibration, if
+        the weights have one: a monotone map, so the ranking does not change)."""
+        if CALIBRATION_KEYS[0] not in self.weights:
+            return logit
+        return piecewise_linear(logit, *(self.weights[key].reshape(-1) for key in CALIBRATION_KEYS))
+
+    def raw_limit(self, threshold: float) -> float:
+        """The raw logit at which the score reaches ``threshold`` (0 < threshold < 1)."""
+        limit = float(np.log(threshold / (1 - threshold)))
+        if CALIBRATION_KEYS[0] not in self.weights:
+            return limit
+        knots_in, knots_out = (self.weights[key].reshape(-1) for key in CALIBRATION_KEYS)
+        return float(piecewise_linear(np.array([limit]), knots_out, knots_in)[0])  # the inverse
 
     def probability(self, features: np.ndarray) -> np.ndarray:
         """(N, F) features -> (N,) probability of a person (the full verifier)."""
-        return _sigmoid(self.logit(features))
+        return _sigmoid(self.calibrated(self.logit(features)))
 
     def cheap_logit(self, features: np.ndarray) -> np.ndarray:
         """(N, F) features (HOG column unread) -> (N,) the cascade's cheap logit."""
@@ -347,27 +431,29 @@ class DetectionVerifier:
         accept = cheap > float(self.weights["cascade.accept_logit"].reshape(-1)[0]) + margin
         if threshold <= 0:  # nothing is dropped: no early rejects
             return np.zeros_like(accept), accept
-        limit = np.log(threshold / (1 - threshold)) if threshold < 1 else np.inf
+        limit = self.raw_limit(threshold) if threshold < 1 else np.inf
         return cheap < limit - margin, accept
 
     def __call__(self, image: np.ndarray, poses: Poses, threshold: float = 0.0) -> Poses:
         """The detections of ``image`` with the verifier's probability as their score and
         the network's in ``data["network_score"]``; those below ``threshold`` dropped."""
         if self.cascade and len(poses):
-            features = verifier_features(image, poses, self._hog, np.zeros(len(poses), bool))
+            nothing = np.zeros(len(poses), bool)  # no HOG crop yet
+            features = verifier_features(image, poses, self._hog, nothing, self._daimler)
             cheap = self.cheap_logit(features)
             reject, accept = self.cascade_decisions(cheap, threshold)
             full = ~(reject | accept)
-            probability = _sigmoid(cheap)  # (N,) the cheap score where it decided
+            probability = _sigmoid(self.calibrated(cheap))  # (N,) cheap, where it decided
             probability[reject] = 0.0  # below the threshold: dropped
             if full.any():
                 boxes = poses.boxes[full].astype(np.float64)
-                hog = hog_features(image, boxes, self._hog)  # (M, 4)
+                hog = hog_features(image, boxes, self._hog, self._daimler)  # (M, 5)
                 features[np.ix_(full, HOG_FEATURES)] = hog
                 probability[full] = self.probability(features[full])
             hog_crops = int(full.sum())
         else:
-            probability = self.probability(verifier_features(image, poses, self._hog))
+            features = verifier_features(image, poses, self._hog, None, self._daimler)
+            probability = self.probability(features)
             hog_crops = len(poses)
         self.counts["detections"] += len(poses)
         self.counts["hog_crops"] += hog_crops
@@ -383,6 +469,15 @@ class DetectionVerifier:
             data={**poses.data, "network_score": poses.scores},
         )
         return rescored[probability >= threshold]
+
+
+def piecewise_linear(x: np.ndarray, knots_in: np.ndarray, knots_out: np.ndarray) -> np.ndarray:
+    """(N,) values through the increasing piecewise-linear map ``knots_in`` -> ``knots_out``
+    (K,), continued with slope 1 beyond the first and the last knot."""
+    inside = np.interp(x, knots_in, knots_out)
+    below = knots_out[0] + (x - knots_in[0])
+    above = knots_out[-1] + (x - knots_in[-1])
+    return np.where(x < knots_in[0], below, np.where(x > knots_in[-1], above, inside))
 
 
 def _sigmoid(logit: np.ndarray) -> np.ndarray:

@@ -21,7 +21,12 @@ layer, trained full-batch with Adam on class-balanced binary cross-entropy plus 
 operating point: the output bias is shifted so that, on the validation split, the
 verifier's score >= `OPERATING_SCORE` keeps as many positives as the network's score >=
 `OPERATING_SCORE` did (no recall lost on validation), and among the candidates the one that
-keeps the fewest validation negatives there wins.
+keeps the fewest validation negatives there wins. With ``max_ap_drop`` (round 5) only
+candidates whose ranking of each labelled source's validation detections (`ranking_ap` at
+`AP_SCORE`, the held-out evaluation's threshold) is at most that many points below the
+network's own score's, on every source, may win (if none: the one whose worst source
+drops least): fewer false alarms on real photographs must not be bought with the
+labelled frames' AP.
 """
 
 from __future__ import annotations
@@ -36,11 +41,14 @@ import cv2
 import numpy as np
 
 from crowdpose3d.engine.verifier import (
+    CALIBRATION_KEYS,
     FEATURE_NAMES,
     HOG_FEATURES,
+    OFFSET_KEY,
     VERIFIER_INPUT_SCORE,
     DetectionVerifier,
     pairwise_iou,
+    piecewise_linear,
     verifier_features,
 )
 from crowdpose3d.poses import Poses
@@ -53,6 +61,7 @@ __all__ = [
     "fit_verifier",
     "label_detections",
     "photo_views",
+    "ranking_ap",
     "save_verifier",
 ]
 
@@ -61,6 +70,7 @@ POSITIVE_IOU = 0.5  # a detection matched to a person at this IoU is a positive 
 IGNORE_IOU = 0.3  # unmatched detections overlapping a person this much are left out
 VALIDATION_EVERY = 5  # one group (sequence / photograph) in five is the validation split
 OPERATING_SCORE = 0.5  # the score threshold the issue's targets use
+AP_SCORE = 0.3  # the held-out evaluation's score threshold (`crowdpose3d eval` in the docs)
 TILE_ZOOM = 2  # photographs are also seen as tiles of the photo zoomed to 2x the input
 EPOCHS = 1500  # full-batch Adam steps
 LEARNING_RATE = 0.01
@@ -186,10 +196,13 @@ def _train(
     l2: float,
     seed: int,
     photo: np.ndarray | None = None,
+    offset: np.ndarray | None = None,
 ) -> dict:
     """Full-batch Adam on class-balanced BCE + L2 -> weights (standardised inputs).
     ``photo`` (N,) bool: negatives from empty photographs; given, they and the labelled
-    frames' negatives each carry half of the negatives' weight."""
+    frames' negatives each carry half of the negatives' weight. ``offset`` (N,): a fixed
+    logit added to the model's (a residual verifier: the network's own logit)."""
+    offset = np.zeros(len(y)) if offset is None else offset
     rng = np.random.default_rng(seed)
     f = x.shape[1]
     params = {}
@@ -207,7 +220,7 @@ def _train(
     moments = {k: (np.zeros_like(v), np.zeros_like(v)) for k, v in params.items()}
     for step in range(1, EPOCHS + 1):
         h = np.maximum(x @ params["hidden.weight"].T + params["hidden.bias"], 0) if hidden else x
-        logit = h @ params["output.weight"][0] + params["output.bias"][0]  # (N,)
+        logit = h @ params["output.weight"][0] + params["output.bias"][0] + offset  # (N,)
         p = 1 / (1 + np.exp(-np.clip(logit, -50, 50)))
         d_logit = weight * (p - y)  # (N,)
         grads = {
@@ -227,11 +240,25 @@ def _train(
     return params
 
 
-def _logits(params: dict, x: np.ndarray) -> np.ndarray:
+def _logits(params: dict, x: np.ndarray, offset: np.ndarray) -> np.ndarray:
     h = np.maximum(x @ params["hidden.weight"].T + params["hidden.bias"], 0) if (
         "hidden.weight" in params
     ) else x  # fmt: skip
-    return h @ params["output.weight"][0] + params["output.bias"][0]
+    return h @ params["output.weight"][0] + params["output.bias"][0] + offset
+
+
+def ranking_ap(scores: np.ndarray, labels: np.ndarray, threshold: float = AP_SCORE) -> float:
+    """Average precision (0-100) of detections ranked by ``scores`` (N,) with ``labels``
+    (N,) 1/0: the positives among all N are the people to find, those scored below
+    ``threshold`` are dropped (missed). Like the evaluator's AP, but over the detections
+    only (people no detection reached do not count)."""
+    positives = int((labels == 1).sum())
+    if positives == 0:
+        return 0.0
+    keep = scores >= threshold
+    hits = labels[keep][np.argsort(-scores[keep], kind="stable")] == 1  # (K,) ranked
+    precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    return float(100 * precision[hits].sum() / positives)
 
 
 def fit_verifier(
@@ -240,6 +267,9 @@ def fit_verifier(
     log: Callable[[str], None] = print,
     dropped: Sequence[str] = (),
     balance_negatives: bool = False,
+    max_ap_drop: float | None = None,
+    residual: bool = False,
+    calibration_scores: Sequence[float] = (),
 ) -> tuple[dict[str, np.ndarray], list[dict]]:
     """Fit each (hidden units, L2) candidate on the training split, set its operating point
     and score it on the validation split -> (the best one's weights, one report row per
@@ -247,7 +277,13 @@ def fit_verifier(
     their standardised value is 0 in training and their input weights are 0.
     ``balance_negatives``: the negatives of the empty photographs (sources ``photos*``) and
     those of the labelled frames each carry half of the negatives' weight (more photographs'
-    views must not drown the labelled frames' duplicates and loose boxes)."""
+    views must not drown the labelled frames' duplicates and loose boxes). ``max_ap_drop``:
+    see the module docstring (None: the round-3 rule, fewest negatives wins).
+    ``residual``: the network's logit (feature 0) is a fixed part of the verifier's logit
+    (`OFFSET_KEY`), so the fit learns a correction to it, which L2 keeps small.
+    ``calibration_scores`` (e.g. `AP_SCORE`): besides `OPERATING_SCORE`, at each of these
+    scores too the verifier keeps as many validation positives as the network's score did,
+    through a monotone map of its logit (`CALIBRATION_KEYS`; the ranking is unchanged)."""
     train, val = ~data.validation, data.validation
     mean = data.features[train].mean(0).astype(np.float64)
     std = data.features[train].std(0).astype(np.float64) + 1e-6
@@ -258,37 +294,68 @@ def fit_verifier(
     val_pos = val & (data.labels == 1)
     val_neg = val & (data.labels == 0)
     network_kept = int((data.scores[val_pos] >= OPERATING_SCORE).sum())
-    rows, best = [], None
+    sources = data.source.astype(str)
+    frames = [s for s in np.unique(sources) if not s.startswith("photos")]  # labelled sources
+    in_source = {s: val & (sources == s) for s in frames}  # (N,) validation detections
+    network_ap = {s: ranking_ap(data.scores[m], data.labels[m]) for s, m in in_source.items()}
+    offset = data.features[:, 0].astype(np.float64) * residual  # (N,) 0 unless residual
+    rows, fits = [], []
     for hidden, l2 in candidates:
         photo = np.char.startswith(data.source.astype(str), "photos")[train]
-        params = _train(x[train], y[train], hidden, l2, 0, photo if balance_negatives else None)
+        photo = photo if balance_negatives else None
+        params = _train(x[train], y[train], hidden, l2, 0, photo, offset[train])
         first = "hidden.weight" if hidden else "output.weight"
         params[first][:, unread] = 0.0
-        logits = _logits(params, x)
+        logits = _logits(params, x, offset)
+        if residual:
+            params[OFFSET_KEY] = np.ones(1)
         # Shift the bias so that as many validation positives clear OPERATING_SCORE
         # (logit 0) as the network's score kept there.
         ranked = np.sort(logits[val_pos])[::-1]
         shift = -ranked[max(network_kept - 1, 0)] if len(ranked) else 0.0
         shift = min(shift, 0.0) if network_kept == 0 else shift
         params["output.bias"] = params["output.bias"] + shift
-        kept_neg = int((logits[val_neg] + shift >= 0).sum())
+        logits = logits + shift
+        knots = _calibration(logits[val_pos], data.scores[val_pos], calibration_scores)
+        if knots is not None:
+            params.update(zip(CALIBRATION_KEYS, knots, strict=True))
+            logits = piecewise_linear(logits, *knots)
+        kept_neg = int((logits[val_neg] >= 0).sum())
+        ap = {
+            s: round(ranking_ap(logits[m], data.labels[m], _logit(AP_SCORE)), 3)
+            for s, m in in_source.items()
+        }  # the source's validation AP with this candidate's scores (as logits)
         row = {
             "hidden": hidden,
             "l2": l2,
             "bias_shift": round(float(shift), 3),
-            "val_positives_kept": int((logits[val_pos] + shift >= 0).sum()),
+            "val_positives_kept": int((logits[val_pos] >= 0).sum()),
             "val_negatives_kept": kept_neg,
+            "val_positives_kept_at_ap_score": int((logits[val_pos] >= _logit(AP_SCORE)).sum()),
+            "val_ap": ap,
+            "val_worst_ap_drop": round(max((network_ap[s] - ap[s] for s in ap), default=0.0), 3),
         }
         rows.append(row)
+        fits.append(params)
         log(f"  hidden {hidden:>2} l2 {l2:g}: validation negatives kept at "
-            f"{OPERATING_SCORE} {kept_neg}, positives {row['val_positives_kept']}")  # fmt: skip
-        if best is None or kept_neg < best[0]:
-            best = (kept_neg, params)
-    assert best is not None, "no candidate"
-    weights, cascade = fit_cascade({"mean": mean, "std": std, **best[1]}, data, log)
+            f"{OPERATING_SCORE} {kept_neg}, positives {row['val_positives_kept']}; AP "
+            + ", ".join(f"{s} {ap[s]:.2f} ({network_ap[s]:.2f})" for s in ap))  # fmt: skip
+    assert fits, "no candidate"
+    eligible = [
+        i for i, row in enumerate(rows)
+        if max_ap_drop is None or row["val_worst_ap_drop"] <= max_ap_drop
+    ]  # fmt: skip
+    if eligible:
+        chosen = min(eligible, key=lambda i: rows[i]["val_negatives_kept"])
+    else:  # none keeps the AP: the one whose worst source drops least
+        chosen = min(range(len(rows)), key=lambda i: rows[i]["val_worst_ap_drop"])
+    rows[chosen]["chosen"] = True
+    weights, cascade = fit_cascade({"mean": mean, "std": std, **fits[chosen]}, data, log)
     network = {
+        "network_val_ap": {s: round(a, 3) for s, a in network_ap.items()},
         "network_positives_kept": network_kept,
         "network_negatives_kept": int((data.scores[val_neg] >= OPERATING_SCORE).sum()),
+        "network_positives_kept_at_ap_score": int((data.scores[val_pos] >= AP_SCORE).sum()),
         "val_positives": int(val_pos.sum()),
         "val_negatives": int(val_neg.sum()),
     }
@@ -297,6 +364,30 @@ def fit_verifier(
 
 def _logit(p: float) -> float:
     return float(np.log(p / (1 - p)))
+
+
+def _calibration(
+    logits: np.ndarray, scores: np.ndarray, at: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Validation positives' verifier logits (P,) (already 0 at `OPERATING_SCORE`'s count)
+    and network scores (P,) -> knots (raw logit, output logit), increasing, such that at
+    each score of ``at`` the verifier keeps as many of them as the network's score did
+    (None: no scores besides `OPERATING_SCORE`, or no positives)."""
+    ranked = np.sort(logits)[::-1]  # (P,) best first
+    knots = {0.0: _logit(OPERATING_SCORE)}
+    for score in at:
+        kept = int((scores >= score).sum())
+        raw = float(ranked[kept - 1]) if kept > 0 and len(ranked) else None
+        if score != OPERATING_SCORE and raw is not None and raw not in knots:
+            knots[raw] = _logit(score)  # (a raw logit already a knot: no second one)
+    if len(knots) == 1:
+        return None
+    knots_in, knots_out = [], []
+    for raw, out in sorted(knots.items(), key=lambda pair: pair[1]):  # by output score
+        if not knots_in or (raw > knots_in[-1] and out > knots_out[-1]):  # strictly monotone
+            knots_in.append(raw)
+            knots_out.append(out)
+    return np.array(knots_in), np.array(knots_out)
 
 
 def fit_cascade(
@@ -328,7 +419,8 @@ def fit_cascade(
         out = np.where(reject, -np.inf, np.where(accept, cheap, full[val]))  # (V,) cascade
         changed = np.zeros(len(out), bool)
         for score in DECISION_SCORES:
-            changed |= (out >= _logit(score)) != (full[val] >= _logit(score))
+            limit = verifier.raw_limit(score)  # the raw logit where the score reaches it
+            changed |= (out >= limit) != (full[val] >= limit)
         row = {
             **row,
             "margin": float(margin),

@@ -12,6 +12,7 @@ from typing import Any
 
 RENDERERS = ("solids", "mesh")
 MOTIONS = ("procedural", "jupedsim")
+PHOTO_ZOOM_DEFAULT = (1.0, 1.4)  # `SynthConfig.photo_zoom`'s default
 MAX_PEOPLE = 200  # a hard cap to keep a typo (--max-people 6000) from hanging the renderer
 
 
@@ -41,6 +42,10 @@ class SynthConfig:
     renderer: str = "solids"  # "solids" (fast, painter's algorithm) or "mesh" (anny bodies, OpenGL)
     motion: str = "procedural"  # "procedural" steering or "jupedsim" (collision-free crowds)
     backgrounds: str | None = None  # folder of `crowdpose3d photos`: real photographs behind
+    # How much closer than "just covering the frame" a background photograph is seen,
+    # drawn per sequence (1: the whole photo fits; 3: a third of its width, as the 3x tiles
+    # the detection verifier's photo negatives are cut from).
+    photo_zoom: tuple[float, float] = PHOTO_ZOOM_DEFAULT
 
     def __post_init__(self) -> None:
         def check(condition: bool, message: str) -> None:
@@ -67,6 +72,7 @@ class SynthConfig:
             ("camera_height_m", self.camera_height_m, 0.5, 100.0),
             ("camera_pitch_deg", self.camera_pitch_deg, 0.0, 89.0),
             ("horizontal_fov_deg", self.horizontal_fov_deg, 10.0, 150.0),
+            ("photo_zoom", self.photo_zoom, 1.0, 10.0),
         ):
             check(
                 lo <= low <= high <= hi,
@@ -89,5 +95,9 @@ class SynthConfig:
         check(0 <= self.crf <= 51, f"crf must be in 0..51, got {self.crf}")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready settings (tuples become lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        """JSON-ready settings (tuples become lists). ``photo_zoom`` is left out at its
+        default, so datasets written before it existed still ``--resume``."""
+        settings = asdict(self)
+        if self.photo_zoom == PHOTO_ZOOM_DEFAULT:
+            del settings["photo_zoom"]
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}

@@ -97,7 +97,9 @@ class SynthSequence:
         lighting = sample_lighting(scene_rng)
         background = render_background(view, lighting, scene_rng, road)
         if config.backgrounds is not None:
-            background, lighting = photo_background(config.backgrounds, view, lighting, photo_rng)
+            background, lighting = photo_background(
+                config.backgrounds, view, lighting, photo_rng, config.photo_zoom
+            )
         style = sample_style(camera, lighting, scene_rng)
         if config.motion == "jupedsim":
             crowd = make_pedsim_crowd(view, population, crowd_rng, sim_rng, config, road)
@@ -215,7 +217,11 @@ class SynthSequence:
 
 
 def photo_background(
-    folder: str, view: GroundView, lighting: Lighting, rng: np.random.Generator
+    folder: str,
+    view: GroundView,
+    lighting: Lighting,
+    rng: np.random.Generator,
+    zoom: tuple[float, float] = (1.0, 1.4),
 ) -> tuple[np.ndarray, Lighting]:
     """A real photograph placed for this camera (`photos.place_photo`), and the lighting
     tinted towards the photograph's mean colour, so the people share its white balance.
@@ -229,7 +235,7 @@ def photo_background(
     photo = photos.image(int(rng.integers(len(photos))))
     k = view.camera.intrinsics
     horizon_v = k.cy - k.fy * math.tan(view.pitch)
-    image = place_photo(photo, k, horizon_v, rng)
+    image = place_photo(photo, k, horizon_v, rng, zoom)
     mean = image.reshape(-1, 3).mean(axis=0) + 1.0  # (3,) RGB
     tint = np.clip(mean / mean.mean(), 1 - PHOTO_TINT, 1 + PHOTO_TINT)
     return image, replace(lighting, tint=lighting.tint * tint)
