@@ -300,7 +300,7 @@ def test_openvino_first_calls_from_several_threads_at_once_do_not_deadlock(expor
         import numpy as np
         from crowdpose3d.engine.backends import OpenVinoRunner
         runners = [OpenVinoRunner(Path({str(exported["fp32"])!r}), "bf16", 1) for _ in range(4)]
-        images = np.zeros((1, 64, 96, 3), np.uint8)
+        images = np.zeros((1, 320, 512, 3), np.uint8)
         barrier = threading.Barrier(len(runners))
         def first_call(runner):
             barrier.wait()

@@ -40,7 +40,6 @@ import os
 import tempfile
 import threading
 import weakref
-from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,9 +101,10 @@ TORCH_DTYPES = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 # OpenVINO's INFERENCE_PRECISION_HINT per precision (int8 files carry their own int8 ops;
 # the rest of such a graph runs in f32).
 OPENVINO_HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
-# The image of an OpenVINO runner's first call, made when it is built (`OpenVinoRunner`):
-# (B, H, W, 3) uint8 as the exported graphs take; small, any size divisible by the stride.
-WARM_UP_SHAPE = (1, 64, 64, 3)
+# (H, W) of an OpenVINO runner's first call, made when it is built (`OpenVinoRunner`),
+# unless it is told the model's input size: the shipped models'. (A much smaller image can
+# have fewer candidates than the graph's top-k, which OpenVINO refuses.)
+WARM_UP_SIZE = (320, 512)
 
 
 @dataclass
@@ -440,7 +440,13 @@ class OpenVinoRunner:
 
     backend = "openvino"
 
-    def __init__(self, path: Path, precision: str, threads: int) -> None:
+    def __init__(
+        self,
+        path: Path,
+        precision: str,
+        threads: int,
+        input_size: tuple[int, int] = WARM_UP_SIZE,
+    ) -> None:
         self.precision = precision
         self.path = path
         config = {
@@ -462,7 +468,7 @@ class OpenVinoRunner:
         # holds the GIL, and two threads making their first calls at once deadlock (3 of 16
         # tries, OpenVINO 2026.4: one thread in ``__cxa_guard_acquire`` holding the GIL, the
         # other inside pybind11's ``call_once`` waiting for it; the whole process freezes).
-        self.request.infer([np.zeros(WARM_UP_SHAPE, np.uint8)])
+        self.request.infer([np.zeros((1, *input_size, 3), np.uint8)])  # (B, H, W, 3)
         # Held during a call; taken for good when the interpreter exits (`_park_at_exit`).
         self._calling = threading.Lock()
         atexit.register(_park_at_exit, weakref.ref(self))
@@ -512,10 +518,12 @@ def make_runner(
             raise ValueError("an exported model runs on onnxruntime or openvino, not torch")
         return TorchRunner(model, device, precision, top_k, threads)  # None: torch's own
     threads = threads or default_threads()
-    factories: dict[str, Callable[[Path, str, int], Runner]] = {
-        "onnxruntime": OnnxRuntimeRunner,
-        "openvino": OpenVinoRunner,
-    }
+
+    def build(path: Path, precision: str) -> Runner:
+        if backend == "openvino":
+            return OpenVinoRunner(path, precision, threads, model.input_size)
+        return OnnxRuntimeRunner(path, precision, threads)
+
     if isinstance(model, ExportedModel):
         if precision == "int8" and model.precision != "int8":
             raise ValueError(
@@ -527,12 +535,12 @@ def make_runner(
             precision = "int8"
         if model.kind == "openvino" and backend != "openvino":
             raise ValueError(f"{model.path} is OpenVINO IR: it runs on backend openvino")
-        return factories[backend](model.path, precision, threads)
+        return build(model.path, precision)
     # int8 for OpenVINO: symmetric int8 activations (engine.export.export_model).
     symmetric = backend == "openvino"
     if model.name and top_k == DEFAULT_TOP_K:
         path = exported_file(model.name, int8=precision == "int8", symmetric=symmetric)
-        return factories[backend](path, precision, threads)
+        return build(path, precision)
     from crowdpose3d.engine.export import calibration_images, export_onnx, quantize_int8
 
     with tempfile.TemporaryDirectory(prefix="crowdpose3d_runner_") as folder:
@@ -543,7 +551,7 @@ def make_runner(
             path = quantize_int8(
                 path, Path(folder) / "model_int8.onnx", images, symmetric_activations=symmetric
             )
-        return factories[backend](path, precision, threads)
+        return build(path, precision)
 
 
 def cache_dir() -> Path:
