@@ -727,11 +727,12 @@ def _workers(asked: int | str, options: dict[str, Any], has_threads: bool, sourc
     from crowdpose3d.engine.backends import EXPORTED_SUFFIXES, choose
     from crowdpose3d.engine.predictor import resolve_device
 
-    if str(options.get("model", "")).endswith(EXPORTED_SUFFIXES):  # never torch
-        return 1
+    exported = str(options.get("model", "")).endswith(EXPORTED_SUFFIXES)  # never torch
     try:
         device = resolve_device(options.get("device", "auto"))
-        backend = choose(options.get("backend", "auto"), options.get("precision", "auto"), device)
+        backend = choose(
+            options.get("backend", "auto"), options.get("precision", "auto"), device, exported
+        )
     except (RuntimeError, ValueError):  # a wrong device or backend: the stage's open says so
         return 1
     on_cpu = device.type == "cpu"
