@@ -17,7 +17,10 @@ numpy.
 ``--against REV`` also times the tracker of git revision REV (its tracking/ package and
 track-stage defaults, as ``tracking_peers.py --old-tracker`` loads them) on the same
 frames, the two taking turns for ``ROUNDS`` rounds with each frame counting its fastest
-round, and prints the ratio of the means measured in this one run. The descriptors' own
+round, and prints the ratio of the means measured in this one run, and whether the two
+trackers' outputs are identical on every frame of every crowd (ids equal, boxes and
+filtered roots and velocities equal to ``IDENTICAL_TOLERANCE``): a faster tracker that
+tracked differently would need the held-out tracking benchmark rerun. The descriptors' own
 cost (`appearance_descriptors` on a 1280x720 frame, in the track stage, outside ``update``)
 is printed on its own line.
 """
@@ -43,6 +46,9 @@ WIDTHS = (6, 8, 8, 8, 13, 10)
 IMAGE_SIZE = (720, 1280)  # height, width of the camera
 APPEARANCE_NOISE = 0.02  # std of a person's descriptor from frame to frame (clips: ~0.03)
 ROUNDS = 5  # rounds of --against; each frame counts its fastest round
+#: Largest difference of a box, filtered root or velocity coordinate for two trackers'
+#: outputs to count as identical (float32 outputs: far below their rounding at 30 m).
+IDENTICAL_TOLERANCE = 1e-9
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -132,16 +138,42 @@ def time_filterpy_step(repeats: int = 2000) -> float:
     return (time.perf_counter() - start) / repeats * 1e6
 
 
+def same_output(a: Poses, b: Poses) -> bool:
+    """Whether two trackers' outputs for a frame agree: the same ids in the same order, and
+    boxes, filtered roots and velocities within ``IDENTICAL_TOLERANCE`` (NaN where NaN)."""
+    if not np.array_equal(a.track_id, b.track_id):
+        return False
+    pairs = [(a.boxes, b.boxes)] + [
+        (a.data[key], b.data[key]) for key in ("root_filtered", "velocity")
+    ]
+    return all(
+        x.shape == y.shape and np.allclose(x, y, rtol=0, atol=IDENTICAL_TOLERANCE, equal_nan=True)
+        for x, y in pairs
+    )
+
+
+def differing_frames(frames: list[Poses], make_ours, make_theirs) -> int:
+    """How many of ``frames`` two fresh trackers answer differently (`same_output`)."""
+    ours, theirs = make_ours(), make_theirs()
+    return sum(
+        not same_output(ours.update(poses, frame / FPS), theirs.update(poses, frame / FPS))
+        for frame, poses in enumerate(frames)
+    )
+
+
 def compare(revision: str, people: list[int], num_frames: int, seed: int) -> None:
-    """Mean ms per ``update`` of ours and of ``revision``'s tracker, taking turns."""
+    """Mean ms per ``update`` of ours and of ``revision``'s tracker, taking turns, and
+    whether their outputs are identical on every frame."""
     from tracking_peers import load_old_tracker  # benchmarks/ is on sys.path
 
     from crowdpose3d.stages.track import TrackParams, TrackStage
 
     makers = {"ours": lambda: TrackStage(TrackParams()).tracker}
     makers[revision] = load_old_tracker(revision, {})
+    differ = 0
     for num_people in people:
         frames = make_frames(num_people, num_frames, seed)
+        differ += differing_frames(frames, makers["ours"], makers[revision])
         best = {name: np.full(num_frames - WARM_UP_FRAMES, np.inf) for name in makers}
         for _ in range(ROUNDS):
             for name, make in makers.items():
@@ -151,6 +183,11 @@ def compare(revision: str, people: list[int], num_frames: int, seed: int) -> Non
             f"{num_people:6d} people: ours {ours:.3f} ms, {revision} {theirs:.3f} ms per frame "
             f"(fastest of {ROUNDS} rounds per frame; ours / {revision} = {ours / theirs:.2f})"
         )
+    print(
+        f"outputs identical: {'no' if differ else 'yes'} ({differ} of "
+        f"{num_frames * len(people)} frames differ from {revision}: ids, or boxes, filtered "
+        f"roots or velocities beyond {IDENTICAL_TOLERANCE:g})"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
