@@ -3,13 +3,17 @@ frame, on the cached detections of `tracking_peers.py`'s clips (a speed change m
 change a result).
 
     python benchmarks/tracking_identical.py fa8bece --set cut_box_cue_weight=1
+    python benchmarks/tracking_identical.py 4b7bf1a --verified   # the default pipeline's
 
 Both trackers get each frame's detections with the clip's frame size (as the track stage
 gives it); ours is the track stage's tracker with its defaults and the ``--set`` changes,
 the revision's one is loaded as ``tracking_peers.py --old-tracker`` loads it (its tracking/
 package and its track stage's defaults). Prints, per clip, the frames whose output differs
 (ids, boxes, or the filtered root beyond float32 rounding), and exits 1 if any does.
-Needs the clips' caches: run ``tracking_peers.py`` (both splits) first.
+With ``--verified`` the detections are the verify stage's (``tracking_peers.py
+--verified``, what the default pipeline tracks), each person with the appearance descriptor
+cached beside them. Needs the clips' caches: run ``tracking_peers.py`` (both splits, with
+the same ``--verified``) first.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("revision", help="git revision whose tracker is the reference")
     parser.add_argument(
         "--set", nargs="+", default=[], metavar="KEY=VALUE", help="track-stage settings of ours"
+    )
+    parser.add_argument(
+        "--verified", action="store_true", help="the verified detections with descriptors"
     )
     return parser.parse_args(argv)
 
@@ -66,12 +73,15 @@ def main(argv: list[str] | None = None) -> None:
     total = 0
     for split in ("heldout", "tune"):
         for clip in tracking_peers.clips_of(split, False):
-            cache = tracking_peers.detection_cache.cache_path(
-                clip.folder, tracking_peers.DEFAULT_MODEL
-            )
+            model = tracking_peers.DEFAULT_MODEL
+            suffix = tracking_peers.VERIFIED_SUFFIX if args.verified else ""
+            cache = tracking_peers.detection_cache.cache_path(clip.folder, model + suffix)
             if not cache.is_file():
                 raise SystemExit(f"{cache} is missing: run benchmarks/tracking_peers.py first")
-            frames = tracking_peers.detection_cache.load(cache, tracking_peers.CLIP_SIZE)
+            if args.verified:  # with the descriptors cached beside them
+                frames = tracking_peers.detections(clip, model, verified=True)
+            else:
+                frames = tracking_peers.detection_cache.load(cache, tracking_peers.CLIP_SIZE)
             ours = TrackStage(TrackParams(**params)).tracker
             differ = differing_frames(ours, make_theirs(), frames)
             total += differ
