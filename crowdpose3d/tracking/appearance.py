@@ -54,26 +54,38 @@ def appearance_descriptors(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     tops = y1[:, None] + box_h[:, None] * bands[None, :, 0]  # (N, B)
     spans = box_h[:, None] * (bands[None, :, 1] - bands[None, :, 0])  # (N, B)
     ys = tops[:, :, None] + spans[:, :, None] * _GRID_Y[None, None, :]  # (N, B, R)
-    col = np.clip(xs.astype(np.int64), 0, width - 1)  # (N, C)
-    row = np.clip(ys.astype(np.int64), 0, height - 1)  # (N, B, R)
-    # (N, B, R, C) pixel indices into the flattened image, then one gather.
+    col = np.minimum(np.maximum(xs.astype(np.int64), 0), width - 1)  # (N, C)
+    row = np.minimum(np.maximum(ys.astype(np.int64), 0), height - 1)  # (N, B, R)
+    # (N, B, R, C) pixel indices into the flattened image, then one gather (``take``:
+    # several times faster than fancy indexing here).
     flat = row[:, :, :, None] * width + col[:, None, None, :]
-    pixels = image.reshape(-1, image.shape[2])[flat.reshape(len(boxes), len(BANDS), -1)]
+    pixels = image.reshape(-1, image.shape[2]).take(
+        flat.reshape(len(boxes), len(BANDS), -1), axis=0
+    )  # (N, B, R * C, 3)
     median = _median(pixels)  # (N, B, 3)
     return (median.reshape(len(boxes), DESCRIPTOR_SIZE) / 255.0).astype(np.float32)
 
 
 def _median(pixels: np.ndarray) -> np.ndarray:
     """(N, B, P, 3) uint8 samples -> (N, B, 3) float64 medians over P, as ``np.median``
-    gives them (the mean of the two middle values for an even P): one in-place sort of a
-    copy with the samples last (contiguous), about twice as fast as ``np.median``."""
-    ordered = np.ascontiguousarray(pixels.transpose(0, 1, 3, 2))  # (N, B, 3, P)
-    ordered.sort(axis=-1)
-    count = ordered.shape[-1]
-    high = ordered[..., count // 2].astype(np.float64)
-    if count % 2:
-        return high
-    return (ordered[..., count // 2 - 1] + high) / 2.0
+    gives them (the mean of the two middle values for an even P).
+
+    One sort of every sample at once instead of a sort per group of P (a band's channel:
+    N x B x 3 sorts of 12 values, where numpy's per-row overhead is most of the time): each
+    sample's value is tagged with its group's number in the bits above its 8, so sorting
+    the tagged numbers keeps the groups in order and apart and sorts each one inside
+    (about five times as fast, the same numbers; the tags fit 32 bits up to 2^24 groups,
+    1.4 million people)."""
+    num, bands, count, channels = pixels.shape
+    groups = np.ascontiguousarray(pixels.transpose(0, 1, 3, 2)).reshape(-1, count)  # (G, P)
+    tags = (np.arange(len(groups), dtype=np.uint32) << 8)[:, None]  # (G, 1) group << 8
+    tagged = (groups + tags).ravel()  # (G * P,) uint32: group, then value
+    tagged.sort()
+    ordered = tagged.reshape(-1, count)  # (G, P) each group's samples ascending, tagged
+    high = (ordered[:, count // 2] & 0xFF).astype(np.float64)  # (G,) the upper middle
+    if count % 2 == 0:
+        high = ((ordered[:, count // 2 - 1] & 0xFF) + high) / 2.0
+    return high.reshape(num, bands, channels)
 
 
 def appearance_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
