@@ -14,7 +14,10 @@ from crowdpose3d.stages.track import TrackParams, TrackStage
 from crowdpose3d.tracking import PoseTracker
 from crowdpose3d.tracking.appearance import (
     APPEARANCE,
+    BAND_WIDTH,
+    BANDS,
     DESCRIPTOR_SIZE,
+    GRID,
     appearance_descriptors,
     appearance_distance,
 )
@@ -108,6 +111,40 @@ def test_boxes_beyond_the_image_sample_its_nearest_pixels():
     descriptors = appearance_descriptors(image, boxes)
     assert np.isfinite(descriptors).all()
     assert appearance_descriptors(image, np.zeros((0, 4))).shape == (0, DESCRIPTOR_SIZE)
+
+
+def descriptor_one_by_one(image: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """The descriptor as the module docstring states it, one person and one band at a time:
+    the RGB median of a GRID of pixels in the band's middle BAND_WIDTH, clamped to the
+    image, scaled to [0, 1] (positions in the module's arithmetic order, so that their
+    integer parts agree)."""
+    height, width = image.shape[:2]
+    x1, y1, x2, y2 = box
+    box_w, box_h = x2 - x1, y2 - y1
+    columns = (x1 + BAND_WIDTH[0] * box_w) + ((BAND_WIDTH[1] - BAND_WIDTH[0]) * box_w) * GRID_X
+    bands = []
+    for top, bottom in BANDS:
+        rows = (y1 + box_h * top) + (box_h * (bottom - top)) * GRID_Y
+        samples = [
+            image[min(max(int(y), 0), height - 1), min(max(int(x), 0), width - 1)]
+            for y in rows
+            for x in columns
+        ]  # R x C pixels, (3,) each
+        bands.append(np.median(np.array(samples), axis=0) / 255.0)
+    return np.concatenate(bands)
+
+
+GRID_X = (np.arange(GRID[0]) + 0.5) / GRID[0]  # sample positions across a band, 0-1
+GRID_Y = (np.arange(GRID[1]) + 0.5) / GRID[1]  # and down it
+
+
+def test_the_descriptors_are_each_boxs_band_medians_taken_one_by_one():
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (*SIZE, 3), dtype=np.uint8)
+    corner = rng.uniform([-80, -80], [SIZE[1] + 20, SIZE[0] + 20], (40, 2))  # some beyond
+    boxes = np.concatenate([corner, corner + rng.uniform(2, 300, (40, 2))], axis=1)
+    expected = np.array([descriptor_one_by_one(image, box) for box in boxes], np.float32)
+    np.testing.assert_array_equal(appearance_descriptors(image, boxes), expected)
 
 
 @pytest.mark.parametrize(("speed_px", "apart_px"), [(6.0, 10.0), (15.0, 20.0)])
