@@ -167,7 +167,7 @@ def pair_assignment(
     col_taken = np.zeros(num_cols, bool)
     col_taken[matched_cols] = True
     return Assignment(
-        np.stack([matched_rows, matched_cols], axis=1),  # (K, 2)
+        np.column_stack([matched_rows, matched_cols]),  # (K, 2)
         (~row_taken).nonzero()[0],
         (~col_taken).nonzero()[0],
     )
@@ -178,5 +178,7 @@ def _compact(indices: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     is among them (``np.unique(..., return_inverse=True)`` without sorting)."""
     present = np.zeros(size, bool)
     present[indices] = True
-    position = np.cumsum(present) - 1  # (size,) rank of each present index
-    return present.nonzero()[0], position[indices]
+    distinct = present.nonzero()[0]  # (U,) ascending
+    position = np.empty(size, np.int64)  # (size,) rank of each present index
+    position[distinct] = np.arange(len(distinct))
+    return distinct, position[indices]
