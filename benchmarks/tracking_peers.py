@@ -324,28 +324,38 @@ def run_peer(name: str, frames: list[Frame], path: Path, fps: float) -> float:
     return elapsed / max(len(frames), 1) * 1e3
 
 
-def load_old_tracker(revision: str, params: dict):
-    """``PoseTracker`` and the track stage's defaults as they were at git ``revision``,
-    imported from a temporary copy of that revision's tracking/ and stages/track.py (its
-    tracking/__init__.py replaced by an empty one: the tracker imports its modules directly)."""
+def old_tracking_module(revision: str, name: str):
+    """Module ``name`` ("tracker", "appearance"...) of git ``revision``'s tracking/ package,
+    imported from a temporary copy of that package (its __init__.py replaced by an empty
+    one: the tracker imports its modules directly); copied once per revision."""
     import importlib
-    import inspect
     import re
 
     package = "old_tracking_" + re.sub(r"\W", "_", revision)
-    folder = Path(tempfile.mkdtemp(prefix="old_tracker_")) / package
-    folder.mkdir()
-    listed = subprocess.run(
-        ["git", "ls-tree", "--name-only", revision, "crowdpose3d/tracking/"],
-        capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
-    for name in (Path(p).name for p in listed if p.endswith(".py")):
-        text = subprocess.run(
-            ["git", "show", f"{revision}:crowdpose3d/tracking/{name}"],
+    if package not in sys.modules:
+        folder = Path(tempfile.mkdtemp(prefix="old_tracker_")) / package
+        folder.mkdir()
+        listed = subprocess.run(
+            ["git", "ls-tree", "--name-only", revision, "crowdpose3d/tracking/"],
             capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
-        (folder / name).write_text(text.replace("crowdpose3d.tracking.", f"{package}."))
-    (folder / "__init__.py").write_text("")  # after the copies: replaces theirs
+        ).stdout.split()  # fmt: skip
+        for file in (Path(p).name for p in listed if p.endswith(".py")):
+            text = subprocess.run(
+                ["git", "show", f"{revision}:crowdpose3d/tracking/{file}"],
+                capture_output=True, text=True, check=True,
+            ).stdout  # fmt: skip
+            (folder / file).write_text(text.replace("crowdpose3d.tracking.", f"{package}."))
+        (folder / "__init__.py").write_text("")  # after the copies: replaces theirs
+        sys.path.insert(0, str(folder.parent))
+    return importlib.import_module(f"{package}.{name}")
+
+
+def load_old_tracker(revision: str, params: dict):
+    """``PoseTracker`` and the track stage's defaults as they were at git ``revision``
+    (`old_tracking_module`, and that revision's stages/track.py for the defaults)."""
+    import inspect
+    import re
+
     stage = subprocess.run(
         ["git", "show", f"{revision}:crowdpose3d/stages/track.py"],
         capture_output=True, text=True, check=True,
@@ -354,8 +364,7 @@ def load_old_tracker(revision: str, params: dict):
         key: float(value) if "." in value else int(value)
         for key, value in re.findall(r"^    (\w+): \w+ = Field\(([\d.]+)", stage, re.M)
     }
-    sys.path.insert(0, str(folder.parent))
-    module = importlib.import_module(f"{package}.tracker")
+    module = old_tracking_module(revision, "tracker")
     accepted = inspect.signature(module.PoseTracker).parameters  # not the box model's fields
     defaults = {key: value for key, value in defaults.items() if key in accepted}
     return lambda: module.PoseTracker(**{**defaults, **params})

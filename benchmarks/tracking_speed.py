@@ -20,7 +20,8 @@ frames, the two taking turns for ``ROUNDS`` rounds with each frame counting its 
 round, and prints the ratio of the means measured in this one run, and whether the two
 trackers' outputs are identical on every frame of every crowd (ids equal, boxes and
 filtered roots and velocities equal to ``IDENTICAL_TOLERANCE``): a faster tracker that
-tracked differently would need the held-out tracking benchmark rerun. The descriptors' own
+tracked differently would need the held-out tracking benchmark rerun; and the same for
+that revision's descriptors (their cost, and whether they are equal). The descriptors' own
 cost (`appearance_descriptors` on a 1280x720 frame, in the track stage, outside ``update``)
 is printed on its own line.
 """
@@ -49,6 +50,8 @@ ROUNDS = 5  # rounds of --against; each frame counts its fastest round
 #: Largest difference of a box, filtered root or velocity coordinate for two trackers'
 #: outputs to count as identical (float32 outputs: far below their rounding at 30 m).
 IDENTICAL_TOLERANCE = 1e-9
+#: The same for a descriptor's values in [0, 1] (float32: far below the 1/255 of a pixel).
+DESCRIPTOR_TOLERANCE = 1e-6
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -116,14 +119,19 @@ def time_tracker(frames: list[Poses], make=PoseTracker) -> tuple[np.ndarray, flo
     return times, float(np.mean(outputs[WARM_UP_FRAMES:])), tracker.ids_issued
 
 
-def time_descriptors(frames: list[Poses], seed: int) -> float:
-    """Milliseconds of `appearance_descriptors` per frame of ``frames`` on a random
-    1280x720 image (its cost does not depend on the pixels)."""
-    image = np.random.default_rng(seed).integers(0, 256, (*IMAGE_SIZE, 3), dtype=np.uint8)
+def time_descriptors(frames: list[Poses], seed: int, describe=appearance_descriptors) -> float:
+    """Milliseconds of ``describe`` (`appearance_descriptors`) per frame of ``frames`` on a
+    random 1280x720 image (its cost does not depend on the pixels)."""
+    image = random_image(seed)
     start = time.perf_counter()
     for poses in frames:
-        appearance_descriptors(image, poses.boxes)
+        describe(image, poses.boxes)
     return (time.perf_counter() - start) / max(len(frames), 1) * 1e3
+
+
+def random_image(seed: int) -> np.ndarray:
+    """(720, 1280, 3) uint8 random pixels, for the descriptors."""
+    return np.random.default_rng(seed).integers(0, 256, (*IMAGE_SIZE, 3), dtype=np.uint8)
 
 
 def time_filterpy_step(repeats: int = 2000) -> float:
@@ -161,19 +169,45 @@ def differing_frames(frames: list[Poses], make_ours, make_theirs) -> int:
     )
 
 
+def differing_descriptors(frames: list[Poses], seed: int, ours, theirs) -> int:
+    """How many of ``frames`` two descriptor functions describe differently (beyond
+    ``DESCRIPTOR_TOLERANCE``) on the random image of ``seed``."""
+    image = random_image(seed)
+    return sum(
+        not np.allclose(
+            ours(image, poses.boxes), theirs(image, poses.boxes), rtol=0, atol=DESCRIPTOR_TOLERANCE
+        )
+        for poses in frames
+    )
+
+
 def compare(revision: str, people: list[int], num_frames: int, seed: int) -> None:
     """Mean ms per ``update`` of ours and of ``revision``'s tracker, taking turns, and
-    whether their outputs are identical on every frame."""
-    from tracking_peers import load_old_tracker  # benchmarks/ is on sys.path
+    whether their outputs are identical on every frame; the same for the appearance
+    descriptors (the fastest of ``ROUNDS`` rounds' mean ms per frame; equal to
+    ``DESCRIPTOR_TOLERANCE``)."""
+    from tracking_peers import load_old_tracker, old_tracking_module  # benchmarks/ on sys.path
 
     from crowdpose3d.stages.track import TrackParams, TrackStage
 
     makers = {"ours": lambda: TrackStage(TrackParams()).tracker}
     makers[revision] = load_old_tracker(revision, {})
-    differ = 0
+    describers = {"ours": appearance_descriptors}
+    try:
+        describers[revision] = old_tracking_module(revision, "appearance").appearance_descriptors
+    except ModuleNotFoundError:  # a revision before the descriptors: trackers only
+        describers = {}
+    differ = described_differ = 0
+    descriptor_ms = {}
     for num_people in people:
         frames = make_frames(num_people, num_frames, seed)
         differ += differing_frames(frames, makers["ours"], makers[revision])
+        if describers:
+            described_differ += differing_descriptors(frames, seed, *describers.values())
+            descriptor_ms[num_people] = {
+                name: min(time_descriptors(frames, seed, describe) for _ in range(ROUNDS))
+                for name, describe in describers.items()
+            }
         best = {name: np.full(num_frames - WARM_UP_FRAMES, np.inf) for name in makers}
         for _ in range(ROUNDS):
             for name, make in makers.items():
@@ -188,6 +222,19 @@ def compare(revision: str, people: list[int], num_frames: int, seed: int) -> Non
         f"{num_frames * len(people)} frames differ from {revision}: ids, or boxes, filtered "
         f"roots or velocities beyond {IDENTICAL_TOLERANCE:g})"
     )
+    for num_people, ms in descriptor_ms.items():
+        ours, theirs = ms["ours"], ms[revision]
+        print(
+            f"{num_people:6d} people, appearance descriptors: ours {ours:.3f} ms, {revision} "
+            f"{theirs:.3f} ms per frame (ours / {revision} = {ours / theirs:.2f})"
+        )
+    if describers:
+        print(
+            f"descriptors identical: {'no' if described_differ else 'yes'} ({described_differ} "
+            f"of {num_frames * len(people)} frames differ beyond {DESCRIPTOR_TOLERANCE:g})"
+        )
+    else:
+        print(f"{revision} has no appearance descriptors to compare")
 
 
 def main(argv: list[str] | None = None) -> None:
