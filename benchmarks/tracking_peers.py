@@ -336,7 +336,7 @@ def old_tracking_module(revision: str, name: str):
         folder = Path(tempfile.mkdtemp(prefix="old_tracker_")) / package
         folder.mkdir()
         listed = subprocess.run(
-            ["git", "ls-tree", "--name-only", revision, "crowdpose3d/tracking/"],
+            ["git", "ls-tree", "--full-tree", "--name-only", revision, "crowdpose3d/tracking/"],
             capture_output=True, text=True, check=True,
         ).stdout.split()  # fmt: skip
         for file in (Path(p).name for p in listed if p.endswith(".py")):
