@@ -9,7 +9,9 @@ Clips: `crowdpose3d synth` (solids renderer, or mesh with ``--renderer mesh``; 9
 people walking between waypoints, crossing each other, stopping a while at waypoints:
 standing people) with 10-60 people; with ``--backgrounds PHOTO_DIR`` in front of real
 photographs (`crowdpose3d photos`, training split), where the model's false alarms on
-real walls, windows and poles are what a track must not become.
+real walls, windows and poles are what a track must not become; with ``--renderer mesh
+--street-furniture`` among lamp posts, signs, tripods, bollards and bins (the things it
+fires on in real street footage).
 Held-out seeds (reported) and tuning seeds (used to choose the track stage's defaults)
 never overlap, and neither overlaps the demo's or the training data's seeds.
 
@@ -104,6 +106,7 @@ class Clip:
     seed: int
     renderer: str = "solids"
     backgrounds: str | None = None  # a `crowdpose3d photos` folder behind the people
+    street_furniture: bool = False  # mesh renderer: lamp posts, signs, tripods... among them
 
     @property
     def folder(self) -> Path:
@@ -129,6 +132,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=("solids", "mesh"),
         default="solids",
         help="synth renderer of the clips (mesh: the mesh extra and EGL, slower)",
+    )
+    parser.add_argument(
+        "--street-furniture",
+        action="store_true",
+        help="with --renderer mesh: street furniture among the people (cached apart)",
     )
     parser.add_argument(
         "--backgrounds",
@@ -168,6 +176,7 @@ def clips_of(
     renderer: str = "solids",
     only: list[int] | None = None,
     backgrounds: str | None = None,
+    street_furniture: bool = False,
 ) -> list[Clip]:
     seeds = SEEDS[split][:1] if quick else SEEDS[split]
     unknown = sorted(set(only or ()) - set(seeds))
@@ -186,7 +195,11 @@ def clips_of(
                 name += f"_{renderer}"
             if backgrounds is not None:
                 name += "_photos"
-            clips.append(Clip(name, fps, frames, people, seed, renderer, backgrounds))
+            if street_furniture:
+                name += "_furniture"
+            clips.append(
+                Clip(name, fps, frames, people, seed, renderer, backgrounds, street_furniture)
+            )
     return clips
 
 
@@ -200,6 +213,7 @@ def make_clip(clip: Clip) -> None:
         "--min-people", str(clip.people[0]), "--max-people", str(clip.people[1]), "--overwrite",
         "--renderer", clip.renderer,
         *(["--backgrounds", clip.backgrounds] if clip.backgrounds else []),
+        *(["--street-furniture"] if clip.street_furniture else []),
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode:
@@ -512,7 +526,11 @@ def sweep(clips, cached, gts, grid: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    clips = clips_of(args.split, args.quick, args.renderer, args.seeds, args.backgrounds)
+    if args.street_furniture and args.renderer != "mesh":
+        raise SystemExit("--street-furniture needs --renderer mesh")
+    clips = clips_of(
+        args.split, args.quick, args.renderer, args.seeds, args.backgrounds, args.street_furniture
+    )
     print(
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; split "
         f"{args.split}, {len(clips)} {args.renderer} clips, model {args.model}"
