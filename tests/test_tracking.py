@@ -462,7 +462,8 @@ def test_missed_person_keeps_id_within_lost_buffer(gap_frames, same_id):
 def test_low_score_detection_continues_a_track_but_never_starts_one():
     continuing = Walker(1, (-2.0, 0.6, 6.0), (1.0, 0.0, 0.0))
     faint = Walker(2, (2.0, 0.6, 8.0), (-0.5, 0.0, 0.0))
-    tracker = PoseTracker(high_score_threshold=0.5, low_score_threshold=0.1)
+    # the second pass alone: no confidence gate (its average of 0.3s would hide the track)
+    tracker = PoseTracker(high_score_threshold=0.5, low_score_threshold=0.1, min_track_confidence=0)
 
     def score(frame, walker):
         return 0.3 if walker is faint or frame >= 20 else 0.9
@@ -472,6 +473,9 @@ def test_low_score_detection_continues_a_track_but_never_starts_one():
     assert 2 not in ids  # the always-faint person is never output
     assert len(ids[1]) == 60 - DELAY and len(set(ids[1])) == 1  # through its faint frames
     assert len(tracker.tracks) == 1
+    gated = PoseTracker(high_score_threshold=0.5, low_score_threshold=0.1)  # the default gate
+    outputs = run(gated, [continuing, faint], 60, score=score)
+    assert 20 < len(ids_per_person(outputs)[1]) < 60 - DELAY  # hidden as its average falls
     below_low = PoseTracker(high_score_threshold=0.5, low_score_threshold=0.4)
     outputs = run(below_low, [continuing], 60, score=lambda f, w: 0.3 if f >= 20 else 0.9)
     assert sum(len(out) for out in outputs[20:]) == 0  # ignored below low_score_threshold

@@ -345,8 +345,8 @@ class PoseTracker:
         appearance_weight: float = 1.0,
         appearance_scale: float = 0.1,
         appearance_smoothing: float = 0.95,
-        min_track_confidence: float = 0.0,
-        confidence_time_s: float = 1.0,
+        min_track_confidence: float = 0.7,
+        confidence_time_s: float = 3.0,
         motion_model: KalmanFilterXYZ | None = None,
         box_model: KalmanFilterBox | None = None,
     ) -> None:
