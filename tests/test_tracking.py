@@ -462,7 +462,8 @@ def test_missed_person_keeps_id_within_lost_buffer(gap_frames, same_id):
 def test_low_score_detection_continues_a_track_but_never_starts_one():
     continuing = Walker(1, (-2.0, 0.6, 6.0), (1.0, 0.0, 0.0))
     faint = Walker(2, (2.0, 0.6, 8.0), (-0.5, 0.0, 0.0))
-    tracker = PoseTracker(high_score_threshold=0.5, low_score_threshold=0.1)
+    # the second pass alone: no confidence gate (its average of 0.3s would hide the track)
+    tracker = PoseTracker(high_score_threshold=0.5, low_score_threshold=0.1, min_track_confidence=0)
 
     def score(frame, walker):
         return 0.3 if walker is faint or frame >= 20 else 0.9
@@ -472,6 +473,9 @@ def test_low_score_detection_continues_a_track_but_never_starts_one():
     assert 2 not in ids  # the always-faint person is never output
     assert len(ids[1]) == 60 - DELAY and len(set(ids[1])) == 1  # through its faint frames
     assert len(tracker.tracks) == 1
+    gated = PoseTracker(high_score_threshold=0.5, low_score_threshold=0.1)  # the default gate
+    outputs = run(gated, [continuing, faint], 60, score=score)
+    assert 20 < len(ids_per_person(outputs)[1]) < 60 - DELAY  # hidden as its average falls
     below_low = PoseTracker(high_score_threshold=0.5, low_score_threshold=0.4)
     outputs = run(below_low, [continuing], 60, score=lambda f, w: 0.3 if f >= 20 else 0.9)
     assert sum(len(out) for out in outputs[20:]) == 0  # ignored below low_score_threshold
@@ -487,6 +491,39 @@ def test_tentative_tracks_are_not_output_before_min_hits():
     outputs = run(PoseTracker(min_hits_to_confirm=3), [walker], 6, visible=lambda f, w: f != 2)
     assert [len(out) for out in outputs] == [0, 0, 0, 0, 0, 1]
     assert outputs[-1].track_id.tolist() == [1]  # ids go to confirmed tracks only
+
+
+def test_a_track_the_model_doubts_frame_after_frame_is_not_output():
+    person = Walker(1, (-2.0, 0.6, 6.0), (1.0, 0.0, 0.0))
+    pole = Walker(2, (2.5, 0.6, 9.0), (0.0, 0.0, 0.0))  # a thing scored 0.75 every frame
+
+    def score(frame, walker):
+        if walker is pole:
+            return 0.75
+        return 0.5 if 60 <= frame < 66 else 0.95  # the person's score dips for 0.2 s
+
+    tracker = PoseTracker(min_track_confidence=0.85, confidence_time_s=1.0)
+    outputs = run(tracker, [person, pole], 120, score=score)
+    ids = ids_per_person(outputs)
+    assert 2 not in ids  # the pole starts a track (0.75 >= new_track_score) never output
+    assert ids[1] == [1] * (120 - DELAY)  # the person through the dip, with the first id
+    assert len(tracker.tracks) == 2  # the pole's track takes its detections, no new ones
+    assert tracker.ids_issued == 1
+    confidence = dict(zip(tracker.tracks.ids.tolist(), tracker.tracks.confidence.tolist()))
+    assert confidence[-1] == pytest.approx(0.75)  # the pole's, still without an id
+    ungated = ids_per_person(run(PoseTracker(), [person, pole], 120, score=score))
+    assert len(ungated[2]) == 120 - DELAY  # without the gate the pole is a track
+
+
+def test_a_track_is_output_once_its_confidence_rises():
+    person = Walker(1, (-2.0, 0.6, 6.0), (1.0, 0.0, 0.0))
+    tracker = PoseTracker(min_track_confidence=0.8, confidence_time_s=0.5)
+    outputs = run(tracker, [person], 60, score=lambda f, w: 0.72 if f < 30 else 0.98)
+    shown = [len(out) for out in outputs]
+    assert shown[:30] == [0] * 30
+    first = shown.index(1)  # average 0.72 -> 0.98 crosses 0.8 after about 0.18 s
+    assert 33 <= first <= 38 and shown[first:] == [1] * (60 - first)
+    assert {int(i) for out in outputs for i in out.track_id} == {1}
 
 
 def test_velocity_estimate_matches_walking_speed_with_dropped_frames():
@@ -582,6 +619,10 @@ def test_parameter_checks():
         PoseTracker(high_score_threshold=0.3, low_score_threshold=0.5)
     with pytest.raises(TypeError):
         PoseTracker(0.5)  # keyword parameters only
+    with pytest.raises(ValueError, match="confidence_time_s"):
+        PoseTracker(confidence_time_s=0.0)
+    with pytest.raises(ValueError, match="min_track_confidence"):
+        PoseTracker(min_track_confidence=1.5)
 
 
 def test_one_box_iou_with_one_empty_union_rule():

@@ -31,8 +31,11 @@ Each frame, with every time in seconds so the same settings serve 5 and 30 fps:
    after ``lost_track_buffer_s``, or ``occluded_track_buffer_s`` while a person in front of
    it (depth ordering: lower box bottom, or nearer root) covers its predicted box.
 
-The output is the input detections that belong to confirmed tracks, selected by index from
-the input, so nothing is ever re-matched to its own detection by overlap.
+The output is the input detections that belong to confirmed tracks whose confidence (a
+moving average of their detections' scores over ``confidence_time_s``) is at least
+``min_track_confidence``, selected by index from the input, so nothing is ever re-matched to
+its own detection by overlap. A track below it still takes its detections (so they start
+no new track) but is not output, and gets its id only when it is first output.
 """
 
 from __future__ import annotations
@@ -112,6 +115,8 @@ class TrackTable:
         appearance: (T, DESCRIPTOR_SIZE) float64 exponential moving average of the
             appearance descriptors of the track's detections (`tracking.appearance`), NaN
             until a detection with one is matched.
+        confidence: (T,) float64 moving average of the scores of the track's detections,
+            over ``confidence_time_s`` (`PoseTracker`).
     """
 
     ids: np.ndarray
@@ -132,6 +137,7 @@ class TrackTable:
     covariance: np.ndarray
     scale: np.ndarray
     appearance: np.ndarray
+    confidence: np.ndarray
 
     @classmethod
     def empty(cls, num_joints: int = 0) -> TrackTable:
@@ -154,6 +160,7 @@ class TrackTable:
             covariance=np.zeros((0, 3, 3)),
             scale=np.zeros(0),
             appearance=np.zeros((0, DESCRIPTOR_SIZE)),
+            confidence=np.zeros(0),
         )
 
     def __len__(self) -> int:
@@ -294,6 +301,14 @@ class PoseTracker:
             tuning clips, `benchmarks/tracking_appearance.py`).
         appearance_smoothing: weight of the past in a track's moving-average descriptor (0
             keeps the latest detection's).
+        min_track_confidence: a confirmed track is output only while its confidence (the
+            moving average of its detections' scores) is at least this: a thing the model
+            scores 0.6-0.8 frame after frame (a window, a pole) is not output, a person
+            whose score dips for a few frames (occluded, blurred) is. 0 outputs every
+            confirmed track.
+        confidence_time_s: time constant of that moving average, in seconds (each matched
+            detection weighs ``1 - exp(-dt / confidence_time_s)``, dt the time since the
+            track's previous detection).
         motion_model: the Kalman model of the root; `KalmanFilterXYZ()` when omitted.
         box_model: the Kalman model of the box; `KalmanFilterBox()` when omitted.
 
@@ -330,6 +345,8 @@ class PoseTracker:
         appearance_weight: float = 1.0,
         appearance_scale: float = 0.1,
         appearance_smoothing: float = 0.95,
+        min_track_confidence: float = 0.7,
+        confidence_time_s: float = 3.0,
         motion_model: KalmanFilterXYZ | None = None,
         box_model: KalmanFilterBox | None = None,
     ) -> None:
@@ -344,7 +361,7 @@ class PoseTracker:
             )
         if lost_track_buffer_s < 0 or occluded_track_buffer_s < 0 or max_distance_m <= 0:
             raise ValueError("PoseTracker: the track buffers must be >= 0 and max_distance_m > 0")
-        unit = ("min_iou", "min_iou_low_score", "occlusion_coverage")
+        unit = ("min_iou", "min_iou_low_score", "occlusion_coverage", "min_track_confidence")
         for name in unit:
             if not 0.0 <= locals()[name] <= 1.0:
                 raise ValueError(f"PoseTracker: {name} must be in [0, 1], got {locals()[name]}")
@@ -375,6 +392,8 @@ class PoseTracker:
                 "PoseTracker: need appearance_smoothing in [0, 1) and appearance_scale > 0, "
                 f"got {appearance_smoothing} and {appearance_scale}"
             )
+        if confidence_time_s <= 0:
+            raise ValueError(f"PoseTracker: confidence_time_s must be > 0, got {confidence_time_s}")
         self.high_score_threshold = high_score_threshold
         self.low_score_threshold = low_score_threshold
         self.new_track_score = new_track_score
@@ -401,6 +420,8 @@ class PoseTracker:
         self.appearance_weight = appearance_weight
         self.appearance_scale = appearance_scale
         self.appearance_smoothing = appearance_smoothing
+        self.min_track_confidence = min_track_confidence
+        self.confidence_time_s = confidence_time_s
         self.motion_model = motion_model if motion_model is not None else KalmanFilterXYZ()
         self.box_model = box_model if box_model is not None else KalmanFilterBox()
         self.reset()
@@ -441,6 +462,8 @@ class PoseTracker:
         if "tracks.appearance" not in state and "tracks.ids" in state:  # saved before it
             count = len(state["tracks.ids"])
             state["tracks.appearance"] = np.full((count, DESCRIPTOR_SIZE), np.nan)
+        if "tracks.confidence" not in state and "tracks.ids" in state:  # saved before it
+            state["tracks.confidence"] = np.ones(len(state["tracks.ids"]))  # as output then
         missing = [n for n in names if f"tracks.{n}" not in state]
         if missing or "next_id" not in state:
             raise ValueError(f"PoseTracker.load_state_dict: missing {missing or ['next_id']}")
@@ -808,6 +831,11 @@ class PoseTracker:
         tracks.pose[track_rows] = _flat_finite(poses.kp3d_rel[det_indices])
         tracks.boxes[track_rows] = boxes
         tracks.hits[track_rows] += 1
+        tracks.confidence[track_rows] = self._smooth_confidence(
+            tracks.confidence[track_rows],
+            det.scores[det_indices],
+            timestamp_s - tracks.last_seen_s[track_rows],
+        )
         tracks.last_seen_s[track_rows] = timestamp_s
         confirmed = (tracks.states[track_rows] != _TENTATIVE) | (
             tracks.hits[track_rows] >= self.min_hits_to_confirm
@@ -922,6 +950,14 @@ class PoseTracker:
             tracks.mean[rows], tracks.covariance[rows] = self.motion_model.initiate(roots[start])
             tracks.has_root[rows] = True
 
+    def _smooth_confidence(
+        self, previous: np.ndarray, scores: np.ndarray, elapsed_s: np.ndarray
+    ) -> np.ndarray:
+        """(K,) confidences after K tracks' new detections (``scores``), ``elapsed_s`` (K,)
+        after their previous ones: an exponential moving average in time."""
+        weight = np.exp(-elapsed_s / self.confidence_time_s)  # (K,) of the past
+        return weight * previous + (1.0 - weight) * scores
+
     def _smooth_scale(self, previous: np.ndarray, measured: np.ndarray) -> np.ndarray:
         """Exponential average of body scale; NaN measurements leave it unchanged."""
         measured = np.asarray(measured, dtype=np.float64)
@@ -980,23 +1016,25 @@ class PoseTracker:
                 if appearance is None
                 else appearance[det_indices]
             ),
+            confidence=poses.scores[det_indices].astype(np.float64),
         )
         first_row = len(self.tracks)
         self.tracks = self.tracks.append(new)
         return np.arange(first_row, first_row + count)
 
     def _assign_ids(self, track_rows: np.ndarray) -> None:
-        """Give the next ids, in row order, to the tracks among ``track_rows`` just confirmed."""
+        """Give the next ids, in row order, to the tracks among ``track_rows`` output for
+        the first time (`_shown`)."""
         tracks = self.tracks
         rows = np.sort(track_rows[tracks.ids[track_rows] < 0])
-        rows = rows[tracks.states[rows] == _CONFIRMED]
+        rows = rows[self._shown(rows)]
         tracks.ids[rows] = np.arange(self._next_id, self._next_id + len(rows))
         self._next_id += len(rows)
 
     def _output(self, poses: Poses, track_rows: np.ndarray, det_indices: np.ndarray) -> Poses:
         """The detections of confirmed tracks, in input order, with their track's estimates."""
         tracks = self.tracks
-        keep = (tracks.states[track_rows] == _CONFIRMED).nonzero()[0]
+        keep = self._shown(track_rows).nonzero()[0]
         pick = keep[np.argsort(det_indices[keep], kind="stable")]  # in input order
         rows, dets = track_rows[pick], det_indices[pick]
         out = poses.take(dets)
@@ -1007,6 +1045,12 @@ class PoseTracker:
         if "scale" in poses.data:
             out.data["scale_smoothed"] = tracks.scale[rows].astype(np.float32)
         return out
+
+    def _shown(self, track_rows: np.ndarray) -> np.ndarray:
+        """(K,) bool: the tracks at ``track_rows`` are output (confirmed, and confident)."""
+        tracks = self.tracks
+        confirmed = tracks.states[track_rows] == _CONFIRMED
+        return confirmed & (tracks.confidence[track_rows] >= self.min_track_confidence)
 
     def _age_unmatched(self, matched_rows: np.ndarray, timestamp_s: float) -> None:
         """Unmatched tracks: tentative ones die, confirmed ones turn lost (their box stops
