@@ -77,7 +77,7 @@ def implied(clip, frames) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]
     camera = bench.true_camera(clip)
     x = np.array(
         [[math.log(camera.intrinsics.fx / bench.SIZE[1]), math.radians(clip.pitch_deg), 0.0,
-          math.log(clip.height_m), sc.TILT_GAIN]]
+          math.log(clip.height_m), sc.TILT_GAIN, sc.TILT_POSITION]]
     )  # fmt: skip
     r = model.residuals(x)[0].reshape(model.rows_per_observation, len(obs))
     z = np.stack([model.prior[j] * np.exp(r[2 * j] * model.height_sigma[:, j])
@@ -104,7 +104,7 @@ def tilts(clip, frames) -> tuple[np.ndarray, np.ndarray, float]:
     camera = bench.true_camera(clip)
     x = np.array(
         [[math.log(camera.intrinsics.fx / bench.SIZE[1]), math.radians(clip.pitch_deg), 0.0,
-          math.log(clip.height_m), 1.0]]
+          math.log(clip.height_m), 1.0, 0.0]]
     )  # fmt: skip
     r = model.residuals(x)[0].reshape(model.rows_per_observation, len(obs))
     vertical = model.tilt[:, 0] - r[1] * model.lean_sigma[:, 0]  # lean row: tilt - vertical
