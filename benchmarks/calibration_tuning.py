@@ -17,6 +17,7 @@
     python benchmarks/calibration_tuning.py track-speed  # does speed constancy pick the lens?
     python benchmarks/calibration_tuning.py profile    # which cue puts the lens where, per clip
     python benchmarks/calibration_tuning.py stature-size  # far people's heights: a size bias?
+    python benchmarks/calibration_tuning.py motion     # do walks along the view pick the lens?
 
 Each reads the cached detections of `benchmarks/calibration.py`'s tune clips (splits tune
 and tune2, seeds 16001.. and 16101..), never the held-out ones. ``priors`` and ``by-size``
@@ -45,7 +46,12 @@ sigma from the people alone (before the lens prior joins). ``stature-size`` fits
 each clip under its true camera, the log of the model's implied head-top height over the
 log of the person's pixel height and over the log of the pixel height a person of the
 prior's stature would have at that foot point (which depends on the foot pixel only, so
-the person's own stature and the head's pixel noise do not enter it).
+the person's own stature and the head's pixel noise do not enter it). ``motion`` casts
+the tracked feet of the first 6 s (the track stage, as ``track-speed``) onto the ground of
+the best camera at each of ``PROFILE_RATIOS`` times the true focal length (no lens prior)
+and fits, over all 2 s windows of moving people (0.4-4 m/s), the slope of log speed over
+the squared share of the displacement along the line of sight: a wrong lens stretches the
+ground along the view only, so the slope should cross zero at the true focal length.
 """
 
 from __future__ import annotations
@@ -365,6 +371,48 @@ def profile(clips, data) -> None:
                   f"both smallest at {PROFILE_RATIOS[int(np.argmin(costs.sum(1)))]:g}")  # fmt: skip
 
 
+def motion(clips, data, lag: int = 20) -> None:
+    """Log speed against the direction of the walk along the valley of focal lengths."""
+    width, height = bench.SIZE[1], bench.SIZE[0]
+    for clip in clips:
+        obs, names = first_observations(clip, data[clip.name])
+        true_f = bench.true_camera(clip).intrinsics.fx
+        frames = data[clip.name][:FIRST_FRAMES]
+        tracked, _ = bench.run_stages(frames, {"camera_file": str(clip.camera)})
+        paths: dict[int, dict[int, np.ndarray]] = {}
+        for frame in tracked:
+            poses = frame.poses
+            if poses is None or not len(poses):
+                continue
+            feet = np.asarray(poses.kp2d, np.float64)[:, list(ANKLES)].mean(axis=1)  # (N, 2)
+            for i, track in enumerate(np.asarray(poses.track_id)):
+                if track >= 0 and poses.scores[i] >= sc.MIN_SCORE:
+                    paths.setdefault(int(track), {})[frame.index] = feet[i]
+        pairs = [(path[f], path[f + lag]) for path in paths.values() for f in path
+                 if f + lag in path]  # fmt: skip
+        start = np.array([p[0] for p in pairs]).reshape(-1, 2)
+        end = np.array([p[1] for p in pairs]).reshape(-1, 2)
+        slopes = []
+        for ratio in PROFILE_RATIOS:
+            camera = sc.fit_camera(
+                obs, names, width, height, focal_px=ratio * true_f, fov_prior=None
+            ).camera
+            a = on_ground(camera, start, sc.FOOT_HEIGHT_M[0])  # (S, 2)
+            b = on_ground(camera, end, sc.FOOT_HEIGHT_M[0])
+            step = b - a
+            speed = np.linalg.norm(step, axis=1) * bench.FPS / lag
+            sight = a - camera.centre[:2]
+            sight /= np.maximum(np.linalg.norm(sight, axis=1, keepdims=True), 1e-9)
+            along = ((step * sight).sum(1) / np.maximum(speed * lag / bench.FPS, 1e-9)) ** 2
+            keep = (speed > 0.4) & (speed < 4.0)
+            x = along[keep] - along[keep].mean()
+            y = np.log(speed[keep])
+            slopes.append(float((x * (y - y.mean())).sum() / max((x * x).sum(), 1e-12)))
+        print(f"{clip.name:<22} {int(keep.sum()):4d} windows; slope of log speed over the "
+              f"share along the view, focal / truth {list(PROFILE_RATIOS)}: "
+              f"{np.round(slopes, 2).tolist()}")  # fmt: skip
+
+
 def stature_size(clips, data) -> None:
     """Within-clip slope of log implied head-top height over log pixel height."""
     found = [implied(clip, data[clip.name]) for clip in clips]
@@ -385,7 +433,7 @@ def main() -> None:
         "mode",
         choices=("priors", "by-size", "variants", "groups", "tilt", "tilt-model", "prior",
                  "gain", "doubt", "column", "horizon", "track-speed", "profile",
-                 "stature-size"),
+                 "stature-size", "motion"),
     )  # fmt: skip
     args = parser.parse_args()
     clips = [clip for split in SPLITS for clip in bench.clips_of(split)]
@@ -461,6 +509,9 @@ def main() -> None:
         return
     if args.mode == "stature-size":
         stature_size(clips, data)
+        return
+    if args.mode == "motion":
+        motion(clips, data)
         return
     if args.mode in ("gain", "doubt"):
         values = (0.5, 0.61, 0.7) if args.mode == "gain" else (0.15, 0.25, 0.35)
