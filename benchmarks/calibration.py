@@ -19,7 +19,9 @@ keypoints), cached in ``out/calibration/`` so reruns only redo the estimate.
 Per clip: the estimate from the first ``--seconds`` (6 s) of detections; errors of pitch
 (degrees), height and horizontal field of view (per cent); the median walking speed of the
 tracks on the estimated ground plane against the truth (per cent); the same speed with the
-true camera (what the tracker and the lift alone give). Speeds: per matched track, the
+true camera (what the tracker and the lift alone give); ``fov sd people``: the field of
+view's sigma (degrees) from the people alone, before the lens prior joins (far above the
+reported one: the prior chose the lens). Speeds: per matched track, the
 ground distance covered over ``SPEED_WINDOW_S`` windows divided by the time, median over the
 windows; the truth the same over the same frames (people moving faster than
 ``MOVING_M_S``); the error is the median over the windows of our speed over the true one.
@@ -263,7 +265,7 @@ def print_table(rows: list[dict]) -> None:
     head = (
         f"{'clip':<26} {'pitch':>12} {'height m':>14} {'fov':>12} {'d pitch':>8} "
         f"{'d h %':>7} {'d fov %':>8} {'speed %':>8} {'(true cam)':>10} {'inl/obs':>10} "
-        f"{'err/sigma p h f':>16}"
+        f"{'err/sigma p h f':>16} {'fov sd people':>13}"
     )
     print(head)
     for r in rows:
@@ -280,6 +282,7 @@ def print_table(rows: list[dict]) -> None:
             f"{abs(r['pitch_err_deg']) / e.pitch_sigma_deg:5.1f}"
             f"{abs(e.height_m - clip_true(r)[0]) / e.height_sigma_m:5.1f}"
             f"{abs(e.fov_deg - clip_true(r)[2]) / e.fov_sigma_deg:5.1f}"
+            f" {e.fov_people_sigma_deg:13.1f}"
         )
 
 

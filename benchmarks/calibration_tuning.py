@@ -15,6 +15,9 @@
     python benchmarks/calibration_tuning.py column     # the tilt's column term fitted per clip
     python benchmarks/calibration_tuning.py horizon    # horizon from heights against foot rows
     python benchmarks/calibration_tuning.py track-speed  # does speed constancy pick the lens?
+    python benchmarks/calibration_tuning.py profile    # which cue puts the lens where, per clip
+    python benchmarks/calibration_tuning.py stature-size  # far people's heights: a size bias?
+    python benchmarks/calibration_tuning.py motion     # do walks along the view pick the lens?
 
 Each reads the cached detections of `benchmarks/calibration.py`'s tune clips (splits tune
 and tune2, seeds 16001.. and 16101..), never the held-out ones. ``priors`` and ``by-size``
@@ -34,6 +37,21 @@ track, over ``LAGS`` frame windows): a walker keeps a nearly constant speed, so 
 lens should make it smallest; and the slope of log speed over the image row within
 tracks at the true camera and at its pitch +- 4 degrees (a wrong pitch or height makes a
 walker's speed change with the row, so the right camera should make it zero).
+``profile`` fits the camera with the focal length fixed at ``PROFILE_RATIOS`` times the
+truth (no lens prior) and prints, per clip, how the summed soft-l1 cost of the height rows
+and of the lean rows changes against their value at the true focal length (negative: that
+cue prefers this lens), with the column term fixed and, for the clips whose camera looks
+down by `FIT_COLUMN_BELOW_PITCH_DEG` or less, free; and the fit's field of view with its
+sigma from the people alone (before the lens prior joins). ``stature-size`` fits, within
+each clip under its true camera, the log of the model's implied head-top height over the
+log of the person's pixel height and over the log of the pixel height a person of the
+prior's stature would have at that foot point (which depends on the foot pixel only, so
+the person's own stature and the head's pixel noise do not enter it). ``motion`` casts
+the tracked feet of the first 6 s (the track stage, as ``track-speed``) onto the ground of
+the best camera at each of ``PROFILE_RATIOS`` times the true focal length (no lens prior)
+and fits, over all 2 s windows of moving people (0.4-4 m/s), the slope of log speed over
+the squared share of the displacement along the line of sight: a wrong lens stretches the
+ground along the view only, so the slope should cross zero at the true focal length.
 """
 
 from __future__ import annotations
@@ -58,6 +76,7 @@ SPLITS = ("tune", "tune2")  # 20 tune clips (`calibration.py --split ... --prepa
 FIRST_FRAMES = 60  # 6 s at 10 fps
 LAGS = (10, 20, 30)  # frames over which ``track-speed`` measures a speed (1, 2, 3 s)
 FOCAL_RATIOS = (0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.4, 1.6)  # ... focal lengths / truth
+PROFILE_RATIOS = (0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.4)  # ``profile``'s focal lengths / truth
 ANKLES = (18, 21)  # jta22's ankles
 
 
@@ -77,7 +96,7 @@ def implied(clip, frames) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]
     camera = bench.true_camera(clip)
     x = np.array(
         [[math.log(camera.intrinsics.fx / bench.SIZE[1]), math.radians(clip.pitch_deg), 0.0,
-          math.log(clip.height_m), sc.TILT_GAIN]]
+          math.log(clip.height_m), sc.TILT_GAIN, sc.TILT_POSITION]]
     )  # fmt: skip
     r = model.residuals(x)[0].reshape(model.rows_per_observation, len(obs))
     z = np.stack([model.prior[j] * np.exp(r[2 * j] * model.height_sigma[:, j])
@@ -104,7 +123,7 @@ def tilts(clip, frames) -> tuple[np.ndarray, np.ndarray, float]:
     camera = bench.true_camera(clip)
     x = np.array(
         [[math.log(camera.intrinsics.fx / bench.SIZE[1]), math.radians(clip.pitch_deg), 0.0,
-          math.log(clip.height_m), 1.0]]
+          math.log(clip.height_m), 1.0, 0.0]]
     )  # fmt: skip
     r = model.residuals(x)[0].reshape(model.rows_per_observation, len(obs))
     vertical = model.tilt[:, 0] - r[1] * model.lean_sigma[:, 0]  # lean row: tilt - vertical
@@ -313,12 +332,108 @@ def track_speed(clips, data) -> None:
           f"{hits} of {len(clips)}")  # fmt: skip
 
 
+def soft_l1(residual: np.ndarray) -> np.ndarray:
+    return 2 * (np.sqrt(1 + residual**2) - 1)
+
+
+def cue_costs(model, obs, names, focal_px: float, column_free: bool) -> tuple[float, float]:
+    """Summed soft-l1 cost of the height rows and of the lean rows at the best camera with
+    this focal length (no lens prior)."""
+    width, height = bench.SIZE[1], bench.SIZE[0]
+    e = sc.fit_camera(obs, names, width, height, focal_px=focal_px, fov_prior=None,
+                      fit_column=column_free)  # fmt: skip
+    x = sc._start_vector(e, sc.SHIPPED_TILT, math.log(focal_px / width))
+    x[5] = e.column_tilt
+    cost = soft_l1(model.residuals(x[None])[0].reshape(model.rows_per_observation, len(obs)))
+    return float(cost[0::2].sum()), float(cost[1::2].sum())
+
+
+def profile(clips, data) -> None:
+    """Which cue prefers which lens, clip by clip (see the module docstring)."""
+    width, height = bench.SIZE[1], bench.SIZE[0]
+    truth = PROFILE_RATIOS.index(1.0)
+    for clip in clips:
+        obs, names = first_observations(clip, data[clip.name])
+        true_f = bench.true_camera(clip).intrinsics.fx
+        model = sc._Model(obs, names, width, height, None, sc.SHIPPED_TILT)
+        fit = sc.fit_camera(obs, names, width, height)
+        print(f"{clip.name:<22} {len(np.unique(obs.group)):3d} groups; fit fov "
+              f"{100 * (fit.fov_deg / clip.fov_deg - 1):+6.1f} %, sigma {fit.fov_sigma_deg:4.1f} "
+              f"deg, from the people alone {fit.fov_people_sigma_deg:4.1f} deg")  # fmt: skip
+        modes = [False] + ([True] if clip.pitch_deg <= sc.FIT_COLUMN_BELOW_PITCH_DEG else [])
+        for column_free in modes:
+            costs = np.array([cue_costs(model, obs, names, r * true_f, column_free)
+                              for r in PROFILE_RATIOS])  # fmt: skip
+            costs -= costs[truth]
+            label = "column free " if column_free else "column fixed"
+            print(f"{'':<4}{label} focal / truth {list(PROFILE_RATIOS)}: height "
+                  f"{np.round(costs[:, 0], 1).tolist()}, lean {np.round(costs[:, 1], 1).tolist()}; "
+                  f"both smallest at {PROFILE_RATIOS[int(np.argmin(costs.sum(1)))]:g}")  # fmt: skip
+
+
+def motion(clips, data, lag: int = 20) -> None:
+    """Log speed against the direction of the walk along the valley of focal lengths."""
+    width, height = bench.SIZE[1], bench.SIZE[0]
+    for clip in clips:
+        obs, names = first_observations(clip, data[clip.name])
+        true_f = bench.true_camera(clip).intrinsics.fx
+        frames = data[clip.name][:FIRST_FRAMES]
+        tracked, _ = bench.run_stages(frames, {"camera_file": str(clip.camera)})
+        paths: dict[int, dict[int, np.ndarray]] = {}
+        for frame in tracked:
+            poses = frame.poses
+            if poses is None or not len(poses):
+                continue
+            feet = np.asarray(poses.kp2d, np.float64)[:, list(ANKLES)].mean(axis=1)  # (N, 2)
+            for i, track in enumerate(np.asarray(poses.track_id)):
+                if track >= 0 and poses.scores[i] >= sc.MIN_SCORE:
+                    paths.setdefault(int(track), {})[frame.index] = feet[i]
+        pairs = [(path[f], path[f + lag]) for path in paths.values() for f in path
+                 if f + lag in path]  # fmt: skip
+        start = np.array([p[0] for p in pairs]).reshape(-1, 2)
+        end = np.array([p[1] for p in pairs]).reshape(-1, 2)
+        slopes = []
+        for ratio in PROFILE_RATIOS:
+            camera = sc.fit_camera(
+                obs, names, width, height, focal_px=ratio * true_f, fov_prior=None
+            ).camera
+            a = on_ground(camera, start, sc.FOOT_HEIGHT_M[0])  # (S, 2)
+            b = on_ground(camera, end, sc.FOOT_HEIGHT_M[0])
+            step = b - a
+            speed = np.linalg.norm(step, axis=1) * bench.FPS / lag
+            sight = a - camera.centre[:2]
+            sight /= np.maximum(np.linalg.norm(sight, axis=1, keepdims=True), 1e-9)
+            along = ((step * sight).sum(1) / np.maximum(speed * lag / bench.FPS, 1e-9)) ** 2
+            keep = (speed > 0.4) & (speed < 4.0)
+            x = along[keep] - along[keep].mean()
+            y = np.log(speed[keep])
+            slopes.append(float((x * (y - y.mean())).sum() / max((x * x).sum(), 1e-12)))
+        print(f"{clip.name:<22} {int(keep.sum()):4d} windows; slope of log speed over the "
+              f"share along the view, focal / truth {list(PROFILE_RATIOS)}: "
+              f"{np.round(slopes, 2).tolist()}")  # fmt: skip
+
+
+def stature_size(clips, data) -> None:
+    """Within-clip slope of log implied head-top height over log pixel height."""
+    found = [implied(clip, data[clip.name]) for clip in clips]
+    prior = sc.HEIGHT_PRIORS["head_top"][0]
+    for label, expected in (("the person's pixel height", False), ("a prior person's", True)):
+        slopes = []
+        for z, _, pixels, _ in found:
+            log_z = np.log(z[:, 0] / prior)
+            size = np.log(pixels) - (log_z if expected else 0.0)
+            slopes.append(float(np.polyfit(size, log_z, 1)[0]))
+        print(f"log head-top height over the log of {label}: slope per clip "
+              f"{np.round(slopes, 2).tolist()}; median {np.median(slopes):+.3f}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "mode",
         choices=("priors", "by-size", "variants", "groups", "tilt", "tilt-model", "prior",
-                 "gain", "doubt", "column", "horizon", "track-speed"),
+                 "gain", "doubt", "column", "horizon", "track-speed", "profile",
+                 "stature-size", "motion"),
     )  # fmt: skip
     args = parser.parse_args()
     clips = [clip for split in SPLITS for clip in bench.clips_of(split)]
@@ -388,6 +503,15 @@ def main() -> None:
         return
     if args.mode == "track-speed":
         track_speed(clips, data)
+        return
+    if args.mode == "profile":
+        profile(clips, data)
+        return
+    if args.mode == "stature-size":
+        stature_size(clips, data)
+        return
+    if args.mode == "motion":
+        motion(clips, data)
         return
     if args.mode in ("gain", "doubt"):
         values = (0.5, 0.61, 0.7) if args.mode == "gain" else (0.15, 0.25, 0.35)

@@ -338,3 +338,34 @@ def test_the_column_term_is_fitted_only_for_a_nearly_level_camera():
     steep = found[35.0, None]
     assert steep.column_tilt_sigma == 0.0
     assert steep.fov_deg == pytest.approx(found[35.0, False].fov_deg)
+
+
+def test_the_fovs_sigma_from_the_people_alone_says_when_the_prior_chose_the_lens():
+    """`CameraEstimate.fov_people_sigma_deg`: the lens's sigma before the lens prior joins.
+    The shipped model's people (crafted): looking down, the converging verticals fix the
+    lens; nearly level, where the tilt's column term is fitted, they leave it about three
+    times as uncertain as the prior and the estimate is the prior's; a given focal length
+    has none."""
+    found = {}
+    for name, h, pitch, fov in (("down", 8.0, 30.0, 80.0), ("level", 4.0, 3.0, 55.0)):
+        camera = ground_camera(Intrinsics.from_fov(WIDTH, HEIGHT, fov), h, pitch)
+        calibrator = SelfCalibrator(JTA22, WIDTH, HEIGHT)
+        for poses, ids in crafted_people(camera, np.random.default_rng(5)):
+            calibrator.add(poses, ids)
+        found[name] = estimate = calibrator.estimate()
+        print(name, estimate.describe(), estimate.fov_people_sigma_deg)
+        assert estimate.summary()["fov_people_sigma_deg"] == estimate.fov_people_sigma_deg
+        assert estimate.fov_people_sigma_deg >= estimate.fov_sigma_deg
+    down, level = found["down"], found["level"]
+    # Looking down: 12.9 deg from the people, 8.5 with the prior; the lens within 2 %.
+    assert down.fov_people_sigma_deg < 2 * down.fov_sigma_deg
+    assert abs(down.fov_deg / 80.0 - 1) < 0.03
+    # Nearly level: 24.9 deg from the people, 8.7 with the prior; the lens is the prior's.
+    assert level.fov_people_sigma_deg > 2.5 * level.fov_sigma_deg
+    assert level.fov_deg == pytest.approx(FOV_PRIOR[0], abs=1.0)
+    assert level.fov_people_sigma_deg > 1.5 * down.fov_people_sigma_deg
+    lens = Intrinsics.from_fov(WIDTH, HEIGHT, 60.0)
+    known = SelfCalibrator(JTA22, WIDTH, HEIGHT, focal_px=lens.fx)
+    for poses, ids in crafted_people(ground_camera(lens, 4.0, 10.0), np.random.default_rng(5)):
+        known.add(poses, ids)
+    assert known.estimate().fov_people_sigma_deg == 0.0

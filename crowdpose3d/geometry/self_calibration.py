@@ -222,6 +222,9 @@ class CameraEstimate:
     # this clip was fitted with, and its sigma (0 when it was fixed).
     column_tilt: float | None = None
     column_tilt_sigma: float = 0.0
+    # The field of view's sigma from the people alone, before the lens prior joins (0 when
+    # the focal length was given): far above ``fov_sigma_deg``, the prior chose the lens.
+    fov_people_sigma_deg: float = 0.0
 
     @property
     def intrinsics(self) -> Intrinsics:
@@ -239,6 +242,7 @@ class CameraEstimate:
             "roll_deg": self.roll_deg,
             "height_m": self.height_m,
             "fov_sigma_deg": self.fov_sigma_deg,
+            "fov_people_sigma_deg": self.fov_people_sigma_deg,
             "pitch_sigma_deg": self.pitch_sigma_deg,
             "roll_sigma_deg": self.roll_sigma_deg,
             "height_sigma_m": self.height_sigma_m,
@@ -547,6 +551,7 @@ def _fit(
         cost=float(2 * result.cost / max(len(residual), 1)),
         column_tilt=float(x[5]),
         column_tilt_sigma=sigmas[4] if column_free else 0.0,
+        fov_people_sigma_deg=sigmas[5],
     )
 
 
@@ -732,7 +737,8 @@ class _Model:
         clustered by group, plus each ``systematic`` (d residuals / d constant (R,), the
         constant's std): how far the solution moves when a constant of the model is off by
         its std; then each prior (unknown's index, mean, std) joins as an independent
-        measurement."""
+        measurement. A sixth value: the fov's std (deg) from the people alone, before the
+        priors join (0 when the focal length is fixed)."""
         weight = 1.0 / np.sqrt(1.0 + residual**2)  # soft_l1: rho'(r^2)
         bread = jac.T @ (jac * weight[:, None])  # (P, P)
         score = jac * (weight * residual)[:, None]  # (R, P) per-residual gradient
@@ -746,12 +752,15 @@ class _Model:
         try:
             inverse = np.linalg.inv(bread)
         except np.linalg.LinAlgError:
-            return [math.inf] * 5
+            return [math.inf] * 6
         cov = np.zeros((6, 6))
         shift = np.zeros((len(systematic), jac.shape[1]))  # (S, P)
         for k, (column, std) in enumerate(systematic):
             shift[k] = -inverse @ (jac * weight[:, None]).T @ column * std
         data = inverse @ meat @ inverse + shift.T @ shift  # (P, P) from the people alone
+        f = math.exp(x[0])
+        dfov = -math.degrees(2 * (0.5 / f) / (1 + (0.5 / f) ** 2))  # d fov / d log f
+        people_fov = abs(dfov) * math.sqrt(max(data[0, 0], 0.0)) if free[0] else 0.0
         if priors:
             # Combined with the priors as independent measurements.
             position = np.cumsum(free) - 1  # unknown's index -> its place among the free
@@ -764,11 +773,9 @@ class _Model:
                 pass
         cov[np.ix_(free, free)] = data
         # Delta method to the reported quantities.
-        f = math.exp(x[0])
-        dfov = -math.degrees(2 * (0.5 / f) / (1 + (0.5 / f) ** 2))  # d fov / d log f
         gradient = np.diag([dfov, math.degrees(1), math.degrees(1), math.exp(x[3]), 1.0, 1.0])
         variance = np.diag(gradient @ cov @ gradient.T)[[0, 1, 2, 3, 5]]
-        return [float(math.sqrt(max(v, 0.0))) for v in variance]
+        return [float(math.sqrt(max(v, 0.0))) for v in variance] + [float(people_fov)]
 
 
 def _rotations(pitch: np.ndarray, roll: np.ndarray) -> np.ndarray:

@@ -90,7 +90,9 @@ METADATA_KEYS: Mapping[str, str] = {
     "height and pitch) or auto (estimated from the people, `camera: auto`)",
     "self_calibration": "camera: auto only: ready (bool), estimates (attempts so far) and, once "
     "ready, fov_deg, pitch_deg, roll_deg, height_m with their one-sigma fov_sigma_deg, "
-    "pitch_sigma_deg, roll_sigma_deg, height_sigma_m, the observations (person-frames) used, "
+    "pitch_sigma_deg, roll_sigma_deg, height_sigma_m, fov_people_sigma_deg (the field of "
+    "view's sigma from the people alone, before the lens prior joins: far above fov_sigma_deg, "
+    "the prior chose the lens), the observations (person-frames) used, "
     "the inliers among them, the groups (people) they came from, and ready_frame (the first "
     "frame lifted with an estimate; earlier rows have no ground plane). A part holds the "
     "estimate current when it was written",
