@@ -518,11 +518,7 @@ def sweep(clips, cached, gts, grid: list[str]) -> None:
     for combination in itertools.product(*values):
         params = dict(zip(keys, combination, strict=True))
         results = evaluate(clips, cached, gts, params, with_peers=False)
-        cells = [
-            f"{results[fps]['ours'][k]:10.3f}"
-            for fps in FRAME_RATES
-            for k in SWEEP_KEYS
-        ]
+        cells = [f"{results[fps]['ours'][k]:10.3f}" for fps in FRAME_RATES for k in SWEEP_KEYS]
         hota, idf1, mota = (
             np.mean([results[fps]["ours"][k] for fps in FRAME_RATES]) for k in SWEEP_KEYS[:3]
         )

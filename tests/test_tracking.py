@@ -509,7 +509,8 @@ def test_a_track_the_model_doubts_frame_after_frame_is_not_output():
     assert ids[1] == [1] * (120 - DELAY)  # the person through the dip, with the first id
     assert len(tracker.tracks) == 2  # the pole's track takes its detections, no new ones
     assert tracker.ids_issued == 1
-    confidence = dict(zip(tracker.tracks.ids.tolist(), tracker.tracks.confidence.tolist()))
+    ids, confidences = tracker.tracks.ids.tolist(), tracker.tracks.confidence.tolist()
+    confidence = dict(zip(ids, confidences, strict=True))
     assert confidence[-1] == pytest.approx(0.75)  # the pole's, still without an id
     ungated = ids_per_person(run(PoseTracker(), [person, pole], 120, score=score))
     assert len(ungated[2]) == 120 - DELAY  # without the gate the pole is a track
