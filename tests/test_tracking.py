@@ -719,6 +719,26 @@ def test_a_state_saved_with_covariance_matrices_still_resumes():
     assert tracker_outputs_equal(whole, head + tail)
 
 
+def test_a_state_saved_before_the_confidence_gate_resumes_with_its_tracks_shown():
+    walkers = SEPARATED[:3]
+    rng = np.random.default_rng(4)
+    frames = []
+    for frame in range(30):
+        t = frame / FPS
+        roots = np.array([w.root(t) for w in walkers])
+        frames.append((detect(roots, np.array([w.gt_id for w in walkers]), rng), t))
+    first = PoseTracker()
+    head = [first.update(poses, t) for poses, t in frames[:15]]
+    state = first.state_dict()
+    del state["tracks.confidence"]  # as round 5 saved it
+    second = PoseTracker()
+    second.load_state_dict(state)
+    assert second.tracks.confidence.tolist() == [1.0] * len(second.tracks)
+    tail = [second.update(poses, t) for poses, t in frames[15:]]
+    assert [len(out) for out in tail] == [3] * 15
+    assert {int(i) for out in head + tail for i in out.track_id} == {1, 2, 3}
+
+
 def two_neighbours_swap_cues(top_px: float, cut_box_cue_weight: float) -> list[int]:
     """Two overlapping people whose boxes start ``top_px`` below the image top; in the
     second frame each detection's box overlaps its own track most, but its joints are the
