@@ -241,19 +241,28 @@ def on_ground(camera, pixels: np.ndarray, z: float) -> np.ndarray:
     return centre[:2] + ray[:, :2] * ((z - centre[2]) / down)[:, None]
 
 
-def track_spread(tracked, camera, lag: int) -> float:
-    """Robust std of log speed about each track's median over ``lag`` frame windows, the
-    people's feet cast onto the ground (`FOOT_HEIGHT_M` above it) with ``camera``."""
+def feet_by_track(tracked, camera=None) -> dict[int, dict[int, np.ndarray]]:
+    """Track id -> frame index -> (2,) the person's feet (mean of the ankles): in pixels,
+    or with ``camera`` cast onto the ground (`FOOT_HEIGHT_M` above it), where finite; only
+    the tracked people scoring at least `MIN_SCORE`."""
     paths: dict[int, dict[int, np.ndarray]] = {}
     for frame in tracked:
         poses = frame.poses
         if poses is None or not len(poses):
             continue
         feet = np.asarray(poses.kp2d, np.float64)[:, list(ANKLES)].mean(axis=1)  # (N, 2)
-        ground = on_ground(camera, feet, sc.FOOT_HEIGHT_M[0])  # (N, 2)
+        if camera is not None:
+            feet = on_ground(camera, feet, sc.FOOT_HEIGHT_M[0])  # (N, 2) metres
         for i, track in enumerate(np.asarray(poses.track_id)):
-            if track >= 0 and poses.scores[i] >= sc.MIN_SCORE and np.isfinite(ground[i]).all():
-                paths.setdefault(int(track), {})[frame.index] = ground[i]
+            if track >= 0 and poses.scores[i] >= sc.MIN_SCORE and np.isfinite(feet[i]).all():
+                paths.setdefault(int(track), {})[frame.index] = feet[i]
+    return paths
+
+
+def track_spread(tracked, camera, lag: int) -> float:
+    """Robust std of log speed about each track's median over ``lag`` frame windows, the
+    people's feet cast onto the ground (`FOOT_HEIGHT_M` above it) with ``camera``."""
+    paths = feet_by_track(tracked, camera)
     deviations = []
     for path in paths.values():
         speed = np.array(
@@ -379,15 +388,7 @@ def motion(clips, data, lag: int = 20) -> None:
         true_f = bench.true_camera(clip).intrinsics.fx
         frames = data[clip.name][:FIRST_FRAMES]
         tracked, _ = bench.run_stages(frames, {"camera_file": str(clip.camera)})
-        paths: dict[int, dict[int, np.ndarray]] = {}
-        for frame in tracked:
-            poses = frame.poses
-            if poses is None or not len(poses):
-                continue
-            feet = np.asarray(poses.kp2d, np.float64)[:, list(ANKLES)].mean(axis=1)  # (N, 2)
-            for i, track in enumerate(np.asarray(poses.track_id)):
-                if track >= 0 and poses.scores[i] >= sc.MIN_SCORE:
-                    paths.setdefault(int(track), {})[frame.index] = feet[i]
+        paths = feet_by_track(tracked)
         pairs = [(path[f], path[f + lag]) for path in paths.values() for f in path
                  if f + lag in path]  # fmt: skip
         start = np.array([p[0] for p in pairs]).reshape(-1, 2)
@@ -498,20 +499,15 @@ def main() -> None:
             print(f"{'':<40} the fitted terms (rad per image width) per clip "
                   f"{np.round(found[:, 7], 2).tolist()}")  # fmt: skip
         return
-    if args.mode == "horizon":
-        horizon(clips, data)
-        return
-    if args.mode == "track-speed":
-        track_speed(clips, data)
-        return
-    if args.mode == "profile":
-        profile(clips, data)
-        return
-    if args.mode == "stature-size":
-        stature_size(clips, data)
-        return
-    if args.mode == "motion":
-        motion(clips, data)
+    studies = {  # modes that print their own tables
+        "horizon": horizon,
+        "track-speed": track_speed,
+        "profile": profile,
+        "stature-size": stature_size,
+        "motion": motion,
+    }
+    if args.mode in studies:
+        studies[args.mode](clips, data)
         return
     if args.mode in ("gain", "doubt"):
         values = (0.5, 0.61, 0.7) if args.mode == "gain" else (0.15, 0.25, 0.35)

@@ -696,15 +696,20 @@ def test_people_cut_by_the_top_of_the_image_crossing_keep_their_ids():
         assert len(set(ids[1])) == 1 and len(set(ids[2])) == 1 and ids[1][0] != ids[2][0]
 
 
-def test_a_state_saved_with_covariance_matrices_still_resumes():
-    # States saved before the covariances were held as blocks hold (T, 2D, 2D) matrices.
-    walkers = SEPARATED[:4]
-    rng = np.random.default_rng(3)
+def walking_frames(walkers: list[Walker], num_frames: int, seed: int) -> list[tuple[Poses, float]]:
+    """(detections, timestamp) of ``num_frames`` frames of ``walkers``, all always seen."""
+    rng = np.random.default_rng(seed)
     frames = []
-    for frame in range(40):
+    for frame in range(num_frames):
         t = frame / FPS
         roots = np.array([w.root(t) for w in walkers])
         frames.append((detect(roots, np.array([w.gt_id for w in walkers]), rng), t))
+    return frames
+
+
+def test_a_state_saved_with_covariance_matrices_still_resumes():
+    # States saved before the covariances were held as blocks hold (T, 2D, 2D) matrices.
+    frames = walking_frames(SEPARATED[:4], 40, seed=3)
     unsplit = PoseTracker()
     whole = [unsplit.update(poses, t) for poses, t in frames]
     first = PoseTracker()
@@ -720,13 +725,7 @@ def test_a_state_saved_with_covariance_matrices_still_resumes():
 
 
 def test_a_state_saved_before_the_confidence_gate_resumes_with_its_tracks_shown():
-    walkers = SEPARATED[:3]
-    rng = np.random.default_rng(4)
-    frames = []
-    for frame in range(30):
-        t = frame / FPS
-        roots = np.array([w.root(t) for w in walkers])
-        frames.append((detect(roots, np.array([w.gt_id for w in walkers]), rng), t))
+    frames = walking_frames(SEPARATED[:3], 30, seed=4)
     first = PoseTracker()
     head = [first.update(poses, t) for poses, t in frames[:15]]
     state = first.state_dict()
