@@ -744,6 +744,7 @@ def two_neighbours_swap_cues(top_px: float, cut_box_cue_weight: float) -> list[i
     other person's. Returns the second frame's ids in detection order."""
     tracker = PoseTracker(
         min_hits_to_confirm=1,
+        min_iou=0.3,  # the crossed pairs overlap by IoU 0.33: both pairings possible
         position_uncertainty_buffer=0.0,
         direction_weight=0.0,
         keypoint_weight=1.0,

@@ -24,13 +24,13 @@ from crowdpose3d.tracking.appearance import APPEARANCE, appearance_descriptors
 class TrackParams(StageParams):
     # Defaults chosen by benchmarks/tracking_peers.py across 5, 10 and 30 fps (tuning seeds;
     # docs/pipeline.md). Times are seconds, so the same values serve every frame rate.
-    high_score_threshold: float = Field(0.7, ge=0, le=1)  # may start and confirm tracks
+    high_score_threshold: float = Field(0.55, ge=0, le=1)  # may start and confirm tracks
     low_score_threshold: float = Field(0.1, ge=0, le=1)  # may only continue confirmed tracks
     new_track_score: float = Field(0.7, ge=0, le=1)  # least score to start a track
     min_hits_to_confirm: int = Field(2, ge=1)  # matches in a row before a track is output
     lost_track_buffer_s: float = Field(1.5, ge=0)  # how long a lost track can come back
     occluded_track_buffer_s: float = Field(3.0, ge=0)  # ... while a nearer person covers it
-    min_iou: float = Field(0.3, ge=0, le=1)  # least IoU, predicted (or last seen) box vs det
+    min_iou: float = Field(0.35, ge=0, le=1)  # least IoU, predicted (or last seen) box vs det
     min_iou_low_score: float = Field(0.5, ge=0, le=1)  # least IoU for low-score detections
     position_uncertainty_buffer: float = Field(1.0, ge=0)  # predicted box widened, in stds
     fuse_score: bool = False  # first-pass cost 1 - IoU * score, as BoT-SORT
