@@ -316,3 +316,26 @@ def test_retention_keeps_the_newest_parts_past_part_999999(tmp_path):
     names = sorted(p.name for p in output.glob("part-*.parquet"))
     assert names == ["part-1000000.parquet", "part-1000001.parquet"]
     assert sorted(pd.read_parquet(output)["frame"]) == [4, 5, 6, 7]
+
+
+def test_after_a_stop_signal_a_second_one_during_the_exit_is_ignored():
+    import threading
+
+    from crowdpose3d.pipeline.signals import StopOnSignals
+
+    before, before_int = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    with StopOnSignals(threading.Event()) as quiet:
+        pass
+    assert quiet.exit_code is None and signal.getsignal(signal.SIGTERM) == before
+    stop = threading.Event()
+    try:
+        with StopOnSignals(stop) as stopped:
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert stop.wait(5)
+        assert stopped.exit_code == 143
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        os.kill(os.getpid(), signal.SIGTERM)  # ignored: the test process goes on
+    finally:
+        signal.signal(signal.SIGTERM, before)
+        signal.signal(signal.SIGINT, before_int)

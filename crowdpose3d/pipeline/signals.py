@@ -26,7 +26,10 @@ class StopOnSignals:
 
     ``received`` is the first signal's number (None when none came); ``exit_code`` is what
     the process should exit with. Outside the main thread (where Python cannot install
-    handlers) it does nothing. The previous handlers come back on exit.
+    handlers) it does nothing. The previous handlers come back on exit, unless a signal
+    came: then the caller is on its way out with ``exit_code``, and a second signal during
+    that exit (the flush done, the interpreter shutting down) is ignored instead of killing
+    the process with the default action (exit status -N instead of 128 + N).
     """
 
     def __init__(self, stop: threading.Event) -> None:
@@ -42,7 +45,7 @@ class StopOnSignals:
 
     def __exit__(self, *exc_info: object) -> None:
         for number, handler in self._previous.items():
-            signal.signal(number, handler)
+            signal.signal(number, handler if self.received is None else signal.SIG_IGN)
         self._previous.clear()
 
     @property
