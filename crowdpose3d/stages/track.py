@@ -24,7 +24,7 @@ from crowdpose3d.tracking.appearance import APPEARANCE, appearance_descriptors
 class TrackParams(StageParams):
     # Defaults chosen by benchmarks/tracking_peers.py across 5, 10 and 30 fps (tuning seeds;
     # docs/pipeline.md). Times are seconds, so the same values serve every frame rate.
-    high_score_threshold: float = Field(0.55, ge=0, le=1)  # matched first, with every cue
+    high_score_threshold: float = Field(0.6, ge=0, le=1)  # matched first, with every cue
     low_score_threshold: float = Field(0.1, ge=0, le=1)  # may only continue confirmed tracks
     new_track_score: float = Field(0.7, ge=0, le=1)  # least score to start a track
     min_hits_to_confirm: int = Field(2, ge=1)  # matches in a row before a track is output

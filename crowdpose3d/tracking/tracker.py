@@ -319,7 +319,7 @@ class PoseTracker:
     def __init__(
         self,
         *,
-        high_score_threshold: float = 0.55,
+        high_score_threshold: float = 0.6,
         low_score_threshold: float = 0.1,
         new_track_score: float = 0.7,
         min_hits_to_confirm: int = 2,
