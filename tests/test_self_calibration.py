@@ -369,3 +369,5 @@ def test_the_fovs_sigma_from_the_people_alone_says_when_the_prior_chose_the_lens
     for poses, ids in crafted_people(ground_camera(lens, 4.0, 10.0), np.random.default_rng(5)):
         known.add(poses, ids)
     assert known.estimate().fov_people_sigma_deg == 0.0
+    assert "people alone +- " in level.describe()
+    assert "people alone" not in known.estimate().describe()  # nothing estimated

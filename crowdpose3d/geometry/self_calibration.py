@@ -257,9 +257,16 @@ class CameraEstimate:
         return {**self.camera.to_dict(), "self_calibration": self.summary()}
 
     def describe(self) -> str:
-        """One line: each quantity with its standard deviation."""
+        """One line: each quantity with its standard deviation (the field of view's also
+        from the people alone, when it was estimated: far above the first, the lens came
+        from the prior)."""
+        people = (
+            f" (people alone +- {self.fov_people_sigma_deg:.1f})"
+            if self.fov_people_sigma_deg > 0
+            else ""
+        )
         return (
-            f"fov {self.fov_deg:.1f} +- {self.fov_sigma_deg:.1f} deg, pitch "
+            f"fov {self.fov_deg:.1f} +- {self.fov_sigma_deg:.1f}{people} deg, pitch "
             f"{self.pitch_deg:.1f} +- {self.pitch_sigma_deg:.1f} deg, roll {self.roll_deg:.1f} "
             f"+- {self.roll_sigma_deg:.1f} deg, height {self.height_m:.2f} +- "
             f"{self.height_sigma_m:.2f} m ({self.inliers}/{self.observations} person-frames "
