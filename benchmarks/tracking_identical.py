@@ -9,7 +9,8 @@ Both trackers get each frame's detections with the clip's frame size (as the tra
 gives it); ours is the track stage's tracker with its defaults and the ``--set`` changes,
 the revision's one is loaded as ``tracking_peers.py --old-tracker`` loads it (its tracking/
 package and its track stage's defaults). Prints, per clip, the frames whose output differs
-(ids, boxes, or the filtered root beyond float32 rounding), and exits 1 if any does.
+(ids, boxes, filtered roots or velocities: `tracking_speed.same_output`), and exits 1 if
+any does.
 With ``--verified`` the detections are the verify stage's (``tracking_peers.py
 --verified``, what the default pipeline tracks), each person with the appearance descriptor
 cached beside them. Needs the clips' caches: run ``tracking_peers.py`` (both splits, with
@@ -21,8 +22,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-import numpy as np
 import tracking_peers  # benchmarks/ is on sys.path
+from tracking_speed import same_output
 
 from crowdpose3d.stages.track import TrackParams, TrackStage
 
@@ -57,12 +58,7 @@ def differing_frames(ours, theirs, frames) -> int:
     for frame in frames:
         a = ours.update(frame.poses, frame.pts_s, image_size=tracking_peers.CLIP_SIZE)
         b = theirs.update(frame.poses, frame.pts_s, image_size=tracking_peers.CLIP_SIZE)
-        same = (
-            np.array_equal(a.track_id, b.track_id)
-            and np.array_equal(a.boxes, b.boxes)
-            and np.array_equal(a.data["root_filtered"], b.data["root_filtered"], equal_nan=True)
-        )
-        differ += not same
+        differ += not same_output(a, b)
     return differ
 
 
