@@ -515,8 +515,9 @@ class PoseTracker:
         new_rows = self._start_tracks(starting, poses, timestamp_s, det.appearance)
         track_rows = np.concatenate([track_rows, new_rows])
         det_indices = np.concatenate([det_indices, starting])
-        self._assign_ids(track_rows)
-        output = self._output(poses, track_rows, det_indices)
+        shown = self._shown(track_rows)  # (K,) the matched tracks that are output
+        self._assign_ids(track_rows[shown])
+        output = self._output(poses, track_rows[shown], det_indices[shown])
         self._age_unmatched(track_rows, timestamp_s)
         return output
 
@@ -1022,21 +1023,20 @@ class PoseTracker:
         self.tracks = self.tracks.append(new)
         return np.arange(first_row, first_row + count)
 
-    def _assign_ids(self, track_rows: np.ndarray) -> None:
-        """Give the next ids, in row order, to the tracks among ``track_rows`` output for
-        the first time (`_shown`)."""
+    def _assign_ids(self, shown_rows: np.ndarray) -> None:
+        """Give the next ids, in row order, to the tracks among ``shown_rows`` (output this
+        frame, `_shown`) that have none yet: output for the first time."""
         tracks = self.tracks
-        rows = np.sort(track_rows[tracks.ids[track_rows] < 0])
-        rows = rows[self._shown(rows)]
+        rows = np.sort(shown_rows[tracks.ids[shown_rows] < 0])
         tracks.ids[rows] = np.arange(self._next_id, self._next_id + len(rows))
         self._next_id += len(rows)
 
-    def _output(self, poses: Poses, track_rows: np.ndarray, det_indices: np.ndarray) -> Poses:
-        """The detections of confirmed tracks, in input order, with their track's estimates."""
+    def _output(self, poses: Poses, shown_rows: np.ndarray, det_indices: np.ndarray) -> Poses:
+        """The detections ``det_indices`` of the tracks at ``shown_rows`` (`_shown`), in
+        input order, with their track's estimates."""
         tracks = self.tracks
-        keep = self._shown(track_rows).nonzero()[0]
-        pick = keep[np.argsort(det_indices[keep], kind="stable")]  # in input order
-        rows, dets = track_rows[pick], det_indices[pick]
+        pick = np.argsort(det_indices, kind="stable")  # in input order
+        rows, dets = shown_rows[pick], det_indices[pick]
         out = poses.take(dets)
         out.track_id = tracks.ids[rows].copy()
         mean = np.where(tracks.has_root[rows, None], tracks.mean[rows], np.nan)  # (N, 6)
