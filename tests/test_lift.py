@@ -166,6 +166,61 @@ def test_scale_is_clamped_to_a_human_range():
     prior = SIZE_PRIORS["jta22"]
     np.testing.assert_allclose(result.scale, [1.25 * prior] * 5 + [0.55 * prior] * 5)
     assert np.isfinite(result.root).all()
+    # The size before the clamp says how far from human each one is.
+    assert (result.size_ratio[:5] > 2.0).all() and (result.size_ratio[5:] < 0.45).all()
+    assert np.isnan(Lifter(INTRINSICS).lift(kp2d, rel).size_ratio).all()  # no ground plane
+
+
+def _stage_frame(kp2d, rel):
+    from crowdpose3d.pipeline.frame import Frame
+
+    n = len(kp2d)
+    boxes = np.concatenate((kp2d.min(axis=1), kp2d.max(axis=1)), axis=1)
+    poses = Poses(
+        boxes=boxes.astype(np.float32), scores=np.ones(n, np.float32),
+        kp2d=kp2d.astype(np.float32), kp3d_rel=rel.astype(np.float32),
+    )  # fmt: skip
+    image = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (INTRINSICS.height, INTRINSICS.width, 3))
+    return Frame("clip", 0, 0.0, image, poses=poses)
+
+
+def _lift_stage(**params):
+    from crowdpose3d.pipeline.stage import StageContext
+    from crowdpose3d.stages.lift import LiftParams, LiftStage
+
+    context = StageContext()
+    context.facts.skeleton = "jta22"
+    stage = LiftStage(LiftParams(fov_deg=60.0, **params))
+    stage.open(context)
+    return stage
+
+
+def test_the_lift_stage_drops_what_is_not_human_sized_on_the_ground():
+    camera = _camera(height=4.0, pitch=20.0)
+    rng = np.random.default_rng(8)
+    adults, children = _scene(rng, 6, camera), _scene(rng, 3, camera, size=0.7)
+    poles, dolls = _scene(rng, 2, camera, size=2.5), _scene(rng, 2, camera, size=0.3)
+    scenes = (adults, children, poles, dolls)
+    kp2d = np.concatenate([s[0] for s in scenes])
+    rel, _ = normalize_pose(np.concatenate([s[1] for s in scenes]), JTA22)
+    ground = {"height_m": 4.0, "pitch_deg": 20.0}
+
+    lifted = next(iter(_lift_stage(**ground)([_stage_frame(kp2d, rel)]))).poses
+    assert len(lifted) == 9  # the adults and the 1.2 m children stay, in their order
+    np.testing.assert_array_equal(lifted.kp2d, kp2d[:9].astype(np.float32))
+    assert ((lifted.data["size_ratio"] > 0.5) & (lifted.data["size_ratio"] < 1.6)).all()
+    kept = next(iter(_lift_stage(size_gate=None, **ground)([_stage_frame(kp2d, rel)]))).poses
+    assert len(kept) == 13
+    # Without a ground plane there is no size to judge: nobody is dropped.
+    assert len(next(iter(_lift_stage()([_stage_frame(kp2d, rel)]))).poses) == 13
+
+
+@pytest.mark.parametrize("gate", [(1.2, 1.6), (0.5, 0.9), (-0.1, 1.5)])
+def test_a_size_gate_that_would_drop_a_typical_adult_is_refused(gate):
+    from crowdpose3d.stages.lift import LiftParams
+
+    with pytest.raises(ValueError, match="size_gate"):
+        LiftParams(size_gate=gate)
 
 
 def test_a_camera_on_the_ground_falls_back_on_the_size_prior():
@@ -245,7 +300,9 @@ def test_lifter_fills_a_poses_record():
     assert lifted.kp3d.dtype == np.float32 and np.isfinite(lifted.kp3d).all()
     np.testing.assert_allclose(lifted.root, lifted.kp3d[:, JTA22.root])
     assert np.abs(lifted.root - kp3d[:, JTA22.root]).max() < 0.1
-    assert set(lifted.data) == {"anchor", "scale", "reprojection_error_px", "ground_xy"}
+    assert set(lifted.data) == {
+        "anchor", "scale", "reprojection_error_px", "ground_xy", "size_ratio"
+    }
     assert lifted.data["ground_xy"].shape == (6, 2) and lifted.data["scale"].shape == (6,)
     np.testing.assert_array_equal(lifted.kp2d, poses.kp2d)
 

@@ -60,6 +60,10 @@ class LiftResult:
     ground_xy: (N, 2) metres, the point on the ground below the root in the ground frame
         (origin below the camera, x to the right, y forward along the camera's heading);
         NaN without a ground plane.
+    size_ratio: (N,) the size the joints and the ground contact ask for, before the clamp
+        to ``scale_range``, over the size prior: about 1 for an adult standing on the
+        ground, far from it for something the size of a lamp post or a window; NaN without
+        a ground plane (the size is then the prior's).
     """
 
     kp3d: np.ndarray
@@ -67,6 +71,7 @@ class LiftResult:
     scale: np.ndarray
     reprojection_error_px: np.ndarray
     ground_xy: np.ndarray
+    size_ratio: np.ndarray
 
 
 class Lifter:
@@ -150,7 +155,7 @@ class Lifter:
     # ------------------------------------------------------------------ public
     def __call__(self, poses: Poses, weights: np.ndarray | None = None) -> Poses:
         """A copy of ``poses`` with ``kp3d`` and ``root`` filled and ``scale``,
-        ``reprojection_error_px``, ``ground_xy`` added to ``data``."""
+        ``reprojection_error_px``, ``ground_xy``, ``size_ratio`` added to ``data``."""
         kp3d_rel = poses.kp3d_rel
         if "kp3d_ray" in poses.data:  # a ray-frame model: turn it with this camera
             kp3d_rel = pose_to_camera(
@@ -163,6 +168,7 @@ class Lifter:
             "scale": result.scale.astype(np.float32),
             "reprojection_error_px": result.reprojection_error_px.astype(np.float32),
             "ground_xy": result.ground_xy.astype(np.float32),
+            "size_ratio": result.size_ratio.astype(np.float32),
         }
         return dataclasses.replace(poses, kp3d=result.kp3d, root=result.root, data=data)
 
@@ -221,6 +227,7 @@ class Lifter:
 
         # Pass 0: the size prior as scale, uniform weights over the joints.
         scale = prior.copy()
+        fitted = np.full(n, np.nan)  # (N,) the scale before the clamp (ground plane only)
         row_weight = np.repeat(w, 2, axis=1)  # (N, 2K)
         root = self._solve_root(design[:, : 2 * k], target[:, : 2 * k], row_weight, scale, ok)
         passes = max(self.irls_iterations, 1 if self.camera is not None else 0)
@@ -237,15 +244,16 @@ class Lifter:
                 root = self._solve_root(design, target, row_weight, scale, ok)
                 continue
             solution = _solve(design, target, row_weight, ok)  # (N, 4)
+            fitted = solution[:, 0]
             low, high = self.scale_range
-            scale = np.clip(solution[:, 0], low * prior, high * prior)
+            scale = np.clip(fitted, low * prior, high * prior)
             clamped = scale != solution[:, 0]
             root = solution[:, 1:]
             if clamped.any():
                 fixed = self._solve_root(design, target, row_weight, scale, ok)
                 root = np.where(clamped[:, None], fixed, root)
 
-        return self._result(scale, root, rel, xn, yn, usable, ok)
+        return self._result(scale, root, rel, xn, yn, usable, ok, fitted / prior)
 
     # ------------------------------------------------------------------ internals
     def _ground_rows(
@@ -319,9 +327,11 @@ class Lifter:
         yn: np.ndarray,
         usable: np.ndarray,
         ok: np.ndarray,
+        size_ratio: np.ndarray,
     ) -> LiftResult:
         ok = ok & (root[:, 2] > 0)  # a root behind the camera is no lift of a visible person
         scale = np.where(ok, scale, np.nan)
+        size_ratio = np.where(ok, size_ratio, np.nan)
         root = np.where(ok[:, None], root, np.nan)
         kp3d = scale[:, None, None] * rel + root[:, None, :]  # (N, K, 3)
         residual = self._residual_px(kp3d, xn, yn, usable)  # (N, K)
@@ -331,7 +341,7 @@ class Lifter:
             ground_xy = np.full((len(root), 2), np.nan)
         else:
             ground_xy = self.camera.camera_to_world(root)[:, :2]  # NaN rows stay NaN
-        return LiftResult(kp3d, root, scale, error, ground_xy)
+        return LiftResult(kp3d, root, scale, error, ground_xy, size_ratio)
 
 
 def _solve(

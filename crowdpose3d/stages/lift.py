@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 from pydantic import Field, model_validator
 
 from crowdpose3d.core.skeleton import get_skeleton
@@ -37,11 +38,17 @@ from crowdpose3d.geometry.lift import Lifter
 from crowdpose3d.geometry.self_calibration import CameraEstimate
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
+from crowdpose3d.poses import Poses
 from crowdpose3d.stages.auto_camera import AutoCamera
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SKELETON = "jta22"  # when no stage before names one (a model stage always does)
+# People's size over the size prior that the gate keeps (`LiftParams.size_gate`). On the
+# tracking tune clips (true cameras) 99.9 % of the model's people are within 0.60-1.41;
+# the range leaves room for a camera known or estimated 10 % off, children and tall
+# people (docs/pipeline.md, "The size gate").
+DEFAULT_SIZE_GATE = (0.5, 1.6)
 
 
 class LiftParams(StageParams):
@@ -60,6 +67,10 @@ class LiftParams(StageParams):
     auto_refine_seconds: float = Field(5.0, gt=0)  # then again this often ...
     auto_until_seconds: float = Field(60.0, gt=0)  # ... until this much stream has passed
     auto_hold: bool | None = None  # hold frames until the first estimate (None: files only)
+    # With a ground plane (given or auto), a detection whose size is outside this range
+    # times the size prior (`Lifter`'s ``size_ratio``: what its joints and feet on the
+    # ground ask for) is dropped: nobody is a lamp post, a window or a van. None keeps all.
+    size_gate: tuple[float, float] | None = DEFAULT_SIZE_GATE
 
     @model_validator(mode="after")
     def _consistent(self) -> LiftParams:
@@ -72,12 +83,17 @@ class LiftParams(StageParams):
             )
         if self.fx is not None and self.fy is None:
             self.fy = self.fx
+        if self.size_gate is not None and not 0 <= self.size_gate[0] < 1 < self.size_gate[1]:
+            raise ValueError(
+                f"size_gate must be [low, high] with 0 <= low < 1 < high, got {list(self.size_gate)}"
+            )
         return self
 
 
 class LiftStage(BaseStage):
-    """Fills ``poses.kp3d`` and ``poses.root``; adds ``scale``, ``reprojection_error_px`` and
-    ``ground_xy`` to ``poses.data``."""
+    """Fills ``poses.kp3d`` and ``poses.root``; adds ``scale``, ``reprojection_error_px``,
+    ``ground_xy`` and ``size_ratio`` to ``poses.data``; with a ground plane, drops the
+    detections outside ``size_gate``."""
 
     Params = LiftParams
 
@@ -109,8 +125,18 @@ class LiftStage(BaseStage):
 
     def _lift(self, frame: Frame) -> Frame:
         if frame.poses is not None:
-            frame.poses = self._lifter_for(frame.size)(frame.poses)
+            frame.poses = self._gate(self._lifter_for(frame.size)(frame.poses))
         return frame
+
+    def _gate(self, poses: Poses) -> Poses:
+        """``poses`` without the people the size gate drops (none without a ground plane,
+        whose ``size_ratio`` is NaN)."""
+        if self.params.size_gate is None or not len(poses):
+            return poses
+        low, high = self.params.size_gate
+        ratio = poses.data["size_ratio"]
+        dropped = (ratio < low) | (ratio > high)  # NaN: no ground plane, or not lifted
+        return poses.take(np.flatnonzero(~dropped)) if dropped.any() else poses
 
     def _auto_frames(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         """camera: auto (see the module docstring): observe, estimate on schedule, hold."""
