@@ -301,7 +301,11 @@ def test_lifter_fills_a_poses_record():
     np.testing.assert_allclose(lifted.root, lifted.kp3d[:, JTA22.root])
     assert np.abs(lifted.root - kp3d[:, JTA22.root]).max() < 0.1
     assert set(lifted.data) == {
-        "anchor", "scale", "reprojection_error_px", "ground_xy", "size_ratio"
+        "anchor",
+        "scale",
+        "reprojection_error_px",
+        "ground_xy",
+        "size_ratio",
     }
     assert lifted.data["ground_xy"].shape == (6, 2) and lifted.data["scale"].shape == (6,)
     np.testing.assert_array_equal(lifted.kp2d, poses.kp2d)

@@ -84,9 +84,8 @@ class LiftParams(StageParams):
         if self.fx is not None and self.fy is None:
             self.fy = self.fx
         if self.size_gate is not None and not 0 <= self.size_gate[0] < 1 < self.size_gate[1]:
-            raise ValueError(
-                f"size_gate must be [low, high] with 0 <= low < 1 < high, got {list(self.size_gate)}"
-            )
+            low, high = self.size_gate
+            raise ValueError(f"size_gate needs 0 <= low < 1 < high, got [{low}, {high}]")
         return self
 
 
