@@ -135,3 +135,20 @@ def test_track_camera_auto_option():
 
     args = argparse.Namespace(camera="auto", fov=70.0, camera_height=None, camera_pitch=None)
     assert _camera_options(args) == {"camera": "auto", "fov_deg": 70.0}
+
+
+def test_track_camera_auto_estimates_the_lens_unless_one_is_given():
+    # The default pipeline file names a fallback lens (fov_deg 60); with camera: auto and
+    # no --fov it must not fix the field of view the estimate is for.
+    from crowdpose3d.pipeline.defaults import default_pipeline
+    from crowdpose3d.stages.lift import LiftParams
+
+    def lift(camera):
+        stages = default_pipeline("clip.mp4", "out", camera=camera)["stages"]
+        options = next(s for s in stages if s["type"] == "lift")
+        return LiftParams(**{k: v for k, v in options.items() if k != "type"})
+
+    auto = lift({"camera": "auto"})
+    assert auto.camera == "auto" and "fov_deg" not in auto.model_fields_set
+    assert lift({"camera": "auto", "fov_deg": 70.0}).fov_deg == 70.0
+    assert "fov_deg" in lift(None).model_fields_set  # no auto: the file's lens is the lens

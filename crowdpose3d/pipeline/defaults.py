@@ -60,7 +60,11 @@ def default_pipeline(
     data = read_pipeline(default_pipeline_path(), variables)
     for stage in data["stages"]:
         if stage["type"] == "lift":
-            stage.update(camera or {})
+            camera = camera or {}
+            if camera.get("camera") == "auto" and not {"fov_deg", "fx"} & set(camera):
+                # The file's fallback lens would fix the field of view: auto estimates it.
+                stage.pop("fov_deg", None)
+            stage.update(camera)
         if stage["type"] == "pandanet":
             stage.update(backend=backend, precision=precision)
             if threads is not None:
