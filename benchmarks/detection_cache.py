@@ -18,6 +18,7 @@ DEFAULT_JOINTS = 22  # joints of an empty cache (jta22)
 # Per-person arrays a cache may hold, with each row's shape after the joints' count.
 POSE_FIELDS = {"boxes": (4,), "scores": (), "kp2d": (None, 2), "kp3d_rel": (None, 3)}
 LIFTED_FIELDS = {"kp3d": (None, 3), "root": (3,)}  # only after a lift stage
+LIFTED_DATA = ("scale", "size_ratio")  # per-person ``data`` a lift adds, kept in a cache
 
 
 def cache_path(folder: Path, model: str) -> Path:
@@ -35,7 +36,8 @@ def record(config: dict) -> list[Frame]:
 
 
 def save(cache: Path, frames: list[Frame], lifted: bool) -> None:
-    """Each frame's people into ``cache``; with ``lifted`` also kp3d, root and scale."""
+    """Each frame's people into ``cache``; with ``lifted`` also kp3d, root, scale and
+    size_ratio."""
     poses = [f.poses for f in frames]
     n = len(poses[0].kp2d[0]) if poses and len(poses[0]) else DEFAULT_JOINTS
     fields = {**POSE_FIELDS, **(LIFTED_FIELDS if lifted else {})}
@@ -44,8 +46,9 @@ def save(cache: Path, frames: list[Frame], lifted: bool) -> None:
         empty = np.zeros((0, *(n if d is None else d for d in shape)))
         arrays[name] = np.concatenate([getattr(p, name) for p in poses] + [empty])
     if lifted:
-        scale = [p.data.get("scale", np.full(len(p), np.nan)) for p in poses]
-        arrays["scale"] = np.concatenate([np.asarray(s, np.float64) for s in scale] + [np.zeros(0)])
+        for name in LIFTED_DATA:
+            values = [np.asarray(p.data.get(name, np.full(len(p), np.nan))) for p in poses]
+            arrays[name] = np.concatenate([v.astype(np.float64) for v in values] + [np.zeros(0)])
     np.savez_compressed(
         cache,
         index=np.array([f.index for f in frames]),
@@ -66,7 +69,7 @@ def load(cache: Path, size: tuple[int, int]) -> list[Frame]:
     frames = []
     for f, (index, pts) in enumerate(zip(data["index"], data["pts"], strict=True)):
         rows = slice(starts[f], starts[f + 1])
-        extra = {"data": {"scale": data["scale"][rows]}} if "scale" in data else {}
-        poses = Poses(**{name: data[name][rows] for name in fields}, **extra)
+        extra = {name: data[name][rows] for name in LIFTED_DATA if name in data}
+        poses = Poses(**{name: data[name][rows] for name in fields}, data=extra)
         frames.append(Frame("clip", int(index), float(pts), image, poses=poses))
     return frames

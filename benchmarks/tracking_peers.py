@@ -60,6 +60,7 @@ import pandas as pd
 from crowdpose3d.pipeline.defaults import DEFAULT_MODEL
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.pipeline.stage import StageContext
+from crowdpose3d.stages.lift import DEFAULT_SIZE_GATE, drop_by_size
 from crowdpose3d.stages.mot import MOTParams, MOTSink, mot_text
 from crowdpose3d.stages.track import TrackParams, TrackStage
 from crowdpose3d.tracking.appearance import (
@@ -165,6 +166,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also time the tracker of these git revisions on the 60-people crowd (speed only)",
     )
     parser.add_argument(
+        "--size-gate",
+        type=size_gate_arg,
+        default=DEFAULT_SIZE_GATE,
+        metavar="LOW,HIGH|none",
+        help="the lift stage's size gate on the cached detections (default %(default)s; "
+        "none: every detection, as before the gate)",
+    )
+    parser.add_argument(
         "--prepare-only", action="store_true", help="make and cache the clips' detections, stop"
     )
     parser.add_argument(
@@ -175,6 +184,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="track-stage settings to sweep (our tracker only; peers skipped)",
     )
     return parser.parse_args(argv)
+
+
+def size_gate_arg(text: str) -> tuple[float, float] | None:
+    """``--size-gate``: "LOW,HIGH" or "none"."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"need LOW,HIGH or none, got {text!r}") from None
+    return low, high
 
 
 def clips_of(
@@ -227,17 +247,28 @@ def make_clip(clip: Clip) -> None:
         raise SystemExit(f"crowdpose3d synth failed for {clip.name}: {done.stderr[-2000:]}")
 
 
-def detections(clip: Clip, model: str, verified: bool = False) -> list[Frame]:
+def detections(
+    clip: Clip,
+    model: str,
+    verified: bool = False,
+    size_gate: tuple[float, float] | None = DEFAULT_SIZE_GATE,
+) -> list[Frame]:
     """The pipeline's pandanet + lift output on the clip (with ``verified``: pandanet +
     verify + lift, the default pipeline's scores), cached in the clip's folder, each
     person with the appearance descriptor the track stage computes from the frame's pixels
-    (``poses.data["appearance"]``, cached beside the detections: the cache holds no pixels)."""
+    (``poses.data["appearance"]``, cached beside the detections: the cache holds no pixels).
+    The cache holds every lifted detection; the lift stage's ``size_gate`` is applied here
+    (`crowdpose3d.stages.lift.drop_by_size`), so one cache serves any gate."""
     cache = detection_cache.cache_path(clip.folder, model + (VERIFIED_SUFFIX if verified else ""))
+    if cache.is_file() and "size_ratio" not in np.load(cache).files:
+        print(f"  {clip.name}: cached before the size gate, detecting again", flush=True)
+        cache.unlink()
     if not cache.is_file():
         _detect(clip, model, cache, verified)
     frames = detection_cache.load(cache, CLIP_SIZE)
     for frame, descriptors in zip(frames, appearance(clip, frames, cache), strict=True):
         frame.poses.data[APPEARANCE] = descriptors
+        frame.poses = drop_by_size(frame.poses, size_gate)
     return frames
 
 
@@ -283,7 +314,7 @@ def _detect(clip: Clip, model: str, cache: Path, verified: bool) -> None:
         "stages": [
             {"type": "pandanet", "model": model, "device": "cpu"},
             *([{"type": "verify"}] if verified else []),
-            {"type": "lift", "camera_file": str(camera)},
+            {"type": "lift", "camera_file": str(camera), "size_gate": None},  # all kept
         ],
         "sinks": [{"type": "mot", "path": str(scratch / "unused.txt")}],
     }
@@ -551,7 +582,7 @@ def main(argv: list[str] | None = None) -> None:
     for clip in clips:
         start = time.perf_counter()
         make_clip(clip)
-        cached[clip.name] = detections(clip, args.model, args.verified)
+        cached[clip.name] = detections(clip, args.model, args.verified, args.size_gate)
         gts[clip.name] = write_ground_truth(clip)
         per_frame = np.mean([len(f.poses) for f in cached[clip.name]])
         print(

@@ -128,14 +128,7 @@ class LiftStage(BaseStage):
         return frame
 
     def _gate(self, poses: Poses) -> Poses:
-        """``poses`` without the people the size gate drops (none without a ground plane,
-        whose ``size_ratio`` is NaN)."""
-        if self.params.size_gate is None or not len(poses):
-            return poses
-        low, high = self.params.size_gate
-        ratio = poses.data["size_ratio"]
-        dropped = (ratio < low) | (ratio > high)  # NaN: no ground plane, or not lifted
-        return poses.take(np.flatnonzero(~dropped)) if dropped.any() else poses
+        return drop_by_size(poses, self.params.size_gate)
 
     def _auto_frames(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         """camera: auto (see the module docstring): observe, estimate on schedule, hold."""
@@ -260,3 +253,15 @@ class LiftStage(BaseStage):
         else:
             intrinsics = Intrinsics.from_fov(width_px, height_px, p.fov_deg)
         return intrinsics, p.height_m, p.pitch_deg, p.roll_deg
+
+
+def drop_by_size(poses: Poses, size_gate: tuple[float, float] | None) -> Poses:
+    """``poses`` without the people whose ``data["size_ratio"]`` (`Lifter`) is outside
+    ``size_gate`` (low, high); a NaN ratio (no ground plane, not lifted) and a None gate
+    drop nobody."""
+    if size_gate is None or not len(poses) or "size_ratio" not in poses.data:
+        return poses
+    low, high = size_gate
+    ratio = poses.data["size_ratio"]
+    dropped = (ratio < low) | (ratio > high)  # False where NaN
+    return poses.take(np.flatnonzero(~dropped)) if dropped.any() else poses
