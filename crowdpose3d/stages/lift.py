@@ -105,6 +105,7 @@ class LiftStage(BaseStage):
         self._auto: AutoCamera | None = None
         self._auto_size: tuple[int, int] | None = None
         self._estimate: CameraEstimate | None = None  # camera: auto's current estimate
+        self.size_gate_dropped = 0  # detections the size gate dropped so far
 
     def open(self, context: StageContext) -> None:
         super().open(context)
@@ -128,7 +129,17 @@ class LiftStage(BaseStage):
         return frame
 
     def _gate(self, poses: Poses) -> Poses:
-        return drop_by_size(poses, self.params.size_gate)
+        kept = drop_by_size(poses, self.params.size_gate)
+        self.size_gate_dropped += len(poses) - len(kept)
+        return kept
+
+    def close(self) -> None:
+        if self.size_gate_dropped:
+            low, high = self.params.size_gate or (0.0, 0.0)
+            log.info(
+                "lift: size gate: dropped %d detections not %g-%g times a person's size on "
+                "the ground", self.size_gate_dropped, low, high,
+            )  # fmt: skip
 
     def _auto_frames(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         """camera: auto (see the module docstring): observe, estimate on schedule, hold."""
