@@ -807,8 +807,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--symmetric-activations",
         action="store_true",
-        help="--int8 with int8 activations (zero point 0): for OpenVINO, which runs it about "
-        "twice as fast; the default for .xml (.onnx: uint8, for ONNX Runtime)",
+        help="--int8 with int8 activations (zero point 0): for OpenVINO on a CPU with AMX, "
+        "which runs it about twice as fast (without AMX OpenVINO gets it wrong); the default "
+        "for .xml on such a CPU (else uint8)",
     )
     export.set_defaults(handler=_export)
 

@@ -536,8 +536,9 @@ def make_runner(
         if model.kind == "openvino" and backend != "openvino":
             raise ValueError(f"{model.path} is OpenVINO IR: it runs on backend openvino")
         return build(model.path, precision)
-    # int8 for OpenVINO: symmetric int8 activations (engine.export.export_model).
-    symmetric = backend == "openvino"
+    # int8 for OpenVINO: symmetric int8 activations where the CPU has AMX, else uint8 ones
+    # (engine.export.export_model says why).
+    symmetric = backend == "openvino" and precision == "int8" and _amx_int8_cpu()
     if model.name and top_k == DEFAULT_TOP_K:
         path = exported_file(model.name, int8=precision == "int8", symmetric=symmetric)
         return build(path, precision)
@@ -552,6 +553,12 @@ def make_runner(
                 path, Path(folder) / "model_int8.onnx", images, symmetric_activations=symmetric
             )
         return build(path, precision)
+
+
+def _amx_int8_cpu() -> bool:
+    from crowdpose3d.engine.export import amx_int8_cpu
+
+    return amx_int8_cpu()
 
 
 def cache_dir() -> Path:

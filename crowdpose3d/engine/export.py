@@ -280,11 +280,12 @@ def export_model(
     """``builtin:NAME`` or a checkpoint -> ``destination`` (``.onnx``, or ``.xml`` for
     OpenVINO IR), fp32 or int8. Raises ValueError (one line) for a bad destination.
 
-    int8 activations are uint8 with a zero point for ONNX Runtime, symmetric int8 for
-    OpenVINO (``symmetric_activations`` None: symmetric for ``.xml`` only). OpenVINO runs
-    a uint8 QDQ file with its zero points subtracted in f32 around every convolution, at
-    about half the speed (benchmarks/forward_speed.py); ONNX Runtime is slower on the
-    symmetric one."""
+    int8 activations are uint8 with a zero point, or symmetric int8 (``symmetric_activations``
+    None: symmetric for ``.xml`` when this machine's CPU has AMX, `amx_int8_cpu`). OpenVINO
+    runs a uint8 QDQ file with its zero points subtracted in f32 around every convolution,
+    at about half the speed on AMX (benchmarks/forward_speed.py), but without AMX its
+    symmetric int8 convolutions are wrong (an AMD EPYC with AVX-512 VNNI: 56 % of the
+    people found, docs/backends.md); ONNX Runtime is slower on the symmetric file."""
     destination = Path(destination)
     suffix = destination.suffix.lower()
     if suffix not in (".onnx", ".xml"):
@@ -301,7 +302,11 @@ def export_model(
             log.info("calibrating int8 on %d generated frames", calibration_frames)
             images = calibration_images(checkpoint.input_size, calibration_frames)
             target = destination if suffix == ".onnx" else Path(folder) / "int8.onnx"
-            symmetric = suffix == ".xml" if symmetric_activations is None else symmetric_activations
+            symmetric = (
+                suffix == ".xml" and amx_int8_cpu()
+                if symmetric_activations is None
+                else symmetric_activations
+            )
             onnx_path = quantize_int8(onnx_path, target, images, symmetric_activations=symmetric)
         if suffix == ".xml":
             to_openvino(onnx_path, destination)
@@ -318,3 +323,15 @@ def _require(module: str, extra: str):
         raise ImportError(
             f"this needs {module.split('.')[0]}: pip install 'crowdpose3d[{extra}]'"
         ) from None
+
+
+def amx_int8_cpu(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
+    """Whether this machine's CPU has AMX int8 (``amx_int8`` in the kernel's CPU flags; False
+    where that cannot be read): where OpenVINO's symmetric int8 activations were measured
+    right and twice as fast as uint8 ones."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return False
+    flags = next((line for line in text.splitlines() if line.startswith("flags")), "")
+    return "amx_int8" in flags.split()
