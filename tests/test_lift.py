@@ -208,7 +208,7 @@ def test_the_lift_stage_drops_what_is_not_human_sized_on_the_ground():
     stage = _lift_stage(**ground)
     lifted = next(iter(stage([_stage_frame(kp2d, rel)]))).poses
     assert len(lifted) == 9  # the adults and the 1.2 m children stay, in their order
-    assert stage.size_gate_dropped == 4
+    assert stage.counters() == {"size_gate_dropped": 4}  # in the run's stage report
     np.testing.assert_array_equal(lifted.kp2d, kp2d[:9].astype(np.float32))
     assert ((lifted.data["size_ratio"] > 0.5) & (lifted.data["size_ratio"] < 1.6)).all()
     kept = next(iter(_lift_stage(size_gate=None, **ground)([_stage_frame(kp2d, rel)]))).poses

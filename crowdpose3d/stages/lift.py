@@ -133,6 +133,10 @@ class LiftStage(BaseStage):
         self.size_gate_dropped += len(poses) - len(kept)
         return kept
 
+    def counters(self) -> dict[str, int]:
+        """Counts for the run's stage report."""
+        return {"size_gate_dropped": self.size_gate_dropped}
+
     def close(self) -> None:
         if self.size_gate_dropped:
             low, high = self.params.size_gate or (0.0, 0.0)
