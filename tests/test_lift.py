@@ -4,6 +4,7 @@ People are the synthetic generator's bodies (random sizes, walking), placed on t
 front of a camera, projected, and normalised the way the network's targets are.
 """
 
+import logging
 import math
 from dataclasses import fields
 
@@ -195,7 +196,7 @@ def _lift_stage(**params):
     return stage
 
 
-def test_the_lift_stage_drops_what_is_not_human_sized_on_the_ground():
+def test_the_lift_stage_drops_what_is_not_human_sized_on_the_ground(caplog):
     camera = _camera(height=4.0, pitch=20.0)
     rng = np.random.default_rng(8)
     adults, children = _scene(rng, 6, camera), _scene(rng, 3, camera, size=0.7)
@@ -213,8 +214,11 @@ def test_the_lift_stage_drops_what_is_not_human_sized_on_the_ground():
     assert ((lifted.data["size_ratio"] > 0.5) & (lifted.data["size_ratio"] < 1.6)).all()
     kept = next(iter(_lift_stage(size_gate=None, **ground)([_stage_frame(kp2d, rel)]))).poses
     assert len(kept) == 13
-    # Without a ground plane there is no size to judge: nobody is dropped.
-    assert len(next(iter(_lift_stage()([_stage_frame(kp2d, rel)]))).poses) == 13
+    # Without a ground plane there is no size to judge: nobody is dropped, and the log says
+    # what would give one.
+    with caplog.at_level(logging.INFO, logger="crowdpose3d.stages.lift"):
+        assert len(next(iter(_lift_stage()([_stage_frame(kp2d, rel)]))).poses) == 13
+    assert "no ground plane" in caplog.text and "--camera auto" in caplog.text
 
 
 @pytest.mark.parametrize("gate", [(1.2, 1.6), (0.5, 0.9), (-0.1, 1.5)])

@@ -243,6 +243,12 @@ class LiftStage(BaseStage):
             facts.camera_roll_deg = roll if height is not None else None
             if facts.camera_source is None:
                 facts.camera_source = "given" if height is not None else None
+            if height is None and self.params.camera != "auto":
+                log.info(
+                    "lift: no ground plane (no camera height and pitch): rows in camera "
+                    "coordinates, no size gate; camera: auto (--camera auto) or a camera file "
+                    "gives both"
+                )
         return self._lifter
 
     def _camera_for(
