@@ -556,6 +556,8 @@ def make_runner(
 
 
 def _amx_int8_cpu() -> bool:
+    """`crowdpose3d.engine.export.amx_int8_cpu`, imported when first asked (export pulls in
+    the exporter's modules)."""
     from crowdpose3d.engine.export import amx_int8_cpu
 
     return amx_int8_cpu()

@@ -247,7 +247,7 @@ class Lifter:
             fitted = solution[:, 0]
             low, high = self.scale_range
             scale = np.clip(fitted, low * prior, high * prior)
-            clamped = scale != solution[:, 0]
+            clamped = scale != fitted
             root = solution[:, 1:]
             if clamped.any():
                 fixed = self._solve_root(design, target, row_weight, scale, ok)
