@@ -536,14 +536,19 @@ def make_runner(
         if model.kind == "openvino" and backend != "openvino":
             raise ValueError(f"{model.path} is OpenVINO IR: it runs on backend openvino")
         return build(model.path, precision)
+    from crowdpose3d.engine.export import (
+        amx_int8_cpu,
+        calibration_images,
+        export_onnx,
+        quantize_int8,
+    )
+
     # int8 for OpenVINO: symmetric int8 activations where the CPU has AMX, else uint8 ones
     # (engine.export.export_model says why).
-    symmetric = backend == "openvino" and precision == "int8" and _amx_int8_cpu()
+    symmetric = backend == "openvino" and precision == "int8" and amx_int8_cpu()
     if model.name and top_k == DEFAULT_TOP_K:
         path = exported_file(model.name, int8=precision == "int8", symmetric=symmetric)
         return build(path, precision)
-    from crowdpose3d.engine.export import calibration_images, export_onnx, quantize_int8
-
     with tempfile.TemporaryDirectory(prefix="crowdpose3d_runner_") as folder:
         path = export_onnx(model, Path(folder) / "model.onnx", top_k=top_k)
         if precision == "int8":
@@ -553,14 +558,6 @@ def make_runner(
                 path, Path(folder) / "model_int8.onnx", images, symmetric_activations=symmetric
             )
         return build(path, precision)
-
-
-def _amx_int8_cpu() -> bool:
-    """`crowdpose3d.engine.export.amx_int8_cpu`, imported when first asked (export pulls in
-    the exporter's modules)."""
-    from crowdpose3d.engine.export import amx_int8_cpu
-
-    return amx_int8_cpu()
 
 
 def cache_dir() -> Path:

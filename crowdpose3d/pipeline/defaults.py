@@ -58,11 +58,13 @@ def default_pipeline(
 
     variables = {"input": source, "output": output, "model": model, "device": device}
     data = read_pipeline(default_pipeline_path(), variables)
+    camera = camera or {}
+    # With camera: auto and no lens given, the file's fallback lens would fix the field of
+    # view that auto estimates: it goes.
+    auto_lens = camera.get("camera") == "auto" and not {"fov_deg", "fx"} & set(camera)
     for stage in data["stages"]:
         if stage["type"] == "lift":
-            camera = camera or {}
-            if camera.get("camera") == "auto" and not {"fov_deg", "fx"} & set(camera):
-                # The file's fallback lens would fix the field of view: auto estimates it.
+            if auto_lens:
                 stage.pop("fov_deg", None)
             stage.update(camera)
         if stage["type"] == "pandanet":

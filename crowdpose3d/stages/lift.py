@@ -138,8 +138,8 @@ class LiftStage(BaseStage):
         return {"size_gate_dropped": self.size_gate_dropped}
 
     def close(self) -> None:
-        if self.size_gate_dropped:
-            low, high = self.params.size_gate or (0.0, 0.0)
+        if self.size_gate_dropped and self.params.size_gate is not None:
+            low, high = self.params.size_gate
             log.info(
                 "lift: size gate: dropped %d detections not %g-%g times a person's size on "
                 "the ground", self.size_gate_dropped, low, high,
