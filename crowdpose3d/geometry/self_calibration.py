@@ -68,9 +68,10 @@ the heights; the reported sigma says so. Held-out figures: `docs/calibration.md`
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -366,6 +367,44 @@ class SelfCalibrator:
                 keep = np.sort(self._rng.choice(len(merged), self.max_observations, False))
                 self._parts = [merged.take(keep)]
         return len(obs)
+
+    def state(self) -> Callable[[], dict[str, Any]]:
+        """What `load_state` needs to go on exactly from here (the sample, the random
+        state, the last estimate), as a function that makes the arrays only when called:
+        it keeps the parts of now, not copies (a part never changes once added)."""
+        parts, num_top = list(self._parts), len(self.tops)
+        scalars = {
+            "seen": self._seen,
+            "rng": self._rng.bit_generator.state,
+            "last": None if self.last is None else asdict(self.last),
+        }
+
+        def arrays() -> dict[str, Any]:
+            sample = Observations.concatenate(parts, num_top)
+            return {
+                "foot": sample.foot,  # (N, 2)
+                "top": sample.top,  # (N, J, 2)
+                "up": sample.up,  # (N, 3)
+                "group": sample.group,  # (N,)
+                "calibrator": json.dumps(scalars),
+            }
+
+        return arrays
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Go on from a state that `state` made (its arrays may come back from an npz)."""
+        scalars = json.loads(str(state["calibrator"]))
+        sample = Observations(
+            np.asarray(state["foot"], np.float64).reshape(-1, 2),
+            np.asarray(state["top"], np.float64).reshape(-1, len(self.tops), 2),
+            np.asarray(state["up"], np.float64).reshape(-1, 3),
+            np.asarray(state["group"], np.int64).reshape(-1),
+        )
+        self._parts = [sample] if len(sample) else []
+        self._seen = int(scalars["seen"])
+        self._rng.bit_generator.state = scalars["rng"]
+        last = scalars["last"]
+        self.last = None if last is None else CameraEstimate(**last)
 
     def estimate(self) -> CameraEstimate | None:
         """The camera from the people so far, or None while too few (see `MIN_*`)."""

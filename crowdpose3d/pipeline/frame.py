@@ -10,8 +10,9 @@ import numpy as np
 from crowdpose3d.poses import Poses
 
 # ``frame.data[STAGE_STATE]``: {stage name in the run: its resume state after this frame}
-# (e.g. the track stage's `PoseTracker.state_dict`); the Parquet sink saves the state of the
-# last frame of each part beside it, so ``--resume`` continues exactly (`pipeline.plan`).
+# (e.g. the track stage's `PoseTracker.state_dict`), or a function that makes it when called
+# (a state costly to copy on every frame); the Parquet sink saves the state of the last
+# frame of each part beside it, so ``--resume`` continues exactly (`pipeline.plan`).
 STAGE_STATE = "stage_state"
 # ``frame.data[STREAM_EVENTS]``: the stream's events just before this frame (a reconnection, a
 # forward timestamp jump, a resolution change: `crowdpose3d.stages.source`), a list of dicts.

@@ -18,7 +18,11 @@ is the detector's bias, which no clustering shows and the added doubt now covers
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
 
 import numpy as np
 
@@ -86,11 +90,12 @@ class AutoCamera:
             return False
         return frame.pts_s - self.start >= self.next_s - 0.5 / self.fps
 
-    def update(self, frame_index: int) -> CameraEstimate | None:
+    def update(self, frame_index: int, on_schedule: bool = True) -> CameraEstimate | None:
         """Estimate now; returns the new estimate (None when there are too few people yet)
-        and moves the schedule on."""
+        and, ``on_schedule``, moves the schedule on (an early estimate leaves it)."""
         self.attempts += 1
-        self.next_s += self.refine_s
+        if on_schedule:
+            self.next_s += self.refine_s
         estimate = self.calibrator.estimate()
         if estimate is not None:
             self.estimate = estimate
@@ -104,3 +109,36 @@ class AutoCamera:
         if self.estimate is not None:
             info.update(self.estimate.summary(), ready_frame=self.ready_frame)
         return info
+
+    def state(self) -> Callable[[], dict[str, Any]]:
+        """The schedule, the estimate and (while collecting) the calibrator's sample as they
+        are now, for the resume state: a function that makes the arrays only when a sink
+        saves them (`SelfCalibrator.state`)."""
+        schedule = {
+            "size": [self.calibrator.height, self.calibrator.width],
+            "start": self.start,
+            "next_s": self.next_s,
+            "attempts": self.attempts,
+            "ready_frame": self.ready_frame,
+            "estimate": None if self.estimate is None else asdict(self.estimate),
+        }
+        sample = self.calibrator.state() if self.collecting else None
+
+        def arrays() -> dict[str, Any]:
+            return {"auto_camera": json.dumps(schedule), **(sample() if sample else {})}
+
+        return arrays
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Go on from a state that `state` made (ValueError when it is for another image
+        size)."""
+        schedule = json.loads(str(state["auto_camera"]))
+        size = [self.calibrator.height, self.calibrator.width]
+        if schedule["size"] != size:
+            raise ValueError(f"the state is for {schedule['size']} images, these are {size}")
+        self.start, self.next_s = schedule["start"], float(schedule["next_s"])
+        self.attempts, self.ready_frame = int(schedule["attempts"]), schedule["ready_frame"]
+        estimate = schedule["estimate"]
+        self.estimate = None if estimate is None else CameraEstimate(**estimate)
+        if "calibrator" in state:
+            self.calibrator.load_state(state)

@@ -13,12 +13,18 @@ first estimate after ``auto_seconds`` of stream, refined every ``auto_refine_sec
 ``auto_until_seconds``; given ``fx`` or ``fov_deg`` the field of view is kept. What the rows
 before the first estimate carry depends on ``auto_hold`` (default: hold for files, not for
 live streams): held, the frames wait in the stage (their images too: about
-``auto_seconds x fps x H x W x 3`` bytes) and are lifted with the first estimate, so every
-row has the ground plane; not held, they are lifted at once with the fallback camera
+``auto_seconds x fps x H x W x 3`` bytes, at most ``auto_hold_mb``: reached, the first
+estimate is made then) and are lifted with the first estimate, so every row has the ground
+plane; not held, they are lifted at once with the fallback camera
 (``fov_deg`` or ``fx``, no ground plane: ``ground_x_m`` / ``ground_y_m`` NaN, the scale from
 the size prior), and the metadata's ``self_calibration.ready_frame`` says from which frame
 on the rows use an estimate. Too few people by the end of the hold: the held frames are
-lifted with the fallback and the stage keeps trying at each refinement.
+lifted with the fallback and the stage keeps trying at each refinement. ``camera: none`` (or
+no ``camera``) lifts with the options given.
+
+Resume: with ``camera: auto`` the stage publishes its state on each frame (the schedule, the
+estimate and, while still collecting, the calibrator's sample; `STAGE_STATE`), so a resumed
+run lifts with the same camera and refines it as an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from crowdpose3d.core.skeleton import get_skeleton
 from crowdpose3d.geometry.camera import Camera, Intrinsics
 from crowdpose3d.geometry.lift import Lifter
 from crowdpose3d.geometry.self_calibration import CameraEstimate
-from crowdpose3d.pipeline.frame import Frame
+from crowdpose3d.pipeline.frame import STAGE_STATE, Frame
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
 from crowdpose3d.poses import Poses
 from crowdpose3d.stages.auto_camera import AutoCamera
@@ -49,6 +55,10 @@ DEFAULT_SKELETON = "jta22"  # when no stage before names one (a model stage alwa
 # and 99.9 % percentiles (`benchmarks/size_gate.py`); the range leaves room for a camera
 # known or estimated 10 % off, children and tall people (docs/pipeline.md, "The size gate").
 DEFAULT_SIZE_GATE = (0.5, 1.6)
+# camera: auto holds a file's frames until the first estimate (5 s by default): their images
+# take about 5 x 30 x 1920 x 1080 x 3 = 0.9 GB for 1080p at 30 fps; beyond this the first
+# estimate comes early (a 4K clip at 30 fps: after 1.4 s) rather than memory running out.
+DEFAULT_AUTO_HOLD_MB = 1024.0
 
 
 class LiftParams(StageParams):
@@ -62,11 +72,13 @@ class LiftParams(StageParams):
     pitch_deg: float | None = Field(None, ge=-90, le=90)  # optical axis below the horizon
     size_prior_m: float | None = Field(None, gt=0)  # typical bone-length sum (see lift.py)
     roll_deg: float = Field(0.0, ge=-45, le=45)  # turn about the optical axis (with height_m)
-    camera: Literal["auto"] | None = None  # auto: estimate the camera from the people seen
+    # auto: estimate the camera from the people seen; none (or absent): the options above
+    camera: Literal["auto", "none"] | None = None
     auto_seconds: float = Field(5.0, gt=0)  # the first estimate after this much stream
     auto_refine_seconds: float = Field(5.0, gt=0)  # then again this often ...
     auto_until_seconds: float = Field(60.0, gt=0)  # ... until this much stream has passed
     auto_hold: bool | None = None  # hold frames until the first estimate (None: files only)
+    auto_hold_mb: float = Field(DEFAULT_AUTO_HOLD_MB, gt=0)  # held images' memory at most
     # With a ground plane (given or auto), a detection whose size is outside this range
     # times the size prior (`Lifter`'s ``size_ratio``: what its joints and feet on the
     # ground ask for) is dropped: nobody is a lamp post, a window or a van. None keeps all.
@@ -105,6 +117,7 @@ class LiftStage(BaseStage):
         self._auto: AutoCamera | None = None
         self._auto_size: tuple[int, int] | None = None
         self._estimate: CameraEstimate | None = None  # camera: auto's current estimate
+        self._resume_state: dict | None = None  # camera: auto's state from an earlier run
         self.size_gate_dropped = 0  # detections the size gate dropped so far
 
     def open(self, context: StageContext) -> None:
@@ -115,6 +128,8 @@ class LiftStage(BaseStage):
                 self._camera = Camera.from_dict(json.loads(path.read_text()))
             except (OSError, ValueError, KeyError, TypeError) as error:
                 raise StageError(f"cannot read the camera file {path}: {error}") from None
+        if self.params.camera == "auto":
+            self._resume_state = context.plan.stage_state.get(self.run_name) or None
 
     def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         if self.params.camera == "auto":
@@ -151,17 +166,23 @@ class LiftStage(BaseStage):
         if hold is None:
             hold = not self.context.facts.live
         held: list[Frame] = []
+        held_bytes, hold_bytes = 0, self.params.auto_hold_mb * 2**20
         after = 0  # the index after the last frame seen
         for frame in frames:
             after = frame.index + 1
             auto = self._auto_for(frame.size)
+            hold = hold and auto.attempts == 0  # a resumed run may have estimated already
             auto.observe(frame)
-            if auto.due(frame):
+            due = auto.due(frame)
+            if due or (hold and held_bytes + _image_bytes(frame) > hold_bytes):
                 first = held[0].index if held else frame.index
-                self._use(auto.update(first))
+                self._use(auto.update(first, on_schedule=due))
                 hold = False  # held frames wait for the first estimate only
+            # The state after this frame, for a sink to save with the part it ends.
+            frame.data.setdefault(STAGE_STATE, {})[self.run_name] = auto.state()
             if hold:
                 held.append(frame)
+                held_bytes += _image_bytes(frame)
                 continue
             for waiting in held:
                 yield self._lift(waiting)
@@ -205,6 +226,14 @@ class LiftStage(BaseStage):
                 p.auto_until_seconds,
             )
             self._estimate, self._lifter = None, None
+            if self._resume_state is not None:
+                try:
+                    self._auto.load_state(self._resume_state)
+                except (ValueError, KeyError, TypeError) as error:
+                    raise StageError(
+                        f"cannot resume camera: auto: {error}; rerun with --overwrite"
+                    ) from None
+                self._resume_state, self._estimate = None, self._auto.estimate
             self._publish_auto()
         return self._auto
 
@@ -274,6 +303,10 @@ class LiftStage(BaseStage):
         else:
             intrinsics = Intrinsics.from_fov(width_px, height_px, p.fov_deg)
         return intrinsics, p.height_m, p.pitch_deg, p.roll_deg
+
+
+def _image_bytes(frame: Frame) -> int:
+    return 0 if frame.image is None else frame.image.nbytes
 
 
 def drop_by_size(poses: Poses, size_gate: tuple[float, float] | None) -> Poses:

@@ -29,7 +29,7 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -383,11 +383,13 @@ def _remove_part(part: Path) -> None:
     part.unlink(missing_ok=True)
 
 
-def save_states(path: Path, states: dict[str, dict]) -> None:
-    """Write {stage name: {key: array or number}} as one npz, atomically."""
+def save_states(path: Path, states: dict[str, dict | Callable[[], dict]]) -> None:
+    """Write {stage name: {key: array or number}} as one npz, atomically; a stage may
+    give its state as a function that makes that dict (made only here, when saved)."""
+    made = {stage: state() if callable(state) else state for stage, state in states.items()}
     arrays = {
         f"{stage}{STATE_SEPARATOR}{key}": np.asarray(value)
-        for stage, state in states.items()
+        for stage, state in made.items()
         for key, value in state.items()
     }
     with atomic_path(path, path.with_name(f"{path.name}.tmp")) as partial:
