@@ -471,8 +471,8 @@ def _camera_options(args: argparse.Namespace) -> dict:
     from pathlib import Path
 
     options: dict = {}
-    if args.camera == "auto":  # estimate the camera from the people (lift: camera: auto)
-        options = {"camera": "auto"}
+    if args.camera in ("auto", "none"):  # estimate the camera from the people, or don't
+        options = {"camera": args.camera}
     elif args.camera:
         path = Path(args.camera)
         try:
@@ -583,9 +583,10 @@ def _add_model_and_camera_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--camera",
         metavar="CAMERA.json",
-        help="camera intrinsics / lift options, or auto: estimate it from the people",
+        help="camera intrinsics / lift options; default auto: estimate the camera from "
+        "the people; none: no ground plane",
     )
-    parser.add_argument("--fov", type=float, help="horizontal field of view in degrees (60)")
+    parser.add_argument("--fov", type=float, help="horizontal field of view in degrees")
     parser.add_argument("--camera-height", type=float, help="camera height above ground (m)")
     parser.add_argument("--camera-pitch", type=float, help="camera pitch below horizon (deg)")
 

@@ -137,9 +137,10 @@ def test_track_camera_auto_option():
     assert _camera_options(args) == {"camera": "auto", "fov_deg": 70.0}
 
 
-def test_track_camera_auto_estimates_the_lens_unless_one_is_given():
-    # The default pipeline file names a fallback lens (fov_deg 60); with camera: auto and
-    # no --fov it must not fix the field of view the estimate is for.
+def test_the_default_pipeline_estimates_the_camera_unless_one_is_given():
+    """camera: auto is the default pipeline's: it estimates the lens too unless a lens is
+    given (fov_deg, fx); a camera file or height and pitch replace the estimate; camera:
+    none (--camera none) keeps the lift without a ground plane."""
     from crowdpose3d.pipeline.defaults import default_pipeline
     from crowdpose3d.stages.lift import LiftParams
 
@@ -148,7 +149,12 @@ def test_track_camera_auto_estimates_the_lens_unless_one_is_given():
         options = next(s for s in stages if s["type"] == "lift")
         return LiftParams(**{k: v for k, v in options.items() if k != "type"})
 
-    auto = lift({"camera": "auto"})
-    assert auto.camera == "auto" and "fov_deg" not in auto.model_fields_set
-    assert lift({"camera": "auto", "fov_deg": 70.0}).fov_deg == 70.0
-    assert "fov_deg" in lift(None).model_fields_set  # no auto: the file's lens is the lens
+    for default in (lift(None), lift({"camera": "auto"})):
+        assert default.camera == "auto" and "fov_deg" not in default.model_fields_set
+    assert lift({"fov_deg": 70.0}).camera == "auto" and lift({"fov_deg": 70.0}).fov_deg == 70
+    given = lift({"height_m": 5.0, "pitch_deg": 20.0})
+    assert given.camera is None and given.height_m == 5.0
+    assert lift({"camera_file": "camera.json"}).camera is None
+    assert lift({"camera": "none"}).camera == "none"
+    with pytest.raises(ValueError, match="camera: auto estimates the camera"):
+        lift({"camera": "auto", "height_m": 5.0, "pitch_deg": 20.0})

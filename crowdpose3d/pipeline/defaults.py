@@ -19,6 +19,9 @@ DEFAULT_VERIFIER = "builtin"
 # What ``${model}`` and ``${device}`` stand for in a pipeline file unless --set gives them.
 DEFAULT_VARIABLES = {"model": DEFAULT_MODEL, "device": DEFAULT_DEVICE}
 DEFAULT_PIPELINE_FILE = "video_to_parquet.yaml"
+# Lift options that place the camera over the ground: given, the default pipeline's
+# ``camera: auto`` gives way to them.
+GIVEN_CAMERA_OPTIONS = {"camera_file", "height_m", "pitch_deg"}
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 # An installed wheel holds the pipelines inside the package; a checkout at the top level.
@@ -49,7 +52,8 @@ def default_pipeline(
     """The default pipeline for one source, as the mapping a pipeline file holds.
 
     ``camera`` holds the lift's camera options (``fov_deg``, or ``fx``/``fy``/``cx``/``cy``,
-    or ``camera_file``; optional ``height_m`` and ``pitch_deg``); ``backend``, ``precision``,
+    or ``camera_file``; optional ``height_m`` and ``pitch_deg``; ``camera``: ``auto``, the
+    file's default, or ``none``); ``backend``, ``precision``,
     ``threads`` go to the pandanet stage, ``verifier`` (None: the stage's
     `DEFAULT_VERIFIER`) to the verify stage; ``overlay`` and ``mot`` add those sinks after
     the Parquet one.
@@ -59,13 +63,13 @@ def default_pipeline(
     variables = {"input": source, "output": output, "model": model, "device": device}
     data = read_pipeline(default_pipeline_path(), variables)
     camera = camera or {}
-    # With camera: auto and no lens given, the file's fallback lens would fix the field of
-    # view that auto estimates: it goes.
-    auto_lens = camera.get("camera") == "auto" and not {"fov_deg", "fx"} & set(camera)
+    # The file's lift estimates the camera (camera: auto); a camera given in full (a file,
+    # or height and pitch) replaces the estimate, a lens alone (fov_deg, fx) is kept by it.
+    given = "camera" not in camera and bool(set(camera) & GIVEN_CAMERA_OPTIONS)
     for stage in data["stages"]:
         if stage["type"] == "lift":
-            if auto_lens:
-                stage.pop("fov_deg", None)
+            if given:
+                stage.pop("camera", None)
             stage.update(camera)
         if stage["type"] == "pandanet":
             stage.update(backend=backend, precision=precision)
