@@ -28,7 +28,9 @@ cache holds no images).
 
 With ``--verified`` the detections pass the pipeline's ``verify`` stage before the lift, as
 the default pipeline (pipelines/video_to_parquet.yaml) hands them to the tracker: the verifier's
-scores, its dropped detections gone (cached apart; every tracker gets the same).
+scores, its dropped detections gone (cached apart; every tracker gets the same). With
+``--camera auto`` the lift estimates the camera from the people (``camera: auto``, as the
+default pipeline does) instead of reading the clip's camera file (cached apart).
 
 Truth: the clip's labels; people with at least 25 % of their joints visible and a box at
 least 12 px tall are pedestrians, the others distractors (a box on them is neither a hit nor
@@ -96,6 +98,7 @@ MIN_VISIBLE_FRACTION = 0.25  # share of joints seen for a person to be demanded 
 MIN_BOX_HEIGHT_PX = 12.0
 PEERS = ("bytetrack", "ocsort", "botsort")
 VERIFIED_SUFFIX = "+verify"  # cache name of ``--verified`` detections (model + this)
+AUTO_CAMERA_SUFFIX = "+auto"  # cache name of ``--camera auto`` detections (model + this)
 SPEED_PEOPLE = 60  # crowd size of the cost-per-frame target
 SPEED_FRAMES = 300
 SPEED_ROUNDS = 5  # rounds of the speed test; each frame counts its fastest round
@@ -134,6 +137,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="detections re-scored by the pipeline's verify stage (as the default pipeline "
         "hands them to the tracker), cached apart from the network's own scores",
+    )
+    parser.add_argument(
+        "--camera",
+        choices=("file", "auto"),
+        default="file",
+        help="the lift's camera: the clip's camera file (default) or estimated from the "
+        "people (camera: auto, the default pipeline's)",
     )
     parser.add_argument(
         "--renderer",
@@ -252,6 +262,7 @@ def detections(
     model: str,
     verified: bool = False,
     size_gate: tuple[float, float] | None = DEFAULT_SIZE_GATE,
+    auto_camera: bool = False,
 ) -> list[Frame]:
     """The pipeline's pandanet + lift output on the clip (with ``verified``: pandanet +
     verify + lift, the default pipeline's scores), cached in the clip's folder, each
@@ -259,12 +270,13 @@ def detections(
     (``poses.data["appearance"]``, cached beside the detections: the cache holds no pixels).
     The cache holds every lifted detection; the lift stage's ``size_gate`` is applied here
     (`crowdpose3d.stages.lift.drop_by_size`), so one cache serves any gate."""
-    cache = detection_cache.cache_path(clip.folder, model + (VERIFIED_SUFFIX if verified else ""))
+    name = model + VERIFIED_SUFFIX * verified + AUTO_CAMERA_SUFFIX * auto_camera
+    cache = detection_cache.cache_path(clip.folder, name)
     if cache.is_file() and "size_ratio" not in np.load(cache).files:
         print(f"  {clip.name}: cached before the size gate, detecting again", flush=True)
         cache.unlink()
     if not cache.is_file():
-        _detect(clip, model, cache, verified)
+        _detect(clip, model, cache, verified, auto_camera)
     frames = detection_cache.load(cache, CLIP_SIZE)
     for frame, descriptors in zip(frames, appearance(clip, frames, cache), strict=True):
         frame.poses.data[APPEARANCE] = descriptors
@@ -305,16 +317,17 @@ def appearance(clip: Clip, frames: list[Frame], cache: Path) -> list[np.ndarray]
     return listed
 
 
-def _detect(clip: Clip, model: str, cache: Path, verified: bool) -> None:
+def _detect(clip: Clip, model: str, cache: Path, verified: bool, auto_camera: bool) -> None:
     video = next(clip.folder.glob("videos/test/*.mp4"))
     camera = next(clip.folder.glob("cameras/test/*.json"))
+    lens = {"camera": "auto"} if auto_camera else {"camera_file": str(camera)}
     scratch = Path(tempfile.mkdtemp(prefix="tracking_peers_"))
     config = {
         "source": {"type": "video", "uri": str(video)},
         "stages": [
             {"type": "pandanet", "model": model, "device": "cpu"},
             *([{"type": "verify"}] if verified else []),
-            {"type": "lift", "camera_file": str(camera), "size_gate": None},  # all kept
+            {"type": "lift", **lens, "size_gate": None},  # all kept
         ],
         "sinks": [{"type": "mot", "path": str(scratch / "unused.txt")}],
     }
@@ -582,7 +595,9 @@ def main(argv: list[str] | None = None) -> None:
     for clip in clips:
         start = time.perf_counter()
         make_clip(clip)
-        cached[clip.name] = detections(clip, args.model, args.verified, args.size_gate)
+        cached[clip.name] = detections(
+            clip, args.model, args.verified, args.size_gate, args.camera == "auto"
+        )
         gts[clip.name] = write_ground_truth(clip)
         per_frame = np.mean([len(f.poses) for f in cached[clip.name]])
         print(
