@@ -15,6 +15,10 @@ from crowdpose3d.poses import Poses
 class FakePeopleParams(StageParams):
     people: int = 2
     joints: int = 22
+    # With gap_every > 0 the people walk right (1 px a frame) and person i is missed for
+    # gap_frames frames every gap_every frames, from frame 3 + 2 i on.
+    gap_every: int = 0
+    gap_frames: int = 0
 
 
 class FakePeople(BaseStage):
@@ -28,9 +32,12 @@ class FakePeople(BaseStage):
 
     def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         n, k = self.params.people, self.params.joints
+        every, missed = self.params.gap_every, self.params.gap_frames
         for frame in frames:
             ids = np.arange(n)
-            boxes = np.stack([10 + 20 * ids, 10 + 0 * ids, 20 + 20 * ids, 40 + 0 * ids], 1)
+            walked = frame.index if every else 0
+            boxes = np.stack([10 + 20 * ids + walked, 10 + 0 * ids, 20 + 20 * ids + walked,
+                              40 + 0 * ids], 1)  # fmt: skip
             frame.poses = Poses(
                 boxes=boxes,
                 scores=np.full(n, 0.9),
@@ -40,6 +47,9 @@ class FakePeople(BaseStage):
                 root=np.stack([ids, 0 * ids, 5 + 0 * ids], 1).astype(float),
                 track_id=ids + 100,
             )
+            if every:
+                phase = (frame.index - 3 - 2 * ids) % every
+                frame.poses = frame.poses[(frame.index < 3 + 2 * ids) | (phase >= missed)]
             yield frame
 
 

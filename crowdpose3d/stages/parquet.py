@@ -46,6 +46,7 @@ from crowdpose3d.pipeline.frame import STAGE_STATE, STREAM_EVENTS, Frame
 from crowdpose3d.pipeline.plan import ResumePoint
 from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, StageParams
 from crowdpose3d.stages.retention import beyond_retention, with_live_defaults
+from crowdpose3d.tracking.gap_fill import GAP_FILLED
 from crowdpose3d.tracks import io, schema
 from crowdpose3d.tracks.schema import METADATA_KEY, PART_GLOB, part_number, tracks_schema
 
@@ -308,6 +309,7 @@ class ParquetSink(BaseStage):
             schema.WALL_TIME: np.full(n, np.nan if frame.wall_time is None else frame.wall_time),
             schema.TRACK_ID: people.track_id,
             schema.SCORE: people.scores,
+            schema.INTERPOLATED: people.data.get(GAP_FILLED, np.zeros(n, bool)),
         }
         columns.update(zip(schema.BOX_COLUMNS, people.boxes.T, strict=True))  # (4, n)
         columns.update(zip(schema.ROOT_COLUMNS, people.root.T, strict=True))  # (3, n)
@@ -349,6 +351,9 @@ def _arrow_array(values: np.ndarray | list, arrow_type: pa.DataType) -> pa.Array
     shim), about 45 MB of resident memory that a tracking run does not otherwise need. NaN
     stays NaN (not null), as ``pa.array`` of a numpy array gives it.
     """
+    if arrow_type == pa.bool_():  # one bit per value, least significant first
+        bits = np.packbits(np.asarray(values, dtype=bool), bitorder="little")
+        return pa.Array.from_buffers(arrow_type, len(values), [None, pa.py_buffer(bits)])
     if arrow_type == pa.string():  # UTF-8 bytes and int32 offsets
         encoded = [str(value).encode() for value in values]
         offsets = np.zeros(len(encoded) + 1, dtype=np.int32)

@@ -4,11 +4,13 @@ OC-SORT's heading consistency, pose change, the person's colours (a descriptor t
 computes from the frame's pixels, `crowdpose3d.tracking.appearance`) and the 3D root where
 depth is reliable, ByteTrack's second pass for low-score detections, OC-SORT's recovery and
 re-update after occlusion, and a longer lost-track buffer for people hidden behind a nearer
-one. Each parameter is explained in `PoseTracker`'s docstring."""
+one. Each parameter is explained in `PoseTracker`'s docstring. Then a track's missed frames
+between two of its detections up to ``fill_gaps_s`` apart are filled in by interpolation
+(`crowdpose3d.tracking.gap_fill`; frames leave the stage that much later)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -19,6 +21,12 @@ from crowdpose3d.pipeline.stage import BaseStage, StageContext, StageError, Stag
 from crowdpose3d.poses import Poses
 from crowdpose3d.tracking import KalmanFilterBox, PoseTracker
 from crowdpose3d.tracking.appearance import APPEARANCE, appearance_descriptors
+from crowdpose3d.tracking.gap_fill import GAP_FILLED, GapFiller
+
+# Gaps filled for a file (`crowdpose3d.tracking.gap_fill`): on the tracking tune clips 1 s
+# gave most of what 2 and 3 s gave (docs/pipeline.md, "Gap filling"); a live stream fills
+# none unless asked, so its rows are not held back.
+DEFAULT_FILL_GAPS_S = 1.0
 
 
 class TrackParams(StageParams):
@@ -55,6 +63,9 @@ class TrackParams(StageParams):
     # The box's Kalman model (`crowdpose3d.tracking.KalmanFilterBox`), in box heights:
     box_acceleration: float = Field(0.25, gt=0)  # process noise, heights per s^2
     box_measurement_noise: float = Field(0.05, gt=0)  # std of a detected box side, heights
+    # Fill a track's missed frames between detections up to this far apart (s; 0: none;
+    # None: DEFAULT_FILL_GAPS_S for files, 0 for live streams).
+    fill_gaps_s: float | None = Field(None, ge=0)
 
     @model_validator(mode="after")
     def _ordered(self) -> TrackParams:
@@ -76,13 +87,17 @@ class TrackStage(BaseStage):
             acceleration_heights_per_s2=params.box_acceleration,
             measurement_noise_per_height=params.box_measurement_noise,
         )
-        tracker_params = params.model_dump(exclude={"box_acceleration", "box_measurement_noise"})
+        tracker_params = params.model_dump(
+            exclude={"box_acceleration", "box_measurement_noise", "fill_gaps_s"}
+        )
         self.tracker = PoseTracker(**tracker_params, box_model=box_model)
         self.dropped_non_finite = 0  # people dropped for NaN / infinite model outputs
+        self.filled = 0  # rows filled into tracks' gaps
+        self._filler_state: dict | None = None  # the gap filler's, from an earlier run
 
     def counters(self) -> dict[str, int]:
         """Counts for the run's stage report."""
-        return {"non_finite_dropped": self.dropped_non_finite}
+        return {"non_finite_dropped": self.dropped_non_finite, "gap_rows_filled": self.filled}
 
     def open(self, context: StageContext) -> None:
         """Start fresh, or after ``--resume`` continue from the tracker state the plan holds
@@ -92,6 +107,7 @@ class TrackStage(BaseStage):
         self.tracker.reset()
         plan = context.plan
         state = plan.stage_state.get(self.run_name)
+        self._filler_state = state or None
         if state:
             try:
                 self.tracker.load_state_dict(state)
@@ -102,7 +118,39 @@ class TrackStage(BaseStage):
             fresh["next_id"] = max(plan.resume_point.after_track_id, 0) + 1
             self.tracker.load_state_dict(fresh)
 
+    def fill_gaps_s(self) -> float:
+        """The gaps this run fills, in seconds (the parameter, or its default for the
+        source: files `DEFAULT_FILL_GAPS_S`, live streams 0)."""
+        if self.params.fill_gaps_s is not None:
+            return self.params.fill_gaps_s
+        return 0.0 if self.context.facts.live else DEFAULT_FILL_GAPS_S
+
     def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        gap = self.fill_gaps_s()
+        if gap <= 0:
+            yield from self._track(frames)
+            return
+        filler = GapFiller(gap)
+        if self._filler_state is not None:
+            try:
+                filler.load_state(self._filler_state)
+            except (ValueError, KeyError) as error:
+                raise StageError(f"cannot resume the gap filler: {first_line(error)}") from None
+        for frame in self._track(frames):
+            done = filler.push(frame)
+            # The resume state after this frame: the tracker's and the filler's.
+            states = frame.data[STAGE_STATE]
+            states[self.run_name] = _joined(states[self.run_name], filler.state())
+            yield from self._counted(done)
+        yield from self._counted(filler.flush())
+
+    def _counted(self, frames: list[Frame]) -> list[Frame]:
+        for frame in frames:
+            if frame.poses is not None:
+                self.filled += int(frame.poses.data[GAP_FILLED].sum())
+        return frames
+
+    def _track(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         state = None  # the latest state_dict(): copies, never changed afterwards
         for frame in frames:
             if frame.poses is not None:
@@ -120,6 +168,11 @@ class TrackStage(BaseStage):
                 state = self.tracker.state_dict()
             frame.data.setdefault(STAGE_STATE, {})[self.run_name] = state
             yield frame
+
+
+def _joined(tracker_state: dict, filler_state: Callable[[], dict]) -> Callable[[], dict]:
+    """One resume state of both, made when a sink saves it."""
+    return lambda: {**tracker_state, **filler_state()}
 
 
 def finite_people(poses: Poses) -> tuple[Poses, int]:

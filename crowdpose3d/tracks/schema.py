@@ -13,6 +13,8 @@ One row per (frame, tracked person). Scalar columns come first, in this order:
     wall_time   float64  UNIX time a live source received the frame; NaN for files
     track_id    int64    the person's track identity (>= 1 once tracked; -1 untracked)
     score       float32  detection confidence in [0, 1]
+    interpolated bool    True for a row filled in between two detections of its track (the
+                         track stage's gap filling; its score is the lower of the two)
     box_x1 .. box_y2     float32  the box in pixels of the original image
     root_x_m .. root_z_m float32  the root (pelvis) in metres, camera coordinates
     ground_x_m, ground_y_m float32  position on the ground plane (m), NaN without one
@@ -38,6 +40,7 @@ TIME = "time_s"
 WALL_TIME = "wall_time"
 TRACK_ID = "track_id"
 SCORE = "score"
+INTERPOLATED = "interpolated"
 BOX_COLUMNS = ("box_x1", "box_y1", "box_x2", "box_y2")  # (x1, y1, x2, y2) pixels
 ROOT_COLUMNS = ("root_x_m", "root_y_m", "root_z_m")  # metres, camera coordinates
 GROUND_COLUMNS = ("ground_x_m", "ground_y_m")  # metres on the ground plane
@@ -51,6 +54,7 @@ SCALAR_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
     (WALL_TIME, pa.float64()),
     (TRACK_ID, pa.int64()),
     (SCORE, pa.float32()),
+    (INTERPOLATED, pa.bool_()),
     *((name, pa.float32()) for name in BOX_COLUMNS),
     *((name, pa.float32()) for name in ROOT_COLUMNS),
     *((name, pa.float32()) for name in GROUND_COLUMNS),

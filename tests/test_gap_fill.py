@@ -1,0 +1,131 @@
+"""Gap filling (`crowdpose3d.tracking.gap_fill`, the track stage's ``fill_gaps_s``): the
+frames a track missed between two of its detections get interpolated rows, marked in the
+tracks dataset's ``interpolated`` column, and a resumed run fills as an uninterrupted one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_resume import run, sorted_rows, write_images
+
+from crowdpose3d.pipeline.frame import Frame
+from crowdpose3d.pipeline.stage import StageContext
+from crowdpose3d.poses import Poses
+from crowdpose3d.stages.track import TrackParams, TrackStage
+from crowdpose3d.tracking.gap_fill import GAP_FILLED, GapFiller
+from crowdpose3d.tracks import schema
+
+FPS = 10.0
+
+
+@dataclass
+class Held:
+    index: int
+    pts_s: float
+    poses: Poses | None
+
+
+def person(x: float, track_id: int, score: float = 0.9, joints: int = 3) -> Poses:
+    return Poses(
+        boxes=[[x, 10.0, x + 20.0, 60.0]],
+        scores=[score],
+        kp2d=np.full((1, joints, 2), x),
+        kp3d_rel=np.zeros((1, joints, 3)),
+        root=[[x / 10, 0.0, 5.0]],
+        track_id=[track_id],
+        data={"ground_xy": np.array([[x / 10, 2.0]])},
+    )
+
+
+def pushed(filler: GapFiller, items: list[Held]) -> list[Held]:
+    out = [done for item in items for done in filler.push(item)]
+    return out + filler.flush()
+
+
+def test_a_gap_is_filled_by_linear_interpolation_and_frames_keep_their_order():
+    """Track 7 seen at frames 0 and 4 (x 0 and 40, scores 0.9 and 0.6), missed at 1-3; track
+    8 seen at 0 only; frame 2 has nobody else, frame 3 has track 8's twin (another id)."""
+    items = [Held(0, 0.0, Poses.concatenate([person(0, 7), person(100, 8)]))]
+    items += [Held(1, 0.1, Poses.empty(3)), Held(2, 0.2, None), Held(3, 0.3, person(200, 9))]
+    items += [Held(4, 0.4, person(40, 7, score=0.6))]
+    out = pushed(GapFiller(max_gap_s=1.0), items)
+    assert [item.index for item in out] == [0, 1, 2, 3, 4]
+    for item, x in zip(out[1:4], (10.0, 20.0, 30.0), strict=True):
+        rows = item.poses[item.poses.track_id == 7]
+        assert len(rows) == 1 and rows.data[GAP_FILLED].all()
+        np.testing.assert_allclose(rows.boxes, [[x, 10, x + 20, 60]], atol=1e-4)
+        np.testing.assert_allclose(rows.kp2d, x, atol=1e-4)
+        np.testing.assert_allclose(rows.root, [[x / 10, 0, 5]], atol=1e-5)
+        np.testing.assert_allclose(rows.scores, [0.6])
+    assert not out[0].poses.data[GAP_FILLED].any() and not out[4].poses.data[GAP_FILLED].any()
+    assert sorted(out[3].poses.track_id) == [7, 9]  # track 9's row kept, 7's added
+    np.testing.assert_allclose(out[3].poses[out[3].poses.track_id == 7].data["ground_xy"], [[3, 2]])
+    assert 8 not in np.concatenate([item.poses.track_id for item in out[1:]])  # never seen again
+
+
+def test_a_gap_longer_than_the_limit_stays_empty_and_frames_wait_that_long():
+    items = [Held(i, i / FPS, person(i, 1) if i in (0, 12) else Poses.empty(3)) for i in range(13)]
+    filler = GapFiller(max_gap_s=1.0)
+    passed = [[done.index for done in filler.push(item)] for item in items]
+    assert passed[9] == [] and passed[10] == [0]  # a frame leaves 1 s of stream later
+    out = [done for left in passed for done in left] + [done.index for done in filler.flush()]
+    assert out == list(range(13))
+    assert not any(len(item.poses) for item in items[1:12])  # 1.2 s apart: not filled
+
+
+def test_the_track_stage_fills_gaps_for_files_and_not_for_live_streams():
+    """A person missed for 0.3 s keeps id 1 and has rows in the missed frames (filled) for a
+    file; a live stream's track stage passes the frames on at once, unfilled."""
+    seen = [i for i in range(20) if not 8 <= i < 11]
+    results = {}
+    for live in (False, True):
+        stage = TrackStage(TrackParams(min_hits_to_confirm=1))
+        context = StageContext()
+        context.facts.live = live
+        stage.open(context)
+        frames = [
+            Frame("s", i, i / FPS, None, poses=person(5.0 * i, -1) if i in seen else Poses.empty(3))
+            for i in range(20)
+        ]
+        results[live] = (list(stage(iter(frames))), stage.counters()["gap_rows_filled"])
+    (file_frames, filled), (live_frames, live_filled) = results[False], results[True]
+    assert [f.index for f in file_frames] == list(range(20)) and filled == 3
+    for frame in file_frames:
+        assert list(frame.poses.track_id) == [1]
+        assert frame.poses.data[GAP_FILLED].tolist() == [frame.index not in seen]
+    assert live_filled == 0 and [len(f.poses) for f in live_frames[8:11]] == [0, 0, 0]
+
+
+@pytest.mark.parametrize("kept_parts", [1, 2, 4])
+def test_a_resumed_run_fills_the_gaps_of_an_uninterrupted_run(tmp_path, kept_parts):
+    """Three people, each missed 3 frames in every 7 (at different frames), parts of 7 rows:
+    cut after 1, 2 or 4 parts and resumed, the rows (interpolated ones included) equal the
+    uninterrupted run's. Without the filler's saved rows, a gap across the resume point
+    would not be filled."""
+    folder = write_images(tmp_path / "images", 40)
+
+    def config(output):
+        return {
+            "source": {"type": "images", "path": str(folder)},
+            "stages": [
+                {"type": "pipeline_helpers:FakePeople", "people": 3, "gap_every": 7,
+                 "gap_frames": 3},
+                {"type": "track", "min_hits_to_confirm": 2},
+            ],
+            "sinks": [{"type": "parquet", "path": str(output), "rows_per_part": 7}],
+        }  # fmt: skip
+
+    clean, cut = tmp_path / "clean", tmp_path / "cut"
+    run(config(clean))
+    expected = sorted_rows(clean)
+    assert expected[schema.INTERPOLATED].sum() > 20
+    for _, rows in expected.groupby(schema.TRACK_ID):  # no frame missing inside a track
+        assert rows[schema.FRAME].diff().dropna().eq(1).all()
+    run(config(cut))
+    for part in sorted(cut.glob("part-*.parquet"))[kept_parts:]:
+        part.unlink()
+    run(config(cut), resume=True)
+    pd.testing.assert_frame_equal(sorted_rows(cut), expected)
