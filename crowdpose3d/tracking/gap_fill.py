@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from dataclasses import fields
 from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
@@ -27,7 +28,8 @@ import numpy as np
 from crowdpose3d.poses import Poses
 
 GAP_FILLED = "gap_filled"  # ``poses.data`` key: (N,) bool, True for a filled row
-_ARRAYS = ("boxes", "scores", "kp2d", "kp3d_rel", "kp3d", "root")  # interpolated fields
+_STORED = tuple(f.name for f in fields(Poses) if f.name != "data")  # every array field
+_ARRAYS = ("boxes", "scores", "kp2d", "kp3d_rel", "kp3d", "root")  # those interpolated
 STATE_PREFIX = "fill_"  # keys of `GapFiller.state` in a stage's resume state
 
 
@@ -104,7 +106,7 @@ class GapFiller(Generic[Item]):
             }
             if len(ids):
                 rows = Poses.concatenate([last[i][2] for i in ids])
-                for name in (*_ARRAYS, "track_id"):
+                for name in _STORED:
                     state[f"{STATE_PREFIX}{name}"] = getattr(rows, name)
                 for key, value in rows.data.items():
                     state[f"{STATE_PREFIX}data_{key}"] = value
@@ -122,7 +124,7 @@ class GapFiller(Generic[Item]):
             return
         prefix = f"{STATE_PREFIX}data_"
         rows = Poses(
-            **{name: state[f"{STATE_PREFIX}{name}"] for name in (*_ARRAYS, "track_id")},
+            **{name: state[f"{STATE_PREFIX}{name}"] for name in _STORED},
             data={k.removeprefix(prefix): np.asarray(v) for k, v in state.items()
                   if k.startswith(prefix)},
         )  # fmt: skip
@@ -160,5 +162,5 @@ def _with_row(poses: Poses | None, row: Poses) -> Poses:
         else:
             fill = np.nan if np.issubdtype(value.dtype, np.floating) else 0
             data[key] = np.full((1, *value.shape[1:]), fill, value.dtype)
-    row = Poses(**{name: getattr(row, name) for name in (*_ARRAYS, "track_id")}, data=data)
+    row = Poses(**{name: getattr(row, name) for name in _STORED}, data=data)
     return Poses.concatenate([poses, row])
