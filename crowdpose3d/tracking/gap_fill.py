@@ -54,43 +54,56 @@ class GapFiller(Generic[Item]):
     def __init__(self, max_gap_s: float) -> None:
         self.max_gap_s = max_gap_s
         self._held: deque[Item] = deque()
-        # track id -> (frame index, stream time, its 1-row Poses) of its last row
-        self._last: dict[int, tuple[int, float, Poses]] = {}
+        # track id -> its last row: (frame index, stream time, a copy of that frame's
+        # tracked people, the row among them)
+        self._last: dict[int, tuple[int, float, Poses, int]] = {}
+        self._added: dict[int, list[Poses]] = {}  # held frame index -> its filled rows
 
     def push(self, frame: Item) -> list[Item]:
         poses = frame.poses
         if poses is not None:
             poses.data[GAP_FILLED] = np.zeros(len(poses), bool)
-            for row, track_id in enumerate(poses.track_id.tolist()):
-                if track_id < 0:
-                    continue
-                found = poses.take(np.array([row]))
+            tracked = np.flatnonzero(poses.track_id >= 0)
+            # A copy: the stages after this one may change the frame's arrays.
+            people = poses.take(tracked)
+            for row, track_id in enumerate(people.track_id.tolist()):
+                found = (frame.index, frame.pts_s, people, row)
                 previous = self._last.get(track_id)
-                if previous is not None and frame.pts_s - previous[1] <= self.max_gap_s:
-                    self._fill(previous, (frame.index, frame.pts_s, found))
-                self._last[track_id] = (frame.index, frame.pts_s, found)
+                if (
+                    previous is not None
+                    and frame.index - previous[0] > 1  # a gap: missed frames between
+                    and frame.pts_s - previous[1] <= self.max_gap_s
+                ):
+                    self._fill(previous, found)
+                self._last[track_id] = found
         horizon = frame.pts_s - self.max_gap_s
         self._last = {i: last for i, last in self._last.items() if last[1] >= horizon}
         self._held.append(frame)
         out = []
         while self._held and self._held[0].pts_s <= horizon:
-            out.append(self._held.popleft())
+            out.append(self._finished(self._held.popleft()))
         return out
 
     def flush(self) -> list[Item]:
-        out = list(self._held)
+        out = [self._finished(frame) for frame in self._held]
         self._held.clear()
         return out
 
-    def _fill(self, before: tuple[int, float, Poses], after: tuple[int, float, Poses]) -> None:
+    def _finished(self, frame: Item) -> Item:
+        """The frame with the rows filled into it (added once, as it leaves)."""
+        rows = self._added.pop(frame.index, None)
+        if rows:
+            frame.poses = _with_rows(frame.poses, rows)
+        return frame
+
+    def _fill(self, before: tuple, after: tuple) -> None:
         """Add the interpolated row to each held frame strictly between the two rows."""
-        (first, start, a), (last, end, b) = before, after
-        if last - first < 2:
-            return
+        (first, start, a, a_row), (last, end, b, b_row) = before, after
+        a, b = a.take(np.array([a_row])), b.take(np.array([b_row]))
         for held in self._held:
             if first < held.index < last:
                 weight = (held.pts_s - start) / (end - start)
-                held.poses = _with_row(held.poses, _between(a, b, weight))
+                self._added.setdefault(held.index, []).append(_between(a, b, weight))
 
     def state(self) -> Callable[[], dict[str, Any]]:
         """Each track's last row now, as a function that makes the arrays when called (the
@@ -105,7 +118,7 @@ class GapFiller(Generic[Item]):
                 f"{STATE_PREFIX}pts": np.array([last[i][1] for i in ids], np.float64),
             }
             if len(ids):
-                rows = Poses.concatenate([last[i][2] for i in ids])
+                rows = Poses.concatenate([last[i][2].take(np.array([last[i][3]])) for i in ids])
                 for name in _STORED:
                     state[f"{STATE_PREFIX}{name}"] = getattr(rows, name)
                 for key, value in rows.data.items():
@@ -118,6 +131,7 @@ class GapFiller(Generic[Item]):
         """Go on from what `state` made (its arrays may come back from an npz); a state
         without the filler's keys (saved before it existed) starts with no rows."""
         self._held.clear()
+        self._added.clear()
         self._last = {}
         ids = np.asarray(state.get(f"{STATE_PREFIX}ids", np.zeros(0)), np.int64)
         if not len(ids):
@@ -131,7 +145,7 @@ class GapFiller(Generic[Item]):
         index = np.asarray(state[f"{STATE_PREFIX}index"], np.int64)
         pts = np.asarray(state[f"{STATE_PREFIX}pts"], np.float64)
         for row, track_id in enumerate(ids.tolist()):
-            self._last[track_id] = (int(index[row]), float(pts[row]), rows.take(np.array([row])))
+            self._last[track_id] = (int(index[row]), float(pts[row]), rows, row)
 
 
 def _between(a: Poses, b: Poses, weight: float) -> Poses:
@@ -145,22 +159,29 @@ def _between(a: Poses, b: Poses, weight: float) -> Poses:
 
 
 def _lerp(a: np.ndarray, b: np.ndarray, weight: float) -> np.ndarray:
-    if not np.issubdtype(a.dtype, np.floating) or a.shape != b.shape:
+    if a.dtype.kind != "f" or a.shape != b.shape:
         return a
     return (a + weight * (b - a)).astype(a.dtype)
 
 
-def _with_row(poses: Poses | None, row: Poses) -> Poses:
-    """``poses`` with ``row`` added; the row's ``data`` takes the frame's keys (a key the row
-    lacks is NaN or zero, one the frame lacks is left out)."""
+def _with_rows(poses: Poses | None, rows: list[Poses]) -> Poses:
+    """``poses`` with ``rows`` added, their ``data`` given the frame's keys."""
     if poses is None or not len(poses):
+        return Poses.concatenate([_conform(row, rows[0].data) for row in rows])
+    return Poses.concatenate([poses, *(_conform(row, poses.data) for row in rows)])
+
+
+def _conform(row: Poses, like: dict[str, np.ndarray]) -> Poses:
+    """``row`` with the ``data`` keys of ``like``: a key it lacks NaN or zero, one ``like``
+    lacks left out (a track last seen before a stage added a key)."""
+    if row.data.keys() == like.keys():
         return row
     data = {}
-    for key, value in poses.data.items():
-        if key in row.data and row.data[key].shape[1:] == value.shape[1:]:
-            data[key] = row.data[key].astype(value.dtype)
+    for key, value in like.items():
+        mine = row.data.get(key)
+        if mine is not None and mine.shape[1:] == value.shape[1:]:
+            data[key] = mine.astype(value.dtype)
         else:
             fill = np.nan if np.issubdtype(value.dtype, np.floating) else 0
-            data[key] = np.full((1, *value.shape[1:]), fill, value.dtype)
-    row = Poses(**{name: getattr(row, name) for name in _STORED}, data=data)
-    return Poses.concatenate([poses, row])
+            data[key] = np.full((len(row), *value.shape[1:]), fill, value.dtype)
+    return Poses(**{name: getattr(row, name) for name in _STORED}, data=data)
