@@ -609,7 +609,8 @@ def sweep(clips, cached, gts, grid: list[str]) -> None:
         if key not in TrackParams.model_fields or not listed:
             raise SystemExit(f"--grid {item!r}: use KEY=V1,V2 with a track-stage parameter")
         keys.append(key)
-        kind = type(TrackParams.model_fields[key].default)
+        default = TrackParams.model_fields[key].default
+        kind = float if default is None else type(default)  # None: a float that may be unset
         convert = (lambda v: v.lower() in ("1", "true", "yes")) if kind is bool else kind
         values.append([convert(v) for v in listed.split(",")])
     print(" ".join(f"{k:>20}" for k in keys) + "  " + "  ".join(
