@@ -23,7 +23,8 @@ filtered roots and velocities equal to ``IDENTICAL_TOLERANCE``): a faster tracke
 tracked differently would need the held-out tracking benchmark rerun; and the same for
 that revision's descriptors (their cost, and whether they are equal). The descriptors' own
 cost (`appearance_descriptors` on a 1280x720 frame, in the track stage, outside ``update``)
-is printed on its own line.
+is printed on its own line, and so is the gap filling's (`crowdpose3d.tracking.gap_fill`,
+the track stage's step after ``update``).
 """
 
 from __future__ import annotations
@@ -35,9 +36,12 @@ import time
 
 import numpy as np
 
+from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.poses import Poses
+from crowdpose3d.stages.track import DEFAULT_FILL_GAPS_S
 from crowdpose3d.tracking import KalmanFilterXYZ, PoseTracker
 from crowdpose3d.tracking.appearance import APPEARANCE, DESCRIPTOR_SIZE, appearance_descriptors
+from crowdpose3d.tracking.gap_fill import GAP_FILLED, GapFiller
 
 FOCAL_PX = 1000.0
 CENTRE_PX = np.array([640.0, 360.0])
@@ -129,6 +133,22 @@ def time_descriptors(frames: list[Poses], seed: int, describe=appearance_descrip
         describe(image, poses.boxes)
         times_ms.append((time.perf_counter() - start) * 1e3)
     return np.array(times_ms)
+
+
+def time_gap_filling(frames: list[Poses]) -> tuple[float, int]:
+    """Mean milliseconds per frame of the track stage's gap filling (`GapFiller.push`, its
+    default 1 s, outside ``update``) on the tracker's output for ``frames``, and the rows
+    it filled."""
+    tracker, filler = PoseTracker(), GapFiller(DEFAULT_FILL_GAPS_S)
+    times_ms, filled = [], 0
+    for frame, poses in enumerate(frames):
+        held = Frame("speed", frame, frame / FPS, None, poses=tracker.update(poses, frame / FPS))
+        start = time.perf_counter()
+        done = filler.push(held)
+        times_ms.append((time.perf_counter() - start) * 1e3)
+        filled += sum(int(f.poses.data[GAP_FILLED].sum()) for f in done)
+    filled += sum(int(f.poses.data[GAP_FILLED].sum()) for f in filler.flush())
+    return float(np.mean(times_ms[WARM_UP_FRAMES:])), filled
 
 
 def random_image(seed: int) -> np.ndarray:
@@ -252,11 +272,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     columns = ("people", "mean ms", "p95 ms", "max ms", "output/frame", "ids issued")
     print(" ".join(f"{name:>{width}}" for name, width in zip(columns, WIDTHS, strict=True)))
-    described = {}
+    described, filling = {}, {}
     for num_people in args.people:
         frames = make_frames(num_people, args.frames, args.seed)
         times_ms, output, ids = time_tracker(frames)
         described[num_people] = float(time_descriptors(frames, args.seed).mean())
+        filling[num_people] = time_gap_filling(frames)
         print(
             f"{num_people:6d} {times_ms.mean():8.3f} {np.percentile(times_ms, 95):8.3f} "
             f"{times_ms.max():8.3f} {output:13.1f} {ids:10d}"
@@ -264,6 +285,12 @@ def main(argv: list[str] | None = None) -> None:
     print(
         "appearance descriptors (track stage, outside update), ms per frame: "
         + ", ".join(f"{n} people {ms:.3f}" for n, ms in described.items())
+    )
+    print(
+        "gap filling (track stage, outside update, 1 s), ms per frame: "
+        + ", ".join(
+            f"{n} people {ms:.3f} ({rows} rows filled)" for n, (ms, rows) in filling.items()
+        )
     )
     if args.against:
         compare(args.against, args.people, args.frames, args.seed)
