@@ -99,3 +99,17 @@ def test_held_frames_beyond_the_memory_bound_bring_the_first_estimate_early(peop
     unbounded = lift_stage()
     list(unbounded(iter(frames_of(people, image_bytes=30))))
     assert unbounded.context.facts.self_calibration["estimates"] == 3
+
+
+def test_too_few_people_for_an_estimate_is_said_once_and_rows_keep_no_ground_plane(
+    people, caplog
+):
+    """One person standing still (one group, where the estimate needs five) over 4 s: every
+    estimate fails, the log says so once with what to do, and the rows have no ground
+    plane."""
+    few = [people[0].take(np.arange(1)) for _ in people]
+    with caplog.at_level("INFO", logger="crowdpose3d.stages.lift"):
+        out = list(lift_stage()(iter(frames_of(few))))
+    assert len(out) == len(few) and all(np.isnan(f.poses.data["ground_xy"]).all() for f in out)
+    told = [r for r in caplog.records if "too few people" in r.getMessage()]
+    assert len(told) == 1 and "--camera-height" in told[0].getMessage()

@@ -118,6 +118,7 @@ class LiftStage(BaseStage):
         self._auto_size: tuple[int, int] | None = None
         self._estimate: CameraEstimate | None = None  # camera: auto's current estimate
         self._resume_state: dict | None = None  # camera: auto's state from an earlier run
+        self._told_no_estimate = False  # the log line for "too few people" was written
         self.size_gate_dropped = 0  # detections the size gate dropped so far
 
     def open(self, context: StageContext) -> None:
@@ -242,6 +243,15 @@ class LiftStage(BaseStage):
         if estimate is not None:
             self._estimate, self._lifter = estimate, None  # rebuilt at the next frame
             log.info("lift: camera: auto: %s", estimate.describe())
+        elif self._estimate is None and not self._told_no_estimate:
+            assert self._auto is not None
+            self._told_no_estimate = True
+            log.info(
+                "lift: camera: auto: too few people for an estimate yet (%d usable "
+                "person-frames): rows without a ground plane until there is one; for a scene "
+                "with few people give the camera (--camera FILE, or --camera-height and "
+                "--camera-pitch)", len(self._auto.calibrator),
+            )  # fmt: skip
         self._publish_auto()
 
     def _publish_auto(self) -> None:
