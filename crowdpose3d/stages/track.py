@@ -76,7 +76,8 @@ class TrackParams(StageParams):
 
 class TrackStage(BaseStage):
     """Sets ``poses.track_id`` and keeps only the people of confirmed tracks; adds
-    ``root_filtered``, ``velocity`` (m/s) and ``scale_smoothed`` to ``poses.data``."""
+    ``root_filtered``, ``velocity`` (m/s), ``scale_smoothed`` and (gap filling on)
+    ``gap_filled`` to ``poses.data``, and the filled rows to the frames they fill."""
 
     Params = TrackParams
 
