@@ -6,10 +6,10 @@ track is found again within ``max_gap_s``, `GapFiller` adds a row to each frame 
 interpolated linearly in time between the two detections: every per-person array of
 `Poses` (box, 2D and 3D joints, root, the ``data`` columns such as the ground position),
 with ``data[GAP_FILLED]`` True and the lower of the two scores (the tracks dataset's
-``interpolated`` column). This is the linear
-interpolation the ByteTrack and OC-SORT papers apply to their MOT17 results, done online:
-frames are held ``max_gap_s`` of stream time before they are passed on, so a file run's
-output is the same as offline, and a live run's output comes that much later.
+``interpolated`` column). This is the linear interpolation the ByteTrack and OC-SORT papers
+apply to their MOT17 results, done online: frames are held ``max_gap_s`` of stream time
+before they are passed on, so a file run's output is what offline filling would give, and
+a live run's output comes that much later.
 
 For ``--resume``: `state` gives each track's last row (what a fill after the resume point
 needs); the frames held at that point are not part of it, because the frames up to the
