@@ -101,9 +101,7 @@ def test_held_frames_beyond_the_memory_bound_bring_the_first_estimate_early(peop
     assert unbounded.context.facts.self_calibration["estimates"] == 3
 
 
-def test_too_few_people_for_an_estimate_is_said_once_and_rows_keep_no_ground_plane(
-    people, caplog
-):
+def test_too_few_people_for_an_estimate_is_said_once_and_rows_keep_no_ground_plane(people, caplog):
     """One person standing still (one group, where the estimate needs five) over 4 s: every
     estimate fails, the log says so once with what to do, and the rows have no ground
     plane."""
