@@ -19,6 +19,7 @@ class FakePeopleParams(StageParams):
     # gap_frames frames every gap_every frames, from frame 3 + 2 i on.
     gap_every: int = 0
     gap_frames: int = 0
+    jitter_px: float = 0.0  # boxes and joints shaken by up to this, differently each frame
 
 
 class FakePeople(BaseStage):
@@ -47,6 +48,10 @@ class FakePeople(BaseStage):
                 root=np.stack([ids, 0 * ids, 5 + 0 * ids], 1).astype(float),
                 track_id=ids + 100,
             )
+            if self.params.jitter_px:
+                shake = self.params.jitter_px * (((frame.index * 7 + 3 * ids) % 5) / 2 - 1)
+                frame.poses.boxes[:, [0, 2]] += shake[:, None]
+                frame.poses.kp2d[..., 0] += shake[:, None]
             if every:
                 phase = (frame.index - 3 - 2 * ids) % every
                 frame.poses = frame.poses[(frame.index < 3 + 2 * ids) | (phase >= missed)]

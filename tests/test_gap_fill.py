@@ -100,11 +100,11 @@ def test_the_track_stage_fills_gaps_for_files_and_not_for_live_streams():
 
 
 @pytest.mark.parametrize("kept_parts", [1, 2, 4])
-def test_a_resumed_run_fills_the_gaps_of_an_uninterrupted_run(tmp_path, kept_parts):
-    """Three people, each missed 3 frames in every 7 (at different frames), parts of 7 rows:
-    cut after 1, 2 or 4 parts and resumed, the rows (interpolated ones included) equal the
-    uninterrupted run's. Without the filler's saved rows, a gap across the resume point
-    would not be filled."""
+def test_a_resumed_run_fills_and_smooths_as_an_uninterrupted_run(tmp_path, kept_parts):
+    """Three shaken people, each missed 3 frames in every 7 (at different frames), parts of
+    7 rows: cut after 1, 2 or 4 parts and resumed, the rows (interpolated and averaged ones
+    included) equal the uninterrupted run's. Without the filler's saved rows a gap across
+    the resume point would not be filled, nor a mean there take the rows before it."""
     folder = write_images(tmp_path / "images", 40)
 
     def config(output):
@@ -112,7 +112,7 @@ def test_a_resumed_run_fills_the_gaps_of_an_uninterrupted_run(tmp_path, kept_par
             "source": {"type": "images", "path": str(folder)},
             "stages": [
                 {"type": "pipeline_helpers:FakePeople", "people": 3, "gap_every": 7,
-                 "gap_frames": 3},
+                 "gap_frames": 3, "jitter_px": 2.0},
                 {"type": "track", "min_hits_to_confirm": 2},
             ],
             "sinks": [{"type": "parquet", "path": str(output), "rows_per_part": 7}],
@@ -129,3 +129,30 @@ def test_a_resumed_run_fills_the_gaps_of_an_uninterrupted_run(tmp_path, kept_par
         part.unlink()
     run(config(cut), resume=True)
     pd.testing.assert_frame_equal(sorted_rows(cut), expected)
+
+
+def test_smoothing_averages_a_tracks_detected_rows_around_each_and_leaves_filled_ones():
+    """Track 1 shaken +-2 px at 10 fps (x 10, 14, 10, 14, 10, 14), a 0.2 s window (each row
+    and its two neighbours): inner rows become the mean of three, the ends stay (a one-sided
+    mean would pull the track inwards); a NaN root stays NaN and is left out of its
+    neighbours' means; a filled row (track 2, missed at frame 2) stays the interpolation;
+    frames leave 0.1 s later (the future a mean needs)."""
+    xs = [10.0, 14.0, 10.0, 14.0, 10.0, 14.0]
+    items = []
+    for i, x in enumerate(xs):
+        one = person(x, 1)
+        if i == 1:
+            one.root[:] = np.nan
+        items.append(Held(i, i / FPS, one if i == 2 else Poses.concatenate([one, person(50, 2)])))
+    filler = GapFiller(max_gap_s=1.0, smooth_s=0.2)
+    out = pushed(filler, items)
+    first = [item.poses[item.poses.track_id == 1] for item in out]
+    expected = [10.0, 34 / 3, 38 / 3, 34 / 3, 38 / 3, 14.0]
+    np.testing.assert_allclose([rows.boxes[0, 0] for rows in first], expected, atol=1e-5)
+    np.testing.assert_allclose(first[2].root[0, 0], 1.2, atol=1e-6)  # frame 1's NaN left out
+    assert np.isnan(first[1].root).all()  # its own NaN is not invented
+    filled = out[2].poses[out[2].poses.track_id == 2]
+    assert filled.data[GAP_FILLED].all() and filled.boxes[0, 0] == 50.0
+    only_smoothing = GapFiller(max_gap_s=0.0, smooth_s=0.2)
+    passed = [[done.index for done in only_smoothing.push(item)] for item in items]
+    assert passed[:3] == [[], [0], [1]]  # each frame waits for the next one

@@ -79,15 +79,17 @@ def write_images(folder: Path, count: int = FRAMES) -> Path:
     return folder
 
 
-def regions_pipeline(
-    images: Path, out: Path, sleep_s: float = 0.0, fill_gaps_s: float | None = None
-) -> dict:
+def regions_pipeline(images: Path, out: Path, sleep_s: float = 0.0, hold: bool = True) -> dict:
     x0, x1 = ZONE_X
     return {
         "source": {"type": "images", "path": str(images)},
         "stages": [
             {"type": "test_regions_resume:WalkingPeople", "sleep_s": sleep_s},
-            {"type": "track", "min_hits_to_confirm": 2, "fill_gaps_s": fill_gaps_s},
+            {
+                "type": "track",
+                "min_hits_to_confirm": 2,
+                **({} if hold else {"fill_gaps_s": 0, "smooth_tracks_s": 0}),
+            },
             {
                 "type": "regions",
                 "interval_s": 2.0,
@@ -140,17 +142,15 @@ def test_a_region_counter_continues_exactly_from_its_saved_state(cut):
         RegionCounter("cam", [], [zone]).load_state_dict(saved)
 
 
-def clean_run_and_slow_pipeline(
-    tmp_path: Path, fill_gaps_s: float | None = None
-) -> tuple[Path, Path]:
+def clean_run_and_slow_pipeline(tmp_path: Path, hold: bool = True) -> tuple[Path, Path]:
     """Runs the regions pipeline uninterrupted into ``tmp_path/clean`` and writes a slow
     copy (for a test to stop half way) -> (its pipeline file, its output folder)."""
     images = write_images(tmp_path / "images")
     clean_file, cut_file = tmp_path / "clean.yaml", tmp_path / "cut.yaml"
-    clean = regions_pipeline(images, tmp_path / "clean", fill_gaps_s=fill_gaps_s)
+    clean = regions_pipeline(images, tmp_path / "clean", hold=hold)
     clean_file.write_text(yaml.safe_dump(clean))
     cut = tmp_path / "cut"
-    slow = regions_pipeline(images, cut, sleep_s=0.03, fill_gaps_s=fill_gaps_s)
+    slow = regions_pipeline(images, cut, sleep_s=0.03, hold=hold)
     cut_file.write_text(yaml.safe_dump(slow))
     clean = run_cli(clean_file)
     _, stderr = clean.communicate(timeout=300)
@@ -189,8 +189,9 @@ def test_a_run_stopped_cleanly_resumes_to_the_events_of_an_uninterrupted_run(tmp
     reason "end", the open interval ends), then `--resume` to the end: the events equal an
     uninterrupted run's; a second `--resume` with no frame left changes nothing. Old code:
     the resumed run kept the first run's closing events beside the real leaves. (No gap
-    filling: its 1 s delay would move the stop to a moment when nobody is inside.)"""
-    cut_file, cut = clean_run_and_slow_pipeline(tmp_path, fill_gaps_s=0)
+    filling nor smoothing: the frames they hold would move the stop to a moment when nobody
+    is inside.)"""
+    cut_file, cut = clean_run_and_slow_pipeline(tmp_path, hold=False)
     first = run_cli(cut_file)
     wait_for(cut / "events" / "part-000002.parquet", first, timeout=300)
     first.send_signal(signal.SIGTERM)

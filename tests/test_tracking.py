@@ -780,7 +780,7 @@ def test_the_track_stage_reuses_the_saved_state_over_frames_without_poses():
     from crowdpose3d.pipeline.stage import StageContext
     from crowdpose3d.stages.track import TrackStage
 
-    stage = TrackStage(TrackStage.Params(min_hits_to_confirm=1, fill_gaps_s=0))  # the tracker's own
+    stage = TrackStage(TrackStage.Params(min_hits_to_confirm=1, fill_gaps_s=0, smooth_tracks_s=0))
     stage.open(StageContext())
     rng = np.random.default_rng(0)
     roots = np.array([w.root(0.0) for w in SEPARATED[:2]])

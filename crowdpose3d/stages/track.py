@@ -5,7 +5,8 @@ computes from the frame's pixels, `crowdpose3d.tracking.appearance`) and the 3D 
 depth is reliable, ByteTrack's second pass for low-score detections, OC-SORT's recovery and
 re-update after occlusion, and a longer lost-track buffer for people hidden behind a nearer
 one. Each parameter is explained in `PoseTracker`'s docstring. Then a track's missed frames
-between two of its detections up to ``fill_gaps_s`` apart are filled in by interpolation
+between two of its detections up to ``fill_gaps_s`` apart are filled in by interpolation,
+and each detected row is averaged with its track's rows ``smooth_tracks_s`` around it
 (`crowdpose3d.tracking.gap_fill`; frames leave the stage that much later)."""
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from crowdpose3d.tracking.gap_fill import GAP_FILLED, GapFiller
 # gave most of what 2 and 3 s gave (docs/pipeline.md, "Gap filling"); a live stream fills
 # none unless asked, so its rows are not held back.
 DEFAULT_FILL_GAPS_S = 1.0
+# The window over which a track's rows are averaged for a file (`GapFiller`'s smooth_s),
+# chosen on the tracking tune clips (docs/pipeline.md, "Track smoothing").
+DEFAULT_SMOOTH_TRACKS_S = 0.4
 
 
 class TrackParams(StageParams):
@@ -66,6 +70,9 @@ class TrackParams(StageParams):
     # Fill a track's missed frames between detections up to this far apart (s; 0: none;
     # None: DEFAULT_FILL_GAPS_S for files, 0 for live streams).
     fill_gaps_s: float | None = Field(None, ge=0)
+    # Average each detected row's box, joints, root and ground position with its track's
+    # rows this long around it (s; 0: none; None: DEFAULT_SMOOTH_TRACKS_S for files, 0 live).
+    smooth_tracks_s: float | None = Field(None, ge=0)
 
     @model_validator(mode="after")
     def _ordered(self) -> TrackParams:
@@ -77,7 +84,8 @@ class TrackParams(StageParams):
 class TrackStage(BaseStage):
     """Sets ``poses.track_id`` and keeps only the people of confirmed tracks; adds
     ``root_filtered``, ``velocity`` (m/s), ``scale_smoothed`` and (gap filling on)
-    ``gap_filled`` to ``poses.data``, and the filled rows to the frames they fill."""
+    ``gap_filled`` to ``poses.data``, and the filled rows to the frames they fill; with
+    smoothing on, the detected rows' geometry is their track's local mean."""
 
     Params = TrackParams
 
@@ -89,7 +97,7 @@ class TrackStage(BaseStage):
             measurement_noise_per_height=params.box_measurement_noise,
         )
         tracker_params = params.model_dump(
-            exclude={"box_acceleration", "box_measurement_noise", "fill_gaps_s"}
+            exclude={"box_acceleration", "box_measurement_noise", "fill_gaps_s", "smooth_tracks_s"}
         )
         self.tracker = PoseTracker(**tracker_params, box_model=box_model)
         self.dropped_non_finite = 0  # people dropped for NaN / infinite model outputs
@@ -126,12 +134,19 @@ class TrackStage(BaseStage):
             return self.params.fill_gaps_s
         return 0.0 if self.context.facts.live else DEFAULT_FILL_GAPS_S
 
+    def smooth_tracks_s(self) -> float:
+        """The window this run averages tracks over, in seconds (the parameter, or its
+        default for the source: files `DEFAULT_SMOOTH_TRACKS_S`, live streams 0)."""
+        if self.params.smooth_tracks_s is not None:
+            return self.params.smooth_tracks_s
+        return 0.0 if self.context.facts.live else DEFAULT_SMOOTH_TRACKS_S
+
     def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
-        gap = self.fill_gaps_s()
-        if gap <= 0:
+        gap, smooth = self.fill_gaps_s(), self.smooth_tracks_s()
+        if gap <= 0 and smooth <= 0:
             yield from self._track(frames)
             return
-        filler = GapFiller(gap)
+        filler = GapFiller(gap, smooth)
         if self._filler_state is not None:
             try:
                 filler.load_state(self._filler_state)

@@ -1,4 +1,5 @@
-"""Gap filling: the frames a track missed between two of its detections, filled in.
+"""Gap filling: the frames a track missed between two of its detections, filled in; and
+track smoothing: each detected row averaged with its track's rows around it.
 
 A person the detector misses for a few frames (occluded, blurred, too small for a moment)
 keeps their track (the tracker's lost-track buffer) but has no row in those frames. When the
@@ -11,9 +12,15 @@ apply to their MOT17 results, done online: frames are held ``max_gap_s`` of stre
 before they are passed on, so a file run's output is what offline filling would give, and
 a live run's output comes that much later.
 
-For ``--resume``: `state` gives each track's last row (what a fill after the resume point
-needs); the frames held at that point are not part of it, because the frames up to the
-resume point are already written and those after it are processed again.
+With ``smooth_s``, as each frame leaves, each detected row's box, 2D and 3D joints, root
+and ground position become the mean of its track's detected rows within ``smooth_s / 2``
+before and after it (NaN values left out; filled rows stay interpolated); frames are then
+held at least ``smooth_s / 2``.
+
+For ``--resume``: `state` gives the recent frames' detected people (what a fill or a mean
+after the resume point needs); the frames held at that point are not part of it, because
+the frames up to the resume point are already written and those after it are processed
+again.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ from crowdpose3d.poses import Poses
 GAP_FILLED = "gap_filled"  # ``poses.data`` key: (N,) bool, True for a filled row
 _STORED = tuple(f.name for f in fields(Poses) if f.name != "data")  # every array field
 _ARRAYS = ("boxes", "scores", "kp2d", "kp3d_rel", "kp3d", "root")  # those interpolated
+_SMOOTHED = ("boxes", "kp2d", "kp3d", "root")  # those averaged with ``smooth_s``
+GROUND = "ground_xy"  # the lift's ground position in ``data``, averaged too
 STATE_PREFIX = "fill_"  # keys of `GapFiller.state` in a stage's resume state
 
 
@@ -45,43 +54,42 @@ Item = TypeVar("Item", bound=Held)
 
 
 class GapFiller(Generic[Item]):
-    """Holds frames ``max_gap_s`` of stream time and fills tracks' gaps up to that long.
+    """Holds frames ``max_gap_s`` of stream time, fills tracks' gaps up to that long and,
+    with ``smooth_s``, replaces each detected row's geometry by its track's mean over the
+    ``smooth_s`` around it (see the module docstring).
 
     `push` takes each frame after tracking (people with ``track_id >= 0``) and returns the
     frames that can no longer be filled, oldest first; `flush` returns the rest at the end.
     """
 
-    def __init__(self, max_gap_s: float) -> None:
-        self.max_gap_s = max_gap_s
+    def __init__(self, max_gap_s: float, smooth_s: float = 0.0) -> None:
+        self.max_gap_s, self.smooth_s = max_gap_s, smooth_s
         self._held: deque[Item] = deque()
-        # track id -> its last row: (frame index, stream time, a copy of that frame's
-        # tracked people, the row among them)
+        # (frame index, stream time, a copy of its tracked people as detected, their
+        # `_geometry`) of the recent frames that had any: what fills and means are made of
+        self._recent: deque[tuple[int, float, Poses, np.ndarray]] = deque()
+        # track id -> its last row among them: (frame index, stream time, people, row)
         self._last: dict[int, tuple[int, float, Poses, int]] = {}
         self._added: dict[int, list[Poses]] = {}  # held frame index -> its filled rows
+        self._now: float | None = None  # stream time of the last frame pushed
 
     def push(self, frame: Item) -> list[Item]:
+        self._now = frame.pts_s
         poses = frame.poses
         if poses is not None:
             poses.data[GAP_FILLED] = np.zeros(len(poses), bool)
             tracked = np.flatnonzero(poses.track_id >= 0)
-            # A copy: the stages after this one may change the frame's arrays.
-            people = poses.take(tracked)
-            for row, track_id in enumerate(people.track_id.tolist()):
-                found = (frame.index, frame.pts_s, people, row)
-                previous = self._last.get(track_id)
-                if (
-                    previous is not None
-                    and frame.index - previous[0] > 1  # a gap: missed frames between
-                    and frame.pts_s - previous[1] <= self.max_gap_s
-                ):
-                    self._fill(previous, found)
-                self._last[track_id] = found
-        horizon = frame.pts_s - self.max_gap_s
-        self._last = {i: last for i, last in self._last.items() if last[1] >= horizon}
+            if len(tracked):
+                # A copy: the stages after this one may change the frame's arrays.
+                people = poses.take(tracked)
+                self._recent.append((frame.index, frame.pts_s, people, _geometry(people)))
+                self._remember(frame.index, frame.pts_s, people, fill=True)
         self._held.append(frame)
         out = []
-        while self._held and self._held[0].pts_s <= horizon:
+        hold_s = max(self.max_gap_s, self.smooth_s / 2)  # a mean needs its future too
+        while self._held and self._held[0].pts_s <= frame.pts_s - hold_s:
             out.append(self._finished(self._held.popleft()))
+        self._forget()
         return out
 
     def flush(self) -> list[Item]:
@@ -89,12 +97,78 @@ class GapFiller(Generic[Item]):
         self._held.clear()
         return out
 
+    def _remember(self, index: int, pts: float, people: Poses, fill: bool) -> None:
+        """Each of ``people`` becomes its track's last row; with ``fill``, a track found
+        again after a gap of at most ``max_gap_s`` first fills it."""
+        for row, track_id in enumerate(people.track_id.tolist()):
+            found = (index, pts, people, row)
+            previous = self._last.get(track_id)
+            if (
+                fill
+                and previous is not None
+                and index - previous[0] > 1  # a gap: missed frames between
+                and pts - previous[1] <= self.max_gap_s
+            ):
+                self._fill(previous, found)
+            self._last[track_id] = found
+
+    def _forget(self) -> None:
+        """Drop what no fill and no mean can need any more."""
+        assert self._now is not None
+        horizon = self._now - self.max_gap_s  # older last rows fill nothing
+        self._last = {i: last for i, last in self._last.items() if last[1] >= horizon}
+        oldest = self._held[0].pts_s if self._held else self._now  # the next frame out
+        keep_from = min(oldest - self.smooth_s / 2, horizon)
+        while self._recent and self._recent[0][1] < keep_from:
+            self._recent.popleft()
+
     def _finished(self, frame: Item) -> Item:
-        """The frame with the rows filled into it (added once, as it leaves)."""
+        """The frame with the rows filled into it and its rows' means (made once, as it
+        leaves)."""
         rows = self._added.pop(frame.index, None)
         if rows:
             frame.poses = _with_rows(frame.poses, rows)
+        if self.smooth_s > 0 and frame.poses is not None and len(frame.poses):
+            frame.poses = self._smoothed(frame.poses, frame.pts_s)
         return frame
+
+    def _smoothed(self, poses: Poses, pts: float) -> Poses:
+        """``poses`` with each detected tracked row's `_SMOOTHED` fields (and its ground
+        position) the mean of its track's detected rows within ``smooth_s / 2`` of ``pts``,
+        the window cut to as far as the track reaches on its shorter side (at a track's
+        ends a one-sided mean would pull it inwards); a NaN value stays NaN and is left
+        out of the others' means; filled rows are unchanged."""
+        ids = poses.track_id
+        rows = np.flatnonzero((ids >= 0) & ~poses.data[GAP_FILLED])  # (R,)
+        if not len(rows):
+            return poses
+        order = np.argsort(ids[rows])
+        sorted_ids = ids[rows][order]  # (R,)
+        own = _geometry(poses.take(rows))  # (R, D)
+        half = self.smooth_s / 2 + 1e-6
+        window = []  # (time offset, rows of ``rows`` matched, their geometry) per frame
+        for _, when, people, geometry in self._recent:  # in time order
+            if when < pts - half:
+                continue
+            if when > pts + half:
+                break
+            at = np.minimum(np.searchsorted(sorted_ids, people.track_id), len(rows) - 1)
+            found = sorted_ids[at] == people.track_id  # (P,) rows of tracks in ``poses``
+            window.append((when - pts, order[at[found]], geometry[found]))
+        before, after = np.zeros(len(rows)), np.zeros(len(rows))  # (R,) reach each side
+        for offset, targets, _ in window:
+            before[targets] = np.maximum(before[targets], -offset)
+            after[targets] = np.maximum(after[targets], offset)
+        reach = np.minimum(before, after) + 1e-6  # (R,) the symmetric half window
+        sums, counts = np.zeros(own.shape), np.zeros(own.shape)
+        for offset, targets, values in window:
+            inside = abs(offset) <= reach[targets]  # (F,)
+            targets, values = targets[inside], values[inside]
+            finite = np.isfinite(values)  # (F, D)
+            sums[targets] += np.where(finite, values, 0.0)  # distinct: one row per track
+            counts[targets] += finite
+        mean = np.divide(sums, counts, out=own.copy(), where=counts > 0)  # (R, D)
+        return _with_geometry(poses, rows, np.where(np.isfinite(own), mean, own))
 
     def _fill(self, before: tuple, after: tuple) -> None:
         """Add the interpolated row to each held frame strictly between the two rows."""
@@ -106,19 +180,20 @@ class GapFiller(Generic[Item]):
                 self._added.setdefault(held.index, []).append(_between(a, b, weight))
 
     def state(self) -> Callable[[], dict[str, Any]]:
-        """Each track's last row now, as a function that makes the arrays when called (the
-        rows never change once stored)."""
-        last = dict(self._last)
+        """The recent frames' detected people and the time now, as a function that makes
+        the arrays when called (the stored people never change)."""
+        recent, now = list(self._recent), self._now
 
         def arrays() -> dict[str, Any]:
-            ids = np.array(sorted(last), np.int64)
             state: dict[str, Any] = {
-                f"{STATE_PREFIX}ids": ids,
-                f"{STATE_PREFIX}index": np.array([last[i][0] for i in ids], np.int64),
-                f"{STATE_PREFIX}pts": np.array([last[i][1] for i in ids], np.float64),
+                f"{STATE_PREFIX}now": np.array(np.nan if now is None else now),
+                f"{STATE_PREFIX}index": np.array([r[0] for r in recent], np.int64),
+                f"{STATE_PREFIX}pts": np.array([r[1] for r in recent], np.float64),
+                f"{STATE_PREFIX}counts": np.array([len(r[2]) for r in recent], np.int64),
             }
-            if len(ids):
-                rows = Poses.concatenate([last[i][2].take(np.array([last[i][3]])) for i in ids])
+            if recent:
+                like = recent[-1][2].data
+                rows = Poses.concatenate([_conform(r[2], like) for r in recent])
                 for name in _STORED:
                     state[f"{STATE_PREFIX}{name}"] = getattr(rows, name)
                 for key, value in rows.data.items():
@@ -129,12 +204,18 @@ class GapFiller(Generic[Item]):
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Go on from what `state` made (its arrays may come back from an npz); a state
-        without the filler's keys (saved before it existed) starts with no rows."""
+        without the filler's keys (saved before it existed) starts with nothing."""
         self._held.clear()
         self._added.clear()
+        self._recent.clear()
         self._last = {}
-        ids = np.asarray(state.get(f"{STATE_PREFIX}ids", np.zeros(0)), np.int64)
-        if not len(ids):
+        self._now = None
+        if f"{STATE_PREFIX}now" not in state:
+            return
+        now = float(np.asarray(state[f"{STATE_PREFIX}now"]))
+        self._now = None if np.isnan(now) else now
+        counts = np.asarray(state[f"{STATE_PREFIX}counts"], np.int64)
+        if not len(counts):
             return
         prefix = f"{STATE_PREFIX}data_"
         rows = Poses(
@@ -144,8 +225,39 @@ class GapFiller(Generic[Item]):
         )  # fmt: skip
         index = np.asarray(state[f"{STATE_PREFIX}index"], np.int64)
         pts = np.asarray(state[f"{STATE_PREFIX}pts"], np.float64)
-        for row, track_id in enumerate(ids.tolist()):
-            self._last[track_id] = (int(index[row]), float(pts[row]), rows, row)
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        for f, (frame_index, when) in enumerate(zip(index.tolist(), pts.tolist(), strict=True)):
+            people = rows.take(np.arange(starts[f], starts[f + 1]))
+            self._recent.append((frame_index, when, people, _geometry(people)))
+            self._remember(frame_index, when, people, fill=False)
+        if self._now is not None:
+            horizon = self._now - self.max_gap_s
+            self._last = {i: last for i, last in self._last.items() if last[1] >= horizon}
+
+
+def _geometry(people: Poses) -> np.ndarray:
+    """(P, D) float64: each person's `_SMOOTHED` fields and ground position (NaN without
+    one) side by side, flattened."""
+    ground = people.data.get(GROUND, np.full((len(people), 2), np.nan))
+    parts = [getattr(people, name).reshape(len(people), -1) for name in _SMOOTHED]
+    return np.concatenate([*parts, np.asarray(ground).reshape(len(people), -1)], axis=1)
+
+
+def _with_geometry(poses: Poses, rows: np.ndarray, geometry: np.ndarray) -> Poses:
+    """``poses`` with the (R, D) `_geometry` of its ``rows`` replaced (the ground position
+    only where the frame has one)."""
+    arrays = {name: getattr(poses, name) for name in _STORED}
+    data = dict(poses.data)
+    start = 0
+    for name in [*_SMOOTHED, GROUND]:
+        if name == GROUND and GROUND not in data:
+            break
+        values = (data if name == GROUND else arrays)[name].copy()
+        width = int(np.prod(values.shape[1:]))
+        values[rows] = geometry[:, start : start + width].reshape(len(rows), *values.shape[1:])
+        (data if name == GROUND else arrays)[name] = values
+        start += width
+    return Poses(**arrays, data=data)
 
 
 def _between(a: Poses, b: Poses, weight: float) -> Poses:
