@@ -38,10 +38,11 @@ a false positive). Our track stage on the cached ``pandanet`` (+ ``verify`` with
 ``--verified``) + ``lift`` output is the default pipeline's front, so our row is also the
 full pipeline against the truth (the ``pose_lifter`` stage after it changes no box).
 
-Our track stage fills its tracks' gaps up to 1 s (`crowdpose3d.tracking.gap_fill`, the
-stage's default for files); the peers do not. ``--fill-peers`` adds each peer with its
-gaps filled the same way (``<peer>+fill``) and ours without (``ours-nofill``), so the gain
-of filling and the gain of our association can be told apart.
+Our track stage fills its tracks' gaps up to 1 s and averages each row over its track's
+0.4 s around it (`crowdpose3d.tracking.gap_fill`, the stage's defaults for files); the
+peers do neither. ``--fill-peers`` adds each peer with the same done to its tracks
+(``<peer>+fill``) and ours without (``ours-nofill``), so the gain of this post-processing
+and the gain of our association can be told apart.
 
 Also prints each tracker's cost per frame (timed on the clips) and ours at 60 people on
 ``benchmarks/tracking_speed.py``'s generated crowd, then the issue's targets, met or not.
@@ -70,7 +71,12 @@ from crowdpose3d.pipeline.stage import StageContext
 from crowdpose3d.poses import Poses
 from crowdpose3d.stages.lift import DEFAULT_SIZE_GATE, drop_by_size
 from crowdpose3d.stages.mot import MOTParams, MOTSink, mot_text
-from crowdpose3d.stages.track import DEFAULT_FILL_GAPS_S, TrackParams, TrackStage
+from crowdpose3d.stages.track import (
+    DEFAULT_FILL_GAPS_S,
+    DEFAULT_SMOOTH_TRACKS_S,
+    TrackParams,
+    TrackStage,
+)
 from crowdpose3d.tracking.appearance import (
     APPEARANCE,
     DESCRIPTOR_SIZE,
@@ -148,8 +154,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--fill-peers",
         action="store_true",
-        help="also each peer with its tracks' gaps filled as the track stage fills ours "
-        "(rows <peer>+fill) and ours without filling (ours-nofill)",
+        help="also each peer with its tracks' gaps filled and rows averaged as the track "
+        "stage does ours (rows <peer>+fill) and ours without either (ours-nofill)",
     )
     parser.add_argument(
         "--camera",
@@ -397,11 +403,11 @@ def make_peer(name: str, fps: float):
 
 
 def run_peer(
-    name: str, frames: list[Frame], path: Path, fps: float, fill_gaps_s: float = 0.0
+    name: str, frames: list[Frame], path: Path, fps: float, post_processed: bool = False
 ) -> float:
     """A peer tracker on the cached frames, written by our MOT writer; ms per frame (the
-    tracker's own). ``fill_gaps_s``: its tracks' gaps filled as our track stage fills ours
-    (`crowdpose3d.tracking.gap_fill`), after it is timed."""
+    tracker's own). ``post_processed``: its tracks' gaps filled and its rows averaged as
+    our track stage does for a file (`crowdpose3d.tracking.gap_fill`), after it is timed."""
     import supervision as sv
 
     tracker = make_peer(name, fps)
@@ -423,8 +429,8 @@ def run_peer(
             kp3d_rel=np.zeros((keep.sum(), 0, 3)), track_id=ids[keep],
         )  # fmt: skip
         tracked.append(Frame(frame.source_id, frame.index, frame.pts_s, None, poses=people))
-    if fill_gaps_s > 0:
-        filler = GapFiller(fill_gaps_s)
+    if post_processed:
+        filler = GapFiller(DEFAULT_FILL_GAPS_S, DEFAULT_SMOOTH_TRACKS_S)
         tracked = [done for f in tracked for done in filler.push(f)] + filler.flush()
     text = [mot_text(f.index, f.poses.track_id, f.poses.boxes, f.poses.scores) for f in tracked]
     path.write_text("".join(text))
@@ -534,14 +540,14 @@ def evaluate(
             if with_peers and fill_peers:
                 path = clip.folder / "ours-nofill.txt"
                 files.setdefault("ours-nofill", {})[clip.name] = path
-                unfilled = {**params, "fill_gaps_s": 0.0}
+                unfilled = {**params, "fill_gaps_s": 0.0, "smooth_tracks_s": 0.0}
                 cost.setdefault("ours-nofill", []).append(
                     run_ours(cached[clip.name], path, unfilled)
                 )
                 for peer in PEERS:
                     path = clip.folder / f"{peer}+fill.txt"
                     files.setdefault(f"{peer}+fill", {})[clip.name] = path
-                    ms = run_peer(peer, cached[clip.name], path, fps, DEFAULT_FILL_GAPS_S)
+                    ms = run_peer(peer, cached[clip.name], path, fps, post_processed=True)
                     cost.setdefault(f"{peer}+fill", []).append(ms)
         truth = {c.name: (gts[c.name], len(cached[c.name])) for c in chosen}
         scores = mot_challenge_scores(truth, files)

@@ -23,8 +23,8 @@ filtered roots and velocities equal to ``IDENTICAL_TOLERANCE``): a faster tracke
 tracked differently would need the held-out tracking benchmark rerun; and the same for
 that revision's descriptors (their cost, and whether they are equal). The descriptors' own
 cost (`appearance_descriptors` on a 1280x720 frame, in the track stage, outside ``update``)
-is printed on its own line, and so is the gap filling's (`crowdpose3d.tracking.gap_fill`,
-the track stage's step after ``update``).
+is printed on its own line, and so is the gap filling and smoothing's
+(`crowdpose3d.tracking.gap_fill`, the track stage's step after ``update``).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import numpy as np
 
 from crowdpose3d.pipeline.frame import Frame
 from crowdpose3d.poses import Poses
-from crowdpose3d.stages.track import DEFAULT_FILL_GAPS_S
+from crowdpose3d.stages.track import DEFAULT_FILL_GAPS_S, DEFAULT_SMOOTH_TRACKS_S
 from crowdpose3d.tracking import KalmanFilterXYZ, PoseTracker
 from crowdpose3d.tracking.appearance import APPEARANCE, DESCRIPTOR_SIZE, appearance_descriptors
 from crowdpose3d.tracking.gap_fill import GAP_FILLED, GapFiller
@@ -136,10 +136,11 @@ def time_descriptors(frames: list[Poses], seed: int, describe=appearance_descrip
 
 
 def time_gap_filling(frames: list[Poses]) -> tuple[float, int]:
-    """Mean milliseconds per frame of the track stage's gap filling (`GapFiller.push`, its
-    default 1 s, outside ``update``) on the tracker's output for ``frames``, and the rows
-    it filled."""
-    tracker, filler = PoseTracker(), GapFiller(DEFAULT_FILL_GAPS_S)
+    """Mean milliseconds per frame of the track stage's gap filling and smoothing
+    (`GapFiller.push` with the stage's defaults for files, outside ``update``) on the
+    tracker's output for ``frames``, and the rows it filled."""
+    tracker = PoseTracker()
+    filler = GapFiller(DEFAULT_FILL_GAPS_S, DEFAULT_SMOOTH_TRACKS_S)
     times_ms, filled = [], 0
     for frame, poses in enumerate(frames):
         held = Frame("speed", frame, frame / FPS, None, poses=tracker.update(poses, frame / FPS))
@@ -287,7 +288,7 @@ def main(argv: list[str] | None = None) -> None:
         + ", ".join(f"{n} people {ms:.3f}" for n, ms in described.items())
     )
     print(
-        "gap filling (track stage, outside update, 1 s), ms per frame: "
+        "gap filling and smoothing (track stage, outside update), ms per frame: "
         + ", ".join(
             f"{n} people {ms:.3f} ({rows} rows filled)" for n, (ms, rows) in filling.items()
         )
