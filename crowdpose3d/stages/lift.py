@@ -174,8 +174,8 @@ class LiftStage(BaseStage):
             auto = self._auto_for(frame.size)
             hold = hold and auto.attempts == 0  # a resumed run may have estimated already
             auto.observe(frame)
-            due = auto.due(frame)
-            if due or (hold and held_bytes + _image_bytes(frame) > hold_bytes):
+            due, image_bytes = auto.due(frame), _image_bytes(frame)
+            if due or (hold and held_bytes + image_bytes > hold_bytes):
                 first = held[0].index if held else frame.index
                 self._use(auto.update(first, on_schedule=due))
                 hold = False  # held frames wait for the first estimate only
@@ -183,7 +183,7 @@ class LiftStage(BaseStage):
             frame.data.setdefault(STAGE_STATE, {})[self.run_name] = auto.state()
             if hold:
                 held.append(frame)
-                held_bytes += _image_bytes(frame)
+                held_bytes += image_bytes
                 continue
             for waiting in held:
                 yield self._lift(waiting)

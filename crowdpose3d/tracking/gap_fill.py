@@ -116,7 +116,7 @@ class GapFiller(Generic[Item]):
         """Drop what no fill and no mean can need any more."""
         assert self._now is not None
         horizon = self._now - self.max_gap_s  # older last rows fill nothing
-        self._last = {i: last for i, last in self._last.items() if last[1] >= horizon}
+        self._forget_last_before(horizon)
         oldest = self._held[0].pts_s if self._held else self._now  # the next frame out
         keep_from = min(oldest - self.smooth_s / 2, horizon)
         while self._recent and self._recent[0][1] < keep_from:
@@ -231,8 +231,10 @@ class GapFiller(Generic[Item]):
             self._recent.append((frame_index, when, people, _geometry(people)))
             self._remember(frame_index, when, people, fill=False)
         if self._now is not None:
-            horizon = self._now - self.max_gap_s
-            self._last = {i: last for i, last in self._last.items() if last[1] >= horizon}
+            self._forget_last_before(self._now - self.max_gap_s)
+
+    def _forget_last_before(self, horizon: float) -> None:
+        self._last = {i: last for i, last in self._last.items() if last[1] >= horizon}
 
 
 def _geometry(people: Poses) -> np.ndarray:
