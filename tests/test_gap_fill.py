@@ -11,9 +11,11 @@ import pandas as pd
 import pytest
 from test_resume import run, sorted_rows, write_images
 
-from crowdpose3d.pipeline.frame import Frame
+from crowdpose3d.pipeline.frame import STAGE_STATE, Frame
+from crowdpose3d.pipeline.plan import RunPlan
 from crowdpose3d.pipeline.stage import StageContext
 from crowdpose3d.poses import Poses
+from crowdpose3d.stages.parquet import load_states, save_states
 from crowdpose3d.stages.track import TrackParams, TrackStage
 from crowdpose3d.tracking.gap_fill import GAP_FILLED, GapFiller
 from crowdpose3d.tracks import schema
@@ -156,3 +158,78 @@ def test_smoothing_averages_a_tracks_detected_rows_around_each_and_leaves_filled
     only_smoothing = GapFiller(max_gap_s=0.0, smooth_s=0.2)
     passed = [[done.index for done in only_smoothing.push(item)] for item in items]
     assert passed[:3] == [[], [0], [1]]  # each frame waits for the next one
+
+
+def walkers(count: int, enter_at: dict[int, int], jitter: float = 0.0) -> list[Frame]:
+    """``count`` frames at 10 fps of people walking right 5 px a frame, person ``p``
+    (x from 200 p) in view from frame ``enter_at[p]``, shaken +-``jitter`` px."""
+    frames = []
+    for i in range(count):
+        here = [
+            person(200.0 * p + 5.0 * i + jitter * (-1) ** (i + p), -1)
+            for p, start in enter_at.items()
+            if i >= start
+        ]
+        poses = Poses.concatenate(here) if here else Poses.empty(3)
+        frames.append(Frame("s", i, i / FPS, None, poses=poses))
+    return frames
+
+
+def track_stage(state: dict | None = None, live: bool = False, **params) -> TrackStage:
+    stage = TrackStage(TrackParams(**params))
+    stage.run_name = "stages[1]:track"
+    context = StageContext(plan=RunPlan(stage_state={stage.run_name: state} if state else {}))
+    context.facts.live = live
+    stage.open(context)
+    return stage
+
+
+def test_a_tracks_first_detections_are_added_once_it_is_output():
+    """Confirmed after 3 detections in a row, each person's first two have no row unless
+    backfilled: with backfill (the default for files) every detection has one, with its
+    track's id, as a detected row; without, or live, the first two are missing."""
+    enter = {0: 0, 1: 10}
+    stage = track_stage(min_hits_to_confirm=3)
+    out = list(stage(iter(walkers(30, enter))))
+    assert [len(f.poses) for f in out] == [1] * 10 + [2] * 20
+    for frame in out:
+        assert not frame.poses.data[GAP_FILLED].any()
+        np.testing.assert_array_equal(frame.poses.boxes[:, 0] // 200, np.arange(len(frame.poses)))
+        assert frame.poses.track_id.tolist() == [1, 2][: len(frame.poses)]
+    assert stage.counters()["rows_backfilled"] == 4
+    for stage in (track_stage(min_hits_to_confirm=3, backfill_tracks=False),
+                  track_stage(min_hits_to_confirm=3, live=True)):  # fmt: skip
+        out = list(stage(iter(walkers(30, enter))))
+        assert [len(f.poses) for f in out][:14] == [0, 0] + [1] * 10 + [2, 2]
+        assert stage.counters()["rows_backfilled"] == 0
+
+
+@pytest.mark.parametrize("after_frame", [10, 11])  # person 1 tentative; just output
+def test_a_resumed_run_backfills_and_smooths_as_an_uninterrupted_run(tmp_path, after_frame):
+    """Person 1 enters at frame 10 and is output from frame 12 (3 hits); the run is cut
+    after frame 10 or 11, its state through the Parquet sink's npz: every later row equals
+    the uninterrupted run's, the means near the cut included (they take the backfilled
+    rows before it). Without the waiting detections in the state they would differ."""
+    enter = {0: 0, 1: 10}
+    params = dict(min_hits_to_confirm=3, smooth_tracks_s=0.4)
+    clean = list(track_stage(**params)(iter(walkers(30, enter, jitter=2.0))))
+    saved = tmp_path / "state.npz"
+    name = "stages[1]:track"
+    save_states(saved, {name: clean[after_frame].data[STAGE_STATE][name]})
+    state = load_states(saved)[name]
+    assert any(key.startswith("fill_pending_") for key in state)
+
+    def resumed(state):
+        later = walkers(30, enter, jitter=2.0)[after_frame + 1 :]
+        return list(track_stage(state, **params)(iter(later)))
+
+    back = resumed(state)
+    assert [f.index for f in back] == list(range(after_frame + 1, 30))
+    for mine, whole in zip(back, clean[after_frame + 1 :], strict=True):
+        np.testing.assert_array_equal(mine.poses.track_id, whole.poses.track_id)
+        np.testing.assert_array_equal(mine.poses.boxes, whole.poses.boxes)
+    forgetful = resumed({k: v for k, v in state.items() if "pending" not in k})
+    assert any(
+        not np.array_equal(mine.poses.boxes, whole.poses.boxes)
+        for mine, whole in zip(forgetful, clean[after_frame + 1 :], strict=True)
+    )

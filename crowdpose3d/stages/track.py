@@ -6,8 +6,10 @@ depth is reliable, ByteTrack's second pass for low-score detections, OC-SORT's r
 re-update after occlusion, and a longer lost-track buffer for people hidden behind a nearer
 one. Each parameter is explained in `PoseTracker`'s docstring. Then a track's missed frames
 between two of its detections up to ``fill_gaps_s`` apart are filled in by interpolation,
-and each detected row is averaged with its track's rows ``smooth_tracks_s`` around it
-(`crowdpose3d.tracking.gap_fill`; frames leave the stage that much later)."""
+each detected row is averaged with its track's rows ``smooth_tracks_s`` around it, and
+(``backfill_tracks``) a track's detections from before it was output (while it was being
+confirmed) are added once it is (`crowdpose3d.tracking.gap_fill`; frames leave the stage
+that much later)."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from crowdpose3d.poses import Poses
 from crowdpose3d.tracking import KalmanFilterBox, PoseTracker
 from crowdpose3d.tracking.appearance import APPEARANCE, appearance_descriptors
 from crowdpose3d.tracking.gap_fill import GAP_FILLED, GapFiller
+from crowdpose3d.tracking.tracker import TrackedFrame
 
 # Gaps filled for a file (`crowdpose3d.tracking.gap_fill`): on the tracking tune clips 1 s
 # gave most of what 2 and 3 s gave (docs/pipeline.md, "Gap filling"); a live stream fills
@@ -73,6 +76,9 @@ class TrackParams(StageParams):
     # Average each detected row's box, joints, root and ground position with its track's
     # rows this long around it (s; 0: none; None: DEFAULT_SMOOTH_TRACKS_S for files, 0 live).
     smooth_tracks_s: float | None = Field(None, ge=0)
+    # Once a track is output, add its detections from before (while it was tentative or not
+    # yet confident) to the frames still held for filling or smoothing (none when neither).
+    backfill_tracks: bool = True
 
     @model_validator(mode="after")
     def _ordered(self) -> TrackParams:
@@ -97,16 +103,27 @@ class TrackStage(BaseStage):
             measurement_noise_per_height=params.box_measurement_noise,
         )
         tracker_params = params.model_dump(
-            exclude={"box_acceleration", "box_measurement_noise", "fill_gaps_s", "smooth_tracks_s"}
+            exclude={
+                "box_acceleration",
+                "box_measurement_noise",
+                "fill_gaps_s",
+                "smooth_tracks_s",
+                "backfill_tracks",
+            }
         )
         self.tracker = PoseTracker(**tracker_params, box_model=box_model)
         self.dropped_non_finite = 0  # people dropped for NaN / infinite model outputs
         self.filled = 0  # rows filled into tracks' gaps
+        self.backfilled = 0  # tracks' detections from before they were output, added
         self._filler_state: dict | None = None  # the gap filler's, from an earlier run
 
     def counters(self) -> dict[str, int]:
         """Counts for the run's stage report."""
-        return {"non_finite_dropped": self.dropped_non_finite, "gap_rows_filled": self.filled}
+        return {
+            "non_finite_dropped": self.dropped_non_finite,
+            "gap_rows_filled": self.filled,
+            "rows_backfilled": self.backfilled,
+        }
 
     def open(self, context: StageContext) -> None:
         """Start fresh, or after ``--resume`` continue from the tracker state the plan holds
@@ -144,20 +161,24 @@ class TrackStage(BaseStage):
     def __call__(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         gap, smooth = self.fill_gaps_s(), self.smooth_tracks_s()
         if gap <= 0 and smooth <= 0:
-            yield from self._track(frames)
+            yield from (frame for frame, _ in self._tracked(frames, unnamed=False))
             return
-        filler = GapFiller(gap, smooth)
+        filler = GapFiller(gap, smooth, backfill=self.params.backfill_tracks)
         if self._filler_state is not None:
             try:
                 filler.load_state(self._filler_state)
             except (ValueError, KeyError) as error:
                 raise StageError(f"cannot resume the gap filler: {first_line(error)}") from None
-        for frame in self._track(frames):
-            done = filler.push(frame)
+        for frame, tracked in self._tracked(frames, unnamed=self.params.backfill_tracks):
+            if tracked is None:
+                done = filler.push(frame)
+            else:
+                done = filler.push(frame, tracked.unnamed, tracked.named)
             # The resume state after this frame: the tracker's and the filler's.
             states = frame.data[STAGE_STATE]
             states[self.run_name] = _joined(states[self.run_name], filler.state())
             yield from self._counted(done)
+            self.backfilled = filler.backfilled
         yield from self._counted(filler.flush())
 
     def _counted(self, frames: list[Frame]) -> list[Frame]:
@@ -166,9 +187,15 @@ class TrackStage(BaseStage):
                 self.filled += int(frame.poses.data[GAP_FILLED].sum())
         return frames
 
-    def _track(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+    def _tracked(
+        self, frames: Iterator[Frame], unnamed: bool
+    ) -> Iterator[tuple[Frame, TrackedFrame | None]]:
+        """Each frame tracked (its people those of output tracks), with, when ``unnamed``,
+        the tracker's `TrackedFrame` (None for a frame without poses, or without
+        ``unnamed``)."""
         state = None  # the latest state_dict(): copies, never changed afterwards
         for frame in frames:
+            tracked = None
             if frame.poses is not None:
                 poses, dropped = finite_people(frame.poses)
                 self.dropped_non_finite += dropped
@@ -176,14 +203,18 @@ class TrackStage(BaseStage):
                     if frame.image is not None:  # a benchmark's cache may bring them
                         poses.data[APPEARANCE] = appearance_descriptors(frame.image, poses.boxes)
                 size = frame.size if frame.image is not None else None
-                frame.poses = self.tracker.update(poses, frame.pts_s, image_size=size)
+                if unnamed:
+                    tracked = self.tracker.track(poses, frame.pts_s, image_size=size)
+                    frame.poses = tracked.people
+                else:
+                    frame.poses = self.tracker.update(poses, frame.pts_s, image_size=size)
                 state = None
             # The state after this frame, for a sink to save with the part it ends (a frame
             # without poses leaves the tracker as it was: the previous copy serves).
             if state is None:
                 state = self.tracker.state_dict()
             frame.data.setdefault(STAGE_STATE, {})[self.run_name] = state
-            yield frame
+            yield frame, tracked
 
 
 def _joined(tracker_state: dict, filler_state: Callable[[], dict]) -> Callable[[], dict]:

@@ -1,5 +1,6 @@
-"""Gap filling: the frames a track missed between two of its detections, filled in; and
-track smoothing: each detected row averaged with its track's rows around it.
+"""Gap filling: the frames a track missed between two of its detections, filled in; track
+smoothing: each detected row averaged with its track's rows around it; and backfill: a
+track's detections from before it was output, added when it is.
 
 A person the detector misses for a few frames (occluded, blurred, too small for a moment)
 keeps their track (the tracker's lost-track buffer) but has no row in those frames. When the
@@ -17,10 +18,17 @@ and ground position become the mean of its track's detected rows within ``smooth
 before and after it (NaN values left out; filled rows stay interpolated); frames are then
 held at least ``smooth_s / 2``.
 
-For ``--resume``: `state` gives the recent frames' detected people (what a fill or a mean
-after the resume point needs); the frames held at that point are not part of it, because
-the frames up to the resume point are already written and those after it are processed
-again.
+A tracker outputs a track only once it is confirmed (``min_hits_to_confirm`` detections
+in a row) and confident, so a person's first detections have no row. With ``backfill``,
+`push` also takes the frame's detections of tracks not output yet, under their tracks'
+provisional keys, and the keys the tracker named in that frame (`PoseTracker.track`); a
+named track's earlier detections are added, with its id, to the frames still held (as
+detected rows: not ``gap_filled``, and smoothed like the others).
+
+For ``--resume``: `state` gives the recent frames' detected people and the detections still
+waiting for their track's id (what a fill, a mean or a backfill after the resume point
+needs); the frames held at that point are not part of it, because the frames up to the
+resume point are already written and those after it are processed again.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ _ARRAYS = ("boxes", "scores", "kp2d", "kp3d_rel", "kp3d", "root")  # those inter
 _SMOOTHED = ("boxes", "kp2d", "kp3d", "root")  # those averaged with ``smooth_s``
 GROUND = "ground_xy"  # the lift's ground position in ``data``, averaged too
 STATE_PREFIX = "fill_"  # keys of `GapFiller.state` in a stage's resume state
+_PENDING = "pending_"  # after STATE_PREFIX: the detections waiting for their track's id
 
 
 class Held(Protocol):
@@ -56,25 +65,41 @@ Item = TypeVar("Item", bound=Held)
 class GapFiller(Generic[Item]):
     """Holds frames ``max_gap_s`` of stream time, fills tracks' gaps up to that long and,
     with ``smooth_s``, replaces each detected row's geometry by its track's mean over the
-    ``smooth_s`` around it (see the module docstring).
+    ``smooth_s`` around it; with ``backfill``, adds tracks' detections from before they
+    were output (see the module docstring).
 
     `push` takes each frame after tracking (people with ``track_id >= 0``) and returns the
     frames that can no longer be filled, oldest first; `flush` returns the rest at the end.
     """
 
-    def __init__(self, max_gap_s: float, smooth_s: float = 0.0) -> None:
-        self.max_gap_s, self.smooth_s = max_gap_s, smooth_s
+    def __init__(self, max_gap_s: float, smooth_s: float = 0.0, backfill: bool = False) -> None:
+        self.max_gap_s, self.smooth_s, self.backfill = max_gap_s, smooth_s, backfill
         self._held: deque[Item] = deque()
         # (frame index, stream time, a copy of its tracked people as detected, their
         # `_geometry`) of the recent frames that had any: what fills and means are made of
         self._recent: deque[tuple[int, float, Poses, np.ndarray]] = deque()
+        # (frame index, stream time, its detections of tracks with no id yet, under their
+        # provisional keys) of the recent frames that had any
+        self._pending: deque[tuple[int, float, Poses]] = deque()
         # track id -> its last row among them: (frame index, stream time, people, row)
         self._last: dict[int, tuple[int, float, Poses, int]] = {}
-        self._added: dict[int, list[Poses]] = {}  # held frame index -> its filled rows
+        self._added: dict[int, list[Poses]] = {}  # held frame index -> its added rows
         self._now: float | None = None  # stream time of the last frame pushed
+        self.backfilled = 0  # detections added to held frames by backfill, so far
 
-    def push(self, frame: Item) -> list[Item]:
+    def push(
+        self, frame: Item, unnamed: Poses | None = None, named: dict[int, int] | None = None
+    ) -> list[Item]:
+        """Take the next frame; with ``backfill``, also its detections of tracks not output
+        yet (``track_id`` their provisional keys) and the keys named in it (key -> id).
+        Returns the frames done, oldest first."""
         self._now = frame.pts_s
+        if self.backfill:
+            if named:
+                self._name(named)
+            if unnamed is not None and len(unnamed):
+                unnamed.data[GAP_FILLED] = np.zeros(len(unnamed), bool)
+                self._pending.append((frame.index, frame.pts_s, unnamed))
         poses = frame.poses
         if poses is not None:
             poses.data[GAP_FILLED] = np.zeros(len(poses), bool)
@@ -121,6 +146,40 @@ class GapFiller(Generic[Item]):
         keep_from = min(oldest - self.smooth_s / 2, horizon)
         while self._recent and self._recent[0][1] < keep_from:
             self._recent.popleft()
+        while self._pending and self._pending[0][1] < keep_from:
+            self._pending.popleft()
+
+    def _name(self, named: dict[int, int]) -> None:
+        """The waiting detections of the tracks in ``named`` (key -> id) become their rows:
+        added to their frames if still held, and to the recent rows means are made of."""
+        keys = np.fromiter(named, np.int64, len(named))
+        for f, (index, pts, people) in enumerate(self._pending):
+            mine = np.isin(people.track_id, keys)  # (P,)
+            if not mine.any():
+                continue
+            rows = people[mine]
+            rows.track_id = np.array([named[k] for k in rows.track_id.tolist()], np.int64)
+            self._pending[f] = (index, pts, people[~mine])
+            for held in self._held:
+                if held.index == index:
+                    self._added.setdefault(index, []).extend(rows[[r]] for r in range(len(rows)))
+                    self.backfilled += len(rows)
+                    break
+            self._add_recent(index, pts, rows)
+        while self._pending and not len(self._pending[0][2]):
+            self._pending.popleft()
+
+    def _add_recent(self, index: int, pts: float, rows: Poses) -> None:
+        """Add ``rows`` to frame ``index``'s recent rows (kept in time order)."""
+        position = len(self._recent)
+        while position and self._recent[position - 1][1] > pts:
+            position -= 1
+        if position and self._recent[position - 1][0] == index:
+            _, _, people, _ = self._recent[position - 1]
+            people = Poses.concatenate([people, _conform(rows, people.data)])
+            self._recent[position - 1] = (index, pts, people, _geometry(people))
+        else:
+            self._recent.insert(position, (index, pts, rows, _geometry(rows)))
 
     def _finished(self, frame: Item) -> Item:
         """The frame with the rows filled into it and its rows' means (made once, as it
@@ -180,25 +239,18 @@ class GapFiller(Generic[Item]):
                 self._added.setdefault(held.index, []).append(_between(a, b, weight))
 
     def state(self) -> Callable[[], dict[str, Any]]:
-        """The recent frames' detected people and the time now, as a function that makes
-        the arrays when called (the stored people never change)."""
-        recent, now = list(self._recent), self._now
+        """The recent frames' detected people, the detections waiting for their track's id
+        and the time now, as a function that makes the arrays when called (the stored
+        people never change)."""
+        recent, now = [entry[:3] for entry in self._recent], self._now
+        pending = list(self._pending)
 
         def arrays() -> dict[str, Any]:
-            state: dict[str, Any] = {
+            return {
                 f"{STATE_PREFIX}now": np.array(np.nan if now is None else now),
-                f"{STATE_PREFIX}index": np.array([r[0] for r in recent], np.int64),
-                f"{STATE_PREFIX}pts": np.array([r[1] for r in recent], np.float64),
-                f"{STATE_PREFIX}counts": np.array([len(r[2]) for r in recent], np.int64),
+                **_entries_state(STATE_PREFIX, recent),
+                **_entries_state(STATE_PREFIX + _PENDING, pending),
             }
-            if recent:
-                like = recent[-1][2].data
-                rows = Poses.concatenate([_conform(r[2], like) for r in recent])
-                for name in _STORED:
-                    state[f"{STATE_PREFIX}{name}"] = getattr(rows, name)
-                for key, value in rows.data.items():
-                    state[f"{STATE_PREFIX}data_{key}"] = value
-            return state
 
         return arrays
 
@@ -208,33 +260,60 @@ class GapFiller(Generic[Item]):
         self._held.clear()
         self._added.clear()
         self._recent.clear()
+        self._pending.clear()
         self._last = {}
         self._now = None
         if f"{STATE_PREFIX}now" not in state:
             return
         now = float(np.asarray(state[f"{STATE_PREFIX}now"]))
         self._now = None if np.isnan(now) else now
-        counts = np.asarray(state[f"{STATE_PREFIX}counts"], np.int64)
-        if not len(counts):
-            return
-        prefix = f"{STATE_PREFIX}data_"
-        rows = Poses(
-            **{name: state[f"{STATE_PREFIX}{name}"] for name in _STORED},
-            data={k.removeprefix(prefix): np.asarray(v) for k, v in state.items()
-                  if k.startswith(prefix)},
-        )  # fmt: skip
-        index = np.asarray(state[f"{STATE_PREFIX}index"], np.int64)
-        pts = np.asarray(state[f"{STATE_PREFIX}pts"], np.float64)
-        starts = np.concatenate([[0], np.cumsum(counts)])
-        for f, (frame_index, when) in enumerate(zip(index.tolist(), pts.tolist(), strict=True)):
-            people = rows.take(np.arange(starts[f], starts[f + 1]))
+        for frame_index, when, people in _entries_from_state(STATE_PREFIX, state):
             self._recent.append((frame_index, when, people, _geometry(people)))
             self._remember(frame_index, when, people, fill=False)
+        self._pending.extend(_entries_from_state(STATE_PREFIX + _PENDING, state))
         if self._now is not None:
             self._forget_last_before(self._now - self.max_gap_s)
 
     def _forget_last_before(self, horizon: float) -> None:
         self._last = {i: last for i, last in self._last.items() if last[1] >= horizon}
+
+
+def _entries_state(prefix: str, entries: list[tuple[int, float, Poses]]) -> dict[str, Any]:
+    """Frames' rows (frame index, stream time, people) as arrays under ``prefix``."""
+    state: dict[str, Any] = {
+        f"{prefix}index": np.array([e[0] for e in entries], np.int64),
+        f"{prefix}pts": np.array([e[1] for e in entries], np.float64),
+        f"{prefix}counts": np.array([len(e[2]) for e in entries], np.int64),
+    }
+    if entries:
+        like = entries[-1][2].data
+        rows = Poses.concatenate([_conform(e[2], like) for e in entries])
+        for name in _STORED:
+            state[f"{prefix}{name}"] = getattr(rows, name)
+        for key, value in rows.data.items():
+            state[f"{prefix}data_{key}"] = value
+    return state
+
+
+def _entries_from_state(prefix: str, state: dict[str, Any]) -> list[tuple[int, float, Poses]]:
+    """What `_entries_state` stored under ``prefix`` (none when it stored nothing, or the
+    state is older than the key)."""
+    counts = np.asarray(state.get(f"{prefix}counts", ()), np.int64)
+    if not len(counts) or not counts.sum():
+        return []
+    data_prefix = f"{prefix}data_"
+    rows = Poses(
+        **{name: state[f"{prefix}{name}"] for name in _STORED},
+        data={k.removeprefix(data_prefix): np.asarray(v) for k, v in state.items()
+              if k.startswith(data_prefix)},
+    )  # fmt: skip
+    index = np.asarray(state[f"{prefix}index"], np.int64).tolist()
+    pts = np.asarray(state[f"{prefix}pts"], np.float64).tolist()
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    return [
+        (frame_index, when, rows.take(np.arange(starts[f], starts[f + 1])))
+        for f, (frame_index, when) in enumerate(zip(index, pts, strict=True))
+    ]
 
 
 def _geometry(people: Poses) -> np.ndarray:

@@ -35,7 +35,11 @@ The output is the input detections that belong to confirmed tracks whose confide
 moving average of their detections' scores over ``confidence_time_s``) is at least
 ``min_track_confidence``, selected by index from the input, so nothing is ever re-matched to
 its own detection by overlap. A track below it still takes its detections (so they start
-no new track) but is not output, and gets its id only when it is first output.
+no new track) but is not output, and gets its id only when it is first output. Until then it
+has a provisional key (a negative number, unique within the run): `PoseTracker.track` also
+returns the detections of such tracks under their keys, and which keys got an id, so a
+caller holding frames can add a track's rows from before it was output (the track stage's
+backfill, `crowdpose3d.tracking.gap_fill`).
 """
 
 from __future__ import annotations
@@ -90,8 +94,9 @@ class TrackTable:
     """The live tracks as columns, one row per track, so every step stays vectorised.
 
     Attributes:
-        ids: (T,) int64 track identities, -1 while tentative (ids go to confirmed tracks
-            only, so the ids a video shows run 1, 2, 3... without gaps).
+        ids: (T,) int64 track identities (ids go to output tracks only, so the ids a video
+            shows run 1, 2, 3... without gaps); before its first output a track's
+            provisional key, negative and unique within the run (`TrackedFrame`).
         states: (T,) int8 `TrackState` values.
         hits: (T,) int64 detections matched so far.
         last_seen_s: (T,) float64 timestamp of the latest matched detection.
@@ -181,6 +186,23 @@ class TrackTable:
     def columns(self) -> tuple[np.ndarray, ...]:
         """The column arrays in field order (``_COLUMN_NAMES``)."""
         return tuple(self.__dict__[name] for name in _COLUMN_NAMES)
+
+
+@dataclass(frozen=True)
+class TrackedFrame:
+    """One frame through `PoseTracker.track`.
+
+    Attributes:
+        people: the detections of output tracks, with their ids (what `update` returns).
+        unnamed: the detections matched to tracks not output yet (tentative, or not yet
+            confident), in input order, with the same ``data`` columns and their track's
+            provisional key (negative) as ``track_id``.
+        named: provisional key -> id, for the tracks output for the first time this frame.
+    """
+
+    people: Poses
+    unnamed: Poses
+    named: dict[int, int]
 
 
 @dataclass(frozen=True)
@@ -430,6 +452,7 @@ class PoseTracker:
         """Forget every track and restart ids at 1, ready for the next video."""
         self.tracks = TrackTable.empty()
         self._next_id = 1
+        self._next_key = -1  # the next provisional key (`TrackedFrame`), counting down
         self._last_timestamp_s: float | None = None
         self._frame_step_s = 0.0
         self._image_size: tuple[int, int] | None = None
@@ -451,6 +474,7 @@ class PoseTracker:
             f"tracks.{f.name}": getattr(self.tracks, f.name).copy() for f in fields(TrackTable)
         }
         state["next_id"] = self._next_id
+        state["next_key"] = self._next_key
         last = self._last_timestamp_s
         state["last_timestamp_s"] = np.nan if last is None else last
         return state
@@ -473,6 +497,12 @@ class PoseTracker:
                 columns[name] = cv_blocks.blocks(columns[name])  # saved before the blocks
         self.tracks = TrackTable(**columns)
         self._next_id = int(state["next_id"])
+        if "next_key" in state:
+            self._next_key = int(state["next_key"])
+        else:  # saved before provisional keys: every unnamed track's id was -1
+            unnamed = (self.tracks.ids < 0).nonzero()[0]
+            self.tracks.ids[unnamed] = -1 - np.arange(len(unnamed))
+            self._next_key = -1 - len(unnamed)
         last = state.get("last_timestamp_s")
         self._last_timestamp_s = None if last is None or np.isnan(last) else float(last)
         self._frame_boxes = None
@@ -480,7 +510,8 @@ class PoseTracker:
     def update(
         self, poses: Poses, timestamp_s: float, image_size: tuple[int, int] | None = None
     ) -> Poses:
-        """Track one frame; returns its detections that belong to confirmed tracks.
+        """Track one frame; returns its detections that belong to output tracks (confirmed
+        and confident).
 
         The returned rows keep the input order and carry ``track_id``, ``data["root_filtered"]``
         (N, 3) metres, ``data["velocity"]`` (N, 3) m/s (NaN rows for tracks without a known
@@ -490,6 +521,22 @@ class PoseTracker:
         the image as the detector clips its boxes, so a person leaving the view still
         overlaps their cut detection.
         """
+        return self._update(poses, timestamp_s, image_size, unnamed=False).people
+
+    def track(
+        self, poses: Poses, timestamp_s: float, image_size: tuple[int, int] | None = None
+    ) -> TrackedFrame:
+        """`update`, with the detections of the tracks not output yet and the tracks named
+        this frame (`TrackedFrame`)."""
+        return self._update(poses, timestamp_s, image_size, unnamed=True)
+
+    def _update(
+        self,
+        poses: Poses,
+        timestamp_s: float,
+        image_size: tuple[int, int] | None,
+        unnamed: bool,
+    ) -> TrackedFrame:
         self._image_size = image_size
         self._match_joint_count(poses.kp2d.shape[1])
         self._predict(timestamp_s)
@@ -516,10 +563,14 @@ class PoseTracker:
         track_rows = np.concatenate([track_rows, new_rows])
         det_indices = np.concatenate([det_indices, starting])
         shown = self._shown(track_rows)  # (K,) the matched tracks that are output
-        self._assign_ids(track_rows[shown])
+        named = self._assign_ids(track_rows[shown])
         output = self._output(poses, track_rows[shown], det_indices[shown])
+        waiting = None
+        if unnamed:
+            hidden = ~shown & (self.tracks.ids[track_rows] < 0)  # (K,) no id yet
+            waiting = self._output(poses, track_rows[hidden], det_indices[hidden])
         self._age_unmatched(track_rows, timestamp_s)
-        return output
+        return TrackedFrame(output, waiting if waiting is not None else output[:0], named)
 
     def _match_joint_count(self, num_joints: int) -> None:
         """Size the pose columns for ``num_joints`` joints while there are no tracks."""
@@ -994,8 +1045,10 @@ class PoseTracker:
             else np.full(count, np.nan)
         )
         state = _CONFIRMED if self.min_hits_to_confirm <= 1 else _TENTATIVE
+        keys = np.arange(self._next_key, self._next_key - count, -1, dtype=np.int64)
+        self._next_key -= count
         new = TrackTable(
-            ids=np.full(count, -1, np.int64),
+            ids=keys,
             states=np.full(count, state, np.int8),
             hits=np.ones(count, np.int64),
             last_seen_s=np.full(count, timestamp_s, np.float64),
@@ -1023,13 +1076,18 @@ class PoseTracker:
         self.tracks = self.tracks.append(new)
         return np.arange(first_row, first_row + count)
 
-    def _assign_ids(self, shown_rows: np.ndarray) -> None:
+    def _assign_ids(self, shown_rows: np.ndarray) -> dict[int, int]:
         """Give the next ids, in row order, to the tracks among ``shown_rows`` (output this
-        frame, `_shown`) that have none yet: output for the first time."""
+        frame, `_shown`) that have none yet: output for the first time. Returns their
+        provisional keys -> ids."""
         tracks = self.tracks
         rows = np.sort(shown_rows[tracks.ids[shown_rows] < 0])
+        if not len(rows):
+            return {}
+        keys = tracks.ids[rows].tolist()
         tracks.ids[rows] = np.arange(self._next_id, self._next_id + len(rows))
         self._next_id += len(rows)
+        return dict(zip(keys, tracks.ids[rows].tolist(), strict=True))
 
     def _output(self, poses: Poses, shown_rows: np.ndarray, det_indices: np.ndarray) -> Poses:
         """The detections ``det_indices`` of the tracks at ``shown_rows`` (`_shown`), in
