@@ -23,8 +23,9 @@ filtered roots and velocities equal to ``IDENTICAL_TOLERANCE``): a faster tracke
 tracked differently would need the held-out tracking benchmark rerun; and the same for
 that revision's descriptors (their cost, and whether they are equal). The descriptors' own
 cost (`appearance_descriptors` on a 1280x720 frame, in the track stage, outside ``update``)
-is printed on its own line, and so is the gap filling and smoothing's
-(`crowdpose3d.tracking.gap_fill`, the track stage's step after ``update``).
+is printed on its own line, and so is the gap filling, smoothing and backfill's
+(`crowdpose3d.tracking.gap_fill`, the track stage's step after tracking; the tracker's
+`track`, which also returns the detections waiting for their track's id, timed apart).
 """
 
 from __future__ import annotations
@@ -135,21 +136,26 @@ def time_descriptors(frames: list[Poses], seed: int, describe=appearance_descrip
     return np.array(times_ms)
 
 
-def time_gap_filling(frames: list[Poses]) -> tuple[float, int]:
-    """Mean milliseconds per frame of the track stage's gap filling and smoothing
-    (`GapFiller.push` with the stage's defaults for files, outside ``update``) on the
-    tracker's output for ``frames``, and the rows it filled."""
+def time_gap_filling(frames: list[Poses]) -> tuple[float, float, int, int]:
+    """The track stage's steps for a file after ``update``, on ``frames``: mean
+    milliseconds per frame of the tracker's `track` (``update`` with the detections waiting
+    for their track's id) and of `GapFiller.push` (the stage's defaults for files: filling,
+    smoothing, backfill), the rows it filled and the rows it backfilled."""
     tracker = PoseTracker()
-    filler = GapFiller(DEFAULT_FILL_GAPS_S, DEFAULT_SMOOTH_TRACKS_S)
-    times_ms, filled = [], 0
+    filler = GapFiller(DEFAULT_FILL_GAPS_S, DEFAULT_SMOOTH_TRACKS_S, backfill=True)
+    track_ms, push_ms, filled = [], [], 0
     for frame, poses in enumerate(frames):
-        held = Frame("speed", frame, frame / FPS, None, poses=tracker.update(poses, frame / FPS))
         start = time.perf_counter()
-        done = filler.push(held)
-        times_ms.append((time.perf_counter() - start) * 1e3)
+        tracked = tracker.track(poses, frame / FPS)
+        track_ms.append((time.perf_counter() - start) * 1e3)
+        held = Frame("speed", frame, frame / FPS, None, poses=tracked.people)
+        start = time.perf_counter()
+        done = filler.push(held, tracked.unnamed, tracked.named)
+        push_ms.append((time.perf_counter() - start) * 1e3)
         filled += sum(int(f.poses.data[GAP_FILLED].sum()) for f in done)
     filled += sum(int(f.poses.data[GAP_FILLED].sum()) for f in filler.flush())
-    return float(np.mean(times_ms[WARM_UP_FRAMES:])), filled
+    track, push = (float(np.mean(ms[WARM_UP_FRAMES:])) for ms in (track_ms, push_ms))
+    return track, push, filled, filler.backfilled
 
 
 def random_image(seed: int) -> np.ndarray:
@@ -288,9 +294,11 @@ def main(argv: list[str] | None = None) -> None:
         + ", ".join(f"{n} people {ms:.3f}" for n, ms in described.items())
     )
     print(
-        "gap filling and smoothing (track stage, outside update), ms per frame: "
+        "gap filling, smoothing and backfill (track stage, outside update), ms per frame: "
         + ", ".join(
-            f"{n} people {ms:.3f} ({rows} rows filled)" for n, (ms, rows) in filling.items()
+            f"{n} people {push:.3f} ({rows} rows filled, {back} backfilled; the tracker's "
+            f"track in that run {track:.3f})"
+            for n, (track, push, rows, back) in filling.items()
         )
     )
     if args.against:
