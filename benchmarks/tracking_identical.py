@@ -47,8 +47,7 @@ def settings(items: list[str]) -> dict:
         key, _, value = item.partition("=")
         if key not in TrackParams.model_fields or not value:
             raise SystemExit(f"--set {item!r}: use KEY=VALUE with a track-stage parameter")
-        kind = type(TrackParams.model_fields[key].default)
-        params[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+        params[key] = tracking_peers.track_setting(key, value)
     return params
 
 

@@ -607,6 +607,14 @@ def print_peer_targets(results: dict, peers: tuple[str, ...], label: str) -> Non
         )
 
 
+def track_setting(key: str, text: str) -> object:
+    """``text`` as a value of the track-stage parameter ``key``, typed as its default (a
+    default of None: a float that may be unset; booleans from 1 / true / yes)."""
+    default = TrackParams.model_fields[key].default
+    kind = float if default is None else type(default)
+    return text.lower() in ("1", "true", "yes") if kind is bool else kind(text)
+
+
 def sweep(clips, cached, gts, grid: list[str]) -> None:
     """Our tracker with every combination of the ``KEY=V1,V2`` settings: mean over fps."""
     keys, values = [], []
@@ -615,10 +623,7 @@ def sweep(clips, cached, gts, grid: list[str]) -> None:
         if key not in TrackParams.model_fields or not listed:
             raise SystemExit(f"--grid {item!r}: use KEY=V1,V2 with a track-stage parameter")
         keys.append(key)
-        default = TrackParams.model_fields[key].default
-        kind = float if default is None else type(default)  # None: a float that may be unset
-        convert = (lambda v: v.lower() in ("1", "true", "yes")) if kind is bool else kind
-        values.append([convert(v) for v in listed.split(",")])
+        values.append([track_setting(key, v) for v in listed.split(",")])
     print(" ".join(f"{k:>20}" for k in keys) + "  " + "  ".join(
         f"{f'{k}@{fps:g}':>10}" for fps in FRAME_RATES for k in SWEEP_KEYS
     ) + "  mean HOTA  mean IDF1  mean MOTA")  # fmt: skip

@@ -101,6 +101,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", help="only these of the split's seeds")
     parser.add_argument("--summary", action="store_true", help="one line per clip")
     parser.add_argument(
+        "--verified",
+        action="store_true",
+        help="the verify stage's detections, as tracking_peers.py --verified",
+    )
+    parser.add_argument(
         "--set", nargs="+", default=[], metavar="KEY=VALUE", help="track-stage settings of ours"
     )
     args = parser.parse_args(argv)
@@ -108,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     for clip in clips_of(args.split, False, only=args.seeds):
         if clip.fps != args.fps:
             continue
-        frames = detections(clip, DEFAULT_MODEL)
+        frames = detections(clip, DEFAULT_MODEL, args.verified)
         gt = read_mot(write_ground_truth(clip))
         run_ours(frames, clip.folder / "ours.txt", params)
         for peer in PEERS:

@@ -151,6 +151,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--split", choices=("tune", "heldout"), default="tune")
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--peers", nargs="*", default=list(PEERS), choices=PEERS)
+    parser.add_argument(
+        "--verified",
+        action="store_true",
+        help="the verify stage's detections, as tracking_peers.py --verified (the peers' "
+        "files are those of its latest run)",
+    )
     args = parser.parse_args(argv)
     params = TrackParams()
     print(f"split {args.split}; primary cause of each ID switch (every cause in brackets)")
@@ -164,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
                     f"`python benchmarks/tracking_peers.py --split {args.split} --prepare-only`"
                 )
             gt = read_mot(write_ground_truth(clip))
-            run_ours(detections(clip, args.model), clip.folder / "ours.txt", {})
+            run_ours(detections(clip, args.model, args.verified), clip.folder / "ours.txt", {})
             for name in ("ours", *args.peers):
                 path = clip.folder / f"{name}.txt"
                 if not path.is_file():

@@ -825,3 +825,34 @@ def test_a_doubtful_neighbour_box_does_not_take_a_missed_persons_track(high_scor
     assert doubtful.track_id.tolist() == ([1] if taken else [])
     again = tracker.update(frame([100.0, 100.0, 160.0, 250.0], 0.9), 0.6)
     assert again.track_id.tolist() == [1]
+
+
+def test_a_track_whose_prediction_drifted_off_restarts_its_box_velocity():
+    """A 40 px wide box walks right at 100 px/s for 2 s and turns back at the same speed: the
+    smooth box filter keeps predicting rightwards, and two frames after the turn its
+    prediction misses the box (found by the recovery pass, on the last observed box). The
+    filter then restarts from the observation, so the velocity points left at once; kept,
+    it takes five more frames to turn. The identity holds either way."""
+
+    def box_velocity(restart: bool) -> tuple[list[float], list[list[int]]]:
+        tracker = PoseTracker(restart_drifted_boxes=restart)
+        xs = [10.0 * i for i in range(20)] + [190.0 - 10.0 * i for i in range(1, 20)]
+        velocities, ids = [], []
+        for i, x in enumerate(xs):
+            poses = Poses(
+                boxes=[[x, 100.0, x + 40.0, 200.0]],
+                scores=[0.9],
+                kp2d=np.zeros((1, 0, 2)),
+                kp3d_rel=np.zeros((1, 0, 3)),
+                root=[[np.nan] * 3],
+            )
+            ids.append(tracker.update(poses, i / 10).track_id.tolist())
+            velocities.append(float(tracker.tracks.box_mean[0, 4]))
+        return velocities, ids
+
+    restarted, restarted_ids = box_velocity(True)
+    kept, kept_ids = box_velocity(False)
+    assert restarted[19] == pytest.approx(100, abs=1) and kept[19] == pytest.approx(100, abs=1)
+    assert restarted[21] < -50  # the frame its prediction missed
+    assert min(kept[21:25]) > 0  # still moving right in the filter's eyes
+    assert restarted_ids[1:] == kept_ids[1:] == [[1]] * 38

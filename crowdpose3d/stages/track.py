@@ -67,6 +67,7 @@ class TrackParams(StageParams):
     appearance_smoothing: float = Field(0.95, ge=0, lt=1)  # weight of the past in track colours
     min_track_confidence: float = Field(0.7, ge=0, le=1)  # output while score average >= this
     confidence_time_s: float = Field(3.0, gt=0)  # time constant of that score average
+    restart_drifted_boxes: bool = True  # box filter restarted when its prediction drifted off
     # The box's Kalman model (`crowdpose3d.tracking.KalmanFilterBox`), in box heights:
     box_acceleration: float = Field(0.25, gt=0)  # process noise, heights per s^2
     box_measurement_noise: float = Field(0.05, gt=0)  # std of a detected box side, heights

@@ -331,6 +331,11 @@ class PoseTracker:
         confidence_time_s: time constant of that moving average, in seconds (each matched
             detection weighs ``1 - exp(-dt / confidence_time_s)``, dt the time since the
             track's previous detection).
+        restart_drifted_boxes: a track seen in the previous frame whose detection is found
+            only by its last observed box (the recovery pass: its predicted box no longer
+            overlaps it) restarts its box filter at rest from that observation, so a wrong
+            velocity, which a smooth box filter keeps for many frames, is forgotten; False
+            keeps the filter's velocity.
         motion_model: the Kalman model of the root; `KalmanFilterXYZ()` when omitted.
         box_model: the Kalman model of the box; `KalmanFilterBox()` when omitted.
 
@@ -369,6 +374,7 @@ class PoseTracker:
         appearance_smoothing: float = 0.95,
         min_track_confidence: float = 0.7,
         confidence_time_s: float = 3.0,
+        restart_drifted_boxes: bool = True,
         motion_model: KalmanFilterXYZ | None = None,
         box_model: KalmanFilterBox | None = None,
     ) -> None:
@@ -444,6 +450,7 @@ class PoseTracker:
         self.appearance_smoothing = appearance_smoothing
         self.min_track_confidence = min_track_confidence
         self.confidence_time_s = confidence_time_s
+        self.restart_drifted_boxes = restart_drifted_boxes
         self.motion_model = motion_model if motion_model is not None else KalmanFilterXYZ()
         self.box_model = box_model if box_model is not None else KalmanFilterBox()
         self.reset()
@@ -551,6 +558,8 @@ class PoseTracker:
         taken[second.track_rows] = True
         left = left[~taken[left]]
         recovered = self._associate_by_iou(left, first.unmatched_det_indices, det)
+        if self.restart_drifted_boxes:
+            self._restart_drifted(recovered.track_rows, timestamp_s)
         tentative = (self.tracks.states == _TENTATIVE).nonzero()[0]
         unconfirmed = self._associate(tentative, recovered.unmatched_det_indices, det, timestamp_s)
         passes = (first, second, recovered, unconfirmed)
@@ -931,6 +940,20 @@ class PoseTracker:
             high = (boxes[:, 2:] >= limit) & (boxes[:, :2] < limit - EDGE_MARGIN_PX)  # (K, 2)
             uncut[:, 2:] = np.where(high, np.maximum(predicted[:, 2:], boxes[:, 2:]), boxes[:, 2:])
         return uncut
+
+    def _restart_drifted(self, track_rows: np.ndarray, timestamp_s: float) -> None:
+        """The tracks at ``track_rows`` that were seen in the previous frame (matched by
+        their last observed box: their prediction drifted off) restart their box filter
+        at rest from that observation, predicted to ``timestamp_s``."""
+        tracks = self.tracks
+        seen = track_rows[tracks.states[track_rows] == _CONFIRMED]  # matched last frame
+        if not len(seen):
+            return
+        mean, covariance = self.box_model.initiate(tracks.boxes[seen])
+        dt = timestamp_s - tracks.last_seen_s[seen]  # (R,)
+        mean, covariance = self.box_model.predict(mean, covariance, dt)
+        tracks.box_mean[seen], tracks.box_covariance[seen] = mean, covariance
+        self._frame_boxes = None
 
     def _reupdate_after_gap(
         self, track_rows: np.ndarray, boxes: np.ndarray, timestamp_s: float
