@@ -832,7 +832,7 @@ def test_a_track_whose_prediction_drifted_off_restarts_its_box_velocity():
     smooth box filter keeps predicting rightwards, and two frames after the turn its
     prediction misses the box (found by the recovery pass, on the last observed box). The
     filter then restarts from the observation, so the velocity points left at once; kept,
-    it takes five more frames to turn. The identity holds either way."""
+    it takes four more frames to turn. The identity holds either way."""
 
     def box_velocity(restart: bool) -> tuple[list[float], list[list[int]]]:
         tracker = PoseTracker(restart_drifted_boxes=restart)
