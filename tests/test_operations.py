@@ -250,7 +250,7 @@ def test_non_finite_model_outputs_are_dropped_before_tracking_and_counted():
     stage.open(StageContext())
     frames = [Frame("s", i, i / 10, None, poses=poses[:]) for i in range(3)]
     out = list(stage(iter(frames)))
-    assert stage.counters() == {"non_finite_dropped": 9, "gap_rows_filled": 0}
+    assert stage.counters() == {"non_finite_dropped": 9, "gap_rows_filled": 0, "rows_backfilled": 0}
     assert all(np.isfinite(frame.poses.boxes).all() for frame in out)
 
 
