@@ -145,12 +145,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--seeds", type=int, nargs="+", help="only these of the split's seeds (default: all)"
     )
     parser.add_argument("--model", default=DEFAULT_MODEL)
-    parser.add_argument(
-        "--verified",
-        action="store_true",
-        help="detections re-scored by the pipeline's verify stage (as the default pipeline "
-        "hands them to the tracker), cached apart from the network's own scores",
-    )
+    add_verified_flag(parser)
     parser.add_argument(
         "--fill-peers",
         action="store_true",
@@ -213,6 +208,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="track-stage settings to sweep (our tracker only; peers skipped)",
     )
     return parser.parse_args(argv)
+
+
+def add_verified_flag(parser: argparse.ArgumentParser) -> None:
+    """``--verified``, for this script and those that rerun trackers on its caches."""
+    parser.add_argument(
+        "--verified",
+        action="store_true",
+        help="detections re-scored by the pipeline's verify stage (as the default pipeline "
+        "hands them to the tracker), cached apart from the network's own scores",
+    )
 
 
 def size_gate_arg(text: str) -> tuple[float, float] | None:

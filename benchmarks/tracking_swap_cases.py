@@ -29,6 +29,7 @@ from tracking_identical import settings  # noqa: E402
 from tracking_peers import (  # noqa: E402
     CLIP_SIZE,
     SEEDS,
+    add_verified_flag,
     clips_of,
     detections,
     run_ours,
@@ -100,11 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fps", type=float, default=10.0)
     parser.add_argument("--seeds", type=int, nargs="+", help="only these of the split's seeds")
     parser.add_argument("--summary", action="store_true", help="one line per clip")
-    parser.add_argument(
-        "--verified",
-        action="store_true",
-        help="the verify stage's detections, as tracking_peers.py --verified",
-    )
+    add_verified_flag(parser)
     parser.add_argument(
         "--set", nargs="+", default=[], metavar="KEY=VALUE", help="track-stage settings of ours"
     )

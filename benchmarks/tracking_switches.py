@@ -40,6 +40,7 @@ from tracking_peers import (  # noqa: E402
     CLIP_SIZE,
     FRAME_RATES,
     PEERS,
+    add_verified_flag,
     clips_of,
     detections,
     run_ours,
@@ -151,12 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--split", choices=("tune", "heldout"), default="tune")
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--peers", nargs="*", default=list(PEERS), choices=PEERS)
-    parser.add_argument(
-        "--verified",
-        action="store_true",
-        help="the verify stage's detections, as tracking_peers.py --verified (the peers' "
-        "files are those of its latest run)",
-    )
+    add_verified_flag(parser)  # the peers' files are those of tracking_peers.py's latest run
     args = parser.parse_args(argv)
     params = TrackParams()
     print(f"split {args.split}; primary cause of each ID switch (every cause in brackets)")

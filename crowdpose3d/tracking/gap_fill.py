@@ -162,7 +162,7 @@ class GapFiller(Generic[Item]):
             self._pending[f] = (index, pts, people[~mine])
             for held in self._held:
                 if held.index == index:
-                    self._added.setdefault(index, []).extend(rows[[r]] for r in range(len(rows)))
+                    self._added.setdefault(index, []).append(rows)
                     self.backfilled += len(rows)
                     break
             self._add_recent(index, pts, rows)

@@ -528,14 +528,16 @@ class PoseTracker:
         the image as the detector clips its boxes, so a person leaving the view still
         overlaps their cut detection.
         """
-        return self._update(poses, timestamp_s, image_size, unnamed=False).people
+        return self._update(poses, timestamp_s, image_size, unnamed=False)[0]
 
     def track(
         self, poses: Poses, timestamp_s: float, image_size: tuple[int, int] | None = None
     ) -> TrackedFrame:
         """`update`, with the detections of the tracks not output yet and the tracks named
         this frame (`TrackedFrame`)."""
-        return self._update(poses, timestamp_s, image_size, unnamed=True)
+        people, waiting, named = self._update(poses, timestamp_s, image_size, unnamed=True)
+        assert waiting is not None
+        return TrackedFrame(people, waiting, named)
 
     def _update(
         self,
@@ -543,7 +545,8 @@ class PoseTracker:
         timestamp_s: float,
         image_size: tuple[int, int] | None,
         unnamed: bool,
-    ) -> TrackedFrame:
+    ) -> tuple[Poses, Poses | None, dict[int, int]]:
+        """(output, with ``unnamed`` the detections of tracks with no id yet, keys named)."""
         self._image_size = image_size
         self._match_joint_count(poses.kp2d.shape[1])
         self._predict(timestamp_s)
@@ -579,7 +582,7 @@ class PoseTracker:
             hidden = ~shown & (self.tracks.ids[track_rows] < 0)  # (K,) no id yet
             waiting = self._output(poses, track_rows[hidden], det_indices[hidden])
         self._age_unmatched(track_rows, timestamp_s)
-        return TrackedFrame(output, waiting if waiting is not None else output[:0], named)
+        return output, waiting, named
 
     def _match_joint_count(self, num_joints: int) -> None:
         """Size the pose columns for ``num_joints`` joints while there are no tracks."""
