@@ -10,7 +10,7 @@ IoU >= ``iou_threshold`` (0.5, as MOTChallenge does).
 - IDF1 (Ristani et al. 2016): one global one-to-one assignment of tracker ids to true ids
   maximising the frames in which they match; IDF1 = 2 IDTP / (true boxes + predicted boxes).
 
-``mot_challenge_scores`` runs TrackEval itself (HOTA, DetA, AssA with CLEAR and Identity) on
+``mot_challenge_scores`` runs TrackEval itself (HOTA, DetA, AssA, LocA with CLEAR and Identity) on
 MOTChallenge files: the reference scoring of tracker comparisons (benchmarks/tracking_peers.py).
 """
 
@@ -131,7 +131,7 @@ def _identity_true_positives(pair_counts: dict[tuple[int, int], int]) -> int:
 PEDESTRIAN_CLASS = 1
 DISTRACTOR_CLASS = 8
 #: TrackEval's headline figures, as ``mot_challenge_scores`` returns them.
-TRACKEVAL_KEYS = ("HOTA", "DetA", "AssA", "MOTA", "IDF1", "IDSW")
+TRACKEVAL_KEYS = ("HOTA", "DetA", "AssA", "LocA", "MOTA", "IDF1", "IDSW")
 
 
 def mot_ground_truth_text(truth: pd.DataFrame, ignored: pd.DataFrame | None = None) -> str:
@@ -165,8 +165,8 @@ def mot_challenge_scores(
 
     Returns:
         tracker name -> `TRACKEVAL_KEYS` combined over the sequences as TrackEval combines
-        them (HOTA, DetA, AssA averaged over the IoU thresholds 0.05-0.95; MOTA and IDF1 at
-        IoU 0.5; IDSW the sum).
+        them (HOTA, DetA, AssA, LocA averaged over the IoU thresholds 0.05-0.95; MOTA and
+        IDF1 at IoU 0.5; IDSW the sum).
     """
     with contextlib.redirect_stdout(io.StringIO()):  # it prints about absent extras
         import trackeval  # optional dependency: the `trackeval` extra, installed --no-deps
@@ -219,6 +219,7 @@ def mot_challenge_scores(
             "HOTA": float(np.mean(combined["HOTA"]["HOTA"])),
             "DetA": float(np.mean(combined["HOTA"]["DetA"])),
             "AssA": float(np.mean(combined["HOTA"]["AssA"])),
+            "LocA": float(np.mean(combined["HOTA"]["LocA"])),
             "MOTA": float(combined["CLEAR"]["MOTA"]),
             "IDF1": float(combined["Identity"]["IDF1"]),
             "IDSW": float(combined["CLEAR"]["IDSW"]),
